@@ -1,0 +1,256 @@
+"""Derived results of the engine, one folder per fitted epoch (read by the plugin).
+
+Import-light on purpose: numpy and the standard library only, because the
+plugin imports this module in its request threads. Reads are small: arrays are
+memory-mapped, so serving one epoch never loads the others.
+
+Layout (``cache_dir`` is given by the caller, see :func:`default_cache_dir`)::
+
+    cache_dir/epochs/epoch-000003/
+        epoch.json            input uid, chain predecessor, config hash, timings
+        embedding.npy         float32 N x 2, storage order (train rows, then test)
+        background.png        decision regions, row 0 = y_max
+        background.json       {"bounds": [x_min, y_min, x_max, y_max], "resolution": R}
+        grid_classes.npy      uint8 (or int16 for > 255 classes) R x R
+        grid_confidence.npy   float32 R x R, softmax top-1 of the head at the cell centre
+        metrics.json          see RunCache.metrics
+        visualizer.pt         torch state_dict of encoder + decoder (warm start)
+        knn.npy               int32 n_train x k, high-D neighbours (temporal term)
+        npr.npy               float32 n_train, neighbour-preserving rate vs predecessor
+
+Every epoch folder is written under a dot-prefixed temporary name and renamed
+into place, so a reader sees a whole epoch or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+CACHE_FORMAT = 1
+EPOCHS_DIR = "epochs"
+TEMP_PREFIX = ".tmp-"
+TRASH_PREFIX = ".trash-"
+
+EPOCH_FILE = "epoch.json"
+EMBEDDING_FILE = "embedding.npy"
+BACKGROUND_PNG = "background.png"
+BACKGROUND_META = "background.json"
+GRID_CLASSES = "grid_classes.npy"
+GRID_CONFIDENCE = "grid_confidence.npy"
+METRICS_FILE = "metrics.json"
+STATE_FILE = "visualizer.pt"
+KNN_FILE = "knn.npy"
+NPR_FILE = "npr.npy"
+
+METRIC_KEYS = ("nn_10", "nn_15", "nn_20", "boundary_nn_15", "ppr_train", "ppr_test",
+               "inv_conf_diff", "trustworthiness", "tnn_5", "tr", "temporal_corr")
+
+
+def default_cache_dir(run_path: str) -> str:
+    """Where results for ``run_path`` live: never inside the logdir.
+
+    ``$TENSORBOARD_DVI_CACHE/<key>`` if set, else
+    ``($XDG_CACHE_HOME or ~/.cache)/tensorboard-dvi/<key>``, where ``key`` is
+    the first 16 hex digits of the SHA-1 of the absolute real path of the run.
+    """
+    real = os.path.realpath(os.path.abspath(run_path))
+    key = hashlib.sha1(real.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    root = os.environ.get("TENSORBOARD_DVI_CACHE")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "tensorboard-dvi")
+    return os.path.join(root, key)
+
+
+def epoch_dir_name(epoch: int) -> str:
+    return "epoch-{:06d}".format(int(epoch))
+
+
+def _parse_epoch_dir(name: str) -> Optional[int]:
+    if not name.startswith("epoch-"):
+        return None
+    digits = name[len("epoch-"):]
+    return int(digits) if digits.isascii() and digits.isdigit() else None
+
+
+class NotFittedError(KeyError):
+    """The epoch has no (complete) results in this cache."""
+
+
+class RunCache:
+    """Read (and, for the engine, write) the results of one run."""
+
+    def __init__(self, cache_dir: str):
+        self.cache_dir = cache_dir
+        self.epochs_dir = os.path.join(cache_dir, EPOCHS_DIR)
+
+    # ------------------------------------------------------------------ reading
+    def epoch_path(self, epoch: int) -> str:
+        return os.path.join(self.epochs_dir, epoch_dir_name(epoch))
+
+    def _all_epochs(self) -> List[int]:
+        try:
+            names = os.listdir(self.epochs_dir)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        out = []
+        for name in names:
+            e = _parse_epoch_dir(name)
+            if e is not None and os.path.isfile(os.path.join(self.epochs_dir, name, EPOCH_FILE)):
+                out.append(e)
+        return sorted(out)
+
+    def epoch_info(self, epoch: int) -> dict:
+        """The epoch's ``epoch.json`` (input uid, predecessor, config hash, timings)."""
+        path = os.path.join(self.epoch_path(epoch), EPOCH_FILE)
+        try:
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            raise NotFittedError(f"epoch {epoch} is not fitted") from None
+        except ValueError as e:
+            raise NotFittedError(f"epoch {epoch}: unreadable {EPOCH_FILE} ({e})") from None
+
+    def input_uid(self, epoch: int) -> Optional[str]:
+        return self.epoch_info(epoch).get("input_uid")
+
+    def fitted_epochs(self, uids: Optional[Dict[int, str]] = None,
+                      config_hash: Optional[str] = None) -> List[int]:
+        """Fitted epochs, sorted. With ``uids`` (epoch -> input uid), only fresh ones.
+
+        Fresh means: the stored input uid equals ``uids[e]`` and the epoch it was
+        warm-started from (if any) is itself fresh with the uid it saw then; a
+        changed epoch therefore makes every later epoch of its chain stale.
+        ``config_hash`` (engine use) additionally requires the same settings.
+        """
+        epochs = self._all_epochs()
+        if uids is None and config_hash is None:
+            return epochs
+        fresh: Dict[int, bool] = {}
+        for e in epochs:  # ascending, so predecessors are decided first
+            try:
+                info = self.epoch_info(e)
+            except NotFittedError:
+                fresh[e] = False
+                continue
+            ok = info.get("cache_format") == CACHE_FORMAT
+            if uids is not None:
+                ok = ok and uids.get(e) is not None and info.get("input_uid") == uids.get(e)
+            if config_hash is not None:
+                ok = ok and info.get("config_hash") == config_hash
+            prev = info.get("prev_epoch")
+            if ok and prev is not None:
+                ok = fresh.get(prev, False) and (uids is None or uids.get(prev) == info.get("prev_uid"))
+            fresh[e] = ok
+        return [e for e in epochs if fresh[e]]
+
+    def _file(self, epoch: int, name: str) -> str:
+        path = os.path.join(self.epoch_path(epoch), name)
+        if not os.path.exists(path):
+            raise NotFittedError(f"epoch {epoch} is not fitted ({name} missing)")
+        return path
+
+    def _npy(self, epoch: int, name: str) -> np.ndarray:
+        return np.load(self._file(epoch, name), mmap_mode="r", allow_pickle=False)
+
+    def embedding(self, epoch: int) -> np.ndarray:
+        """float32 N x 2 (memory-mapped), rows in storage order (train, then test)."""
+        return self._npy(epoch, EMBEDDING_FILE)
+
+    def background_png(self, epoch: int) -> bytes:
+        with open(self._file(epoch, BACKGROUND_PNG), "rb") as f:
+            return f.read()
+
+    def background_meta(self, epoch: int) -> dict:
+        """``{"bounds": [x_min, y_min, x_max, y_max], "resolution": R}``; row 0 = y_max."""
+        with open(self._file(epoch, BACKGROUND_META), encoding="utf-8") as f:
+            return json.load(f)
+
+    def grid(self, epoch: int) -> Tuple[np.ndarray, np.ndarray]:
+        """(classes R x R, confidence float32 R x R), same orientation as the PNG."""
+        return self._npy(epoch, GRID_CLASSES), self._npy(epoch, GRID_CONFIDENCE)
+
+    def metrics(self, epoch: int) -> dict:
+        """NN@k, boundary NN, PPR, ..., ``poor`` and ``warnings`` (None = undefined)."""
+        with open(self._file(epoch, METRICS_FILE), encoding="utf-8") as f:
+            return json.load(f)
+
+    def npr(self, epoch: int) -> Optional[np.ndarray]:
+        try:
+            return self._npy(epoch, NPR_FILE)
+        except NotFittedError:
+            return None
+
+    def knn(self, epoch: int) -> np.ndarray:
+        return self._npy(epoch, KNN_FILE)
+
+    def state_path(self, epoch: int) -> str:
+        return self._file(epoch, STATE_FILE)
+
+    def predict_at(self, epoch: int, x: float, y: float) -> Tuple[int, float, bool]:
+        """Predicted class and confidence at a 2-D point, from the stored grid cell.
+
+        Outside the background's bounds the nearest cell answers and ``inside``
+        is False. The grid is what the background shows, so the answer always
+        agrees with the picture.
+        """
+        meta = self.background_meta(epoch)
+        x_min, y_min, x_max, y_max = (float(v) for v in meta["bounds"])
+        r = int(meta["resolution"])
+        classes, conf = self.grid(epoch)
+        x, y = float(x), float(y)
+        if not (np.isfinite(x) and np.isfinite(y)):
+            raise ValueError("x and y must be finite numbers")
+        inside = x_min <= x <= x_max and y_min <= y <= y_max
+        col = int(np.floor((x - x_min) / (x_max - x_min) * r))
+        row = int(np.floor((y_max - y) / (y_max - y_min) * r))
+        col = min(max(col, 0), r - 1)
+        row = min(max(row, 0), r - 1)
+        return int(classes[row, col]), float(conf[row, col]), bool(inside)
+
+    # ------------------------------------------------------------------ writing
+    def write_epoch(self, epoch: int, arrays: Dict[str, np.ndarray], jsons: Dict[str, object],
+                    blobs: Dict[str, bytes]) -> str:
+        """Write one epoch's results atomically (temp folder, then rename)."""
+        os.makedirs(self.epochs_dir, exist_ok=True)
+        final = self.epoch_path(epoch)
+        tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX + epoch_dir_name(epoch) + "-", dir=self.epochs_dir)
+        try:
+            for name, arr in arrays.items():
+                with open(os.path.join(tmp, name), "wb") as f:
+                    np.save(f, np.ascontiguousarray(arr), allow_pickle=False)
+            for name, blob in blobs.items():
+                with open(os.path.join(tmp, name), "wb") as f:
+                    f.write(blob)
+            # epoch.json last: its presence marks a complete folder.
+            for name, obj in sorted(jsons.items(), key=lambda kv: kv[0] == EPOCH_FILE):
+                with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
+                    json.dump(obj, f, indent=1, sort_keys=True)
+            os.chmod(tmp, 0o755)
+            if os.path.exists(final):
+                trash = os.path.join(self.epochs_dir, TRASH_PREFIX + epoch_dir_name(epoch) + "-" + uuid.uuid4().hex[:8])
+                os.rename(final, trash)
+                os.rename(tmp, final)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                os.rename(tmp, final)
+            tmp = None
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return final
+
+    def remove_epoch(self, epoch: int) -> None:
+        final = self.epoch_path(epoch)
+        if os.path.exists(final):
+            trash = os.path.join(self.epochs_dir, TRASH_PREFIX + epoch_dir_name(epoch) + "-" + uuid.uuid4().hex[:8])
+            os.rename(final, trash)
+            shutil.rmtree(trash, ignore_errors=True)

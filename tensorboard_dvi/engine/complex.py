@@ -1,0 +1,194 @@
+"""The edges DVI trains on: spatial + boundary fuzzy simplicial sets, pruned.
+
+kNN is exact (chunked matrix products in torch) instead of pynndescent: for
+~10k x 512 it takes about a second, is exact, and avoids numba's 25-35 s
+compile per process. The fuzzy simplicial set is a vectorised numpy
+re-implementation of umap-learn's ``smooth_knn_dist`` +
+``compute_membership_strengths`` + fuzzy union (local_connectivity 1,
+bandwidth 1, set_op_mix_ratio 1); tests compare it with umap-learn's
+``fuzzy_simplicial_set`` on the same kNN (docs/ENGINE_RESULTS.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+import numpy as np
+import scipy.sparse
+
+SMOOTH_K_TOLERANCE = 1e-5
+MIN_K_DIST_SCALE = 1e-3
+
+
+def knn_exact(queries, base, k: int, *, exclude_self_first: bool = False, chunk: int = 2048,
+              device: str = "cpu") -> Tuple[np.ndarray, np.ndarray]:
+    """Exact Euclidean kNN of ``queries`` among ``base``: (int64 idx, float32 dist).
+
+    With ``exclude_self_first`` (queries is base), row i's first neighbour is i
+    itself at distance 0, as in umap-learn's kNN; ties never push it out.
+    Distances are recomputed from differences, so they are accurate even where
+    the |x|^2 - 2xy + |y|^2 expansion cancels.
+    """
+    import torch
+    q = torch.as_tensor(np.ascontiguousarray(queries, dtype=np.float32), device=device)
+    b = torch.as_tensor(np.ascontiguousarray(base, dtype=np.float32), device=device)
+    k = int(min(k, b.shape[0]))
+    bsq = (b * b).sum(1)
+    idx_out, dist_out = [], []
+    for s in range(0, q.shape[0], chunk):
+        qc = q[s:s + chunk]
+        d = (qc * qc).sum(1, keepdim=True) - 2.0 * (qc @ b.T) + bsq[None, :]
+        if exclude_self_first:
+            rows = torch.arange(qc.shape[0], device=device)
+            d[rows, rows + s] = -1.0
+        _, idx = torch.topk(d, k, dim=1, largest=False, sorted=True)
+        diff = qc[:, None, :] - b[idx]
+        dist = torch.sqrt((diff * diff).sum(-1))
+        # re-sort on the accurate distances (self stays first at 0)
+        dist, order = torch.sort(dist, dim=1, stable=True)
+        idx = torch.gather(idx, 1, order)
+        idx_out.append(idx.cpu())
+        dist_out.append(dist.cpu())
+    return torch.cat(idx_out).numpy().astype(np.int64), torch.cat(dist_out).numpy().astype(np.float32)
+
+
+def smooth_knn_dist(dists: np.ndarray, k: float, n_iter: int = 64) -> Tuple[np.ndarray, np.ndarray]:
+    """(sigma, rho) per row, as umap-learn computes them, vectorised over rows.
+
+    rho is the first non-zero neighbour distance; sigma is found by bisection so
+    that sum_{j>=1} exp(-(d_j - rho)/sigma) = log2(k). Column 0 is skipped in
+    the sum (umap-learn assumes it is the point itself).
+    """
+    dists = np.asarray(dists, dtype=np.float64)
+    n = dists.shape[0]
+    target = np.log2(k)
+    pos = np.where(dists > 0, dists, np.inf)
+    rho = pos.min(axis=1)
+    rho[~np.isfinite(rho)] = 0.0
+    lo = np.zeros(n)
+    hi = np.full(n, np.inf)
+    mid = np.ones(n)
+    active = np.ones(n, dtype=bool)
+    d = dists[:, 1:] - rho[:, None]
+    for _ in range(n_iter):
+        if not active.any():
+            break
+        a = np.nonzero(active)[0]
+        da = d[a]
+        with np.errstate(over="ignore"):
+            terms = np.where(da > 0, np.exp(-np.maximum(da, 0) / mid[a, None]), 1.0)
+        psum = terms.sum(axis=1)
+        done = np.abs(psum - target) < SMOOTH_K_TOLERANCE
+        over = psum > target
+        upd = a[~done]
+        ov = over[~done]
+        hi[upd[ov]] = mid[upd[ov]]
+        mid[upd[ov]] = (lo[upd[ov]] + hi[upd[ov]]) / 2.0
+        un = upd[~ov]
+        lo[un] = mid[un]
+        inf = ~np.isfinite(hi[un])
+        mid[un[inf]] *= 2.0
+        mid[un[~inf]] = (lo[un[~inf]] + hi[un[~inf]]) / 2.0
+        active[a[done]] = False
+    mean_all = dists.mean()
+    mean_row = dists.mean(axis=1)
+    floor = np.where(rho > 0, MIN_K_DIST_SCALE * mean_row, MIN_K_DIST_SCALE * mean_all)
+    sigma = np.maximum(mid, floor)
+    return sigma.astype(np.float32), rho.astype(np.float32)
+
+
+def fuzzy_simplicial_set(knn_idx: np.ndarray, knn_dist: np.ndarray, n_points: int,
+                         rows: Optional[np.ndarray] = None) -> scipy.sparse.csr_matrix:
+    """UMAP's fuzzy union graph (n_points x n_points) from a kNN.
+
+    ``rows`` gives the point index of each kNN row (default 0..len-1), so a kNN
+    computed for a subset of points (the boundary complex) can be used.
+    """
+    k = knn_idx.shape[1]
+    sigma, rho = smooth_knn_dist(knn_dist, k)
+    if rows is None:
+        rows = np.arange(knn_idx.shape[0])
+    d = knn_dist.astype(np.float64) - rho[:, None]
+    vals = np.where((d <= 0) | (sigma[:, None] == 0), 1.0, np.exp(-np.maximum(d, 0) / sigma[:, None]))
+    r = np.repeat(rows, k)
+    c = knn_idx.reshape(-1)
+    vals = vals.reshape(-1)
+    vals[r == c] = 0.0
+    keep = c >= 0
+    w = scipy.sparse.coo_matrix((vals[keep], (r[keep], c[keep])), shape=(n_points, n_points)).tocsr()
+    w.eliminate_zeros()
+    wt = w.T.tocsr()
+    prod = w.multiply(wt)
+    g = (w + wt - prod).tocsr()
+    g.eliminate_zeros()
+    return g
+
+
+def prune(graph: scipy.sparse.csr_matrix, n_epochs: float) -> scipy.sparse.coo_matrix:
+    """Drop edges with weight < max/n_epochs (UMAP's rule; spec section 4)."""
+    g = graph.tocoo()
+    if g.nnz == 0:
+        return g
+    keep = g.data >= g.data.max() / float(n_epochs)
+    return scipy.sparse.coo_matrix((g.data[keep], (g.row[keep], g.col[keep])), shape=g.shape)
+
+
+@dataclass
+class Complex:
+    """Training data for one epoch's visualizer.
+
+    ``nodes`` = train representations followed by border points; edges index
+    into it. ``knn_idx``/``knn_dist``: high-D kNN of the train rows (self
+    first); ``border_knn``: each train row's nearest border points (0..B-1).
+    """
+    nodes: np.ndarray
+    n_train: int
+    n_border: int
+    head: np.ndarray
+    tail: np.ndarray
+    weight: np.ndarray
+    n_spatial_edges: int
+    knn_idx: np.ndarray
+    knn_dist: np.ndarray
+    border_knn: Optional[np.ndarray]
+    warnings: List[str] = field(default_factory=list)
+
+
+def build_complex(x_train: np.ndarray, border: np.ndarray, *, n_neighbors: int = 15,
+                  boundary_neighbors: int = 15, prune_n_epochs: float = 15.0,
+                  min_border: int = 5, device: str = "cpu") -> Complex:
+    """Spatial complex of ``x_train`` + boundary complex with ``border`` (spec 4)."""
+    n = x_train.shape[0]
+    warnings: List[str] = []
+    knn_idx, knn_dist = knn_exact(x_train, x_train, n_neighbors, exclude_self_first=True, device=device)
+    spatial = prune(fuzzy_simplicial_set(knn_idx, knn_dist, n), prune_n_epochs)
+    heads, tails, weights = [spatial.row], [spatial.col], [spatial.data]
+    b = 0 if border is None else border.shape[0]
+    border_knn = None
+    if b >= min_border:
+        kb = min(boundary_neighbors, b)
+        if kb < boundary_neighbors:
+            warnings.append(f"only {b} border points were logged (fewer than {boundary_neighbors}); "
+                            f"the boundary complex uses {kb} neighbours and boundary NN@15 is undefined")
+        stacked = np.concatenate([x_train, border], axis=0)
+        bidx, bdist = knn_exact(stacked, border, kb, device=device)
+        # border rows: put the point itself first (distance 0), as umap's kNN would
+        border_knn = bidx[:n].copy()
+        bw = prune(fuzzy_simplicial_set(bidx + n, bdist, n + b), prune_n_epochs)
+        heads.append(bw.row)
+        tails.append(bw.col)
+        weights.append(bw.data)
+        nodes = stacked
+    else:
+        warnings.append(f"only {b} border points were logged (need at least {min_border}); the "
+                        "visualizer was trained without the boundary complex, so decision "
+                        "boundaries may be drawn less faithfully and boundary NN@15 is undefined")
+        nodes = np.ascontiguousarray(x_train)
+        b = 0
+    head = np.concatenate(heads).astype(np.int64)
+    tail = np.concatenate(tails).astype(np.int64)
+    weight = np.concatenate(weights).astype(np.float32)
+    return Complex(nodes=np.ascontiguousarray(nodes, dtype=np.float32), n_train=n, n_border=b,
+                   head=head, tail=tail, weight=weight, n_spatial_edges=len(spatial.data),
+                   knn_idx=knn_idx, knn_dist=knn_dist, border_knn=border_knn, warnings=warnings)

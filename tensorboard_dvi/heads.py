@@ -1,0 +1,167 @@
+"""Save and load a classifier head without pickle.
+
+A head is stored as a small JSON architecture description (``head.json``) plus
+its tensors in ``head.npz`` (read with ``allow_pickle=False``). Supported
+layers cover the heads of common classifiers: ``nn.Linear`` and an
+``nn.Sequential`` of Linear, common activations, Dropout, Flatten, Identity,
+LayerNorm and BatchNorm1d. The plugin rebuilds the module from the description,
+so it never runs user code and never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from . import metadata as md
+
+_ACTIVATIONS = ("ReLU", "LeakyReLU", "GELU", "Tanh", "Sigmoid", "SiLU", "ELU", "Softplus")
+_NO_OP = ("Dropout", "Identity")  # identity in eval mode
+
+
+class UnsupportedHeadError(TypeError):
+    """The head contains a layer this format cannot describe."""
+
+
+def _describe_layer(module, prefix: str, tensors: Dict[str, np.ndarray]) -> List[dict]:
+    import torch.nn as nn
+
+    name = type(module).__name__
+
+    def put(key, t):
+        tensors[f"{prefix}{key}"] = t.detach().to("cpu", dtype=__import__("torch").float32).numpy()
+
+    if isinstance(module, nn.Sequential):
+        layers = []
+        for i, child in enumerate(module):
+            layers += _describe_layer(child, f"{prefix}{i}.", tensors)
+        return layers
+    if isinstance(module, nn.Linear):
+        put("weight", module.weight)
+        if module.bias is not None:
+            put("bias", module.bias)
+        return [{"type": "Linear", "in": module.in_features, "out": module.out_features,
+                 "bias": module.bias is not None, "prefix": prefix}]
+    if isinstance(module, nn.LayerNorm):
+        if len(module.normalized_shape) != 1:
+            raise UnsupportedHeadError("LayerNorm over more than one dimension is not supported in a head")
+        if module.elementwise_affine:
+            put("weight", module.weight)
+            if module.bias is not None:
+                put("bias", module.bias)
+        return [{"type": "LayerNorm", "dim": module.normalized_shape[0], "eps": module.eps,
+                 "affine": module.elementwise_affine, "bias": module.bias is not None, "prefix": prefix}]
+    if isinstance(module, nn.BatchNorm1d):
+        if module.running_mean is None:
+            raise UnsupportedHeadError("BatchNorm1d without running statistics cannot be stored")
+        put("running_mean", module.running_mean)
+        put("running_var", module.running_var)
+        if module.affine:
+            put("weight", module.weight)
+            put("bias", module.bias)
+        return [{"type": "BatchNorm1d", "dim": module.num_features, "eps": module.eps,
+                 "affine": module.affine, "prefix": prefix}]
+    if name in _ACTIVATIONS and type(module).__module__.startswith("torch.nn"):
+        layer = {"type": name}
+        if name == "LeakyReLU":
+            layer["negative_slope"] = module.negative_slope
+        if name == "ELU":
+            layer["alpha"] = module.alpha
+        if name == "GELU":
+            layer["approximate"] = module.approximate
+        if name == "Softplus":
+            layer["beta"], layer["threshold"] = module.beta, module.threshold
+        return [layer]
+    if name in _NO_OP or isinstance(module, nn.Flatten):
+        return []
+    raise UnsupportedHeadError(
+        f"cannot store a head containing {name}: supported are Linear, Sequential, LayerNorm, "
+        f"BatchNorm1d, Dropout, Flatten, Identity and {', '.join(_ACTIVATIONS)}. Pick a later "
+        "representation layer (feature=... / layer=...) so that the head is one of these, or pass "
+        "head= an equivalent nn.Sequential")
+
+
+def describe_head(head) -> Tuple[dict, Dict[str, np.ndarray]]:
+    """(spec, tensors) for a torch head; raises UnsupportedHeadError naming the layer."""
+    tensors: Dict[str, np.ndarray] = {}
+    layers = _describe_layer(head, "", tensors)
+    if not any(layer["type"] == "Linear" for layer in layers):
+        raise UnsupportedHeadError("the head has no nn.Linear layer; nothing maps representations to logits")
+    return {"format": "dvi-head-1", "layers": layers}, tensors
+
+
+def head_files(head) -> Dict[str, bytes]:
+    """The two files that store ``head`` in an epoch folder, as bytes."""
+    spec, tensors = describe_head(head)
+    buf = io.BytesIO()
+    np.savez(buf, **tensors)
+    return {md.HEAD_SPEC_FILE: json.dumps(spec, indent=1).encode(), md.HEAD_WEIGHTS_FILE: buf.getvalue()}
+
+
+def read_head_spec(folder: str) -> dict:
+    with open(os.path.join(folder, md.HEAD_SPEC_FILE), encoding="utf-8") as f:
+        spec = json.load(f)
+    if not isinstance(spec, dict) or spec.get("format") != "dvi-head-1" or not isinstance(spec.get("layers"), list):
+        raise ValueError(f"{md.HEAD_SPEC_FILE} is not a DVI head description")
+    return spec
+
+
+def build_head(spec: dict, tensors: Dict[str, np.ndarray]):
+    """Rebuild an eval-mode float32 ``nn.Sequential`` from a description and its tensors."""
+    import torch
+    import torch.nn as nn
+
+    def t(prefix, key, shape):
+        arr = tensors[prefix + key]
+        if tuple(arr.shape) != tuple(shape):
+            raise ValueError(f"head tensor {prefix + key} has shape {arr.shape}, expected {tuple(shape)}")
+        return torch.from_numpy(np.array(arr, dtype=np.float32))
+
+    modules = []
+    for layer in spec["layers"]:
+        kind, p = layer.get("type"), layer.get("prefix", "")
+        if kind == "Linear":
+            m = nn.Linear(int(layer["in"]), int(layer["out"]), bias=bool(layer["bias"]))
+            m.weight.data = t(p, "weight", (layer["out"], layer["in"]))
+            if layer["bias"]:
+                m.bias.data = t(p, "bias", (layer["out"],))
+        elif kind == "LayerNorm":
+            m = nn.LayerNorm(int(layer["dim"]), eps=float(layer["eps"]), elementwise_affine=bool(layer["affine"]),
+                             bias=bool(layer.get("bias", True)))
+            if layer["affine"]:
+                m.weight.data = t(p, "weight", (layer["dim"],))
+                if layer.get("bias", True):
+                    m.bias.data = t(p, "bias", (layer["dim"],))
+        elif kind == "BatchNorm1d":
+            m = nn.BatchNorm1d(int(layer["dim"]), eps=float(layer["eps"]), affine=bool(layer["affine"]))
+            m.running_mean.data = t(p, "running_mean", (layer["dim"],))
+            m.running_var.data = t(p, "running_var", (layer["dim"],))
+            if layer["affine"]:
+                m.weight.data = t(p, "weight", (layer["dim"],))
+                m.bias.data = t(p, "bias", (layer["dim"],))
+        elif kind == "LeakyReLU":
+            m = nn.LeakyReLU(float(layer.get("negative_slope", 0.01)))
+        elif kind == "ELU":
+            m = nn.ELU(float(layer.get("alpha", 1.0)))
+        elif kind == "GELU":
+            m = nn.GELU(approximate=str(layer.get("approximate", "none")))
+        elif kind == "Softplus":
+            m = nn.Softplus(float(layer.get("beta", 1.0)), float(layer.get("threshold", 20.0)))
+        elif kind in _ACTIVATIONS:
+            m = getattr(nn, kind)()
+        else:
+            raise ValueError(f"unknown head layer type {kind!r}")
+        modules.append(m)
+    return nn.Sequential(*modules).eval()
+
+
+def load_head(folder: str):
+    """The head stored in an epoch folder, as an eval-mode torch module."""
+    spec = read_head_spec(folder)
+    with np.load(os.path.join(folder, md.HEAD_WEIGHTS_FILE), allow_pickle=False) as z:
+        tensors = {k: z[k] for k in z.files}
+    return build_head(spec, tensors)

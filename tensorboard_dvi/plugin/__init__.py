@@ -1,0 +1,1 @@
+"""The TensorBoard plugin backend (import-light: see loader.py)."""
