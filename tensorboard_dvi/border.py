@@ -95,8 +95,10 @@ def find_border_points(forward: Callable[[torch.Tensor], Tuple[torch.Tensor, tor
         np.add.at(tried, (c1, c2), 1)
         for start in range(0, n_pairs, batch_size):
             sl = slice(start, start + batch_size)
-            reps, ok = _bisect(forward, get_inputs(first[sl]), get_inputs(second[sl]),
-                               torch.as_tensor(c1[sl]), torch.as_tensor(c2[sl]), lower)
+            c1_t, c2_t = torch.as_tensor(c1[sl]), torch.as_tensor(c2[sl])
+            reps, ok = _bisect(forward, get_inputs(first[sl]), get_inputs(second[sl]), c1_t, c2_t, lower,
+                               f_hi=_side(torch.as_tensor(logits[first[sl]]), c1_t, c2_t),
+                               f_lo=_side(torch.as_tensor(logits[second[sl]]), c1_t, c2_t))
             ok_np = ok.cpu().numpy()
             np.add.at(success, (c1[sl][ok_np], c2[sl][ok_np]), 1)
             found.append(reps[ok].float().cpu())
@@ -106,13 +108,32 @@ def find_border_points(forward: Callable[[torch.Tensor], Tuple[torch.Tensor, tor
     return BorderResult(reps, pairs, attempted)
 
 
-def _bisect(forward, x1: torch.Tensor, x2: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor, lower: float):
-    """Bisect lambda in [lower, 1] for x = lambda*x1 + (1-lambda)*x2, all pairs at once."""
+def _side(logits: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
+    """n[c1] - n[c2] on min-max normalised logits: > 0 on x1's side of the boundary."""
+    lo = logits.min(dim=1, keepdim=True).values
+    n = (logits - lo) / (logits.max(dim=1, keepdim=True).values - lo).clamp_min(1e-12)
+    return n.gather(1, c1.view(-1, 1)).squeeze(1) - n.gather(1, c2.view(-1, 1)).squeeze(1)
+
+
+def _bisect(forward, x1: torch.Tensor, x2: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor, lower: float,
+            f_hi: torch.Tensor, f_lo: torch.Tensor):
+    """Search lambda in [lower, 1] for x = lambda*x1 + (1-lambda)*x2, all pairs at once.
+
+    A bracketing search on s(lambda) = n[c1] - n[c2], which is > 0 at
+    lambda = 1 (x1's class) and < 0 at lambda = 0. Plain bisection halves the
+    bracket each step (the reference needs 4-8 forward passes per pair);
+    we take the false-position point of the bracket instead, with the Illinois
+    correction so the bracket keeps shrinking from both sides. That finds the
+    undecided point in about half the forward passes. A pair succeeds when
+    the normalised top1 - top2 < 0.1 (spec section 3).
+    """
     n = x1.shape[0]
     device = x1.device
     c1, c2 = c1.to(device), c2.to(device)
     lo = torch.full((n,), float(lower), device=device)
     hi = torch.ones(n, device=device)
+    f_lo, f_hi = f_lo.to(device).clone(), f_hi.to(device).clone()
+    last = torch.zeros(n, dtype=torch.int8, device=device)  # side moved last: 1 hi, -1 lo
     done = torch.zeros(n, dtype=torch.bool, device=device)
     reps_out = None
     shape = (n,) + (1,) * (x1.dim() - 1)
@@ -120,20 +141,26 @@ def _bisect(forward, x1: torch.Tensor, x2: torch.Tensor, c1: torch.Tensor, c2: t
         active = torch.nonzero(~done).squeeze(1)
         if active.numel() == 0:
             break
-        lam = (lo[active] + hi[active]) / 2
+        a_lo, a_hi, g_lo, g_hi = lo[active], hi[active], f_lo[active], f_hi[active]
+        valid = (g_lo < 0) & (g_hi > 0)
+        frac = torch.where(valid, g_hi / (g_hi - g_lo).clamp_min(1e-12), torch.full_like(g_hi, 0.5))
+        lam = (a_hi - frac.clamp(0.05, 0.95) * (a_hi - a_lo))
         lam_b = lam.view((-1,) + shape[1:])
         x = lam_b * x1[active] + (1 - lam_b) * x2[active]
         reps, logits = forward(x)
         if reps_out is None:
             reps_out = torch.zeros((n, reps.shape[1]), dtype=reps.dtype, device=device)
-        lo_n = logits.min(dim=1, keepdim=True).values
-        span = (logits.max(dim=1, keepdim=True).values - lo_n).clamp_min(1e-12)
-        norm = (logits - lo_n) / span
-        still_first = norm.gather(1, c1[active].view(-1, 1)).squeeze(1) > norm.gather(1, c2[active].view(-1, 1)).squeeze(1)
-        # Still on x1's side: move towards x2 (smaller lambda); else back towards x1.
-        hi[active] = torch.where(still_first, lam, hi[active])
-        lo[active] = torch.where(still_first, lo[active], lam)
-        ok = (normalised_margin(logits) < MARGIN) & ((hi[active] - lo[active]) < 0.1)
+        s = _side(logits, c1[active], c2[active])
+        first = s > 0  # still on x1's side: the boundary lies below lambda
+        moved = torch.where(first, 1, -1).to(torch.int8)
+        # Illinois: when the same end moves twice, halve the other end's value.
+        same = moved == last[active]
+        hi[active] = torch.where(first, lam, a_hi)
+        f_hi[active] = torch.where(first, s, torch.where(same, g_hi / 2, g_hi))
+        lo[active] = torch.where(first, a_lo, lam)
+        f_lo[active] = torch.where(first, torch.where(same, g_lo / 2, g_lo), s)
+        last[active] = moved
+        ok = normalised_margin(logits) < MARGIN
         reps_out[active[ok]] = reps[ok]
         done[active[ok]] = True
     return reps_out if reps_out is not None else torch.zeros(n, 0), done

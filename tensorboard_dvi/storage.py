@@ -67,8 +67,15 @@ def _fsync_dir(path: str) -> None:
 
 def _save_array(folder: str, name: str, array: np.ndarray) -> None:
     path = os.path.join(folder, name)
+    array = np.ascontiguousarray(array)
+    if array.dtype.hasobject:
+        raise TypeError(f"{name}: object arrays cannot be stored")
     with open(path, "wb") as f:
-        np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+        # Header + raw bytes through Python's file object (np.save's tofile path
+        # reports a full disk without errno).
+        np.lib.format.write_array_header_1_0(f, np.lib.format.header_data_from_array_1_0(array))
+        if array.size:
+            f.write(array.data)
         f.flush()
         os.fsync(f.fileno())
 
@@ -199,19 +206,19 @@ class EpochData:
 
     @property
     def representations(self) -> np.ndarray:
-        return np.asarray(self.representations_raw, dtype=np.float32)
+        return np.array(self.representations_raw, dtype=np.float32)
 
     @property
     def logits(self) -> np.ndarray:
-        return np.asarray(self._array(md.LOGITS_FILE, (self._n, self._c), "f"), dtype=np.float32)
+        return np.array(self._array(md.LOGITS_FILE, (self._n, self._c), "f"), dtype=np.float32)
 
     @property
     def predictions(self) -> np.ndarray:
-        return np.asarray(self._array(md.PREDICTIONS_FILE, (self._n,), "iu"), dtype=np.int64)
+        return np.array(self._array(md.PREDICTIONS_FILE, (self._n,), "iu"), dtype=np.int64)
 
     @property
     def border(self) -> np.ndarray:
-        return np.asarray(self._array(md.BORDER_FILE, (None, self._dim), "f"), dtype=np.float32)
+        return np.array(self._array(md.BORDER_FILE, (None, self._dim), "f"), dtype=np.float32)
 
     def head_module(self):
         """The logged classifier head as an eval-mode float32 torch module."""

@@ -39,6 +39,7 @@ class _Samples:
 
     def __init__(self, name: str, data, labels):
         self.name = name
+        label_name = name.replace("_data", "_labels")
         if isinstance(data, (torch.Tensor, np.ndarray)):
             self.tensor = torch.as_tensor(data)
             if self.tensor.dim() < 2:
@@ -56,7 +57,7 @@ class _Samples:
             item_label = None
             if isinstance(first, (tuple, list)):
                 if len(first) < 2 and labels is None:
-                    raise ValueError(f"{name}: items have no label and no {name}_labels were given")
+                    raise ValueError(f"{name}: items have no label and no {label_name} were given")
                 if not isinstance(first[0], torch.Tensor):
                     raise TypeError(f"{name}: dataset items must be tensors or (tensor, label) tuples, "
                                     f"got {type(first[0]).__name__}")
@@ -72,12 +73,12 @@ class _Samples:
         if labels is None and item_label:
             labels = [int(self.dataset[i][1]) for i in range(self.n)]
         if labels is None:
-            raise ValueError(f"{name}_labels are missing: pass them, or a Dataset of (input, label) items")
+            raise ValueError(f"{label_name} are missing: pass them, or a Dataset of (input, label) items")
         labels = torch.as_tensor(np.asarray(labels)).reshape(-1) if not isinstance(labels, torch.Tensor) else labels
         if labels.dim() != 1 or labels.shape[0] != self.n:
-            raise ValueError(f"{name}_labels has shape {tuple(labels.shape)}, expected ({self.n},) to match {name}")
+            raise ValueError(f"{label_name} has shape {tuple(labels.shape)}, expected ({self.n},) to match {name}")
         if torch.is_floating_point(labels) and not torch.equal(labels, labels.round()):
-            raise ValueError(f"{name}_labels must be integer class indices")
+            raise ValueError(f"{label_name} must be integer class indices")
         self.labels = labels.long().cpu().numpy()
 
     def inputs(self, index: np.ndarray) -> torch.Tensor:

@@ -1,0 +1,63 @@
+"""PyTorch Lightning callback: log DVI data at the end of every training epoch.
+
+    trainer = L.Trainer(callbacks=[DVICallback(train_x, train_y, test_data=..., test_labels=...)],
+                        logger=TensorBoardLogger("runs", name="my_run"))
+
+The writer is created on first use, in the TensorBoard logger's folder when
+there is one (else ``logdir`` or ``trainer.log_dir``), with the LightningModule
+as the model. Only the global-zero process writes. Importing this module
+without Lightning installed raises an ImportError that says what to install.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+try:
+    import lightning.pytorch as pl
+except ImportError:  # pragma: no cover - depends on the environment
+    try:
+        import pytorch_lightning as pl
+    except ImportError as e:
+        raise ImportError("DVICallback needs PyTorch Lightning: pip install 'tensorboard-dvi[lightning]'") from e
+
+
+class DVICallback(pl.Callback):
+    """Calls :meth:`DVIWriter.log_epoch` after each training epoch (every ``every_n_epochs``).
+
+    All keyword arguments other than ``logdir`` and ``every_n_epochs`` go to
+    :class:`tensorboard_dvi.DVIWriter`; epochs are logged 1-based.
+    """
+
+    def __init__(self, train_data, train_labels=None, *, logdir: Optional[str] = None, every_n_epochs: int = 1,
+                 **writer_kwargs):
+        super().__init__()
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+        self.train_data, self.train_labels = train_data, train_labels
+        self.logdir, self.every_n_epochs = logdir, every_n_epochs
+        self.writer_kwargs = writer_kwargs
+        self.writer = None
+
+    def _target(self, trainer):
+        if self.logdir is not None:
+            return self.logdir
+        for logger in trainer.loggers:
+            experiment = getattr(logger, "experiment", None)
+            if hasattr(experiment, "file_writer") and hasattr(experiment, "get_logdir"):
+                return experiment  # a torch SummaryWriter: the tab's summary goes to its event file
+        return trainer.log_dir or trainer.default_root_dir
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        epoch = trainer.current_epoch + 1
+        if epoch % self.every_n_epochs or not trainer.is_global_zero:
+            return
+        if self.writer is None:
+            from ..writer import DVIWriter
+            self.writer = DVIWriter(self._target(trainer), pl_module, self.train_data, self.train_labels,
+                                    **self.writer_kwargs)
+        self.writer.log_epoch(epoch, step=trainer.global_step)
+
+    def on_fit_end(self, trainer, pl_module):
+        if self.writer is not None:
+            self.writer.close()
