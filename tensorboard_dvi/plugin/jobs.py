@@ -1,0 +1,614 @@
+"""Background fitting: worker processes, one job per run, status, cancel.
+
+TensorBoard's process never trains. A :class:`JobManager` owns a bounded set
+of worker processes (multiprocessing "spawn": TensorBoard has threads, so no
+fork) and one scheduler thread (a daemon) that
+
+* hands queued jobs to idle workers (FIFO, at most one job per run),
+* reads progress messages from the workers' pipes,
+* turns a cancel request into the worker's ``should_stop`` event, and
+  terminates the worker if it has not stopped after a grace period,
+* notices a worker that died (crash, OOM kill) and reports the job as "error"
+  with the reason; a fresh worker is started for the next job.
+
+Workers are long-lived (numba/torch start-up and JIT compilation are paid once
+per worker, not per job) and exit when idle for ``idle_timeout_s``. They are
+daemon processes (``multiprocessing`` terminates them at interpreter exit, so
+TensorBoard still exits promptly on SIGTERM), ignore SIGINT (the parent decides)
+and watch their parent: if TensorBoard dies, even by SIGKILL, a worker exits
+within about a second.
+
+The fit function has the signature of ``tensorboard_dvi.engine.fit_run``:
+``fit(run_path, cache_dir, *, epochs, config, device, progress, should_stop)``.
+It is given as a ``"module:attr"`` string (resolved inside the worker, so the
+TensorBoard process never imports torch) or as a picklable top-level callable.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import traceback
+from multiprocessing import connection as mp_connection
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FIT = "tensorboard_dvi.engine:fit_run"
+
+STATES = ("idle", "queued", "running", "done", "cancelled", "error")
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+def _resolve(fit):
+    if isinstance(fit, str):
+        import importlib
+
+        module, _, attr = fit.partition(":")
+        obj = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj
+    return fit
+
+
+def _plain(value):
+    """JSON-able copy of a progress value (numpy scalars → Python)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    try:
+        return value.item()  # numpy scalar
+    except Exception:
+        return str(value)
+
+
+def _watch_parent(parent_pid: int, interval: float = 0.25) -> None:
+    def loop():
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(0)
+            time.sleep(interval)
+
+    threading.Thread(target=loop, name="dvi-parent-watch", daemon=True).start()
+
+
+def _worker_main(conn, stop_event, parent_pid: int, idle_timeout_s: float) -> None:
+    """Entry point of a worker process: run jobs received on ``conn`` until told to stop."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):
+        pass
+    _watch_parent(parent_pid)
+    try:
+        os.nice(5)  # fitting yields the CPU to TensorBoard's request threads
+    except (AttributeError, OSError):
+        pass
+    while True:
+        try:
+            if not conn.poll(idle_timeout_s):
+                return  # idle for too long: give the memory back
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        job_id, fit, run_path, cache_dir, kwargs = msg
+
+        def progress(info, _id=job_id):
+            try:
+                conn.send(("progress", _id, _plain(dict(info))))
+            except (OSError, ValueError):
+                os._exit(0)  # the parent is gone
+
+        def should_stop():
+            return stop_event.is_set()
+
+        try:
+            fn = _resolve(fit)
+            result = fn(run_path, cache_dir, progress=progress, should_stop=should_stop, **kwargs)
+            epochs = [int(e) for e in (result or [])]
+            conn.send(("cancelled" if stop_event.is_set() else "done", job_id, epochs))
+        except BaseException as e:  # noqa: B902 - report everything, the worker survives
+            if stop_event.is_set():
+                conn.send(("cancelled", job_id, []))
+            else:
+                reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                conn.send(("error", job_id, reason, traceback.format_exc()))
+            if isinstance(e, (KeyboardInterrupt, SystemExit, MemoryError)):
+                return
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+class Job:
+    """The state of one run's fitting, as seen by the TensorBoard process."""
+
+    __slots__ = ("id", "run", "run_path", "cache_dir", "epochs", "state", "stage", "epoch", "epochs_done",
+                 "epochs_total", "fraction", "eta_s", "error", "message", "user_cancelled", "cancel_requested",
+                 "cancel_deadline", "submitted_at", "started_at", "finished_at", "done_times", "fitted",
+                 "rerun", "generation", "traceback")
+
+    def __init__(self, run: str):
+        self.id = 0
+        self.run = run
+        self.run_path = self.cache_dir = None
+        self.epochs: Optional[List[int]] = None
+        self.state = "idle"
+        self.stage = None
+        self.epoch = None
+        self.epochs_done = 0
+        self.epochs_total = 0
+        self.fraction = None
+        self.eta_s = None
+        self.error = None
+        self.message = ""
+        self.user_cancelled = False
+        self.cancel_requested = False
+        self.cancel_deadline = None
+        self.submitted_at = self.started_at = self.finished_at = None
+        self.done_times: List[float] = []
+        self.fitted: List[int] = []
+        self.rerun = None  # (run_path, cache_dir, epochs) submitted while running
+        self.generation = 0  # bumps whenever an epoch may have been (re)written in the cache
+        self.traceback = None
+
+    def snapshot(self) -> dict:
+        return {"state": self.state, "stage": self.stage, "epoch": self.epoch, "epochs_done": self.epochs_done,
+                "epochs_total": self.epochs_total, "eta_s": self.eta_s, "error": self.error,
+                "message": self.message}
+
+
+class _Worker:
+    def __init__(self, process, conn, stop_event):
+        self.process = process
+        self.conn = conn
+        self.stop_event = stop_event
+        self.job: Optional[Job] = None
+
+
+class JobManager:
+    """Bounded worker processes running one fitting job per run.
+
+    Every argument is injectable for tests: ``fit`` (the fit function),
+    ``mp_context`` (a multiprocessing context, "spawn" by default), ``clock``.
+    ``config`` and ``device`` are passed to the fit function unchanged.
+    """
+
+    def __init__(self, *, fit: Union[str, Callable] = DEFAULT_FIT, max_workers: int = 1, device: str = "cpu",
+                 config=None, mp_context=None, clock: Callable[[], float] = time.monotonic,
+                 cancel_grace_s: float = 5.0, idle_timeout_s: float = 600.0, poll_s: float = 0.5):
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        self._fit = fit
+        self._max_workers = int(max_workers)
+        self._device = device
+        self._config = config
+        self._ctx = mp_context or multiprocessing.get_context("spawn")
+        self._clock = clock
+        self._grace = float(cancel_grace_s)
+        self._idle_timeout = float(idle_timeout_s)
+        self._poll = float(poll_s)
+        self._lock = threading.RLock()
+        self._jobs: Dict[str, Job] = {}
+        self._queue: "collections.deque[str]" = collections.deque()
+        self._workers: List[_Worker] = []
+        self._ids = itertools.count(1)
+        self._closed = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._thread: Optional[threading.Thread] = None
+        self._listeners: List[Callable[[str, Job], None]] = []
+
+    # ---------------------------------------------------------------- public API (any thread)
+
+    def submit(self, run: str, run_path: str, cache_dir: str, epochs: Optional[Sequence[int]] = None,
+               *, user: bool = False) -> dict:
+        """Queue fitting of ``run`` (no-op if already queued; re-run after the current job if running)."""
+        epochs = None if epochs is None else sorted(int(e) for e in epochs)
+        with self._lock:
+            self._check_open()
+            job = self._jobs.get(run) or Job(run)
+            self._jobs[run] = job
+            if user:
+                job.user_cancelled = False
+            if job.state == "queued":
+                job.run_path, job.cache_dir, job.epochs = run_path, cache_dir, epochs
+                return job.snapshot()
+            if job.state == "running":
+                if not job.cancel_requested and (epochs is None or epochs != job.epochs):
+                    job.rerun = (run_path, cache_dir, epochs)
+                elif job.cancel_requested and user:
+                    job.rerun = (run_path, cache_dir, epochs)
+                return job.snapshot()
+            self._queue_job(job, run_path, cache_dir, epochs)
+            snap = job.snapshot()
+        self._ensure_thread()
+        self._wake()
+        return snap
+
+    def cancel(self, run: str) -> dict:
+        """Cancel by the user: dequeue, or ask the worker to stop (terminated after the grace period)."""
+        with self._lock:
+            job = self._jobs.get(run) or Job(run)
+            self._jobs[run] = job
+            job.user_cancelled = True
+            job.rerun = None
+            if job.state == "queued":
+                try:
+                    self._queue.remove(run)
+                except ValueError:
+                    pass
+                self._finish(job, "cancelled", message="cancelled before it started")
+            elif job.state == "running":
+                job.cancel_requested = True
+                job.message = "cancelling"
+                self._wake()
+            elif job.state == "idle":
+                self._finish(job, "cancelled", message="automatic fitting is off until fitting is requested")
+            snap = job.snapshot()
+        return snap
+
+    def status(self, run: str) -> dict:
+        with self._lock:
+            job = self._jobs.get(run)
+            if job is None:
+                return Job(run).snapshot()
+            self._update_eta(job)
+            return job.snapshot()
+
+    def job(self, run: str) -> Optional[Job]:
+        """The live job object (read under :attr:`lock`), or None."""
+        return self._jobs.get(run)
+
+    @property
+    def lock(self):
+        return self._lock
+
+    def generation(self, run: str) -> int:
+        job = self._jobs.get(run)
+        return job.generation if job is not None else 0
+
+    def add_listener(self, fn: Callable[[str, Job], None]) -> None:
+        """``fn(event, job)`` on "epoch_done", "done", "error", "cancelled" (scheduler thread)."""
+        self._listeners.append(fn)
+
+    def worker_pids(self) -> List[int]:
+        with self._lock:
+            return [w.process.pid for w in self._workers if w.process.pid is not None]
+
+    def wait_idle(self, run: str, timeout: float = 60.0) -> dict:
+        """Block until ``run``'s job is no longer queued or running (tests, CLI)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                job = self._jobs.get(run)
+                if job is None or (job.state not in ("queued", "running") and job.rerun is None):
+                    return self.status(run)
+            time.sleep(0.02)
+        raise TimeoutError(f"job of {run!r} still {self.status(run)['state']} after {timeout} s")
+
+    def shutdown(self, timeout: float = 2.0, graceful: bool = True) -> None:
+        """Stop the scheduler and every worker (cancel, then terminate; at once if not graceful)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            workers = list(self._workers)
+            self._workers.clear()
+            for w in workers:
+                w.stop_event.set()
+        self._wake()
+        for w in workers:
+            try:
+                w.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        deadline = time.monotonic() + timeout
+        for w in workers:
+            if graceful:
+                w.process.join(max(0.0, min(0.3, deadline - time.monotonic())))
+            if w.process.is_alive():
+                w.process.terminate()
+        for w in workers:
+            w.process.join(max(0.05, deadline - time.monotonic()))
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(0.5)
+            try:
+                w.conn.close()
+            except OSError:
+                pass
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    # ---------------------------------------------------------------- internals
+
+    def _check_open(self):
+        if self._closed:
+            raise RuntimeError("the job manager is shut down")
+
+    def _wake(self):
+        try:
+            os.write(self._wake_w, b"x")
+        except (BlockingIOError, OSError):
+            pass
+
+    def _ensure_thread(self):
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="dvi-jobs", daemon=True)
+                self._thread.start()
+
+    def _queue_job(self, job: Job, run_path, cache_dir, epochs):
+        job.id = next(self._ids)
+        job.run_path, job.cache_dir, job.epochs = run_path, cache_dir, epochs
+        job.state, job.stage, job.epoch = "queued", None, None
+        job.epochs_done = 0
+        job.epochs_total = len(epochs) if epochs is not None else 0
+        job.fraction = job.eta_s = job.error = job.traceback = None
+        job.message = "waiting for a worker"
+        job.cancel_requested = False
+        job.cancel_deadline = None
+        job.submitted_at, job.started_at, job.finished_at = self._clock(), None, None
+        job.done_times = []
+        job.rerun = None
+        self._queue.append(job.run)
+
+    def _finish(self, job: Job, state: str, *, message: str = "", error: Optional[str] = None,
+                fitted: Optional[List[int]] = None):
+        job.state = state
+        job.message = message
+        job.error = error
+        job.eta_s = None if state != "done" else 0.0
+        job.finished_at = self._clock()
+        job.generation += 1
+        if fitted is not None:
+            job.fitted = fitted
+        event = state
+        rerun, job.rerun = job.rerun, None
+        self._notify(event, job)
+        if rerun is not None and state in ("done", "cancelled") and not self._closed:
+            self._queue_job(job, *rerun)
+            self._wake()
+
+    def _notify(self, event: str, job: Job):
+        for fn in list(self._listeners):
+            try:
+                fn(event, job)
+            except Exception:  # a listener must not kill the scheduler
+                logger.exception("DVI job listener failed")
+
+    def _update_eta(self, job: Job):
+        """Seconds left, from the measured time per finished epoch (and the engine's fraction)."""
+        if job.state != "running" or job.started_at is None:
+            return
+        now = self._clock()
+        total = job.epochs_total
+        frac = job.fraction if isinstance(job.fraction, (int, float)) else None
+        remaining = total * (1.0 - frac) if frac is not None and total else max(0, total - job.epochs_done)
+        if job.done_times:
+            if len(job.done_times) >= 2:
+                per_epoch = (job.done_times[-1] - job.done_times[0]) / (len(job.done_times) - 1)
+            else:
+                per_epoch = job.done_times[0] - job.started_at
+            eta = per_epoch * remaining
+            if frac is None:
+                eta -= now - job.done_times[-1]
+        elif frac is not None and frac > 0.02:
+            elapsed = now - job.started_at
+            eta = elapsed / frac * (1.0 - frac)
+        else:
+            job.eta_s = None
+            return
+        job.eta_s = round(max(eta, 0.0), 1)
+
+    def _spawn(self) -> _Worker:
+        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+        stop_event = self._ctx.Event()
+        process = self._ctx.Process(target=_worker_main, name="dvi-worker",
+                                    args=(child_conn, stop_event, os.getpid(), self._idle_timeout), daemon=True)
+        process.start()
+        child_conn.close()
+        worker = _Worker(process, parent_conn, stop_event)
+        self._workers.append(worker)
+        return worker
+
+    def _assign(self):
+        while True:
+            with self._lock:
+                if self._closed or not self._queue:
+                    return
+                idle = [w for w in self._workers if w.job is None and w.process.is_alive()]
+                if not idle and len(self._workers) >= self._max_workers:
+                    return
+                run = self._queue.popleft()
+                job = self._jobs[run]
+            worker = idle[0] if idle else None
+            if worker is None:
+                try:
+                    worker = self._spawn()
+                except Exception as e:  # cannot start a process (resources)
+                    with self._lock:
+                        self._finish(job, "error", error=f"could not start a worker process: {e}")
+                    continue
+            with self._lock:
+                if job.state != "queued":  # cancelled meanwhile
+                    continue
+                worker.stop_event.clear()
+                worker.job = job
+                job.state = "running"
+                job.stage = "starting"
+                job.message = "starting worker" if not idle else "starting"
+                job.started_at = self._clock()
+                kwargs = {"epochs": job.epochs, "config": self._config, "device": self._device}
+                msg = (job.id, self._fit, job.run_path, job.cache_dir, kwargs)
+            try:
+                worker.conn.send(msg)
+            except (OSError, ValueError) as e:
+                with self._lock:
+                    worker.job = None
+                    self._finish(job, "error", error=f"could not reach the worker process: {e}")
+                self._drop(worker)
+
+    def _drop(self, worker: _Worker):
+        with self._lock:
+            if worker in self._workers:
+                self._workers.remove(worker)
+        try:
+            worker.conn.close()
+        except OSError:
+            pass
+        if worker.process.is_alive():
+            worker.process.terminate()
+        worker.process.join(1.0)
+
+    def _handle(self, worker: _Worker, msg):
+        kind, job_id = msg[0], msg[1]
+        with self._lock:
+            job = worker.job
+            if job is None or job.id != job_id:
+                return
+            if kind == "progress":
+                info = msg[2]
+                done = info.get("epochs_done")
+                if isinstance(done, int) and done > job.epochs_done:
+                    job.done_times.extend([self._clock()] * (done - job.epochs_done))
+                    job.epochs_done = done
+                    job.generation += 1
+                    self._notify("epoch_done", job)
+                elif isinstance(done, int):
+                    job.epochs_done = done
+                for key in ("stage", "epoch", "fraction"):
+                    if key in info:
+                        setattr(job, key, info[key])
+                if isinstance(info.get("epochs_total"), int):
+                    job.epochs_total = info["epochs_total"]
+                if not job.cancel_requested and info.get("message") is not None:
+                    job.message = str(info["message"])
+                self._update_eta(job)
+                return
+            worker.job = None
+            if kind == "done":
+                self._finish(job, "done", message=f"{len(msg[2])} epochs fitted", fitted=msg[2])
+            elif kind == "cancelled":
+                self._finish(job, "cancelled", message="cancelled", fitted=msg[2])
+            elif kind == "error":
+                job.traceback = msg[3]
+                logger.error("DVI fitting of run %r failed: %s\n%s", job.run, msg[2], msg[3])
+                self._finish(job, "error", error=msg[2], message="fitting failed")
+
+    def _died(self, worker: _Worker):
+        # Drain what the worker managed to say before it died.
+        try:
+            while worker.conn.poll(0):
+                self._handle(worker, worker.conn.recv())
+        except (EOFError, OSError):
+            pass
+        code = worker.process.exitcode
+        with self._lock:
+            job = worker.job
+            worker.job = None
+            if job is not None:
+                if job.cancel_requested:
+                    self._finish(job, "cancelled", message="cancelled (worker stopped)")
+                else:
+                    if code is not None and code < 0:
+                        try:
+                            how = f"killed by {signal.Signals(-code).name}"
+                        except ValueError:
+                            how = f"killed by signal {-code}"
+                        if -code == signal.SIGKILL:
+                            how += " (out of memory?)"
+                    else:
+                        how = f"exited with code {code}"
+                    self._finish(job, "error", error=f"the worker process died ({how})",
+                                 message="fitting failed")
+        self._drop(worker)
+
+    def _check_cancels(self):
+        now = self._clock()
+        for worker in list(self._workers):
+            with self._lock:
+                job = worker.job
+                if job is None or not job.cancel_requested:
+                    continue
+                if not worker.stop_event.is_set():
+                    worker.stop_event.set()
+                    job.cancel_deadline = now + self._grace
+                    continue
+                overdue = job.cancel_deadline is not None and now >= job.cancel_deadline
+            if overdue:
+                logger.warning("DVI worker did not stop within %.1f s; terminating it", self._grace)
+                worker.process.terminate()
+                worker.process.join(2.0)
+                if worker.process.is_alive():
+                    worker.process.kill()
+                    worker.process.join(1.0)
+                self._died(worker)
+
+    def _loop(self):
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+            try:
+                self._assign()
+                self._check_cancels()
+                with self._lock:
+                    workers = list(self._workers)
+                handles = {}
+                for w in workers:
+                    handles[w.conn] = ("conn", w)
+                    handles[w.process.sentinel] = ("dead", w)
+                busy_cancel = any(w.job is not None and w.job.cancel_requested for w in workers)
+                timeout = min(self._poll, 0.1) if busy_cancel else self._poll
+                ready = mp_connection.wait(list(handles) + [self._wake_r], timeout=timeout)
+                if self._wake_r in ready:
+                    try:
+                        os.read(self._wake_r, 4096)
+                    except OSError:
+                        pass
+                dead = []
+                for h in ready:
+                    if h == self._wake_r:
+                        continue
+                    kind, w = handles[h]
+                    if kind == "conn":
+                        try:
+                            while w.conn.poll(0):
+                                self._handle(w, w.conn.recv())
+                        except (EOFError, OSError):
+                            dead.append(w)
+                    else:
+                        dead.append(w)
+                for w in dict.fromkeys(dead):
+                    if w in self._workers:
+                        w.process.join(1.0)
+                        self._died(w)
+                # Workers that exited on their own while idle (idle timeout).
+                for w in list(self._workers):
+                    if w.job is None and not w.process.is_alive():
+                        self._drop(w)
+            except Exception:
+                if self._closed:
+                    return
+                logger.exception("DVI job scheduler error")
+                time.sleep(self._poll)
