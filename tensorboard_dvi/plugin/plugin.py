@@ -32,7 +32,7 @@ from tensorboard.plugins import base_plugin
 
 from .. import metadata as md
 from .. import storage
-from . import validate, wire
+from . import dynamics_route, validate, wire
 from .jobs import JobManager
 
 logger = logging.getLogger(__name__)
@@ -212,6 +212,9 @@ class DVIPlugin(base_plugin.TBPlugin):
             "/sample": self._serve_sample,
             "/thumbnail": self._serve_thumbnail,
             "/trajectories": self._serve_trajectories,
+            "/dynamics": self._dynamics_app("dynamics"),
+            "/dynamics_query": self._dynamics_app("dynamics_query"),
+            "/dynamics_export": self._dynamics_app("dynamics_export"),
             "/index.js": self._serve_static,
             "/*": self._serve_static,
         }
@@ -593,6 +596,15 @@ class DVIPlugin(base_plugin.TBPlugin):
         name = names[cls] if 0 <= cls < len(names) else str(cls)
         return self._json(request, {"class": int(cls), "class_name": name, "confidence": float(conf),
                                     "inside": bool(inside)})
+
+    def _dynamics_app(self, route: str):
+        """Training-dynamics routes (engine/dynamics.py via plugin/dynamics_route.py)."""
+        @wrappers.Request.application
+        def app(request):
+            run = self._run(request)
+            resp = dynamics_route.serve(route, run.path, run.cache_dir, request.values, cache=run.cache)
+            return http_util.Respond(request, resp.body, resp.mimetype, headers=resp.headers)
+        return app
 
     @wrappers.Request.application
     def _serve_metrics(self, request):

@@ -1,0 +1,447 @@
+"""Training dynamics per sample: which samples matter (docs/DYNAMICS.md).
+
+From the logits logged every epoch (and, when available, the fitted 2-D maps)
+this computes per-sample signals known from the literature -- dataset
+cartography (Swayamdipta et al. 2020), forgetting events (Toneva et al. 2019),
+area under the margin (Pleiss et al. 2020) -- plus DVI-specific ones (epochs
+near the decision boundary, distance travelled on the map), ready-made queries
+over them, and CSV/JSON export.
+
+Import-light on purpose (numpy and the standard library only): the plugin calls
+this in request threads. Everything is computed online, one epoch at a time,
+with O(N) memory (:class:`SignalAccumulator`), so a run is never held in
+memory as a whole.
+
+Epoch sequence: the epochs given, in order. Transitions (forgetting, flips,
+crossings, map steps) are counted between *consecutive given* epochs; an epoch
+that was not logged or is damaged is simply absent from the sequence.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import math
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+#: Near-boundary criterion: min-max normalised top1 - top2 < NEAR_BOUNDARY (as
+#: tensorboard_dvi.border.normalised_margin and the plugin's projection flags).
+NEAR_BOUNDARY = 0.1
+
+#: Signal names in the order they are served, with a one-line description.
+SIGNALS: Dict[str, str] = {
+    "conf_mean": "mean over epochs of the softmax probability of the given label (cartography confidence)",
+    "conf_std": "standard deviation over epochs of that probability (cartography variability)",
+    "correct_rate": "fraction of epochs in which the prediction equals the given label",
+    "forgetting": "forgetting events: epochs where a sample predicted correctly becomes wrong at the next epoch",
+    "flips": "epochs where the predicted class differs from the previous epoch's",
+    "boundary_crossings": "times the sample crossed the boundary of its labelled class: "
+                          "correct->wrong plus wrong->correct transitions",
+    "near_boundary_epochs": "epochs with min-max normalised top1 - top2 logit < 0.1",
+    "final_near_boundary": "near the boundary at the last epoch (0/1)",
+    "distance_travelled": "sum of 2-D step lengths between consecutive fitted epochs on the map (NaN: no map)",
+    "loss_mean": "mean over epochs of the cross-entropy of the given label",
+    "margin_mean": "mean over epochs of logit[label] - max other logit (area under the margin, AUM)",
+    "final_correct": "prediction equals the given label at the last epoch (0/1)",
+    "final_prediction": "predicted class at the last epoch",
+    "final_loss": "cross-entropy of the given label at the last epoch",
+    "mislabel_score": "how likely the given label is wrong, in [0, 1]; see docs/DYNAMICS.md",
+}
+
+COUNT_SIGNALS = ("forgetting", "flips", "boundary_crossings", "near_boundary_epochs")
+FLAG_SIGNALS = ("final_near_boundary", "final_correct")
+
+
+class DynamicsError(ValueError):
+    """Bad input to a query or an export (the route answers 400 with the message)."""
+
+
+class Signals(dict):
+    """``dict[str, np.ndarray]`` of per-sample signals, plus the epochs they cover."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], n_epochs: int, n_coord_epochs: int):
+        super().__init__(arrays)
+        self.n_epochs = int(n_epochs)
+        self.n_coord_epochs = int(n_coord_epochs)
+
+
+# --------------------------------------------------------------------------- per-epoch quantities
+
+
+def _label_stats(logits: np.ndarray, labels: np.ndarray):
+    """(log p(label), prediction, logit margin of the label, near-boundary) for one epoch."""
+    z = np.asarray(logits, dtype=np.float64)
+    n, c = z.shape
+    rows = np.arange(n)
+    zmax = z.max(axis=1)
+    lse = zmax + np.log(np.exp(z - zmax[:, None]).sum(axis=1))
+    z_label = z[rows, labels]
+    logp = z_label - lse
+    pred = z.argmax(axis=1)
+    if c >= 2:
+        other = z.copy()
+        other[rows, labels] = -np.inf
+        margin = z_label - other.max(axis=1)
+        top2 = np.partition(z, c - 2, axis=1)[:, -2:]
+        span = top2[:, 1] - z.min(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            norm = np.where(span > 0, (top2[:, 1] - top2[:, 0]) / np.where(span > 0, span, 1.0), 0.0)
+        near = norm < NEAR_BOUNDARY
+    else:
+        margin = np.zeros(n)
+        near = np.zeros(n, bool)
+    return logp, pred, margin, near
+
+
+class PathAccumulator:
+    """Sum of 2-D step lengths over a sequence of maps (None = epoch without a map)."""
+
+    def __init__(self, n: int):
+        self.n = int(n)
+        self.total = np.zeros(self.n, dtype=np.float64)
+        self.prev: Optional[np.ndarray] = None
+        self.count = 0
+
+    def add(self, coords: Optional[np.ndarray]) -> None:
+        if coords is None:
+            return
+        xy = np.asarray(coords, dtype=np.float64)
+        if xy.shape != (self.n, 2):
+            raise DynamicsError(f"coords have shape {xy.shape}, expected ({self.n}, 2)")
+        if self.prev is not None:
+            self.total += np.hypot(xy[:, 0] - self.prev[:, 0], xy[:, 1] - self.prev[:, 1])
+        self.prev = xy
+        self.count += 1
+
+    def result(self) -> np.ndarray:
+        if self.count == 0:
+            return np.full(self.n, np.nan, dtype=np.float32)
+        return self.total.astype(np.float32)
+
+    def copy(self) -> "PathAccumulator":
+        return copy.deepcopy(self)
+
+
+class SignalAccumulator:
+    """Online computation of the signals: feed epochs in order with :meth:`add`.
+
+    Memory is O(N) whatever the number of epochs (a few float64/int32 arrays),
+    so the plugin can keep one per run and extend it when a new epoch arrives
+    (:meth:`copy` first when other threads may read the old state).
+    """
+
+    def __init__(self, labels: Sequence[int]):
+        self.labels = np.asarray(labels, dtype=np.int64)
+        if self.labels.ndim != 1:
+            raise DynamicsError(f"labels must be 1-D, got shape {self.labels.shape}")
+        n = self.n = len(self.labels)
+        self.num_classes: Optional[int] = None
+        self.epochs = 0
+        self.sum_p = np.zeros(n)
+        self.sum_p2 = np.zeros(n)
+        self.sum_margin = np.zeros(n)
+        self.sum_loss = np.zeros(n)
+        self.correct = np.zeros(n, dtype=np.int32)
+        self.forgetting = np.zeros(n, dtype=np.int32)
+        self.flips = np.zeros(n, dtype=np.int32)
+        self.crossings = np.zeros(n, dtype=np.int32)
+        self.near = np.zeros(n, dtype=np.int32)
+        self.last_pred = np.zeros(n, dtype=np.int64)
+        self.last_correct = np.zeros(n, dtype=bool)
+        self.last_near = np.zeros(n, dtype=bool)
+        self.last_logp = np.zeros(n)
+        self.path = PathAccumulator(n)
+
+    def add(self, logits: np.ndarray, coords: Optional[np.ndarray] = None) -> None:
+        """One epoch: logits [N, C]; coords [N, 2] when the epoch has a fitted map, else None."""
+        z = np.asarray(logits)
+        if z.ndim != 2 or z.shape[0] != self.n:
+            raise DynamicsError(f"logits have shape {z.shape}, expected ({self.n}, C)")
+        if self.num_classes is None:
+            if self.n and (self.labels.min() < 0 or self.labels.max() >= z.shape[1]):
+                raise DynamicsError(f"labels must lie in [0, {z.shape[1]})")
+            self.num_classes = z.shape[1]
+        elif z.shape[1] != self.num_classes:
+            raise DynamicsError(f"logits have {z.shape[1]} classes, earlier epochs {self.num_classes}")
+        logp, pred, margin, near = _label_stats(z, self.labels)
+        p = np.exp(logp)
+        correct = pred == self.labels
+        self.sum_p += p
+        self.sum_p2 += p * p
+        self.sum_margin += margin
+        self.sum_loss -= logp
+        self.correct += correct
+        self.near += near
+        if self.epochs:
+            self.forgetting += self.last_correct & ~correct
+            self.crossings += self.last_correct != correct
+            self.flips += pred != self.last_pred
+        self.last_pred, self.last_correct, self.last_near, self.last_logp = pred, correct, near, logp
+        self.epochs += 1
+        self.path.add(coords)
+
+    def add_coords(self, coords: Optional[np.ndarray]) -> None:
+        """Map of the next epoch without its logits (when maps are accumulated separately)."""
+        self.path.add(coords)
+
+    def copy(self) -> "SignalAccumulator":
+        return copy.deepcopy(self)
+
+    def result(self, distance: Optional[np.ndarray] = None) -> Signals:
+        """The signals so far (does not change the state). ``distance`` overrides the map path."""
+        if self.epochs == 0:
+            raise DynamicsError("no epochs: signals need at least one logged epoch")
+        t = float(self.epochs)
+        mean = self.sum_p / t
+        var = np.maximum(self.sum_p2 / t - mean * mean, 0.0)
+        out = {
+            "conf_mean": mean.astype(np.float32),
+            "conf_std": np.sqrt(var).astype(np.float32),
+            "correct_rate": (self.correct / t).astype(np.float32),
+            "forgetting": self.forgetting.copy(),
+            "flips": self.flips.copy(),
+            "boundary_crossings": self.crossings.copy(),
+            "near_boundary_epochs": self.near.copy(),
+            "final_near_boundary": self.last_near.copy(),
+            "distance_travelled": (self.path.result() if distance is None
+                                   else np.asarray(distance, dtype=np.float32)),
+            "loss_mean": (self.sum_loss / t).astype(np.float32),
+            "margin_mean": (self.sum_margin / t).astype(np.float32),
+            "final_correct": self.last_correct.copy(),
+            "final_prediction": self.last_pred.copy(),
+            "final_loss": (-self.last_logp).astype(np.float32),
+        }
+        out["mislabel_score"] = mislabel_score(out)
+        return Signals(out, self.epochs, self.path.count if distance is None else 0)
+
+
+def mislabel_score(signals: Mapping[str, np.ndarray]) -> np.ndarray:
+    """How likely each sample's given label is wrong, in [0, 1] (higher = more likely).
+
+    ``(1 - correct_rate) / 2 + (1 - exp(-loss_mean)) / 2``: the fraction of
+    epochs in which the model disagreed with the label, averaged with one minus
+    the geometric-mean (over epochs) probability it gave the label. Both halves
+    use *every* logged epoch: a wrong label is not fitted in the early epochs
+    even when the network memorises it later, which a final-epoch signal (the
+    final loss) cannot see. Chosen on held-out sklearn-digits runs before
+    looking at the demo (benchmarks/noisy_label_study.py --tune,
+    docs/DYNAMICS.md): it had the highest mean precision at the noise rate in
+    the two regimes where the network memorises the wrong labels (where the
+    final loss collapses) and was within 0.001 of the best in the third. The
+    geometric mean (rather than cartography's arithmetic ``conf_mean``) keeps
+    early, confidently-wrong epochs from being washed out by late
+    memorisation; the "hard-to-learn" corner of the data map (low confidence
+    and low variability), AUM and forgetting counts ranked worse once the
+    network memorises.
+    """
+    wrong_rate = 1.0 - np.asarray(signals["correct_rate"], dtype=np.float64)
+    off_label = 1.0 - np.exp(-np.asarray(signals["loss_mean"], dtype=np.float64))
+    return (0.5 * wrong_rate + 0.5 * off_label).clip(0.0, 1.0).astype(np.float32)
+
+
+def compute_signals(logits_by_epoch: Iterable[np.ndarray], labels: Sequence[int],
+                    coords_by_epoch: Optional[Iterable[Optional[np.ndarray]]] = None) -> Signals:
+    """Signals of all samples from per-epoch logits (a list or any iterator, consumed once).
+
+    ``coords_by_epoch`` (optional) gives each epoch's fitted map [N, 2], or None
+    for an epoch without one; it may be shorter or a separate sequence of maps
+    only (``distance_travelled`` is NaN when no map is given at all).
+    """
+    acc = SignalAccumulator(labels)
+    for logits in logits_by_epoch:
+        acc.add(logits)
+    if coords_by_epoch is not None:
+        for coords in coords_by_epoch:
+            acc.add_coords(coords)
+    return acc.result()
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def _int_param(params, name, default=None, minimum=0):
+    value = params.get(name, default)
+    if value is None:
+        raise DynamicsError(f"query parameter '{name}' is required")
+    try:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value.lstrip("-").isdigit():
+                raise ValueError
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        out = int(value)
+    except (TypeError, ValueError):
+        raise DynamicsError(f"query parameter '{name}' must be an integer, got {value!r}") from None
+    if out < minimum:
+        raise DynamicsError(f"query parameter '{name}' must be >= {minimum}, got {out}")
+    return out
+
+
+def _float_param(params, name, default=None, lo=-math.inf, hi=math.inf):
+    value = params.get(name, default)
+    if value is None:
+        raise DynamicsError(f"query parameter '{name}' is required")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise DynamicsError(f"query parameter '{name}' must be a number, got {value!r}") from None
+    if not math.isfinite(out) or not lo <= out <= hi:
+        raise DynamicsError(f"query parameter '{name}' must lie in [{lo}, {hi}], got {value!r}")
+    return out
+
+
+def _top(values: np.ndarray, candidates: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` largest finite values among ``candidates``, largest first (ties: lower index)."""
+    cand = candidates[np.isfinite(values[candidates])]
+    order = np.lexsort((cand, -values[cand].astype(np.float64)))
+    return cand[order[:n]]
+
+
+def _q_crossed_boundary(s, cand, p):
+    k = _int_param(p, "k", 1, minimum=1)
+    return cand[s["boundary_crossings"][cand] >= k]
+
+
+def _q_largest_movers(s, cand, p):
+    return _top(np.asarray(s["distance_travelled"]), cand, _int_param(p, "n", 100, minimum=1))
+
+
+def _q_stuck_near_boundary(s, cand, p):
+    f = _float_param(p, "fraction", 0.5, 0.0, 1.0)
+    epochs = max(getattr(s, "n_epochs", 0) or 0, 1)
+    frac = np.asarray(s["near_boundary_epochs"], dtype=np.float64) / epochs
+    ok = (frac[cand] >= f - 1e-9) & np.asarray(s["final_near_boundary"], bool)[cand]
+    return cand[ok]
+
+
+def _q_still_misclassified(s, cand, p):
+    return cand[~np.asarray(s["final_correct"], bool)[cand]]
+
+
+def _q_likely_mislabelled(s, cand, p):
+    given = [k for k in ("n", "fraction", "threshold") if p.get(k) not in (None, "")]
+    if len(given) > 1:
+        raise DynamicsError(f"likely_mislabelled takes one of n, fraction, threshold; got {', '.join(given)}")
+    score = np.asarray(s["mislabel_score"])
+    if given == ["threshold"]:
+        t = _float_param(p, "threshold", None, 0.0, 1.0)
+        hit = cand[score[cand] >= t]
+        return _top(score, hit, len(hit))
+    if given == ["fraction"]:
+        n = int(round(_float_param(p, "fraction", None, 0.0, 1.0) * len(cand)))
+    else:
+        n = _int_param(p, "n", 100, minimum=1)
+    return _top(score, cand, n)
+
+
+#: name -> (function, {parameter: description}); see docs/DYNAMICS.md.
+QUERIES = {
+    "crossed_boundary": (_q_crossed_boundary, {"k": "at least k crossings of the labelled class's boundary "
+                                                    "(default 1)"}),
+    "largest_movers": (_q_largest_movers, {"n": "how many, largest distance_travelled first (default 100)"}),
+    "stuck_near_boundary": (_q_stuck_near_boundary, {"fraction": "near the boundary in at least this fraction "
+                                                                  "of epochs, including the last (default 0.5)"}),
+    "still_misclassified": (_q_still_misclassified, {}),
+    "likely_mislabelled": (_q_likely_mislabelled, {"n": "top n by mislabel_score (default 100)",
+                                                   "fraction": "top fraction of the candidates",
+                                                   "threshold": "mislabel_score >= threshold"}),
+}
+COMMON_PARAMS = {"split": "train, test or all (default all)"}
+
+
+def run_queries(signals: Mapping[str, np.ndarray], query: str, *, sample_split: Optional[np.ndarray] = None,
+                **params) -> np.ndarray:
+    """Row indices (int64) answering a ready-made query.
+
+    Ranked queries (``largest_movers``, ``likely_mislabelled``) return the rows
+    best first; filters return them in storage order. ``params['split']``
+    (train, test or all; default all) restricts the candidates using
+    ``sample_split``, the run's uint8 split array (0 train, 1 test). Unknown
+    queries or parameters and malformed values raise :class:`DynamicsError`.
+    """
+    if query not in QUERIES:
+        raise DynamicsError(f"unknown query {query!r}; known: {', '.join(QUERIES)}")
+    fn, allowed = QUERIES[query]
+    params = {k: v for k, v in params.items() if v is not None}
+    unknown = sorted(set(params) - set(allowed) - set(COMMON_PARAMS))
+    if unknown:
+        ok = ", ".join(list(allowed) + list(COMMON_PARAMS))
+        raise DynamicsError(f"query {query!r} has no parameter {', '.join(map(repr, unknown))} (it takes: {ok})")
+    n = len(next(iter(signals.values())))
+    cand = np.arange(n, dtype=np.int64)
+    which = params.pop("split", "all") or "all"
+    if which not in ("all", "train", "test"):
+        raise DynamicsError(f"query parameter 'split' must be train, test or all, got {which!r}")
+    if which != "all":
+        if sample_split is None:
+            raise DynamicsError("split filtering needs the run's split array")
+        cand = cand[np.asarray(sample_split) == (0 if which == "train" else 1)]
+    return np.asarray(fn(signals, cand, params), dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _columns(signals, extra):
+    cols = [(k, np.asarray(v)) for k, v in (extra or {}).items()]
+    cols += [(k, np.asarray(signals[k])) for k in SIGNALS if k in signals]
+    return cols
+
+
+def _py(value):
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return None if not math.isfinite(v) else float(f"{v:.7g}")
+    if isinstance(value, (np.bool_, bool)):
+        return int(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (bytes, np.bytes_)):
+        return value.decode("utf-8", "replace")
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_rows(ids, rows):
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    if len(rows) and (rows.min() < 0 or rows.max() >= len(ids)):
+        raise DynamicsError(f"row indices must lie in [0, {len(ids)})")
+    return rows
+
+
+def to_csv(ids: np.ndarray, signals: Mapping[str, np.ndarray], rows: Sequence[int],
+           extra: Optional[Mapping[str, np.ndarray]] = None) -> str:
+    """CSV (header + one line per row, in the given order): id, extra columns, then every signal.
+
+    Floats have 7 significant digits; NaN is an empty field; flags are 0/1.
+    """
+    rows = _check_rows(ids, rows)
+    cols = _columns(signals, extra)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id"] + [k for k, _ in cols])
+    ids = np.asarray(ids)
+    for r in rows:
+        line = [_py(ids[r])] + [_py(a[r]) for _, a in cols]
+        w.writerow(["" if v is None else v for v in line])
+    return buf.getvalue()
+
+
+def to_records(ids, signals, rows, extra=None) -> List[dict]:
+    rows = _check_rows(ids, rows)
+    cols = _columns(signals, extra)
+    ids = np.asarray(ids)
+    return [dict([("id", _py(ids[r]))] + [(k, _py(a[r])) for k, a in cols]) for r in rows]
+
+
+def to_json(ids: np.ndarray, signals: Mapping[str, np.ndarray], rows: Sequence[int],
+            extra: Optional[Mapping[str, np.ndarray]] = None, **fields) -> str:
+    """``{..fields, "count": n, "columns": [...], "samples": [{"id": ..., <signal>: ...}, ...]}`` (NaN: null)."""
+    samples = to_records(ids, signals, rows, extra)
+    cols = ["id"] + [k for k, _ in _columns(signals, extra)]
+    return json.dumps({**fields, "count": len(samples), "columns": cols, "samples": samples},
+                      separators=(",", ":"), allow_nan=False)
