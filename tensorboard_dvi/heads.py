@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zipfile
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -159,9 +160,73 @@ def build_head(spec: dict, tensors: Dict[str, np.ndarray]):
     return nn.Sequential(*modules).eval()
 
 
+def _expected_tensors(spec: dict) -> Dict[str, tuple]:
+    """{tensor name: shape} that a head description needs (ValueError for a bad description)."""
+    out: Dict[str, tuple] = {}
+    try:
+        for layer in spec["layers"]:
+            kind, p = layer.get("type"), layer.get("prefix", "")
+            if kind == "Linear":
+                out[p + "weight"] = (int(layer["out"]), int(layer["in"]))
+                if layer["bias"]:
+                    out[p + "bias"] = (int(layer["out"]),)
+            elif kind in ("LayerNorm", "BatchNorm1d"):
+                dim = (int(layer["dim"]),)
+                if kind == "BatchNorm1d":
+                    out[p + "running_mean"] = out[p + "running_var"] = dim
+                if layer["affine"]:
+                    out[p + "weight"] = dim
+                    if kind == "BatchNorm1d" or layer.get("bias", True):
+                        out[p + "bias"] = dim
+            elif kind not in _ACTIVATIONS:
+                raise ValueError(f"unknown head layer type {kind!r}")
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{md.HEAD_SPEC_FILE} has a malformed layer ({type(e).__name__}: {e})") from None
+    return out
+
+
+def check_head_files(folder: str) -> dict:
+    """Check head.json and the headers of head.npz's tensors (names, float dtype, shapes, sizes)
+    without loading them or torch; returns the spec. ValueError names the problem."""
+    spec = read_head_spec(folder)
+    expected = _expected_tensors(spec)
+    path = os.path.join(folder, md.HEAD_WEIGHTS_FILE)
+    found = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read(f)
+                    header_len = f.tell()
+                found[info.filename[:-4]] = (shape, dtype, info.file_size - header_len)
+    except FileNotFoundError:
+        raise ValueError(f"{md.HEAD_WEIGHTS_FILE} is missing") from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{md.HEAD_WEIGHTS_FILE} is unreadable ({e})") from None
+    for name, shape in expected.items():
+        if name not in found:
+            raise ValueError(f"{md.HEAD_WEIGHTS_FILE} lacks the tensor {name!r}")
+        got, dtype, nbytes = found[name]
+        if dtype.hasobject or dtype.kind != "f":
+            raise ValueError(f"{md.HEAD_WEIGHTS_FILE}: tensor {name!r} has dtype {dtype}")
+        if tuple(got) != tuple(shape):
+            raise ValueError(f"{md.HEAD_WEIGHTS_FILE}: tensor {name!r} has shape {tuple(got)}, expected {tuple(shape)}")
+        if nbytes != int(np.prod(shape)) * dtype.itemsize:
+            raise ValueError(f"{md.HEAD_WEIGHTS_FILE}: tensor {name!r} is truncated")
+    return spec
+
+
 def load_head(folder: str):
     """The head stored in an epoch folder, as an eval-mode torch module."""
-    spec = read_head_spec(folder)
-    with np.load(os.path.join(folder, md.HEAD_WEIGHTS_FILE), allow_pickle=False) as z:
-        tensors = {k: z[k] for k in z.files}
+    spec = check_head_files(folder)
+    try:
+        with np.load(os.path.join(folder, md.HEAD_WEIGHTS_FILE), allow_pickle=False) as z:
+            tensors = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(f"{md.HEAD_WEIGHTS_FILE} is unreadable ({e})") from None
     return build_head(spec, tensors)

@@ -88,6 +88,35 @@ def _save_json(folder: str, name: str, obj) -> None:
         os.fsync(f.fileno())
 
 
+_renameat2 = None
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Atomically swap two existing paths (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns False where the system or the filesystem cannot do it (the caller falls back).
+    """
+    global _renameat2
+    import ctypes
+    if _renameat2 is None:
+        try:
+            fn = ctypes.CDLL(None, use_errno=True).renameat2
+            fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+            fn.restype = ctypes.c_int
+            _renameat2 = fn
+        except (OSError, AttributeError):
+            _renameat2 = False
+    if not _renameat2:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if _renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), b)
+
+
 def _publish(tmp: str, final: str, replace: bool) -> None:
     """Rename a finished temporary folder into place (readable by everyone)."""
     os.chmod(tmp, 0o755)
@@ -98,11 +127,19 @@ def _publish(tmp: str, final: str, replace: bool) -> None:
     if os.path.exists(final):
         if not replace:
             raise EpochExistsError(f"{final} already exists")
-        # Move the old folder aside first: rename(dir, existing dir) fails.
-        trash = os.path.join(parent, md.TRASH_PREFIX + os.path.basename(final) + "-" + uuid.uuid4().hex[:8])
-        os.rename(final, trash)
-        os.rename(tmp, final)
-        shutil.rmtree(trash, ignore_errors=True)
+        if _exchange(tmp, final):
+            # One atomic step: the new epoch is in place, the old one under the temporary name.
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            # Move the old folder aside first: rename(dir, existing dir) fails.
+            trash = os.path.join(parent, md.TRASH_PREFIX + os.path.basename(final) + "-" + uuid.uuid4().hex[:8])
+            os.rename(final, trash)
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                os.rename(trash, final)  # put the old epoch back
+                raise
+            shutil.rmtree(trash, ignore_errors=True)
     else:
         os.rename(tmp, final)
     _fsync_dir(parent)
@@ -170,11 +207,21 @@ def _load_npy(path: str, mmap: bool = False) -> np.ndarray:
     return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
 
 
+def _outside(path: str, confine: Optional[str]) -> bool:
+    """Whether ``path`` resolves (symlinks followed) outside the real folder ``confine``."""
+    if not confine:
+        return False
+    real = os.path.realpath(path)
+    return not (real == confine or real.startswith(confine.rstrip(os.sep) + os.sep))
+
+
 class EpochData:
     """One logged epoch. Arrays load lazily (memory-mapped) on first access."""
 
-    def __init__(self, folder: str, epoch: int, info: dict, n: int, dim: int, num_classes: int):
+    def __init__(self, folder: str, epoch: int, info: dict, n: int, dim: int, num_classes: int,
+                 confine: Optional[str] = None):
         self.folder = folder
+        self._confine = confine
         self.epoch = epoch
         self.info = info
         self.uid: str = info["uid"]
@@ -184,6 +231,8 @@ class EpochData:
     def _array(self, fname: str, shape, kinds: str, mmap: bool = True) -> np.ndarray:
         if fname not in self._cache:
             path = os.path.join(self.folder, fname)
+            if _outside(path, self._confine):
+                raise DamagedEpochError(self.epoch, f"{fname} is a link out of the logdir")
             try:
                 arr = _load_npy(path, mmap=mmap)
             except FileNotFoundError:
@@ -220,9 +269,15 @@ class EpochData:
     def border(self) -> np.ndarray:
         return np.array(self._array(md.BORDER_FILE, (None, self._dim), "f"), dtype=np.float32)
 
+    def _check_head_links(self) -> None:
+        for fname in (md.HEAD_SPEC_FILE, md.HEAD_WEIGHTS_FILE):
+            if _outside(os.path.join(self.folder, fname), self._confine):
+                raise DamagedEpochError(self.epoch, f"head: {fname} is a link out of the logdir")
+
     def head_module(self):
         """The logged classifier head as an eval-mode float32 torch module."""
         from .heads import load_head
+        self._check_head_links()
         try:
             return load_head(self.folder)
         except (FileNotFoundError, ValueError, KeyError, OSError) as e:
@@ -235,19 +290,25 @@ class EpochData:
                                     (md.PREDICTIONS_FILE, (self._n,), "iu"),
                                     (md.BORDER_FILE, (None, self._dim), "f")):
             self._array(fname, shape, kinds)
-        from .heads import read_head_spec
+        from .heads import check_head_files
+        self._check_head_links()
         try:
-            read_head_spec(self.folder)
+            check_head_files(self.folder)
         except (FileNotFoundError, ValueError, KeyError, OSError) as e:
             raise DamagedEpochError(self.epoch, f"head: {e}") from None
 
 
 class RunReader:
-    """Reads one run's DVI data; tolerates a run that is still being written."""
+    """Reads one run's DVI data; tolerates a run that is still being written.
 
-    def __init__(self, run_path: str):
+    ``confine`` (the plugin passes the logdir): every file read must resolve inside that
+    folder; a symlink out of it makes the file unreadable (FormatError / DamagedEpochError).
+    """
+
+    def __init__(self, run_path: str, confine: Optional[str] = None):
         self.run_path = run_path
         self.root = plugin_dir(run_path)
+        self.confine = os.path.realpath(confine) if confine else None
         self._meta: Optional[dict] = None
         self._static: Optional[StaticData] = None
 
@@ -258,6 +319,8 @@ class RunReader:
     def meta(self) -> dict:
         if self._meta is None:
             path = os.path.join(self.root, md.STATIC_DIR, md.META_FILE)
+            if _outside(path, self.confine):
+                raise FormatError(f"{self.run_path}: {md.STATIC_DIR}/{md.META_FILE} is a link out of the logdir")
             try:
                 with open(path, encoding="utf-8") as f:
                     meta = json.load(f)
@@ -278,6 +341,8 @@ class RunReader:
             n = self.meta["n_train"] + self.meta["n_test"]
 
             def load(fname, kinds):
+                if _outside(os.path.join(folder, fname), self.confine):
+                    raise FormatError(f"{md.STATIC_DIR}/{fname} is a link out of the logdir")
                 try:
                     arr = _load_npy(os.path.join(folder, fname))
                 except (ValueError, OSError, EOFError) as e:
@@ -298,6 +363,8 @@ class RunReader:
         if not self.meta.get("has_thumbnails"):
             return None
         path = os.path.join(self.root, md.STATIC_DIR, md.THUMBNAILS_FILE)
+        if _outside(path, self.confine):
+            raise FormatError(f"{md.STATIC_DIR}/{md.THUMBNAILS_FILE} is a link out of the logdir")
         try:
             arr = _load_npy(path, mmap=True)
         except (ValueError, OSError) as e:
@@ -309,6 +376,8 @@ class RunReader:
     def epochs(self) -> List[int]:
         """Complete epochs, sorted; temporary folders of a writer at work are skipped."""
         folder = os.path.join(self.root, md.EPOCHS_DIR)
+        if _outside(folder, self.confine):
+            return []
         try:
             names = os.listdir(folder)
         except FileNotFoundError:
@@ -327,6 +396,8 @@ class RunReader:
         folder = self.epoch_path(epoch)
         if not os.path.isdir(folder):
             raise KeyError(f"epoch {epoch} has not been logged in {self.run_path}")
+        if _outside(os.path.join(folder, md.EPOCH_FILE), self.confine):
+            raise DamagedEpochError(epoch, "the epoch folder or its epoch.json is a link out of the logdir")
         try:
             with open(os.path.join(folder, md.EPOCH_FILE), encoding="utf-8") as f:
                 info = json.load(f)
@@ -337,7 +408,8 @@ class RunReader:
         if not isinstance(info, dict) or not isinstance(info.get("uid"), str) or info.get("epoch") != epoch:
             raise DamagedEpochError(epoch, f"{md.EPOCH_FILE} does not describe epoch {epoch}")
         meta = self.meta
-        return EpochData(folder, epoch, info, meta["n_train"] + meta["n_test"], meta["dim"], meta["num_classes"])
+        return EpochData(folder, epoch, info, meta["n_train"] + meta["n_test"], meta["dim"], meta["num_classes"],
+                         confine=self.confine)
 
     def damaged(self) -> Dict[int, str]:
         """Reasons for every damaged epoch (reads each epoch's headers once)."""

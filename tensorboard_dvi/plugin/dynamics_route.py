@@ -120,9 +120,12 @@ def _embedding_key(cache, e: int):
     return (e, None)
 
 
-def compute(run_path: str, cache_dir: str, cache=None) -> Tuple[dynamics.Signals, bytes, storage.StaticData, dict]:
-    """(signals, binary container, static data, info) for a run, reusing what earlier calls computed."""
-    reader = storage.RunReader(run_path)
+def compute(run_path: str, cache_dir: str, cache=None,
+            confine: Optional[str] = None) -> Tuple[dynamics.Signals, bytes, storage.StaticData, dict]:
+    """(signals, binary container, static data, info) for a run, reusing what earlier calls computed.
+
+    ``confine``: the logdir; files reached through a symlink out of it are not read."""
+    reader = storage.RunReader(run_path, confine=confine)
     st = _state(run_path, cache_dir)
     with st.lock:
         skey = _static_key(reader)
@@ -281,7 +284,8 @@ def _filename(run_path: str, what: str, ext: str) -> str:
     return f"{safe}.{ext}"
 
 
-def serve(route: str, run_path: str, cache_dir: str, params: Mapping, cache=None) -> Response:
+def serve(route: str, run_path: str, cache_dir: str, params: Mapping, cache=None,
+          confine: Optional[str] = None) -> Response:
     """Answer one of :data:`ROUTES` for the run at ``run_path`` (already validated by the plugin).
 
     ``params``: the request's parameters (``request.values``: query string and,
@@ -289,7 +293,7 @@ def serve(route: str, run_path: str, cache_dir: str, params: Mapping, cache=None
     """
     if route not in ROUTES:
         raise errors.NotFoundError(f"unknown route {route!r}")
-    signals, blob, static, info = compute(run_path, cache_dir, cache=cache)
+    signals, blob, static, info = compute(run_path, cache_dir, cache=cache, confine=confine)
     if route == "dynamics":
         return Response(blob, "application/octet-stream", [])
     if route == "dynamics_query":

@@ -140,11 +140,12 @@ def near_boundary(logits: np.ndarray, threshold: float = NEAR_BOUNDARY) -> np.nd
 class _Run:
     """Cached per-run state (small): reader, cache, epoch uids, id index."""
 
-    def __init__(self, name: str, path: str, cache_dir: str, cache):
+    def __init__(self, name: str, path: str, cache_dir: str, cache, confine: Optional[str] = None):
         self.name = name
         self.path = path
         self.cache_dir = cache_dir
-        self.reader = storage.RunReader(path)
+        self.confine = confine  # files read through a symlink out of the logdir are refused
+        self.reader = storage.RunReader(path, confine=confine)
         self.cache = cache
         self.lock = threading.RLock()
         self.epoch_state: Dict[int, tuple] = {}  # epoch -> (stat key, uid or None, reason or None)
@@ -155,7 +156,7 @@ class _Run:
     def drop_heavy(self):
         """Forget the per-sample arrays (reloaded on demand); keeps the small per-epoch state."""
         with self.lock:
-            self.reader = storage.RunReader(self.path)
+            self.reader = storage.RunReader(self.path, confine=self.confine)
             self.id_order = None
             self.samples_blob = None
 
@@ -282,7 +283,8 @@ class DVIPlugin(base_plugin.TBPlugin):
             run = self._runs.get(name)
             if run is None or run.path != path:
                 cache_dir = self._cache_dir(path)
-                run = self._runs[name] = _Run(name, path, cache_dir, self._make_cache(cache_dir))
+                run = self._runs[name] = _Run(name, path, cache_dir, self._make_cache(cache_dir),
+                                              confine=self._logdir or None)
             return run
 
     @staticmethod
@@ -602,7 +604,8 @@ class DVIPlugin(base_plugin.TBPlugin):
         @wrappers.Request.application
         def app(request):
             run = self._run(request)
-            resp = dynamics_route.serve(route, run.path, run.cache_dir, request.values, cache=run.cache)
+            resp = dynamics_route.serve(route, run.path, run.cache_dir, request.values, cache=run.cache,
+                                        confine=run.confine)
             return http_util.Respond(request, resp.body, resp.mimetype, headers=resp.headers)
         return app
 
