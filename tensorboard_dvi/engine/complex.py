@@ -157,11 +157,19 @@ class Complex:
 
 def build_complex(x_train: np.ndarray, border: np.ndarray, *, n_neighbors: int = 15,
                   boundary_neighbors: int = 15, prune_n_epochs: float = 15.0,
-                  min_border: int = 5, device: str = "cpu") -> Complex:
-    """Spatial complex of ``x_train`` + boundary complex with ``border`` (spec 4)."""
+                  min_border: int = 5, device: str = "cpu",
+                  knn: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Complex:
+    """Spatial complex of ``x_train`` + boundary complex with ``border`` (spec 4).
+
+    ``knn`` may pass a precomputed self-first kNN with at least ``n_neighbors``
+    columns (the metrics reuse a k=20 search).
+    """
     n = x_train.shape[0]
     warnings: List[str] = []
-    knn_idx, knn_dist = knn_exact(x_train, x_train, n_neighbors, exclude_self_first=True, device=device)
+    if knn is None:
+        knn = knn_exact(x_train, x_train, n_neighbors, exclude_self_first=True, device=device)
+    knn_idx = np.ascontiguousarray(knn[0][:, :n_neighbors])
+    knn_dist = np.ascontiguousarray(knn[1][:, :n_neighbors])
     spatial = prune(fuzzy_simplicial_set(knn_idx, knn_dist, n), prune_n_epochs)
     heads, tails, weights = [spatial.row], [spatial.col], [spatial.data]
     b = 0 if border is None else border.shape[0]
@@ -173,7 +181,6 @@ def build_complex(x_train: np.ndarray, border: np.ndarray, *, n_neighbors: int =
                             f"the boundary complex uses {kb} neighbours and boundary NN@15 is undefined")
         stacked = np.concatenate([x_train, border], axis=0)
         bidx, bdist = knn_exact(stacked, border, kb, device=device)
-        # border rows: put the point itself first (distance 0), as umap's kNN would
         border_knn = bidx[:n].copy()
         bw = prune(fuzzy_simplicial_set(bidx + n, bdist, n + b), prune_n_epochs)
         heads.append(bw.row)
@@ -192,3 +199,16 @@ def build_complex(x_train: np.ndarray, border: np.ndarray, *, n_neighbors: int =
     return Complex(nodes=np.ascontiguousarray(nodes, dtype=np.float32), n_train=n, n_border=b,
                    head=head, tail=tail, weight=weight, n_spatial_edges=len(spatial.data),
                    knn_idx=knn_idx, knn_dist=knn_dist, border_knn=border_knn, warnings=warnings)
+
+
+def sample_edges(weight, n_samples: int, generator=None):
+    """Edge indices drawn with replacement, probability ∝ weight (UMAP semantics).
+
+    The TF reference and parametric UMAP repeat *low*-weight edges more; the
+    spec (section 4) says not to, and tests check the frequencies.
+    """
+    import torch
+    w = torch.as_tensor(weight, dtype=torch.float64)
+    if w.numel() == 0:
+        raise ValueError("the complex has no edges")
+    return torch.multinomial(w, int(n_samples), replacement=True, generator=generator)

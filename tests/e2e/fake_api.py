@@ -138,11 +138,11 @@ class FakeRun:
         i = self.epochs.index(e)
         t = (i + 1) / len(self.epochs)
         poor = (i == 1)
-        m = {"epoch": e, "nn_10": 0.5 + 0.3 * t, "nn_15": 0.52 + 0.3 * t, "nn_20": 0.55 + 0.3 * t,
-             "boundary_nn_15": 0.3 + 0.4 * t, "ppr_train": 0.8 + 0.18 * t, "ppr_test": 0.78 + 0.17 * t,
+        m = {"epoch": e, "nn_10": 10 * (0.5 + 0.3 * t), "nn_15": 15 * (0.52 + 0.3 * t), "nn_20": 20 * (0.55 + 0.3 * t),
+             "boundary_nn_15": 15 * (0.3 + 0.4 * t), "ppr_train": 0.8 + 0.18 * t, "ppr_test": 0.78 + 0.17 * t,
              "inv_conf_diff": 0.1 * (1 - t), "trustworthiness": 0.9 + 0.08 * t,
-             "tnn_5": None if i == 0 else 0.4 + 0.2 * t, "tr": None if i == 0 else 0.6,
-             "temporal_corr": None if i == 0 else 0.5 + 0.4 * t, "poor": poor, "warnings": []}
+             "tnn_5": None if i == 0 else 5 * (0.4 + 0.2 * t), "tr": None if i == 0 else 0.6,
+             "temporal_corr": None if i < 3 else -0.2 - 0.4 * t, "poor": poor, "warnings": []}
         if poor:
             m["ppr_train"] = 0.55
             m["warnings"] = ["PPR train 0.55 < 0.70: the background disagrees with the classifier for many samples"]
@@ -402,7 +402,10 @@ def make_api(n=2000, epochs=8, fit_seconds=0.0, fail_run=None):
 class FakeServer:
     """Runs the fake API in a background thread (for tests and the benchmark)."""
 
-    def __init__(self, port=0, **kw):
+    def __init__(self, port=0, quiet=True, **kw):
+        if quiet:
+            import logging
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.api = make_api(**kw)
         self.srv = make_server("127.0.0.1", port, self.api, threaded=True)
         self.port = self.srv.server_port
@@ -425,7 +428,7 @@ def main():
     ap.add_argument("--fit-seconds", type=float, default=0.0)
     ap.add_argument("--fail-run", default=None)
     a = ap.parse_args()
-    with FakeServer(a.port, n=a.n, epochs=a.epochs, fit_seconds=a.fit_seconds, fail_run=a.fail_run) as s:
+    with FakeServer(a.port, quiet=False, n=a.n, epochs=a.epochs, fit_seconds=a.fit_seconds, fail_run=a.fail_run) as s:
         print("fake DVI backend on", s.url + "#dvi", flush=True)
         s.thread.join()
 

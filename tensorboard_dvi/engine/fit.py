@@ -1,0 +1,559 @@
+"""Sequential temporal fitting of DVI visualizers, incremental and cached (spec 6).
+
+Epoch t's visualizer starts from epoch t-1's stored state (warm start) and is
+regularised towards it (temporal term). Everything needed to continue the
+chain lives in the cache, so when a run gains epochs only the new ones are
+fitted; when an epoch's input uid changes, fitting restarts from it.
+
+Damaged epochs (storage.DamagedEpochError) are skipped with a warning; the
+chain continues from the previous good epoch. Bad input that would give a
+wrong picture (NaN/inf representations or logits, sizes that do not match the
+run, a representation width that changes between epochs) raises EngineError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import time
+import warnings as _warnings
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from . import background as bg
+from . import losses
+from . import metrics as M
+from .cache import (BACKGROUND_META, BACKGROUND_PNG, CACHE_FORMAT, EMBEDDING_FILE, EPOCH_FILE,
+                    GRID_CLASSES, GRID_CONFIDENCE, KNN_FILE, METRICS_FILE, NPR_FILE, STATE_FILE,
+                    NotFittedError, RunCache)
+from .complex import build_complex, knn_exact, sample_edges
+from .model import Visualizer
+
+log = logging.getLogger(__name__)
+
+
+class EngineError(Exception):
+    """Input the engine refuses to visualise; the message says why in plain words."""
+
+
+@dataclass
+class EngineConfig:
+    """Settings of the engine. Defaults follow the reference unless noted."""
+    n_neighbors: int = 15
+    boundary_neighbors: int = 15
+    prune_n_epochs: float = 15.0
+    min_border: int = 5                 # fewer border points: no boundary complex (warned)
+    negative_sample_rate: int = 5
+    #: the reference uses 4 x 256 (TF); 3 x 64 trains ~6x faster per edge on CPU and
+    #: reached better NN/PPR within the same time budget (docs/ENGINE_RESULTS.md)
+    hidden: Tuple[int, ...] = (64, 64, 64)
+    lr: float = 0.01
+    weight_decay: float = 1e-5
+    lr_step: int = 4
+    lr_gamma: float = 0.1
+    batch_size: int = 1000
+    max_trainer_epochs: int = 20
+    patience: int = 3
+    min_delta: float = 0.01
+    #: edge samples per trainer epoch (drawn with replacement, prob ∝ weight):
+    #: ``edges_per_node`` x number of nodes unless ``edges_per_trainer_epoch`` is set;
+    #: warm-started epochs use ``warm_edges_factor`` times as many.
+    edges_per_node: float = 30.0
+    edges_per_trainer_epoch: Optional[int] = None
+    warm_edges_factor: float = 0.5
+    lambda_umap: float = 1.0
+    lambda_recon: float = 1.0
+    lambda_temporal: float = 0.3
+    #: False = independent epochs (ablation): no warm start, no temporal term.
+    temporal: bool = True
+    background_resolution: int = 200
+    seed: int = 0
+    #: torch CPU threads; 1 measured fastest on the shared 2-core machine (2 threads
+    #: were 2-20x slower per batch under load). None: leave torch's setting.
+    threads: Optional[int] = 1
+    temporal_window: int = 20           # epochs back for temporal metrics
+    temporal_sample: int = 2000         # samples used for tnn/tr
+    ppr_train_warn: float = 0.9
+    ppr_test_warn: float = 0.85
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(d["hidden"])
+        return d
+
+    def config_hash(self) -> str:
+        """Hash of the settings that change results (not threads)."""
+        d = self.to_dict()
+        d.pop("threads", None)
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _Progress:
+    """Turns stage/epoch positions into the progress dicts of the contract."""
+    STAGES = {"load": (0.0, 0.03), "complex": (0.03, 0.12), "train": (0.12, 0.85),
+              "background": (0.85, 0.9), "metrics": (0.9, 1.0)}
+
+    def __init__(self, callback, total: int):
+        self.callback = callback
+        self.total = total
+        self.done = 0
+
+    def __call__(self, stage: str, epoch: Optional[int], message: str, within: float = 0.0):
+        if self.callback is None:
+            return
+        if stage == "done":
+            frac = 1.0
+        else:
+            lo, hi = self.STAGES[stage]
+            frac = (self.done + lo + (hi - lo) * min(max(within, 0.0), 1.0)) / max(self.total, 1)
+        self.callback({"stage": stage, "epoch": epoch, "epochs_done": self.done,
+                       "epochs_total": self.total, "fraction": float(min(frac, 1.0)), "message": message})
+
+
+def _open_reader(run):
+    if hasattr(run, "epochs") and hasattr(run, "epoch"):
+        return run
+    from ..storage import RunReader
+    return RunReader(run)
+
+
+def _damaged_error_types():
+    try:
+        from ..storage import DamagedEpochError
+        return (DamagedEpochError,)
+    except Exception:  # pragma: no cover - storage always importable in the package
+        return ()
+
+
+def _apply_in_batches(fn, x: np.ndarray, device: str, batch: int = 8192) -> np.ndarray:
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(x), batch):
+            out.append(fn(torch.as_tensor(np.ascontiguousarray(x[s:s + batch]), device=device)).float().cpu().numpy())
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(out)
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, seed: int,
+                     prev_params: Optional[Dict[str, torch.Tensor]] = None, temporal_weight: float = 0.0,
+                     warm: bool = False,
+                     on_epoch: Optional[Callable[[int, float], None]] = None,
+                     should_stop: Optional[Callable[[], bool]] = None) -> dict:
+    """Train ``model`` on the complex ``cx`` (spec 5). Returns a small report.
+
+    Each trainer epoch draws edges with replacement, probability ∝ weight (the
+    standard UMAP semantics, not the reference's inverse), in batches; the
+    negatives come from the same batch. Adam with step decay; early stop when
+    the mean loss improves by less than ``min_delta`` for ``patience`` epochs.
+    """
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(seed)
+    x = torch.as_tensor(cx.nodes, device=device)
+    head = torch.as_tensor(cx.head, device=device)
+    tail = torch.as_tensor(cx.tail, device=device)
+    w = torch.as_tensor(cx.weight, dtype=torch.float64)
+    n_samples = cfg.edges_per_trainer_epoch or cfg.edges_per_node * len(cx.nodes)
+    n_samples = max(int(n_samples * (cfg.warm_edges_factor if warm else 1.0)), 1)
+    model.set_normalization(x)
+    xn = (x - model.center) / model.scale
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    use_temporal = prev_params is not None and temporal_weight > 0 and cfg.lambda_temporal > 0
+    best = math.inf
+    bad = 0
+    history = []
+    model.train()
+    for te in range(cfg.max_trainer_epochs):
+        if should_stop is not None and should_stop():
+            raise _Stopped()
+        idx = sample_edges(w, n_samples, gen).to(device)
+        total, count = 0.0, 0
+        for batch in idx.split(cfg.batch_size):
+            h, t = head[batch], tail[batch]
+            xb = torch.cat([xn[h], xn[t]])
+            y = model.encoder_net(xb)
+            xr = model.decoder_net(y)
+            m = len(batch)
+            loss = cfg.lambda_umap * losses.umap_cross_entropy(y[:m], y[m:], cfg.negative_sample_rate, gen)
+            # in normalised space: MSE / (mean per-dim variance), comparable across feature scales
+            loss = loss + cfg.lambda_recon * losses.reconstruction(xb, xr)
+            if use_temporal:
+                loss = loss + cfg.lambda_temporal * temporal_weight * losses.temporal(model, prev_params)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * m
+            count += m
+        sched.step()
+        mean = total / max(count, 1)
+        history.append(mean)
+        if on_epoch is not None:
+            on_epoch(te, mean)
+        if best - mean < cfg.min_delta:
+            bad += 1
+            if bad >= cfg.patience:
+                break
+        else:
+            bad = 0
+        best = min(best, mean)
+    model.eval()
+    return {"trainer_epochs": len(history), "loss": history}
+
+
+# ---------------------------------------------------------------------------- one epoch
+
+
+def _load_epoch(reader, e: int, n: int, train_rows: np.ndarray, num_classes: int):
+    ed = reader.epoch(e)
+    reps = np.asarray(ed.representations, dtype=np.float32)
+    logits = np.asarray(ed.logits, dtype=np.float32)
+    border = np.asarray(ed.border, dtype=np.float32)
+    if reps.ndim != 2 or reps.shape[0] != n:
+        raise EngineError(f"epoch {e}: representations have shape {reps.shape}, but the run logs {n} samples")
+    if logits.ndim != 2 or logits.shape[0] != n:
+        raise EngineError(f"epoch {e}: logits have shape {logits.shape}, expected {n} rows")
+    bad = ~np.isfinite(reps).all(axis=1)
+    if bad.any():
+        raise EngineError(f"epoch {e}: {int(bad.sum())} of {n} samples have NaN or infinite "
+                          "representations (did training diverge?); refusing to draw a map of them")
+    if not np.isfinite(logits).all():
+        raise EngineError(f"epoch {e}: logits contain NaN or infinite values")
+    warns = []
+    if border.ndim != 2 or (border.shape[0] and border.shape[1] != reps.shape[1]):
+        raise EngineError(f"epoch {e}: border points have shape {border.shape}, representations "
+                          f"have {reps.shape[1]} dimensions")
+    if border.shape[0]:
+        ok = np.isfinite(border).all(axis=1)
+        if not ok.all():
+            warns.append(f"{int((~ok).sum())} border points with NaN/inf values were ignored")
+            border = border[ok]
+    head = ed.head_module()
+    return ed.uid, reps, logits, border, head, warns
+
+
+def _check_head(head, reps, logits, e, device) -> List[str]:
+    take = min(len(reps), 256)
+    with torch.no_grad():
+        out = head(torch.as_tensor(reps[:take], device=device)).float().cpu().numpy()
+    if out.shape != (take, logits.shape[1]):
+        raise EngineError(f"epoch {e}: the logged head maps representations to shape {out.shape[1:]}, "
+                          f"but {logits.shape[1]} logits were logged")
+    err = np.abs(out - logits[:take]).max() if take else 0.0
+    tol = 1e-3 * max(1.0, float(np.abs(logits[:take]).max()) if take else 1.0)
+    if err > tol:
+        return [f"the logged head does not reproduce the logged logits (max difference {err:.3g}); "
+                "the background may not match the model"]
+    return []
+
+
+def _chain(cache: RunCache, e: int, window: int) -> List[int]:
+    """e and its predecessors in the fitted chain, oldest first (at most ``window``)."""
+    out = [e]
+    cur = e
+    while len(out) < window:
+        try:
+            prev = cache.epoch_info(cur).get("prev_epoch")
+        except NotFittedError:
+            break
+        if prev is None:
+            break
+        out.append(prev)
+        cur = prev
+    return out[::-1]
+
+
+class _EpochFitter:
+    def __init__(self, reader, cache: RunCache, cfg: EngineConfig, device: str, progress: _Progress,
+                 should_stop):
+        self.reader = reader
+        self.cache = cache
+        self.cfg = cfg
+        self.device = device
+        self.progress = progress
+        self.should_stop = should_stop
+        static = reader.static()
+        self.meta = reader.meta
+        split = np.asarray(static.split)
+        self.n = len(split)
+        self.train_rows = np.nonzero(split == 0)[0]
+        self.test_rows = np.nonzero(split == 1)[0]
+        self.num_classes = int(self.meta.get("num_classes") or 0)
+        k = cfg.n_neighbors
+        if len(self.train_rows) < 3 * k + 2:
+            raise EngineError(f"the run logs {len(self.train_rows)} training samples; the visualizer "
+                              f"needs at least {3 * k + 2} (k = {k} neighbours)")
+        rs = np.random.RandomState(cfg.seed)
+        m = min(cfg.temporal_sample, len(self.train_rows))
+        self.temporal_rows = np.sort(rs.choice(len(self.train_rows), m, replace=False))
+
+    def _stop(self):
+        if self.should_stop is not None and self.should_stop():
+            raise _Stopped()
+
+    def fit(self, e: int, prev: Optional[int]) -> dict:
+        cfg, dev, P = self.cfg, self.device, self.progress
+        timings = {}
+        t0 = time.perf_counter()
+        P("load", e, f"loading epoch {e}")
+        uid, reps, logits, border, head, warns = _load_epoch(self.reader, e, self.n, self.train_rows,
+                                                             self.num_classes)
+        head = head.to(dev).float().eval()
+        warns += _check_head(head, reps, logits, e, dev)
+        dim = reps.shape[1]
+        prev_state = None
+        if prev is not None:
+            prev_state = torch.load(self.cache.state_path(prev), map_location=dev, weights_only=True)
+            prev_dim = prev_state["center"].shape[0]
+            if prev_dim != dim:
+                raise EngineError(f"epoch {e} has {dim}-dimensional representations but epoch {prev} "
+                                  f"had {prev_dim}; the representation width must stay the same")
+        timings["load"] = time.perf_counter() - t0
+        self._stop()
+
+        t0 = time.perf_counter()
+        P("complex", e, f"building the neighbourhood graph of epoch {e}")
+        x_train = reps[self.train_rows]
+        knn20 = knn_exact(x_train, x_train, max(20, cfg.n_neighbors), exclude_self_first=True, device=dev)
+        cx = build_complex(x_train, border, n_neighbors=cfg.n_neighbors,
+                           boundary_neighbors=cfg.boundary_neighbors, prune_n_epochs=cfg.prune_n_epochs,
+                           min_border=cfg.min_border, device=dev, knn=knn20)
+        warns += cx.warnings
+        npr = None
+        if prev is not None:
+            npr = M.neighbour_preserving_rate(np.asarray(self.cache.knn(prev)), cx.knn_idx)
+        timings["complex"] = time.perf_counter() - t0
+        self._stop()
+
+        t0 = time.perf_counter()
+        torch.manual_seed(cfg.seed * 100003 + e)
+        model = Visualizer(dim, cfg.hidden)
+        model.to(dev)
+        prev_params = None
+        tw = 0.0
+        if prev_state is not None:
+            model.load_state_dict(prev_state)
+            if cfg.temporal:
+                prev_params = {k: v.detach().clone().to(dev) for k, v in prev_state.items()}
+                tw = float(npr.mean())
+        n_te = cfg.max_trainer_epochs
+        P("train", e, f"training the visualizer of epoch {e}")
+        report = train_visualizer(
+            model, cx, cfg, device=dev, seed=cfg.seed * 100003 + e, prev_params=prev_params,
+            temporal_weight=tw, warm=prev_state is not None, should_stop=self.should_stop,
+            on_epoch=lambda i, loss: P("train", e, f"training the visualizer of epoch {e}: "
+                                       f"trainer epoch {i + 1}, loss {loss:.3f}", (i + 1) / n_te))
+        timings["train"] = time.perf_counter() - t0
+        self._stop()
+
+        t0 = time.perf_counter()
+        P("background", e, f"drawing the decision regions of epoch {e}")
+        emb = _apply_in_batches(model.encoder, reps, dev).astype(np.float32)
+        emb_border = _apply_in_batches(model.encoder, border, dev) if len(border) else np.zeros((0, 2), np.float32)
+
+        def decode_and_classify(p):
+            return head(model.decoder(p))
+
+        png, bmeta, gcls, gconf = bg.render(lambda pts: _apply_in_batches(decode_and_classify, pts, dev),
+                                            emb, cfg.background_resolution,
+                                            max(self.num_classes, logits.shape[1]))
+        timings["background"] = time.perf_counter() - t0
+        self._stop()
+
+        t0 = time.perf_counter()
+        P("metrics", e, f"measuring how faithful the map of epoch {e} is")
+        met, mwarn = self._metrics(e, prev, reps, logits, border, emb, emb_border, model, head, cx, knn20, npr)
+        warns += mwarn
+        timings["metrics"] = time.perf_counter() - t0
+
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        import io
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        info = {"cache_format": CACHE_FORMAT, "epoch": e, "input_uid": uid, "prev_epoch": prev,
+                "prev_uid": self.cache.input_uid(prev) if prev is not None else None,
+                "config_hash": cfg.config_hash(), "config": cfg.to_dict(), "device": str(dev),
+                "timings": timings, "trainer_epochs": report["trainer_epochs"], "loss": report["loss"],
+                "n_edges": int(len(cx.weight)), "n_border": int(cx.n_border), "dim": int(dim),
+                "created": time.time()}
+        met["poor"] = bool(any(w.startswith("faithfulness:") for w in warns))
+        met["warnings"] = [w[len("faithfulness: "):] if w.startswith("faithfulness: ") else w for w in warns]
+        arrays = {EMBEDDING_FILE: emb, GRID_CLASSES: gcls, GRID_CONFIDENCE: gconf.astype(np.float32),
+                  KNN_FILE: cx.knn_idx.astype(np.int32)}
+        if npr is not None:
+            arrays[NPR_FILE] = npr.astype(np.float32)
+        self.cache.write_epoch(e, arrays, {METRICS_FILE: met, BACKGROUND_META: bmeta, EPOCH_FILE: info},
+                               {BACKGROUND_PNG: png, STATE_FILE: buf.getvalue()})
+        return info
+
+    def _metrics(self, e, prev, reps, logits, border, emb, emb_border, model, head, cx, knn20, npr):
+        cfg, dev = self.cfg, self.device
+        warns = []
+        tr_rows, te_rows = self.train_rows, self.test_rows
+        with torch.no_grad():
+            recon_logits = _apply_in_batches(lambda t: head(model.decoder(model.encoder(t))), reps, dev)
+        pred = logits.argmax(1)
+        pred_r = recon_logits.argmax(1)
+        m = {}
+        x_tr, y_tr = reps[tr_rows], emb[tr_rows]
+        for k in (10, 15, 20):
+            m[f"nn_{k}"] = M.nn_preservation(x_tr, y_tr, k, high_knn=knn20[0], device=dev)
+        m["nn_15_test"] = (M.nn_preservation(reps[te_rows], emb[te_rows], 15, device=dev)
+                           if len(te_rows) > 15 else None)
+        if cx.border_knn is not None and cx.border_knn.shape[1] >= 15:
+            m["boundary_nn_15"] = M.boundary_nn(x_tr, border, y_tr, emb_border, 15,
+                                                high_knn=cx.border_knn, device=dev)
+        else:
+            m["boundary_nn_15"] = None
+        m["ppr_train"] = M.ppr(pred[tr_rows], pred_r[tr_rows])
+        m["ppr_test"] = M.ppr(pred[te_rows], pred_r[te_rows]) if len(te_rows) else None
+        m["inv_conf_diff"] = M.inverse_confidence_difference(logits[tr_rows], recon_logits[tr_rows])
+        m["trustworthiness"] = M.trustworthiness(x_tr, y_tr, 15, device=dev)
+        m["npr_mean"] = float(npr.mean()) if npr is not None else None
+        m["tnn_5"], m["tr"], m["temporal_corr"] = None, None, None
+        if prev is not None:
+            try:
+                m.update(self._temporal(e, prev, reps, emb, npr))
+            except (NotFittedError, OSError, KeyError) + _damaged_error_types() as err:
+                warns.append(f"temporal metrics skipped: {err}")
+        if m["ppr_train"] is not None and m["ppr_train"] < cfg.ppr_train_warn:
+            warns.append(f"faithfulness: only {m['ppr_train']:.0%} of training samples keep their "
+                         "predicted class when mapped to 2-D and back; the regions drawn may not "
+                         "match what the model does")
+        if m["ppr_test"] is not None and m["ppr_test"] < cfg.ppr_test_warn:
+            warns.append(f"faithfulness: only {m['ppr_test']:.0%} of test samples keep their predicted "
+                         "class when mapped to 2-D and back")
+        return m, warns
+
+    def _temporal(self, e, prev, reps, emb, npr) -> dict:
+        """Temporal metrics over the chain of epochs that ends at e (window-limited)."""
+        chain = _chain(self.cache, prev, self.cfg.temporal_window - 1) + [e]
+        tr_rows = self.train_rows
+        out = {}
+        # DVI correlation: NPR vs 2-D displacement over consecutive chain pairs
+        nprs, disps = [], []
+        embs = {c: np.asarray(self.cache.embedding(c))[tr_rows] for c in chain[:-1]}
+        embs[e] = emb[tr_rows]
+        for a, b in zip(chain[:-1], chain[1:]):
+            r = npr if b == e else self.cache.npr(b)
+            if r is None:
+                continue
+            nprs.append(np.asarray(r))
+            disps.append(np.linalg.norm(embs[b] - embs[a], axis=1))
+        out["temporal_corr"] = M.temporal_correlation(np.array(nprs), np.array(disps)) if len(nprs) >= 3 else None
+        # TimeVis tnn@5 / tr with e as the anchor
+        rows = tr_rows[self.temporal_rows]
+        high = np.stack([reps[rows] if c == e else self._rows_of(c, rows) for c in chain])
+        low = np.stack([embs[c][self.temporal_rows] for c in chain])
+        tnn, tr = M.temporal_ranking(high, low, 5, anchors=[len(chain) - 1])
+        out["tnn_5"], out["tr"] = tnn, tr
+        return out
+
+    def _rows_of(self, epoch: int, rows: np.ndarray) -> np.ndarray:
+        """Some rows of an earlier epoch's representations (memory-mapped when possible)."""
+        ed = self.reader.epoch(epoch)
+        src = getattr(ed, "representations_raw", None)
+        if src is None:
+            src = ed.representations
+        return np.asarray(src[rows], dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------- run
+
+
+def _select(all_epochs: List[int], epochs) -> List[int]:
+    if epochs is None:
+        return list(all_epochs)
+    if isinstance(epochs, range) or not isinstance(epochs, (str, bytes)):
+        wanted = {int(e) for e in epochs}
+    else:
+        raise EngineError(f"epochs must be a list of integers, got {epochs!r}")
+    return [e for e in all_epochs if e in wanted]
+
+
+def fit_run(run_path, cache_dir: str, *, epochs: Optional[Iterable[int]] = None,
+            config: Optional[EngineConfig] = None, device: str = "cpu",
+            progress: Optional[Callable[[dict], None]] = None,
+            should_stop: Optional[Callable[[], bool]] = None) -> List[int]:
+    """Fit every epoch of the run that is not fresh in the cache; return those fitted.
+
+    ``run_path`` is a run folder (or an object with the RunReader API).
+    Epochs are fitted in order; each warm-starts from the latest fresh epoch
+    before it (unless ``config.temporal`` is False). ``should_stop()`` is
+    polled between stages and trainer epochs; finished epochs stay valid.
+    """
+    cfg = config or EngineConfig()
+    device = str(device)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise EngineError("device 'cuda' was requested but torch sees no CUDA GPU")
+    reader = _open_reader(run_path)
+    damaged_types = _damaged_error_types()
+    old_threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    try:
+        try:
+            all_epochs = reader.epochs()
+            reader.static()
+        except Exception as err:
+            if type(err).__name__ in ("FormatError",):
+                raise EngineError(str(err)) from err
+            raise
+        uids: Dict[int, str] = {}
+        for e in all_epochs:
+            try:
+                uids[e] = reader.epoch(e).uid
+            except damaged_types as err:
+                _warn(f"skipping epoch {e}: {getattr(err, 'reason', err)}")
+            except KeyError:
+                pass
+        if not uids:
+            raise EngineError("the run has no complete logged epochs to visualise")
+        cache = RunCache(cache_dir)
+        fresh = set(cache.fitted_epochs(uids, cfg.config_hash()))
+        selected = _select(sorted(uids), epochs)
+        todo = [e for e in selected if e not in fresh]
+        P = _Progress(progress, len(todo))
+        fitter = _EpochFitter(reader, cache, cfg, device, P, should_stop)
+        done: List[int] = []
+        for e in todo:
+            if should_stop is not None and should_stop():
+                break
+            prev = None
+            if cfg.temporal:
+                cands = [p for p in (fresh | set(done)) if p < e]
+                prev = max(cands) if cands else None
+            try:
+                fitter.fit(e, prev)
+            except _Stopped:
+                break
+            except damaged_types as err:
+                _warn(f"skipping epoch {e}: {getattr(err, 'reason', err)}")
+                continue
+            done.append(e)
+            P.done += 1
+        P("done", done[-1] if done else None, f"fitted {len(done)} of {len(todo)} epochs")
+        return done
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _warn(msg: str) -> None:
+    log.warning(msg)
+    _warnings.warn(msg, RuntimeWarning, stacklevel=3)

@@ -1,0 +1,170 @@
+"""Quality metrics of a visualization, on plain arrays (spec 8).
+
+Conventions follow the reference so figures are comparable: NN@k counts the
+shared members of the high-D and 2-D k-neighbour lists, the point itself
+included in both (a count in [1, k]); boundary NN@k counts shared members of
+the k nearest *border* points (in [0, k]). Temporal ranking metrics (tnn@k) are
+also counts in [0, k]. All neighbour searches are exact.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+
+def knn(x: np.ndarray, k: int, base: Optional[np.ndarray] = None, device: str = "cpu") -> np.ndarray:
+    """Indices of the k nearest points (self first when ``base`` is None)."""
+    from .complex import knn_exact
+    if base is None:
+        return knn_exact(x, x, k, exclude_self_first=True, device=device)[0]
+    return knn_exact(x, base, k, device=device)[0]
+
+
+def overlap_counts(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row, how many entries of ``a[i]`` occur in ``b[i]`` (rows without repeats)."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    out = np.zeros(a.shape[0], dtype=np.int64)
+    for s in range(0, a.shape[0], 4096):
+        out[s:s + 4096] = (a[s:s + 4096, :, None] == b[s:s + 4096, None, :]).any(-1).sum(-1)
+    return out
+
+
+def nn_preservation(high: np.ndarray, low: np.ndarray, k: int = 15, high_knn: Optional[np.ndarray] = None,
+                    device: str = "cpu") -> float:
+    """NN@k: mean |kNN_high(i) ∩ kNN_2D(i)|, self included (in [1, k])."""
+    if high_knn is None or high_knn.shape[1] < k:
+        high_knn = knn(high, k, device=device)
+    return float(overlap_counts(high_knn[:, :k], knn(low, k, device=device)).mean())
+
+
+def boundary_nn(high: np.ndarray, border_high: np.ndarray, low: np.ndarray, border_low: np.ndarray,
+                k: int = 15, high_knn: Optional[np.ndarray] = None, device: str = "cpu") -> Optional[float]:
+    """Boundary NN@k: shared k nearest border points, high-D vs 2-D (None if < k border points)."""
+    if border_high.shape[0] < k:
+        return None
+    if high_knn is None or high_knn.shape[1] < k:
+        high_knn = knn(high, k, base=border_high, device=device)
+    return float(overlap_counts(high_knn[:, :k], knn(low, k, base=border_low, device=device)).mean())
+
+
+def ppr(pred: np.ndarray, pred_recon: np.ndarray) -> Optional[float]:
+    """Prediction preserving rate: share of samples whose class survives 2-D and back."""
+    if len(pred) == 0:
+        return None
+    return float(np.mean(np.asarray(pred) == np.asarray(pred_recon)))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def inverse_confidence_difference(logits: np.ndarray, logits_recon: np.ndarray) -> Optional[float]:
+    """mean |softmax(f(x))_y - softmax(f(x_hat))_y| with y = argmax f(x)."""
+    if len(logits) == 0:
+        return None
+    p, q = _softmax(logits), _softmax(logits_recon)
+    y = p.argmax(1)
+    r = np.arange(len(y))
+    return float(np.mean(np.abs(p[r, y] - q[r, y])))
+
+
+def trustworthiness(high: np.ndarray, low: np.ndarray, k: int = 15, device: str = "cpu",
+                    chunk: int = 1024) -> float:
+    """Trustworthiness (Venna & Kaski), the same value as scikit-learn's, in O(N) memory.
+
+    rank(i, j) = 1 + #{l != i : d(i, l) < d(i, j)} in high-D, for the 2-D
+    neighbours j of i; penalty sum(max(0, rank - k)).
+    """
+    import torch
+    n = high.shape[0]
+    if n <= 3 * k + 1:
+        raise ValueError(f"trustworthiness needs more than {3 * k + 1} samples for k={k}")
+    low_idx = knn(low, k + 1, device=device)[:, 1:]
+    h = torch.as_tensor(np.ascontiguousarray(high, dtype=np.float32), device=device)
+    hsq = (h * h).sum(1)
+    total = 0.0
+    li = torch.as_tensor(low_idx, device=device)
+    for s in range(0, n, chunk):
+        hc = h[s:s + chunk]
+        m = hc.shape[0]
+        d = ((hc * hc).sum(1, keepdim=True) - 2.0 * hc @ h.T + hsq[None]).clamp_min(0)
+        rows = torch.arange(m, device=device)
+        d[rows, rows + s] = float("inf")
+        thr = torch.gather(d, 1, li[s:s + m])  # m x k
+        ranks = (d[:, None, :] < thr[:, :, None]).sum(-1) + 1
+        total += float((ranks - k).clamp_min(0).sum())
+    return float(1.0 - total * (2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))))
+
+
+def neighbour_preserving_rate(knn_prev: np.ndarray, knn_cur: np.ndarray) -> np.ndarray:
+    """Per sample, share of its high-D neighbours kept between two epochs.
+
+    Both lists have the point itself first; it is left out, so the rate is
+    |N_prev(i) ∩ N_cur(i)| / (k - 1) over true neighbours, in [0, 1].
+    """
+    k = knn_cur.shape[1]
+    return (overlap_counts(knn_prev[:, 1:], knn_cur[:, 1:]) / max(k - 1, 1)).astype(np.float32)
+
+
+def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r per row (columns = observations); NaN where a row is constant."""
+    a = a - a.mean(1, keepdims=True)
+    b = b - b.mean(1, keepdims=True)
+    den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (a * b).sum(1) / den
+    r[den <= 1e-12] = np.nan
+    return r
+
+
+def temporal_correlation(npr_series: np.ndarray, displacement: np.ndarray) -> Optional[float]:
+    """DVI's temporal metric: per sample, Pearson r between its NPR and its 2-D
+    displacement over consecutive epoch pairs (arrays pairs x samples); mean over
+    samples with non-constant series. More negative is better. None if < 3 pairs."""
+    npr_series = np.asarray(npr_series, dtype=np.float64)
+    displacement = np.asarray(displacement, dtype=np.float64)
+    if npr_series.shape[0] < 3:
+        return None
+    r = _pearson_rows(npr_series.T, displacement.T)
+    return None if np.all(np.isnan(r)) else float(np.nanmean(r))
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    return np.argsort(np.argsort(x, axis=-1, kind="stable"), axis=-1, kind="stable").astype(np.float64)
+
+
+def temporal_ranking(high: np.ndarray, low: np.ndarray, k: int = 5,
+                     anchors: Optional[Sequence[int]] = None) -> Tuple[Optional[float], Optional[float]]:
+    """TimeVis' tnn@k and tr for arrays epochs x samples x dims.
+
+    For sample i at anchor epoch e, its vectors at all other epochs are ranked by
+    distance to its vector at e, in high-D and in 2-D: tnn@k = size of the
+    overlap of the two top-k (a count in [0, k]); tr = Spearman rho of the two
+    distance vectors. Means over anchors and samples. tnn is None with fewer
+    than k + 1 other epochs (the overlap would be trivially k), tr with fewer
+    than 3.
+    """
+    t = high.shape[0]
+    anchors = range(t) if anchors is None else anchors
+    tnn_vals, tr_vals = [], []
+    for e in anchors:
+        others = [o for o in range(t) if o != e]
+        dh = np.linalg.norm(high[others] - high[e][None], axis=-1).T  # samples x others
+        dl = np.linalg.norm(low[others] - low[e][None], axis=-1).T
+        if len(others) > k:
+            th = np.argsort(dh, axis=1, kind="stable")[:, :k]
+            tl = np.argsort(dl, axis=1, kind="stable")[:, :k]
+            tnn_vals.append(overlap_counts(th, tl).mean())
+        if len(others) >= 3:
+            r = _pearson_rows(_ranks(dh), _ranks(dl))
+            if not np.all(np.isnan(r)):
+                tr_vals.append(np.nanmean(r))
+    tnn = float(np.mean(tnn_vals)) if tnn_vals else None
+    tr = float(np.mean(tr_vals)) if tr_vals else None
+    return tnn, tr

@@ -1,0 +1,60 @@
+"""The visualization model: an encoder D -> 2 and a decoder 2 -> D (spec 2).
+
+Plain ReLU MLPs with linear outputs and no normalisation, as in the
+reference; hidden widths are configurable (EngineConfig.hidden).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class Visualizer(nn.Module):
+    """``encode(x)`` projects to 2-D, ``decode(y)`` maps 2-D back to D.
+
+    Inputs are centred and divided by one global scale (buffers ``center`` and
+    ``scale``, set from each epoch's data with :meth:`set_normalization`), and
+    the decoder's output is mapped back: ReLU features are far from centred,
+    and centring makes the MLP train in far fewer steps. One scale for all
+    dimensions keeps the reconstruction loss weighted as in raw space.
+    """
+
+    def __init__(self, dim: int, hidden: Sequence[int] = (256, 256, 256, 256)):
+        super().__init__()
+        hidden = [int(h) for h in hidden]
+        self.dim = int(dim)
+        self.encoder_net = _mlp([self.dim, *hidden, 2])
+        self.decoder_net = _mlp([2, *reversed(hidden), self.dim])
+        self.register_buffer("center", torch.zeros(self.dim))
+        self.register_buffer("scale", torch.ones(()))
+
+    @torch.no_grad()
+    def set_normalization(self, x: torch.Tensor) -> None:
+        self.center.copy_(x.mean(0))
+        s = torch.sqrt(((x - self.center) ** 2).mean())
+        self.scale.fill_(float(s) if float(s) > 1e-12 else 1.0)
+
+    def encoder(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder_net((x - self.center) / self.scale)
+
+    def decoder_normalized(self, y: torch.Tensor) -> torch.Tensor:
+        return self.decoder_net(y)
+
+    def decoder(self, y: torch.Tensor) -> torch.Tensor:
+        return self.decoder_net(y) * self.scale + self.center
+
+    def forward(self, x: torch.Tensor):
+        y = self.encoder(x)
+        return y, self.decoder(y)

@@ -1,0 +1,132 @@
+"""Helpers for the browser tests and the frontend benchmark: a real TensorBoard process over a
+small logdir written by the real writer (with a precomputed engine cache), and headless Chromium
+driven by Playwright."""
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+CHROMIUM = os.environ.get("DVI_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # WebGL through SwiftShader (software) when there is no GPU; the tab falls back to canvas 2D
+    # if WebGL is missing anyway.
+    "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
+]
+
+
+def chromium_missing_reason():
+    if not os.path.exists(CHROMIUM):
+        return f"Chromium not found at {CHROMIUM} (install Debian's chromium or set DVI_CHROMIUM)"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "playwright (python) is not installed"
+    return None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_logdir(logdir, runs=(("clean", 0, 0.0), ("noisy", 1, 0.2)), epochs=4):
+    """Small runs written by the real DVIWriter (tests/conftest.py's make_run)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.dirname(here))
+    from conftest import make_run  # tests/conftest.py
+
+    for name, seed, noisy in runs:
+        make_run(os.path.join(logdir, name), epochs=epochs, seed=seed, noisy_fraction=noisy)
+
+
+def precompute_cache(logdir, cache_root, runs):
+    """Fits every epoch with a small engine config into the folder the plugin reads
+    (--dvi_cache_dir), so the browser tests do not wait for fitting."""
+    from tensorboard_dvi.engine import EngineConfig, fit_run
+    from tensorboard_dvi.engine.cache import default_cache_dir
+
+    cfg = EngineConfig(hidden=(64, 64), max_trainer_epochs=4, threads=1, temporal_sample=300)
+    for name in runs:
+        path = os.path.abspath(os.path.join(logdir, name))
+        fit_run(path, os.path.join(cache_root, os.path.basename(default_cache_dir(path))), config=cfg)
+
+
+def _get(url, timeout=2.0):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read()
+
+
+@contextlib.contextmanager
+def tensorboard(logdir, cache_dir, extra_args=(), timeout=90):
+    """Runs `tensorboard --logdir ... --dvi_cache_dir ...` on a free port; yields its base URL."""
+    port = free_port()
+    exe = shutil.which("tensorboard", path=os.path.dirname(sys.executable)) or shutil.which("tensorboard")
+    cmd = [exe] if exe else [sys.executable, "-m", "tensorboard.main"]
+    cmd += ["--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port),
+            "--dvi_cache_dir", str(cache_dir), *extra_args]
+    log = open(os.path.join(str(cache_dir), f"tensorboard-{port}.log"), "wb")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"tensorboard exited with {proc.returncode}; see {log.name}")
+            try:
+                listing = json.loads(_get(base + "data/plugins_listing"))
+                runs = json.loads(_get(base + "data/plugin/dvi/runs"))
+                if listing.get("dvi", {}).get("enabled") and runs.get("runs"):
+                    break
+            except Exception:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError(f"tensorboard did not serve the DVI plugin in {timeout}s; see {log.name}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+@contextlib.contextmanager
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def dvi_frame(page, timeout=30000):
+    """The DVI plugin iframe of a TensorBoard page, once the tab has rendered an epoch."""
+    page.wait_for_selector("iframe", timeout=timeout)
+    deadline = time.time() + timeout / 1000
+    while time.time() < deadline:
+        for f in page.frames:
+            if "plugin_entry.html" in f.url:
+                try:
+                    f.wait_for_function("() => window.__dvi && window.__dvi.map && window.__dvi.map.epoch !== null "
+                                        "&& window.__dvi.map.anim === null", timeout=max(100, int((deadline - time.time()) * 1000)))
+                    return f
+                except Exception:
+                    break
+        time.sleep(0.2)
+    raise AssertionError("the DVI tab did not render an epoch")

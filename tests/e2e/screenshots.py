@@ -1,0 +1,124 @@
+"""Takes the screenshots in docs/screenshots/ from a real run: logdir written by the real
+DVIWriter (sklearn digits, tiny MLP, like the e2e tests but bigger), engine cache fitted with
+fit_run, a real `tensorboard` process, headless Chromium.
+
+    python tests/e2e/screenshots.py [--out docs/screenshots] [--workdir /tmp/dvi-shots]
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+
+import harness  # noqa: E402
+
+
+def wait_epoch(frame, epoch):
+    frame.wait_for_function(f"() => window.__dvi.map.epoch === {epoch} && window.__dvi.map.anim === null",
+                            timeout=30000)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "docs", "screenshots"))
+    ap.add_argument("--workdir", default=None)
+    ap.add_argument("--epochs", type=int, default=8)
+    a = ap.parse_args()
+    out = os.path.abspath(a.out)
+    os.makedirs(out, exist_ok=True)
+    work = a.workdir or tempfile.mkdtemp(prefix="dvi-shots-")
+    logdir, cache, fresh_cache = (os.path.join(work, x) for x in ("logs", "cache", "cache-fresh"))
+    from conftest import make_run
+
+    if not os.path.isdir(os.path.join(logdir, "noisy")):
+        kw = dict(epochs=a.epochs, n_train=1400, n_test=397, steps_per_epoch=6, hidden=64)
+        make_run(os.path.join(logdir, "clean"), seed=0, **kw)
+        make_run(os.path.join(logdir, "noisy"), seed=1, noisy_fraction=0.2, **kw)
+    os.makedirs(cache, exist_ok=True)
+    from tensorboard_dvi.engine import EngineConfig, fit_run
+    from tensorboard_dvi.engine.cache import default_cache_dir
+
+    cfg = EngineConfig(hidden=(128, 128), max_trainer_epochs=8, threads=2)
+    for run in ("clean", "noisy"):
+        path = os.path.abspath(os.path.join(logdir, run))
+        t = time.time()
+        fit_run(path, os.path.join(cache, os.path.basename(default_cache_dir(path))), config=cfg)
+        print(f"fitted {run} in {time.time() - t:.0f}s", flush=True)
+
+    shot = lambda page, name: (page.screenshot(path=os.path.join(out, name)), print("wrote", name))  # noqa: E731
+    with harness.tensorboard(logdir, cache) as base, harness.browser() as b:
+        page = b.new_page(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
+        page.goto(base + "#dvi&dvi.run=clean&dvi.epoch=%d" % a.epochs)
+        frame = harness.dvi_frame(page)
+        wait_epoch(frame, a.epochs)
+        time.sleep(0.3)
+        shot(page, "dvi-tab.png")
+
+        # an early epoch, coloured by correctness, hovering a sample
+        frame.get_by_role("radio", name="Correctness").click()
+        frame.evaluate("() => window.__dvi.store.set({epoch: 3})")
+        wait_epoch(frame, 3)
+        pt = frame.evaluate("""() => { const m = window.__dvi.map, p = m.pos1, r = m.root.getBoundingClientRect();
+          let best = 0, bd = Infinity; for (let i = 0; i < m.samples.n; i++) { const [x, y] = m.toScreen(p[2*i], p[2*i+1]);
+          const d = Math.hypot(x - m.cssW * 0.45, y - m.cssH * 0.45); if (d < bd) { bd = d; best = i; } }
+          const [x, y] = m.toScreen(p[2*best], p[2*best+1]); return [r.left + x, r.top + y]; }""")
+        box = page.locator("iframe").bounding_box()
+        page.mouse.move(box["x"] + pt[0], box["y"] + pt[1])
+        frame.locator(".dvi-tooltip").wait_for(state="visible")
+        time.sleep(0.3)
+        shot(page, "dvi-hover-correctness.png")
+
+        # a selection with its trails across epochs (noisy run, by label)
+        frame.locator("select[aria-label=Run]").select_option("noisy")
+        frame.wait_for_function("() => window.__dvi.run.name === 'noisy' && window.__dvi.map.epoch !== null")
+        frame.evaluate("() => window.__dvi.store.set({color: 'label', epoch: %d})" % a.epochs)
+        wait_epoch(frame, a.epochs)
+        frame.locator("input[type=search]").fill("digit 3")
+        frame.locator("input[type=search]").press("Enter")
+        sel = frame.evaluate("() => window.__dvi.store.get().sel.slice(0, 14)")
+        frame.evaluate(f"() => window.__dvi.store.set({{sel: {sel}}})")
+        frame.wait_for_function("() => document.querySelector('.dvi-root').dataset.trails === '%d'" % len(sel))
+        page.mouse.move(5, 5)
+        time.sleep(0.3)
+        shot(page, "dvi-selection-trails.png")
+
+        # filters: misclassified near the boundary, noisy labels
+        frame.locator(".dvi-map").focus()
+        page.keyboard.press("Escape")
+        frame.evaluate("() => window.__dvi.store.set({fc: 'wrong', color: 'prediction'})")
+        time.sleep(0.4)
+        shot(page, "dvi-filter-misclassified.png")
+
+    # fitting progress: the same logdir with an empty cache; TensorBoard fits in the background
+    shutil.rmtree(fresh_cache, ignore_errors=True)
+    os.makedirs(fresh_cache)
+    with harness.tensorboard(logdir, fresh_cache) as base, harness.browser() as b:
+        page = b.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(base + "#dvi&dvi.run=clean")
+        page.wait_for_selector("iframe")
+        deadline = time.time() + 900
+        while time.time() < deadline:
+            frame = next((f for f in page.frames if "plugin_entry.html" in f.url), None)
+            try:
+                ready = frame is not None and frame.evaluate(
+                    "() => !!(window.__dvi && window.__dvi.fitted.length >= 1 && window.__dvi.job && "
+                    "['running', 'queued'].includes(window.__dvi.job.state) && window.__dvi.map.anim === null && "
+                    "window.__dvi.map.epoch !== null)")
+            except Exception:
+                ready = False
+            if ready:
+                break
+            time.sleep(0.3)
+        time.sleep(0.5)
+        shot(page, "dvi-fitting-progress.png")
+    print("screenshots in", out)
+
+
+if __name__ == "__main__":
+    main()

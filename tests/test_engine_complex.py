@@ -1,0 +1,105 @@
+"""The complex: exact kNN, the fuzzy simplicial set (vs umap-learn), pruning, sampling."""
+
+import numpy as np
+import pytest
+import torch
+
+from tensorboard_dvi.engine.complex import (build_complex, fuzzy_simplicial_set, knn_exact, prune,
+                                            sample_edges, smooth_knn_dist)
+
+
+def _brute_knn(q, b, k):
+    d = np.linalg.norm(q[:, None] - b[None], axis=-1)
+    return np.argsort(d, axis=1, kind="stable")[:, :k], np.sort(d, axis=1)[:, :k]
+
+
+def test_knn_exact_matches_brute_force_and_puts_self_first():
+    rng = np.random.RandomState(0)
+    x = rng.randn(300, 7).astype(np.float32)
+    idx, dist = knn_exact(x, x, 6, exclude_self_first=True, chunk=64)
+    bi, bd = _brute_knn(x, x, 6)
+    assert np.array_equal(idx[:, 0], np.arange(300))
+    assert np.array_equal(idx, bi)
+    assert np.allclose(dist, bd, atol=1e-5)
+    q = rng.randn(20, 7).astype(np.float32)
+    idx2, dist2 = knn_exact(q, x, 4)
+    bi2, bd2 = _brute_knn(q, x, 4)
+    assert np.array_equal(idx2, bi2) and np.allclose(dist2, bd2, atol=1e-5)
+
+
+def test_knn_keeps_self_first_with_duplicate_points():
+    x = np.zeros((10, 3), dtype=np.float32)
+    idx, dist = knn_exact(x, x, 4, exclude_self_first=True)
+    assert np.array_equal(idx[:, 0], np.arange(10))
+    assert np.all(dist == 0)
+
+
+def test_smooth_knn_dist_hits_the_target_sum():
+    rng = np.random.RandomState(1)
+    x = rng.randn(200, 5).astype(np.float32)
+    _, d = knn_exact(x, x, 15, exclude_self_first=True)
+    sigma, rho = smooth_knn_dist(d, 15)
+    assert np.allclose(rho, d[:, 1])
+    psum = np.exp(-np.maximum(d[:, 1:] - rho[:, None], 0) / sigma[:, None]).sum(1)
+    assert np.allclose(psum, np.log2(15), atol=1e-3)
+
+
+def test_fuzzy_simplicial_set_equals_umap_learn():
+    umap_ = pytest.importorskip("umap.umap_")
+    rng = np.random.RandomState(0)
+    x = (rng.randn(400, 12) + rng.randint(0, 4, (400, 1)) * 3).astype(np.float32)
+    i, d = knn_exact(x, x, 15, exclude_self_first=True)
+    ours = fuzzy_simplicial_set(i, d, 400)
+    ref, _, _ = umap_.fuzzy_simplicial_set(x, 15, 0, "euclidean", knn_indices=i, knn_dists=d)
+    assert ours.nnz == ref.nnz
+    assert abs(ours - ref).max() < 1e-5
+    # boundary-style kNN: rows of stacked points, neighbours among the last 50 only
+    b = rng.randn(50, 12).astype(np.float32)
+    z = np.concatenate([x, b])
+    bi, bd = knn_exact(z, b, 15)
+    ours = fuzzy_simplicial_set(bi + 400, bd, 450)
+    ref, _, _ = umap_.fuzzy_simplicial_set(z, 15, 0, "euclidean", knn_indices=bi + 400, knn_dists=bd)
+    assert abs(ours - ref).max() < 1e-5
+
+
+def test_prune_drops_edges_below_max_over_n_epochs():
+    import scipy.sparse
+    g = scipy.sparse.csr_matrix(np.array([[0, 1.0, 0.05], [1.0, 0, 0.2], [0.05, 0.2, 0]]))
+    p = prune(g, 10)
+    kept = {(r, c): v for r, c, v in zip(p.row, p.col, p.data)}
+    assert kept == {(0, 1): 1.0, (1, 0): 1.0, (1, 2): 0.2, (2, 1): 0.2}
+
+
+def test_edges_are_sampled_proportionally_to_weight():
+    w = np.array([1.0, 2.0, 7.0])
+    g = torch.Generator().manual_seed(0)
+    idx = sample_edges(w, 100000, g).numpy()
+    freq = np.bincount(idx, minlength=3) / len(idx)
+    assert np.allclose(freq, w / w.sum(), atol=0.01)
+    assert freq[2] > freq[0] * 5  # high-weight edges are drawn more, not less
+
+
+def test_build_complex_has_spatial_and_boundary_edges():
+    rng = np.random.RandomState(0)
+    x = rng.randn(120, 6).astype(np.float32)
+    border = rng.randn(20, 6).astype(np.float32)
+    cx = build_complex(x, border, n_neighbors=10, boundary_neighbors=10)
+    assert cx.nodes.shape == (140, 6) and cx.n_border == 20
+    assert cx.head.max() < 140 and cx.tail.max() < 140
+    spatial = slice(0, cx.n_spatial_edges)
+    assert cx.head[spatial].max() < 120 and cx.tail[spatial].max() < 120
+    b_head, b_tail = cx.head[cx.n_spatial_edges:], cx.tail[cx.n_spatial_edges:]
+    assert len(b_head) > 0 and np.all((b_head >= 120) | (b_tail >= 120))
+    assert np.all(cx.weight > 0) and cx.border_knn.shape == (120, 10)
+    assert cx.warnings == []
+
+
+def test_build_complex_without_enough_border_points_warns():
+    rng = np.random.RandomState(0)
+    x = rng.randn(60, 4).astype(np.float32)
+    cx = build_complex(x, np.zeros((2, 4), np.float32), n_neighbors=10, min_border=5)
+    assert cx.n_border == 0 and cx.nodes.shape[0] == 60 and cx.border_knn is None
+    assert "border points" in cx.warnings[0]
+    cx = build_complex(x, rng.randn(8, 4).astype(np.float32), n_neighbors=10, boundary_neighbors=15)
+    assert cx.n_border == 8 and cx.border_knn.shape == (60, 8)
+    assert "boundary NN@15 is undefined" in cx.warnings[0]

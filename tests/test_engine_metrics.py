@@ -1,0 +1,77 @@
+"""Metrics on cases small enough to check by hand, and against scikit-learn."""
+
+import numpy as np
+import pytest
+
+from tensorboard_dvi.engine import metrics as M
+
+
+def test_nn_preservation_counts_self_and_shared_neighbours():
+    high = np.array([[0.0], [1.0], [2.5], [4.5]], dtype=np.float32)
+    # a faithful layout keeps every 2-NN list: count 2 (self + neighbour)
+    assert M.nn_preservation(high, np.c_[high, np.zeros(4)], k=2) == 2.0
+    # high 2-NN: 0:{0,1} 1:{1,0} 2:{2,1} 3:{3,2}
+    low = np.array([[1.0, 0], [0.0, 0], [3.0, 0], [2.2, 0]], dtype=np.float32)
+    # low 2-NN:  0:{0,1} 1:{1,0} 2:{2,3} 3:{3,2}  -> shared 2, 2, 1, 2
+    assert M.nn_preservation(high, low, k=2) == pytest.approx(7 / 4)
+
+
+def test_boundary_nn_counts_shared_border_neighbours():
+    high = np.array([[0.0], [10.0]], dtype=np.float32)
+    border_high = np.array([[1.0], [2.0], [9.0]], dtype=np.float32)
+    low = np.array([[0.0, 0], [10.0, 0]], dtype=np.float32)
+    border_low = np.array([[1.0, 0], [8.0, 0], [9.0, 0]], dtype=np.float32)
+    # point 0: high {b0, b1}, low {b0, b1 at 8 vs b2 at 9 -> b1}: 2 ; point 1: high {b2, b1}, low {b2, b1}: 2
+    assert M.boundary_nn(high, border_high, low, border_low, k=2) == 2.0
+    border_low = np.array([[1.0, 0], [-3.0, 0], [9.0, 0]], dtype=np.float32)
+    # point 0 low: {b0 (1), b1 (3)} still; point 1 low: {b2, b0}: shared {b2} -> (2 + 1) / 2
+    assert M.boundary_nn(high, border_high, low, border_low, k=2) == 1.5
+    assert M.boundary_nn(high, border_high[:1], low, border_low[:1], k=2) is None
+
+
+def test_ppr_and_inverse_confidence_difference():
+    assert M.ppr(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2])) == 0.75
+    assert M.ppr(np.array([]), np.array([])) is None
+    logits = np.array([[2.0, 0.0], [0.0, 0.0]])
+    recon = np.array([[0.0, 0.0], [0.0, 0.0]])
+    p = np.exp(2) / (np.exp(2) + 1)
+    assert M.inverse_confidence_difference(logits, recon) == pytest.approx(((p - 0.5) + 0) / 2)
+
+
+@pytest.mark.parametrize("k", [5, 10])
+def test_trustworthiness_matches_scikit_learn(k):
+    from sklearn.manifold import trustworthiness
+    rng = np.random.RandomState(0)
+    high = rng.randn(300, 10).astype(np.float32)
+    low = (high[:, :2] + 0.5 * rng.randn(300, 2)).astype(np.float32)
+    ours = M.trustworthiness(high, low, k, chunk=77)
+    assert ours == pytest.approx(trustworthiness(high, low, n_neighbors=k), abs=1e-6)
+    assert M.trustworthiness(high, high[:, :2], k) > M.trustworthiness(high, rng.randn(300, 2), k)
+
+
+def test_neighbour_preserving_rate_ignores_self():
+    prev = np.array([[0, 1, 2], [1, 0, 2]])
+    cur = np.array([[0, 2, 3], [1, 3, 4]])
+    assert np.allclose(M.neighbour_preserving_rate(prev, cur), [0.5, 0.0])
+
+
+def test_temporal_correlation_by_hand():
+    # sample 0 moves less when its neighbourhood is preserved (r = -1), sample 1 the opposite
+    npr = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    disp = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    assert M.temporal_correlation(npr, disp) == pytest.approx(0.0)
+    assert M.temporal_correlation(npr[:, :1], disp[:, :1]) == pytest.approx(-1.0)
+    assert M.temporal_correlation(npr[:2], disp[:2]) is None  # fewer than 3 pairs
+
+
+def test_temporal_ranking_by_hand():
+    # one sample, 4 epochs on a line; the 2-D trajectory keeps the order -> perfect
+    high = np.array([[[0.0]], [[1.0]], [[3.0]], [[6.0]]])
+    low = np.array([[[0.0, 0]], [[2.0, 0]], [[6.0, 0]], [[12.0, 0]]])
+    tnn, tr = M.temporal_ranking(high, low, k=1)
+    assert tnn == 1.0 and tr == pytest.approx(1.0)
+    # anchor 0: high distances to epochs 1, 2, 3 are 1, 3, 6; in 2-D 9, 7, 4 -> reversed ranks
+    low_rev = np.array([[[0.0, 0]], [[9.0, 0]], [[7.0, 0]], [[4.0, 0]]])
+    tnn, tr = M.temporal_ranking(high, low_rev, k=1, anchors=[0])
+    assert tnn == 0.0 and tr == pytest.approx(-1.0)
+    assert M.temporal_ranking(high[:2], low[:2], k=5) == (None, None)
