@@ -51,12 +51,15 @@ JS_BENCH = """async ({repeats}) => {
   // warm-up
   for (let k = 0; k < 3; k++) { await map.showEpoch(pick(k), {animate: false}); sync(); }
   for (let k = 0; k < REPEATS; k++) {
+    await nextPaint();
     const t0 = performance.now();
     await map.showEpoch(pick(k + 1), {animate: false});
     sync();
     res.mapCached.push(performance.now() - t0);
   }
   for (let k = 0; k < REPEATS; k++) {
+    sync();
+    await nextPaint();
     const t0 = performance.now();
     await map.showEpoch(pick(k + 1), {animate: true});
     sync();

@@ -66,7 +66,6 @@ function h(tag, attrs = {}, ...children) {
   return e;
 }
 
-const fmt = (v, d = 3) => (v === null || v === undefined || !Number.isFinite(v) ? "—" : v.toFixed(d));
 
 function fmtEta(s) {
   if (s === null || s === undefined || !Number.isFinite(s)) return "";
@@ -867,6 +866,10 @@ class App {
     if (this.fitted.indexOf(this.shownEpoch) >= this.fitted.length - 1) this.store.set({ epoch: this.fitted[0] });
     const tick = async () => {
       if (!this.playing) return;
+      // wait until the epoch is on screen (its data may still be loading), then for the transition
+      for (let k = 0; k < 300 && this.playing && this.map.epoch !== this.shownEpoch; k++) {
+        await new Promise((r) => setTimeout(r, 30));
+      }
       await this.map.settled();
       await new Promise((r) => setTimeout(r, DWELL_MS));
       if (!this.playing) return;

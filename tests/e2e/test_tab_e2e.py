@@ -424,3 +424,23 @@ def test_reload_and_shared_link_restore_the_view(tb, page, chromium):
         assert f2.evaluate("() => { const s = window.__dvi.store.get(); return [s.run, s.epoch, s.color, s.sel]; }") == state
     finally:
         ctx.close()
+
+
+def test_zoom_and_pan(tb, page):
+    frame = open_tab(page, tb)
+    box = frame.locator(".dvi-map").bounding_box()
+    ox, oy = iframe_offset(page)
+    cx, cy = ox + box["x"] + box["width"] / 2, oy + box["y"] + box["height"] / 2
+    k0 = frame.evaluate("() => window.__dvi.map.view.k")
+    page.mouse.move(cx, cy)
+    page.mouse.wheel(0, -400)
+    frame.wait_for_function(f"() => window.__dvi.map.view.k > {k0} * 1.5 && !window.__dvi.map.autoFit")
+    c0 = frame.evaluate("() => [window.__dvi.map.view.cx, window.__dvi.map.view.cy]")
+    page.mouse.down()
+    page.mouse.move(cx + 80, cy + 40, steps=5)
+    page.mouse.up()
+    c1 = frame.evaluate("() => [window.__dvi.map.view.cx, window.__dvi.map.view.cy]")
+    assert c1[0] < c0[0] and c1[1] > c0[1]  # dragging right/down moves the view left/up
+    assert frame.evaluate("() => window.__dvi.store.get().sel.length") == 0  # a drag is not a click
+    frame.get_by_role("button", name="Fit view").click()
+    frame.wait_for_function(f"() => window.__dvi.map.autoFit && Math.abs(window.__dvi.map.view.k - {k0}) < 1e-6 * {k0} + 1e-9")
