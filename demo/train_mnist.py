@@ -107,10 +107,12 @@ def main(argv=None):
     parser.add_argument("--sequential", action="store_true",
                         help="train the runs one after the other (default: both at once, one thread each, "
                              "which uses two cores better than one process with two threads)")
+    parser.add_argument("--runs", default="clean,noisy", help="which runs to train (comma-separated)")
     args = parser.parse_args(argv)
     mnist_data.fetch()
     t = time.perf_counter()
-    runs = (("clean", 0.0), ("noisy", 0.2))
+    runs = tuple((name, noise) for name, noise in (("clean", 0.0), ("noisy", 0.2))
+                 if name in args.runs.split(","))
     if args.sequential:
         data = mnist_data.load()
         for name, noise in runs:
