@@ -32,8 +32,8 @@ def fake_epoch_results(reader, epoch, prev=None):
     c = meta["num_classes"]
     classes = (np.arange(RES * RES).reshape(RES, RES) % c).astype(np.uint8)
     conf = np.linspace(0.1, 1.0, RES * RES, dtype=np.float32).reshape(RES, RES)
-    from tensorboard_dvi.plugin import wire
-    png = wire.png(np.stack([classes * 20, classes * 10, 255 - classes * 20], axis=-1).astype(np.uint8))
+    from tensorboard_dvi.engine.png import encode_png
+    png = encode_png(np.stack([classes * 20, classes * 10, 255 - classes * 20], axis=-1).astype(np.uint8))
     metrics = {"nn_10": 0.5, "nn_15": 0.55, "nn_20": 0.6, "boundary_nn_15": 0.4, "ppr_train": 0.9,
                "ppr_test": float("nan"), "inv_conf_diff": 0.1, "trustworthiness": 0.8,
                "tnn_5": None if prev is None else 0.3, "tr": None, "temporal_corr": None, "poor": False,

@@ -19,7 +19,7 @@ def test_png_round_trip_and_signature():
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert np.array_equal(decode_png_rgb(data), img)
     with pytest.raises(ValueError):
-        encode_png(np.zeros((4, 4), np.uint8))
+        encode_png(np.zeros((4, 4, 2), np.uint8))
 
 
 def test_square_bounds_add_ten_percent_and_are_square():

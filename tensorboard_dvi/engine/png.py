@@ -11,16 +11,28 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
             + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
 
-def encode_png(rgb: np.ndarray, level: int = 6) -> bytes:
-    """Encode an ``H x W x 3`` uint8 array (row 0 = top) as PNG bytes."""
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
-        raise ValueError(f"expected an H x W x 3 image, got shape {rgb.shape}")
-    h, w, _ = rgb.shape
+def encode_png(image: np.ndarray, level: int = 6) -> bytes:
+    """Encode a uint8 image (H x W grey, H x W x 1, x 3 RGB or x 4 RGBA; row 0 = top) as PNG."""
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        img = np.asarray(img, dtype=np.uint8) if img.dtype.kind in "iub" else None
+        if img is None:
+            raise ValueError(f"expected a uint8 image, got dtype {np.asarray(image).dtype}")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        colour, channels = 0, 1
+    elif img.ndim == 3 and img.shape[2] in (3, 4):
+        colour, channels = (2, 3) if img.shape[2] == 3 else (6, 4)
+    else:
+        raise ValueError(f"expected an H x W, H x W x 3 or H x W x 4 image, got shape {img.shape}")
+    h, w = img.shape[:2]
+    if h < 1 or w < 1:
+        raise ValueError(f"empty image of shape {img.shape}")
     # Filter type 0 (none) in front of every scanline.
-    raw = np.zeros((h, 1 + 3 * w), dtype=np.uint8)
-    raw[:, 1:] = rgb.reshape(h, 3 * w)
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    raw = np.zeros((h, 1 + channels * w), dtype=np.uint8)
+    raw[:, 1:] = np.ascontiguousarray(img).reshape(h, channels * w)
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr)
             + _chunk(b"IDAT", zlib.compress(raw.tobytes(), level)) + _chunk(b"IEND", b""))
 

@@ -32,6 +32,7 @@ from tensorboard.plugins import base_plugin
 
 from .. import metadata as md
 from .. import storage
+from ..engine.png import encode_png
 from . import dynamics_route, validate, wire
 from .jobs import JobManager
 
@@ -668,7 +669,7 @@ class DVIPlugin(base_plugin.TBPlugin):
         if thumbs is None:
             raise errors.NotFoundError(f"run {run.name!r} has no thumbnails")
         try:
-            png = wire.png(np.array(thumbs[idx]))
+            png = encode_png(np.array(thumbs[idx]))
         except ValueError as err:
             raise errors.NotFoundError(f"thumbnail of sample {sid} cannot be shown: {err}") from None
         return http_util.Respond(request, png, "image/png", expires=3600)

@@ -59,29 +59,3 @@ def decode(blob: bytes) -> Tuple[dict, Dict[str, np.ndarray]]:
             raise ValueError(f"array {name} is not 8-byte aligned")
         out[name] = np.frombuffer(blob, dtype=dtype, count=count, offset=base + spec["offset"]).reshape(shape)
     return header, out
-
-
-def png(image: np.ndarray) -> bytes:
-    """A PNG of a uint8 image (H×W grey, H×W×1, ×3 RGB or ×4 RGBA); stdlib only."""
-    import zlib
-
-    img = np.asarray(image)
-    if img.dtype != np.uint8:
-        raise ValueError(f"image dtype {img.dtype}, expected uint8")
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 2:
-        colour, channels = 0, 1
-    elif img.ndim == 3 and img.shape[2] in (3, 4):
-        colour, channels = (2, 3) if img.shape[2] == 3 else (6, 4)
-    else:
-        raise ValueError(f"image shape {img.shape} is not H×W, H×W×3 or H×W×4")
-    h, w = img.shape[:2]
-    rows = np.ascontiguousarray(img).reshape(h, w * channels)
-    raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1).tobytes()
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
