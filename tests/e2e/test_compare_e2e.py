@@ -1,0 +1,422 @@
+"""End-to-end tests of "Compare runs" (static/compare.js, docs/COMPARE.md): a real `tensorboard`
+over runs written by the real DVIWriter (tests/conftest.py: make_run, the demo's code path at a
+small size): `clean` and `noisy` log the same samples (seed 0) with clean vs 20 % noisy labels;
+`subset` logs 300 of the same training samples, 100 other test samples and only 2 epochs.
+Engine caches are precomputed with fit_run. Headless Chromium via Playwright.
+
+Run: pytest -m e2e tests/e2e/test_compare_e2e.py
+"""
+
+import json
+import struct
+import urllib.request
+
+import numpy as np
+import pytest
+
+from harness import browser, chromium_missing_reason, dvi_frame, precompute_cache, tensorboard
+
+pytestmark = [pytest.mark.e2e]
+
+_missing = chromium_missing_reason()
+if _missing:
+    pytestmark.append(pytest.mark.skip(reason=_missing))
+
+EPOCHS = 4
+IGNORED_CONSOLE = ("Multiple instances of Three.js", "GL Driver Message", "GPU stall")
+
+
+@pytest.fixture(scope="module")
+def tb(tmp_path_factory):
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from conftest import make_run
+
+    root = tmp_path_factory.mktemp("dvi-compare")
+    logdir, cache = root / "logs", root / "cache"
+    cache.mkdir()
+    make_run(logdir / "clean", epochs=EPOCHS, seed=0)
+    make_run(logdir / "noisy", epochs=EPOCHS, seed=0, noisy_fraction=0.2)
+    make_run(logdir / "subset", epochs=2, seed=0, n_train=300, n_test=100,
+             writer_kwargs={"test_ids": np.arange(1000, 1100)})
+    precompute_cache(str(logdir), str(cache), ["clean", "noisy", "subset"])
+    with tensorboard(logdir, cache) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with browser() as b:
+        yield b
+
+
+@pytest.fixture
+def page(chromium):
+    ctx = chromium.new_context(viewport={"width": 1440, "height": 900})
+    pg = ctx.new_page()
+    errors = []
+
+    def on_console(msg):
+        if msg.type == "error" and not any(s in msg.text for s in IGNORED_CONSOLE):
+            errors.append(f"console.error: {msg.text}")
+
+    pg.on("console", on_console)
+    pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    yield pg
+    ctx.close()
+    assert not errors, "errors in the browser console:\n" + "\n".join(errors)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def open_compare(page, base, hash_):
+    page.goto(base + hash_)
+    frame = dvi_frame(page)
+    ready(frame)
+    return frame
+
+
+def ready(frame, epochs=None):
+    cond = "window.__dvi.compare && window.__dvi.compare.active && window.__dvi.compare.ready"
+    if epochs is not None:
+        cond += f" && JSON.stringify(window.__dvi.compare.panes.map(p => p.shown)) === '{json.dumps(epochs, separators=(',', ':'))}'"
+    frame.wait_for_function(f"() => {cond}", timeout=20000)
+
+
+def top_hash(page):
+    return page.evaluate("() => location.hash")
+
+
+def cmp(frame, js):
+    return frame.evaluate(f"() => {{ const c = window.__dvi.compare; return ({js}); }}")
+
+
+JS_PANE_PIXELS = """(k) => {
+  const m = window.__dvi.compare.panes[k].map, gl = m.points.gl;
+  m.drawNow(); m.finish();
+  const W = m.ptCanvas.width, H = m.ptCanvas.height, px = new Uint8Array(W * H * 4);
+  if (gl) gl.readPixels(0, 0, W, H, gl.RGBA, gl.UNSIGNED_BYTE, px);
+  else px.set(m.ptCanvas.getContext('2d').getImageData(0, 0, W, H).data);
+  let opaque = 0, strong = 0, hash = 0;
+  for (let i = 0; i < W * H; i++) {
+    const a = px[4 * i + 3];
+    if (a > 0) { opaque++; hash = (hash * 31 + i * 7 + px[4 * i]) | 0; }
+    if (a > 150) strong++;
+  }
+  return {opaque, strong, hash, kind: m.rendererKind};
+}"""
+
+JS_PANE_OVERLAY = """(k) => {
+  const m = window.__dvi.compare.panes[k].map;
+  m.drawNow();
+  const c = m.ovCanvas, d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+  return n;
+}"""
+
+JS_PANE_BG = """(k) => {
+  const m = window.__dvi.compare.panes[k].map;
+  m.drawNow();
+  const c = m.bgCanvas, d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let tinted = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i] < 250 || d[i + 1] < 250 || d[i + 2] < 250) tinted++;
+  return tinted / (d.length / 4);
+}"""
+
+# a visible sample of pane k, far (12 px) from any other, near the pane's centre: its id and
+# its position in the iframe's coordinates
+JS_ISOLATED = """(k) => {
+  const m = window.__dvi.compare.panes[k].map, s = m.samples, p = m.pos1;
+  const scr = [];
+  for (let i = 0; i < s.n; i++) scr.push(m.toScreen(p[2 * i], p[2 * i + 1]));
+  let best = -1, bestD = Infinity;
+  for (let i = 0; i < s.n; i++) {
+    if (m.mask && !m.mask[i]) continue;
+    const [x, y] = scr[i];
+    if (x < 40 || y < 40 || x > m.cssW - 40 || y > m.cssH - 40) continue;
+    let alone = true;
+    for (let j = 0; j < s.n && alone; j++) if (j !== i && Math.hypot(scr[j][0] - x, scr[j][1] - y) < 12) alone = false;
+    if (!alone) continue;
+    const d = Math.hypot(x - m.cssW / 2, y - m.cssH / 2);
+    if (d < bestD) { bestD = d; best = i; }
+  }
+  const r = m.root.getBoundingClientRect();
+  return {index: best, id: s.ids[best], x: r.left + scr[best][0], y: r.top + scr[best][1]};
+}"""
+
+
+def to_page(page, pt):
+    box = page.locator("iframe").first.bounding_box()
+    return pt["x"] + box["x"], pt["y"] + box["y"]
+
+
+def fetch_container(base, route, **params):
+    """GET a binary container route and parse it (the format of docs/HTTP_API.md)."""
+    q = "&".join(f"{k}={v}" for k, v in params.items())
+    with urllib.request.urlopen(f"{base}data/plugin/dvi/{route}?{q}", timeout=10) as r:
+        buf = r.read()
+    (n,) = struct.unpack("<I", buf[:4])
+    header = json.loads(buf[4:4 + n])
+    base_off = 4 + n
+    out = {}
+    for name, spec in header["arrays"].items():
+        dt = np.dtype(spec["dtype"]).newbyteorder("<")
+        count = int(np.prod(spec["shape"]))
+        out[name] = np.frombuffer(buf, dtype=dt, count=count, offset=base_off + spec["offset"]).reshape(spec["shape"])
+    return out
+
+
+def shared(base, a, b):
+    ida = fetch_container(base, "samples", run=a)["ids"]
+    idb = fetch_container(base, "samples", run=b)["ids"]
+    common, ia, ib = np.intersect1d(ida, idb, return_indices=True)
+    return ia, ib
+
+
+def numpy_procrustes(A, B):
+    """Reference: orthogonal Procrustes (reflection allowed) + uniform scale by SVD: A ≈ s B R^T + t."""
+    ma, mb = A.mean(0), B.mean(0)
+    X, Y = B - mb, A - ma
+    U, S, Vt = np.linalg.svd(X.T @ Y)
+    R = (U @ Vt).T                  # y ≈ s R x
+    s = S.sum() / (X ** 2).sum()
+    t = ma - s * R @ mb
+    return s, s * R, t
+
+
+def diff_stats(base, a, b, epoch, prev):
+    ia, ib = shared(base, a, b)
+    pa = fetch_container(base, "projection", run=a, epoch=epoch)["predictions"][ia]
+    pb = fetch_container(base, "projection", run=b, epoch=epoch)["predictions"][ib]
+    qa = fetch_container(base, "projection", run=a, epoch=prev)["predictions"][ia]
+    qb = fetch_container(base, "projection", run=b, epoch=prev)["predictions"][ib]
+    fa, fb = pa != qa, pb != qb
+    matrix = np.zeros((10, 10), int)
+    np.add.at(matrix, (pa, pb), 1)
+    return {"n": len(ia), "agree": int((pa == pb).sum()), "disagree": int((pa != pb).sum()),
+            "flipA": int((fa & ~fb).sum()), "flipB": int((fb & ~fa).sum()), "flipBoth": int((fa & fb).sum()), "matrix": matrix}
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+def test_linked_hover_selection_and_locked_slider(tb, page):
+    frame = open_compare(page, tb, "#dvi&dvi.compare=clean,noisy")
+    assert cmp(frame, "c.panes.map(p => p.run)") == ["clean", "noisy"]
+    assert frame.locator(".dvi-cmp-pane").count() == 2
+    # panes share the width
+    w = [frame.locator(".dvi-cmp-pane").nth(k).bounding_box()["width"] for k in (0, 1)]
+    assert abs(w[0] - w[1]) < 2 and w[0] > 400
+    before = [frame.evaluate(JS_PANE_PIXELS, k) for k in (0, 1)]
+    for px in before:
+        assert px["kind"] == "webgl" and px["opaque"] > 2000, px
+    assert frame.evaluate(JS_PANE_BG, 1) > 0.05  # the warped background is drawn
+
+    # linked hover: a sample hovered in pane A is ringed in pane B
+    assert frame.evaluate(JS_PANE_OVERLAY, 1) == 0
+    s = frame.evaluate(JS_ISOLATED, 0)
+    page.mouse.move(*to_page(page, s))
+    frame.wait_for_function(f"() => window.__dvi.compare.hoverId === {s['id']}")
+    idx_b = cmp(frame, f"c.panes[1].samples.indexOf({s['id']})")
+    assert cmp(frame, "c.panes[1].map.highlight") == idx_b >= 0
+    assert frame.evaluate(JS_PANE_OVERLAY, 1) > 30  # the ring is drawn in pane B
+    tip = frame.locator(".dvi-cmp-pane[data-pane='0'] .dvi-tooltip")
+    tip.wait_for(state="visible")
+    text = tip.inner_text()
+    assert f"#{s['id']}" in text and "clean @ 1" in text and "noisy @ 1" in text
+    # and the other way round
+    s2 = frame.evaluate(JS_ISOLATED, 1)
+    page.mouse.move(*to_page(page, s2))
+    frame.wait_for_function(f"() => window.__dvi.compare.hoverId === {s2['id']}")
+    assert cmp(frame, "c.panes[0].map.highlight") == cmp(frame, f"c.panes[0].samples.indexOf({s2['id']})")
+
+    # linked selection: a click in pane A selects the sample in both panes, with trails in both
+    page.mouse.click(*to_page(page, s))
+    frame.wait_for_function(f"() => window.__dvi.store.get().sel.join() === '{s['id']}'")
+    for k in (0, 1):
+        frame.wait_for_function(f"() => document.querySelector(\".dvi-cmp-pane[data-pane='{k}']\").dataset.trails === '1'")
+    assert cmp(frame, "c.panes[1].map.selectedIdx.length") == 1
+    page.mouse.move(5, 300)  # off the maps: no hover ring
+    frame.wait_for_function("() => window.__dvi.compare.hoverId === null")
+    assert frame.evaluate(JS_PANE_OVERLAY, 1) > 50  # pane B draws the trail
+    assert frame.locator(".dvi-cmp-selrow:not(.head)").count() == 1
+    assert "dvi.sel=" in top_hash(page)
+
+    # the locked slider moves every pane
+    frame.locator(".dvi-compare [aria-label='Next epoch']").click()
+    ready(frame, [2, 2])
+    after = [frame.evaluate(JS_PANE_PIXELS, k) for k in (0, 1)]
+    assert after[0]["hash"] != before[0]["hash"] and after[1]["hash"] != before[1]["hash"]
+    assert "dvi.epoch=2" in top_hash(page)
+    frame.locator("input[aria-label='Compare epoch']").evaluate(  # slider index 3 = epoch 4
+        "el => { el.value = '3'; el.dispatchEvent(new Event('input', {bubbles: true})); }")
+    ready(frame, [4, 4])
+    frame.locator(".dvi-cmp-pane[data-pane='0'] .dvi-map").click(position={"x": 3, "y": 3})  # focus; empty click clears sel
+    page.keyboard.press("ArrowLeft")
+    ready(frame, [3, 3])
+    assert frame.locator("[data-testid=compare-epoch]").inner_text() == "3"
+
+    # unlocked: each pane steps on its own
+    frame.locator("label[for=dvi-cmp-lock]").click()
+    frame.wait_for_function("() => !window.__dvi.store.get().lock")
+    assert frame.locator("input[aria-label='Compare epoch']").is_disabled()
+    frame.get_by_role("button", name="Next epoch of pane 2").click()
+    ready(frame, [3, 4])
+    frame.get_by_role("button", name="Previous epoch of pane 1").click()
+    ready(frame, [2, 4])
+    frame.evaluate(f"() => window.__dvi.store.set({{sel: [{s['id']}]}})")
+    frame.wait_for_function("() => window.parent.location.hash.includes('dvi.sel=')")
+    h = top_hash(page)
+    assert "dvi.compare=clean%2Cnoisy" in h and "dvi.lock=0" in h and "dvi.ceps=2%2C4" in h, h
+
+    # the URL restores the comparison
+    page.reload()
+    frame = dvi_frame(page)
+    ready(frame, [2, 4])
+    assert cmp(frame, "[c.panes.map(p => p.run), window.__dvi.store.get().lock, window.__dvi.store.get().sel]") == \
+        [["clean", "noisy"], False, [s["id"]]]
+    frame.wait_for_function("() => document.querySelector(\".dvi-cmp-pane[data-pane='1']\").dataset.trails === '1'")
+    # locking again takes the first pane's epoch
+    frame.locator("label[for=dvi-cmp-lock]").click()
+    ready(frame, [2, 2])
+
+
+def test_alignment_on_off(tb, page):
+    frame = open_compare(page, tb, "#dvi&dvi.compare=clean,noisy&dvi.epoch=3")
+    assert cmp(frame, "c.panes.map(p => p.shown)") == [3, 3]
+    A = fetch_container(tb, "projection", run="clean", epoch=3)["coords"].astype(np.float64)
+    B = fetch_container(tb, "projection", run="noisy", epoch=3)["coords"].astype(np.float64)
+    ia, ib = shared(tb, "clean", "noisy")
+    s, M, t = numpy_procrustes(A[ia], B[ib])
+    T = cmp(frame, "c.panes[1].map.proj.align")
+    assert abs(T["s"] - s) < 1e-4 * s
+    assert np.allclose(np.array(T["m"]).reshape(2, 2), M, atol=1e-4 * s)
+    assert np.allclose(T["t"], t, atol=1e-3 * (np.abs(A).max() + 1))
+    shown = np.array(cmp(frame, "Array.from(c.panes[1].map.pos1)")).reshape(-1, 2)
+    assert np.allclose(shown, B @ M.T + t, atol=1e-3 * (np.abs(A).max() + 1))
+    rms = lambda P: float(np.sqrt(((A[ia] - P[ib]) ** 2).sum(1).mean()))  # noqa: E731
+    assert rms(shown) < rms(B)  # aligned: closer to the reference map than the raw coordinates
+    assert "aligned to clean @ 3" in frame.locator(".dvi-cmp-pane[data-pane='1'] .dvi-cmp-align").inner_text()
+    # one shared view: equal scale and centre, zoom is linked
+    views = cmp(frame, "c.panes.map(p => [p.map.view.k, p.map.view.cx, p.map.view.cy])")
+    assert np.allclose(views[0], views[1], rtol=1e-4)
+    box = frame.locator(".dvi-cmp-pane[data-pane='0'] .dvi-map").bounding_box()
+    ifr = page.locator("iframe").first.bounding_box()
+    page.mouse.move(ifr["x"] + box["x"] + box["width"] / 2, ifr["y"] + box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -300)
+    frame.wait_for_function(f"() => window.__dvi.compare.panes[1].map.view.k > {views[1][0]} * 1.3")
+    views = cmp(frame, "c.panes.map(p => [p.map.view.k, p.map.view.cx, p.map.view.cy])")
+    assert np.allclose(views[0], views[1], rtol=1e-4)
+    frame.locator(".dvi-cmp-pane[data-pane='1'] .dvi-map").dblclick()
+    frame.wait_for_function("() => window.__dvi.compare.panes.every(p => p.map.autoFit)")
+    aligned_px = frame.evaluate(JS_PANE_PIXELS, 1)
+
+    # alignment off: raw coordinates, own view
+    frame.get_by_role("radio", name="Raw").click()
+    frame.wait_for_function("() => window.__dvi.store.get().align === 'none'")
+    ready(frame, [3, 3])
+    frame.wait_for_function("() => !window.__dvi.compare.panes[1].map.proj.align")
+    raw = np.array(cmp(frame, "Array.from(c.panes[1].map.pos1)")).reshape(-1, 2)
+    assert np.allclose(raw, B, atol=1e-6)
+    assert frame.evaluate(JS_PANE_PIXELS, 1)["hash"] != aligned_px["hash"]
+    assert "dvi.align=none" in top_hash(page)
+    assert "alignment off" in frame.locator(".dvi-cmp-pane[data-pane='1'] .dvi-cmp-align").inner_text()
+    # and on again
+    frame.get_by_role("radio", name="Aligned").click()
+    frame.wait_for_function("() => !!(window.__dvi.compare.panes[1].map.proj.align)")
+    ready(frame, [3, 3])
+    assert "dvi.align" not in top_hash(page)
+    assert np.allclose(np.array(cmp(frame, "Array.from(c.panes[1].map.pos1)")).reshape(-1, 2), shown, atol=1e-6)
+
+
+def test_difference_view(tb, page):
+    frame = open_compare(page, tb, "#dvi&dvi.compare=clean,noisy&dvi.epoch=2")
+    want = diff_stats(tb, "clean", "noisy", 2, 1)
+    assert want["disagree"] > 0, want  # the noisy labels make the runs disagree
+
+    def dom_count(testid):
+        return int(frame.locator(f".dvi-cmp-counts [data-testid={testid}] b").inner_text().replace(",", ""))
+
+    def check(w):
+        assert dom_count("agree") == w["agree"] and dom_count("disagree") == w["disagree"]
+        assert dom_count("flip-a") == w["flipA"] and dom_count("flip-b") == w["flipB"] and dom_count("flip-both") == w["flipBoth"]
+        cells = frame.evaluate("""() => Array.from(document.querySelectorAll('.dvi-cmp-mtable td'))
+            .map(td => [Number(td.dataset.a), Number(td.dataset.b), Number(td.textContent || 0)])""")
+        m = np.zeros((10, 10), int)
+        for a, b, v in cells:
+            m[a, b] = v
+        assert (m == w["matrix"]).all()
+        assert int(frame.locator(".dvi-cmp-mtable").get_attribute("data-total")) == w["n"] == 500
+
+    check(want)
+    assert "epoch 2" in frame.locator(".dvi-cmp-side").text_content()
+    full = [frame.evaluate(JS_PANE_PIXELS, k) for k in (0, 1)]
+
+    # highlight the samples predicted differently
+    frame.get_by_role("radio", name="Differ").click()
+    frame.wait_for_function(f"() => window.__dvi.compare.panes.every(p => p.map.visibleCount === {want['disagree']})")
+    faded = [frame.evaluate(JS_PANE_PIXELS, k) for k in (0, 1)]
+    for k in (0, 1):
+        assert faded[k]["strong"] < full[k]["strong"] * 0.8, (full[k], faded[k])
+    assert "dvi.cdiff=disagree" in top_hash(page)
+    # flipped in one run only
+    frame.get_by_role("radio", name="Flipped").click()
+    n_flip = want["flipA"] + want["flipB"]
+    frame.wait_for_function(f"() => window.__dvi.compare.panes.every(p => p.map.visibleCount === {n_flip})")
+
+    # counts update with the epoch
+    frame.locator(".dvi-compare [aria-label='Next epoch']").click()
+    ready(frame, [3, 3])
+    want3 = diff_stats(tb, "clean", "noisy", 3, 2)
+    check(want3)
+    frame.wait_for_function(f"() => window.__dvi.compare.panes.every(p => p.map.visibleCount === {want3['flipA'] + want3['flipB']})")
+    assert "Differences · epoch 3" in frame.locator(".dvi-cmp-side").text_content()
+
+    # a matrix cell selects its samples in both panes
+    m = want3["matrix"].copy()
+    np.fill_diagonal(m, 0)
+    a, b = np.unravel_index(np.argmax(m), m.shape)
+    frame.locator(f".dvi-cmp-mtable td[data-a='{a}'][data-b='{b}']").click()
+    frame.wait_for_function(f"() => window.__dvi.store.get().sel.length === {int(m[a, b])}")
+    assert cmp(frame, "c.panes.map(p => p.map.selectedIdx.length)") == [int(m[a, b])] * 2
+    frame.get_by_role("radio", name="Off").click()
+    frame.wait_for_function("() => window.__dvi.compare.panes.every(p => p.map.visibleCount === 500)")
+
+
+def test_different_subsets_clamping_and_entry(tb, page):
+    frame = open_compare(page, tb, "#dvi&dvi.compare=clean,subset&dvi.epoch=4")
+    assert cmp(frame, "c.panes.map(p => p.shown)") == [4, 2]
+    clamp = frame.locator(".dvi-cmp-pane[data-pane='1'] .dvi-cmp-clamp")
+    assert clamp.is_visible() and "no epoch 4" in clamp.inner_text()
+    assert not frame.locator(".dvi-cmp-pane[data-pane='0'] .dvi-cmp-clamp").is_visible()
+    msg = frame.locator("[data-testid=not-shared]").inner_text()
+    assert msg == "200 samples only in clean, 100 only in subset are not compared.", msg
+    assert frame.locator(".dvi-cmp-notes").inner_text().count("not compared") == 1
+    assert int(frame.locator(".dvi-cmp-mtable").get_attribute("data-total")) == 300
+    assert cmp(frame, "c.panes[1].map.proj.align.n") == 300
+    # a shared id hovered in one pane rings in the other; an id logged only in clean does not
+    only_clean = cmp(frame, "Array.from(c.panes[0].samples.ids).find(id => c.panes[1].samples.indexOf(id) < 0)")
+    frame.evaluate(f"() => window.__dvi.compare._highlight({only_clean})")
+    assert cmp(frame, "c.panes.map(p => p.map.highlight >= 0)") == [True, False]
+
+    # entering from the single-run view and leaving again
+    page.goto("about:blank")  # a new document: only the hash would change otherwise
+    page.goto(tb + "#dvi")
+    frame = dvi_frame(page)
+    frame.get_by_role("button", name="Compare runs").click()
+    ready(frame)
+    assert cmp(frame, "c.panes.map(p => p.run)") == ["clean", "noisy"]
+    frame.get_by_role("button", name="← One run").click()
+    frame.wait_for_function("() => !window.__dvi.compare.active")
+    assert frame.locator(".dvi-app").is_visible()
+    assert "dvi.compare" not in top_hash(page)
+
+    # a link naming a missing run falls back with a message
+    page.goto("about:blank")
+    page.goto(tb + "#dvi&dvi.compare=clean,gone")
+    frame = dvi_frame(page)
+    frame.wait_for_function("() => document.querySelector('.dvi-banner[data-key=compare]') !== null")
+    assert 'no run named "gone"' in frame.locator(".dvi-banner[data-key=compare]").inner_text()
+    assert not cmp(frame, "c.active")
