@@ -75,3 +75,24 @@ def test_temporal_ranking_by_hand():
     tnn, tr = M.temporal_ranking(high, low_rev, k=1, anchors=[0])
     assert tnn == 0.0 and tr == pytest.approx(-1.0)
     assert M.temporal_ranking(high[:2], low[:2], k=5) == (None, None)
+
+
+def test_trustworthiness_estimate_on_a_row_subset_is_close():
+    rng = np.random.RandomState(1)
+    high = rng.randn(600, 8).astype(np.float32)
+    low = (high[:, :2] + 0.3 * rng.randn(600, 2)).astype(np.float32)
+    full = M.trustworthiness(high, low, 10)
+    assert M.trustworthiness(high, low, 10, max_rows=300) == pytest.approx(full, abs=0.01)
+
+
+def test_knn_in_two_dimensions_matches_the_dense_search():
+    from tensorboard_dvi.engine.complex import knn_exact
+    rng = np.random.RandomState(2)
+    y = rng.randn(500, 2).astype(np.float32)
+    y[10] = y[11]  # a duplicate: the point itself must still come first
+    tree = M.knn(y, 8)
+    dense = knn_exact(y, y, 8, exclude_self_first=True)[0]
+    assert np.array_equal(tree[:, 0], np.arange(500))
+    assert np.mean(tree == dense) > 0.99  # ties may order differently
+    b = rng.randn(40, 2).astype(np.float32)
+    assert np.array_equal(M.knn(y, 5, base=b), knn_exact(y, b, 5)[0])

@@ -31,8 +31,8 @@ def knn_exact(queries, base, k: int, *, exclude_self_first: bool = False, chunk:
     the |x|^2 - 2xy + |y|^2 expansion cancels.
     """
     import torch
-    q = torch.as_tensor(np.ascontiguousarray(queries, dtype=np.float32), device=device)
-    b = torch.as_tensor(np.ascontiguousarray(base, dtype=np.float32), device=device)
+    q = torch.as_tensor(np.require(queries, np.float32, ["C", "W"]), device=device)
+    b = q if base is queries else torch.as_tensor(np.require(base, np.float32, ["C", "W"]), device=device)
     k = int(min(k, b.shape[0]))
     bsq = (b * b).sum(1)
     idx_out, dist_out = [], []

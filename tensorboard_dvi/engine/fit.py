@@ -79,6 +79,7 @@ class EngineConfig:
     threads: Optional[int] = 1
     temporal_window: int = 20           # epochs back for temporal metrics
     temporal_sample: int = 2000         # samples used for tnn/tr
+    trust_rows: Optional[int] = 2000    # rows that estimate trustworthiness (None: all)
     ppr_train_warn: float = 0.9
     ppr_test_warn: float = 0.85
 
@@ -142,7 +143,7 @@ def _apply_in_batches(fn, x: np.ndarray, device: str, batch: int = 8192) -> np.n
     out = []
     with torch.no_grad():
         for s in range(0, len(x), batch):
-            out.append(fn(torch.as_tensor(np.ascontiguousarray(x[s:s + batch]), device=device)).float().cpu().numpy())
+            out.append(fn(torch.as_tensor(np.require(x[s:s + batch], np.float32, ["C", "W"]), device=device)).float().cpu().numpy())
     if not out:
         return np.zeros((0, 0), dtype=np.float32)
     return np.concatenate(out)
@@ -251,7 +252,7 @@ def _load_epoch(reader, e: int, n: int, train_rows: np.ndarray, num_classes: int
 def _check_head(head, reps, logits, e, device) -> List[str]:
     take = min(len(reps), 256)
     with torch.no_grad():
-        out = head(torch.as_tensor(reps[:take], device=device)).float().cpu().numpy()
+        out = head(torch.as_tensor(np.require(reps[:take], np.float32, ["C", "W"]), device=device)).float().cpu().numpy()
     if out.shape != (take, logits.shape[1]):
         raise EngineError(f"epoch {e}: the logged head maps representations to shape {out.shape[1:]}, "
                           f"but {logits.shape[1]} logits were logged")
@@ -412,8 +413,9 @@ class _EpochFitter:
         pred_r = recon_logits.argmax(1)
         m = {}
         x_tr, y_tr = reps[tr_rows], emb[tr_rows]
+        low20 = M.knn(y_tr, 20)
         for k in (10, 15, 20):
-            m[f"nn_{k}"] = M.nn_preservation(x_tr, y_tr, k, high_knn=knn20[0], device=dev)
+            m[f"nn_{k}"] = M.nn_preservation(x_tr, y_tr, k, high_knn=knn20[0], low_knn=low20, device=dev)
         m["nn_15_test"] = (M.nn_preservation(reps[te_rows], emb[te_rows], 15, device=dev)
                            if len(te_rows) > 15 else None)
         if cx.border_knn is not None and cx.border_knn.shape[1] >= 15:
@@ -424,7 +426,8 @@ class _EpochFitter:
         m["ppr_train"] = M.ppr(pred[tr_rows], pred_r[tr_rows])
         m["ppr_test"] = M.ppr(pred[te_rows], pred_r[te_rows]) if len(te_rows) else None
         m["inv_conf_diff"] = M.inverse_confidence_difference(logits[tr_rows], recon_logits[tr_rows])
-        m["trustworthiness"] = M.trustworthiness(x_tr, y_tr, 15, device=dev)
+        m["trustworthiness"] = M.trustworthiness(x_tr, y_tr, 15, device=dev, max_rows=cfg.trust_rows,
+                                                 seed=cfg.seed)
         m["npr_mean"] = float(npr.mean()) if npr is not None else None
         m["tnn_5"], m["tr"], m["temporal_corr"] = None, None, None
         if prev is not None:
