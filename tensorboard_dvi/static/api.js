@@ -172,6 +172,29 @@ export class Api {
     return p;
   }
 
+  // Training dynamics (docs/HTTP_API.md, "Training dynamics"); the panel is static/dynamics.js.
+  /** Per-sample signals: {header, arrays} of the binary container (not cached: it grows with training). */
+  dynamics(run) {
+    return this._fetch("dynamics", { run }, { as: "buffer" }).then(parseContainer);
+  }
+  /** A ready-made query: {query, params, count, total, ids, indices, epochs[, warning]}. */
+  dynamicsQuery(run, query, params = {}) { return this._fetch("dynamics_query", { ...params, run, query }); }
+  /** Export of ids or of a query result as a Response (a download); large id lists go in a POST body. */
+  async dynamicsExport(run, format, { ids = null, query = null, params = {} } = {}) {
+    const args = ids ? { run, format } : { ...params, run, format, query };
+    const body = ids ? new URLSearchParams({ ids: ids.join(",") }) : null;
+    if (ids && ids.join(",").length < 1500) args.ids = ids.join(",");
+    let res;
+    try {
+      res = await fetch(this.url("dynamics_export", args), args.ids || !ids ? { credentials: "same-origin" }
+        : { method: "POST", body, credentials: "same-origin" });
+    } catch (e) {
+      throw new ApiError(0, "TensorBoard is not reachable (is it still running?)", "dynamics_export");
+    }
+    if (!res.ok) throw new ApiError(res.status, ((await res.text().catch(() => "")) || "").trim() || `HTTP ${res.status}`, "dynamics_export");
+    return res;
+  }
+
   /** Forget cached data of a run (e.g. after a refit). */
   invalidate(run) {
     this._samples.delete(run);

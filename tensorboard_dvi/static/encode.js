@@ -27,6 +27,7 @@ export function computeMask(samples, proj, f, out = null) {
   const flags = proj ? proj.flags : null;
   const predictions = proj ? proj.predictions : null;
   const noisy = samples.noisy;
+  const extra = f.extra && f.extra.length === n ? f.extra : null;  // e.g. a training-dynamics range
   let count = 0;
   for (let i = 0; i < n; i++) {
     let ok = 1;
@@ -39,6 +40,7 @@ export function computeMask(samples, proj, f, out = null) {
       else if (f.boundary && !(fl & FLAG_BOUNDARY)) ok = 0;
       else if (f.noisy && !((fl & FLAG_NOISY) || (noisy && noisy[i]))) ok = 0;
     } else if (f.noisy && !(noisy && noisy[i])) ok = 0;
+    if (extra && !extra[i]) ok = 0;
     mask[i] = ok;
     count += ok;
   }
@@ -48,8 +50,10 @@ export function computeMask(samples, proj, f, out = null) {
 /**
  * Per-point RGBA (Uint8Array n*4) and style (Uint8Array n*2: size in quarter pixels, shape).
  * colorMode: "label" | "prediction" | "correct". selected: Uint8Array|null (1 = selected).
+ * colors (Uint8Array n*3 RGB) / sizes (Float32Array n, CSS px) override the colour / size per point
+ * (training dynamics: colour or size by a signal); misclassified points keep their ring.
  */
-export function computeStyle(samples, proj, { colorMode, palette, mask, selected, hasSelection, pointSize = 5 },
+export function computeStyle(samples, proj, { colorMode, palette, mask, selected, hasSelection, pointSize = 5, colors = null, sizes = null },
   outColor = null, outStyle = null) {
   const n = samples.n;
   const color = outColor && outColor.length === n * 4 ? outColor : new Uint8Array(n * 4);
@@ -63,15 +67,19 @@ export function computeStyle(samples, proj, { colorMode, palette, mask, selected
   const flags = proj ? proj.flags : null;
   const size = Math.round(pointSize * 4);
   const sizeWrong = Math.round((pointSize + 1) * 4);
+  const useColors = !!colors && colors.length === n * 3, useSizes = !!sizes && sizes.length === n;
+  const own = [0, 0, 0];
   for (let i = 0; i < n; i++) {
     const wrong = flags ? (flags[i] & FLAG_WRONG) !== 0 : false;
     let c;
     if (colorMode === "prediction" && preds) c = rgb[preds[i]] || grey;
     else if (colorMode === "correct") c = flags ? (wrong ? bad : ok) : grey;
     else c = rgb[labels[i]] || grey;
+    if (useColors) { c = own; own[0] = colors[3 * i]; own[1] = colors[3 * i + 1]; own[2] = colors[3 * i + 2]; }
     let a = 235;
     let shape = wrong ? SHAPE_WRONG : SHAPE_DISC;
     let sz = wrong ? sizeWrong : size;
+    if (useSizes) sz = Math.round((sizes[i] + (wrong ? 1 : 0)) * 4);
     if (mask && !mask[i]) {
       c = [190, 190, 190];
       a = 28;

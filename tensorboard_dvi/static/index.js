@@ -7,6 +7,8 @@ import { MapView } from "./map.js";
 import { MetricsChart } from "./chart.js";
 import { classPalette, CORRECT, WRONG } from "./colors.js";
 import { countBy, FLAG_WRONG, FLAG_BOUNDARY, FLAG_NOISY } from "./encode.js";
+import { DynamicsPanel } from "./dynamics.js";
+import { CompareView } from "./compare.js";
 
 const POLL_MS = 1500;
 const RUNS_POLL_MS = 10000;
@@ -128,6 +130,7 @@ class App {
     bindUrl(this.store);
     this.store.subscribe((s, changed) => this._onState(s, changed));
     window.__dvi = this;  // for tests and the benchmark
+    this.compare = new CompareView(this);  // "Compare runs" (static/compare.js)
   }
 
   // --------------------------------------------------------------------------- layout
@@ -140,7 +143,7 @@ class App {
     E.runSelect = h("select", { class: "dvi-select", "aria-label": "Run", onchange: (e) => this.selectRun(e.target.value) });
     E.runInfo = h("div", { class: "dvi-runinfo" });
     E.color = segmented("color", [["label", "Label"], ["prediction", "Prediction"], ["correct", "Correctness"]],
-      (v) => st.set({ color: v }));
+      (v) => st.set({ color: v, colorby: "" }));
     E.split = segmented("split", [["all", "All"], ["train", "Train"], ["test", "Test"]], (v) => st.set({ split: v }));
     E.bg = h("input", { type: "checkbox", id: "dvi-bg", onchange: (e) => st.set({ bg: e.target.checked }) });
     E.trails = h("input", { type: "checkbox", id: "dvi-trails", onchange: (e) => st.set({ trails: e.target.checked }) });
@@ -156,15 +159,17 @@ class App {
     E.fNoisy = h("input", { type: "checkbox", id: "dvi-fn", onchange: (e) => st.set({ fn: e.target.checked }) });
     E.noisyRow = h("label", { class: "dvi-check", for: "dvi-fn" }, E.fNoisy, "Noisy labels only");
     E.filterInfo = h("div", { class: "dvi-hint" });
-    E.clearFilters = h("button", { type: "button", class: "dvi-link", onclick: () => st.set({ fl: [], fp: [], fc: "all", fb: false, fn: false, split: "all" }) }, "Clear filters");
+    E.clearFilters = h("button", { type: "button", class: "dvi-link", onclick: () => st.set({ fl: [], fp: [], fc: "all", fb: false, fn: false, split: "all", dfilter: "" }) }, "Clear filters");
     E.legend = h("div", { class: "dvi-legend" });
 
+    this.dyn = new DynamicsPanel(this);  // "Training dynamics" panel (static/dynamics.js)
     const left = h("aside", { class: "dvi-panel dvi-left" },
       h("section", {}, h("h3", { text: "Run" }), E.runSelect, E.runInfo),
       h("section", {}, h("h3", { text: "Colour by" }), E.color,
         h("div", { class: "dvi-row" }, E.split),
         h("label", { class: "dvi-check", for: "dvi-bg" }, E.bg, "Decision regions (background)"),
         h("label", { class: "dvi-check", for: "dvi-trails" }, E.trails, "Trails of the selection")),
+      this.dyn.section,
       h("section", {}, h("h3", { text: "Search" }), E.search, E.searchMsg),
       h("section", {}, h("h3", {}, "Filters", E.clearFilters),
         h("div", { class: "dvi-field" }, h("span", { text: "Label" }), E.fLabel),
@@ -232,7 +237,7 @@ class App {
 
   _syncControls(s) {
     const E = this.el;
-    setSegmented(E.color, s.color);
+    setSegmented(E.color, s.colorby ? "" : s.color);
     setSegmented(E.split, s.split);
     setSegmented(E.fCorrect, s.fc);
     E.bg.checked = s.bg;
@@ -354,6 +359,7 @@ class App {
     this.map.setSource(this.source);
     this._applyEncoding();
     this.map.setBackgroundVisible(this.store.get().bg);
+    this.dyn.onRun();
     this._selectionChanged();
     await this.pollStatus(true);
   }
@@ -548,6 +554,7 @@ class App {
     this._renderSelection();
     this.chart.setCurrent(this.shownEpoch);
     this.root.dataset.epoch = String(this.shownEpoch);
+    this.dyn.onEpochShown();
   }
 
   // --------------------------------------------------------------------------- state → view
@@ -563,14 +570,15 @@ class App {
   }
 
   _filterSpec(s = this.store.get()) {
-    return { split: s.split, labels: s.fl, preds: s.fp, correct: s.fc, boundary: s.fb, noisy: s.fn };
+    return { split: s.split, labels: s.fl, preds: s.fp, correct: s.fc, boundary: s.fb, noisy: s.fn, extra: this.dyn ? this.dyn.mask() : null };
   }
 
   _applyEncoding() {
     if (!this.samples) return;
     const s = this.store.get();
     const n0 = this.samples.n;
-    this.map.setEncoding({ colorMode: s.color, filter: this._filterSpec(s), pointSize: n0 <= 3000 ? 7 : n0 <= 20000 ? 5 : 3.5 });
+    const ps = n0 <= 3000 ? 7 : n0 <= 20000 ? 5 : 3.5;
+    this.map.setEncoding({ colorMode: s.color, filter: this._filterSpec(s), pointSize: ps, ...(this.dyn ? this.dyn.encoding(ps) : {}) });
     const n = this.samples.n;
     const vis = this.map.visibleCount;
     this.el.filterInfo.textContent = this.map.proj ? `${vis.toLocaleString()} of ${n.toLocaleString()} samples shown` : "";
@@ -622,6 +630,7 @@ class App {
   _updateLegend() {
     const L = this.el.legend;
     if (!this.samples || !this.run) { L.replaceChildren(); return; }
+    if (this.dyn && this.dyn.renderLegend(L)) { this._applyEncodingInfo(); return; }  // colour by a signal
     const s = this.store.get();
     const mask = this.map.mask;
     const proj = this.map.proj;
@@ -712,6 +721,7 @@ class App {
   onHover(ev) {
     const T = this.el.tooltip;
     clearTimeout(this._hoverTimer);
+    if (this.dyn) this.dyn.setHighlight(ev && ev.index >= 0 ? ev.index : -1);  // data map
     if (!ev || !this.samples || !this.map.proj) { T.hidden = true; this.map.setHighlight(-1); return; }
     const s = this.samples;
     const proj = this.map.proj;

@@ -366,7 +366,8 @@ export class MapView {
   }
 
   // ------------------------------------------------------------------------- encoding
-  /** {colorMode, filter, selection: sample indices[], palette, pointSize}. Partial updates. */
+  /** {colorMode, filter, selection: sample indices[], palette, pointSize, colors, sizes}. Partial updates.
+   *  colors: Uint8Array n*3 RGB / sizes: Float32Array n (CSS px) per point, or null (encode.js). */
   setEncoding(enc) {
     Object.assign(this.encoding, enc);
     if (!this.samples) return;
@@ -398,7 +399,7 @@ export class MapView {
     }
     const { color, style } = computeStyle(s, this.proj, {
       colorMode: e.colorMode, palette, mask, selected: this.selectedFlags, hasSelection,
-      pointSize: e.pointSize || this.opts.pointSize,
+      pointSize: e.pointSize || this.opts.pointSize, colors: e.colors || null, sizes: e.sizes || null,
     }, target, this.style);
     this.color1 = color;
     this.style = style;

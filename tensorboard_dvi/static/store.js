@@ -24,6 +24,18 @@ export const DEFAULTS = Object.freeze({
   fb: false,             // filter: near the boundary only
   fn: false,             // filter: noisy only
   trails: true,          // draw trails of the selection
+  // training dynamics (static/dynamics.js)
+  dyn: false,            // the Dynamics panel is open
+  colorby: "",           // "signal:<name>": colour points by a signal (overrides `color`)
+  sizeby: "",            // "signal:<name>": size points by a signal
+  dfilter: "",           // "<signal>:<min>:<max>" (either bound may be empty)
+  query: "",             // "<query>[:k=v;k=v]": the selection is this query's result
+  // compare runs (static/compare.js, docs/COMPARE.md)
+  compare: [],           // runs side by side (≥ 2 turns the comparison on)
+  lock: true,            // one epoch for every pane
+  align: "procrustes",   // procrustes | none
+  cdiff: "off",          // off | disagree | flip: difference highlight
+  ceps: [],              // per-pane epochs while unlocked
 });
 
 const PREFIX = "dvi.";
@@ -42,6 +54,16 @@ const enc = {
   fb: (v) => (v ? "1" : "0"),
   fn: (v) => (v ? "1" : "0"),
   trails: (v) => (v ? "1" : "0"),
+  dyn: (v) => (v ? "1" : "0"),
+  colorby: (v) => v,
+  sizeby: (v) => v,
+  dfilter: (v) => v,
+  query: (v) => v,
+  compare: (v) => v.map(encodeURIComponent).join(","),
+  lock: (v) => (v ? "1" : "0"),
+  align: (v) => v,
+  cdiff: (v) => v,
+  ceps: (v) => v.map((e) => (e === null || e === undefined ? "" : String(e))).join(","),
 };
 const numList = (s) => s.split(",").filter((x) => x !== "").map(Number).filter((x) => Number.isFinite(x));
 const dec = {
@@ -57,6 +79,16 @@ const dec = {
   fb: (s) => s === "1",
   fn: (s) => s === "1",
   trails: (s) => s !== "0",
+  dyn: (s) => s === "1",
+  colorby: (s) => (/^signal:[a-z_]+$/.test(s) ? s : undefined),
+  sizeby: (s) => (/^signal:[a-z_]+$/.test(s) ? s : undefined),
+  dfilter: (s) => (/^[a-z_]+:[-+0-9.eE]*:[-+0-9.eE]*$/.test(s) ? s : undefined),
+  query: (s) => (/^[a-z_]+(:[a-z_]+=[-+0-9.eEa-z_]*(;[a-z_]+=[-+0-9.eEa-z_]*)*)?$/.test(s) ? s : undefined),
+  compare: (s) => { try { return s.split(",").filter(Boolean).map(decodeURIComponent); } catch (e) { return undefined; } },
+  lock: (s) => s !== "0",
+  align: (s) => (["procrustes", "none"].includes(s) ? s : undefined),
+  cdiff: (s) => (["off", "disagree", "flip"].includes(s) ? s : undefined),
+  ceps: (s) => s.split(",").map((x) => (/^\d+$/.test(x) ? Number(x) : null)),
 };
 
 function sameValue(a, b) {
