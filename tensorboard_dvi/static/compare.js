@@ -21,6 +21,7 @@
 import { MapView } from "./map.js";
 import { classPalette } from "./colors.js";
 import { computeStyle, FLAG_WRONG, FLAG_NOISY } from "./encode.js";
+import { h } from "./ui.js";
 
 export const MAX_PANES = 4;
 const MAX_TRAILS = 300;
@@ -182,19 +183,6 @@ class PaneMap extends MapView {
 }
 
 // ------------------------------------------------------------------------------------ DOM helpers
-
-function h(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") e.className = v;
-    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (k === "text") e.textContent = v;
-    else e.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c);
-  return e;
-}
 
 function seg(name, options, onPick) {
   const wrap = h("div", { class: "dvi-seg", role: "radiogroup", "data-name": name, "aria-label": name });

@@ -9,6 +9,8 @@
 //
 // The component knows nothing about the app (like MapView); static/dynamics.js links it.
 
+import { drawLasso, extendLasso, insidePolygon, lassoPolygon, polygonBounds } from "./lasso.js";
+
 const PAD = { l: 34, r: 8, t: 8, b: 30 };
 
 function niceMax(v) {
@@ -104,20 +106,14 @@ export class DataMap {
   /** Visible samples inside a polygon given in CSS pixels. */
   pickPolygon(poly) {
     const out = [];
-    const m = this.mask, L = poly.length;
-    if (L < 3) return Uint32Array.from(out);
-    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-    for (const [x, y] of poly) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+    const m = this.mask;
+    if (poly.length < 3) return Uint32Array.from(out);
+    const [x0, y0, x1, y1] = polygonBounds(poly);
     for (let i = 0; i < this.n; i++) {
       if (m && !m[i]) continue;
       const [x, y] = this.toScreen(this.x[i], this.y[i]);
       if (x < x0 || x > x1 || y < y0 || y > y1) continue;
-      let inside = false;
-      for (let a = 0, b = L - 1; a < L; b = a++) {
-        const [xa, ya] = poly[a], [xb, yb] = poly[b];
-        if ((ya > y) !== (yb > y) && x < ((xb - xa) * (y - ya)) / (yb - ya) + xa) inside = !inside;
-      }
-      if (inside) out.push(i);
+      if (insidePolygon(poly, x, y)) out.push(i);
     }
     return Uint32Array.from(out);
   }
@@ -204,24 +200,7 @@ export class DataMap {
       ctx.beginPath(); ctx.arc(x, y, 8, 0, 2 * Math.PI);
       ctx.lineWidth = 1; ctx.strokeStyle = "rgba(255,255,255,0.9)"; ctx.stroke();
     }
-    if (this.lasso && this.lasso.length > 1) {
-      ctx.beginPath();
-      if (this.lasso.box) {
-        const [a, b] = [this.lasso[0], this.lasso[this.lasso.length - 1]];
-        ctx.rect(a[0], a[1], b[0] - a[0], b[1] - a[1]);
-      } else {
-        ctx.moveTo(this.lasso[0][0], this.lasso[0][1]);
-        for (const [x, y] of this.lasso) ctx.lineTo(x, y);
-        ctx.closePath();
-      }
-      ctx.fillStyle = "rgba(245,124,0,0.10)";
-      ctx.fill();
-      ctx.setLineDash([5, 4]);
-      ctx.lineWidth = 1.5;
-      ctx.strokeStyle = "#f57c00";
-      ctx.stroke();
-      ctx.setLineDash([]);
-    }
+    if (this.lasso && this.lasso.length > 1) drawLasso(ctx, this.lasso);
   }
 
   /** Draws the points into the offscreen layer: faded ones (filtered out / not selected) first,
@@ -293,8 +272,7 @@ export class DataMap {
       const d = this.drag;
       if (d) {
         if (Math.abs(px - d.x) + Math.abs(py - d.y) > 3) d.moved = true;
-        if (this.lasso.box) { this.lasso = [this.lasso[0], [px, py]]; this.lasso.box = true; }
-        else this.lasso.push([px, py]);
+        this.lasso = extendLasso(this.lasso, px, py);
         this.request();
         return;
       }
@@ -330,7 +308,7 @@ export class DataMap {
       this.drag = null;
       const [px, py] = this._local(e);
       const mode = e.shiftKey || e.ctrlKey || e.metaKey ? "add" : "replace";
-      let poly = this.lasso;
+      const poly = this.lasso;
       this.lasso = null;
       if (!d.moved) {
         const i = this.pick(px, py);
@@ -339,11 +317,7 @@ export class DataMap {
           else if (mode === "replace") this.opts.onSelect({ indices: new Uint32Array(0), mode: "replace" });
         }
       } else {
-        if (poly.box) {
-          const [[ax, ay], [bx, by]] = [poly[0], poly[poly.length - 1]];
-          poly = [[ax, ay], [bx, ay], [bx, by], [ax, by]];
-        }
-        if (this.opts.onSelect) this.opts.onSelect({ indices: this.pickPolygon(poly), mode });
+        if (this.opts.onSelect) this.opts.onSelect({ indices: this.pickPolygon(lassoPolygon(poly)), mode });
       }
       this.request();
     };

@@ -10,6 +10,7 @@
 
 import { ApiError } from "./api.js";
 import { DataMap } from "./datamap.js";
+import { h } from "./ui.js";
 
 /** [key, label, description, kind]; kind: "unit" (in [0, 1]), "count", "flag", "real" (robust range). */
 export const SIGNALS = [
@@ -94,19 +95,6 @@ function quantile(sorted, q) {
   if (!sorted.length) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))));
   return sorted[i];
-}
-
-function h(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") e.className = v;
-    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (k === "text") e.textContent = v;
-    else e.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c);
-  return e;
 }
 
 function signalOptions(none) {

@@ -9,6 +9,7 @@ import { classPalette, CORRECT, WRONG } from "./colors.js";
 import { countBy, FLAG_WRONG, FLAG_BOUNDARY, FLAG_NOISY } from "./encode.js";
 import { DynamicsPanel } from "./dynamics.js";
 import { CompareView } from "./compare.js";
+import { h } from "./ui.js";
 
 const POLL_MS = 1500;
 const RUNS_POLL_MS = 10000;
@@ -53,19 +54,6 @@ function icon(name) {
   path.setAttribute("fill", "currentColor");
   svg.appendChild(path);
   return svg;
-}
-
-function h(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") e.className = v;
-    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (k === "text") e.textContent = v;
-    else e.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c);
-  return e;
 }
 
 

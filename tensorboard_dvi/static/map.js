@@ -13,6 +13,7 @@
 
 import { computeMask, computeStyle } from "./encode.js";
 import { hexToRgb } from "./colors.js";
+import { drawLasso, extendLasso, insidePolygon, lassoPolygon, polygonBounds } from "./lasso.js";
 
 const VS = `
 attribute vec2 a_p0; attribute vec2 a_p1;
@@ -476,20 +477,14 @@ export class MapView {
   pickPolygon(poly) {
     if (!this.pos1 || poly.length < 3) return new Uint32Array(0);
     const pts = poly.map(([px, py]) => this.toData(px, py));
-    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-    for (const [x, y] of pts) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+    const [x0, y0, x1, y1] = polygonBounds(pts);
     const out = [];
-    const p = this.pos1, m = this.mask, n = this.samples.n, L = pts.length;
+    const p = this.pos1, m = this.mask, n = this.samples.n;
     for (let i = 0; i < n; i++) {
       if (m && !m[i]) continue;
       const x = p[2 * i], y = p[2 * i + 1];
       if (x < x0 || x > x1 || y < y0 || y > y1) continue;
-      let inside = false;
-      for (let a = 0, b = L - 1; a < L; b = a++) {
-        const [xa, ya] = pts[a], [xb, yb] = pts[b];
-        if ((ya > y) !== (yb > y) && x < ((xb - xa) * (y - ya)) / (yb - ya) + xa) inside = !inside;
-      }
-      if (inside) out.push(i);
+      if (insidePolygon(pts, x, y)) out.push(i);
     }
     return Uint32Array.from(out);
   }
@@ -614,24 +609,7 @@ export class MapView {
       ctx.strokeStyle = "rgba(255,255,255,0.9)";
       ctx.stroke();
     }
-    if (this.lasso && this.lasso.length > 1) {
-      ctx.beginPath();
-      if (this.lasso.box) {
-        const [a, b] = [this.lasso[0], this.lasso[this.lasso.length - 1]];
-        ctx.rect(a[0], a[1], b[0] - a[0], b[1] - a[1]);
-      } else {
-        ctx.moveTo(this.lasso[0][0], this.lasso[0][1]);
-        for (const [x, y] of this.lasso) ctx.lineTo(x, y);
-        ctx.closePath();
-      }
-      ctx.fillStyle = "rgba(245,124,0,0.10)";
-      ctx.fill();
-      ctx.setLineDash([5, 4]);
-      ctx.lineWidth = 1.5;
-      ctx.strokeStyle = "#f57c00";
-      ctx.stroke();
-      ctx.setLineDash([]);
-    }
+    if (this.lasso && this.lasso.length > 1) drawLasso(ctx, this.lasso);
   }
 
   _drawTrails(ctx, t) {
@@ -763,11 +741,8 @@ export class MapView {
         this.view.cy = d.view.cy + (py - d.y) / this.view.k;
         this.root.classList.add("dragging");
         this._emitView();
-      } else if (this.lasso.box) {
-        this.lasso = [this.lasso[0], [px, py]];
-        this.lasso.box = true;
       } else {
-        this.lasso.push([px, py]);
+        this.lasso = extendLasso(this.lasso, px, py);
       }
       this._requestFrame(d.mode === "pan" ? ALL : OV);
     });
@@ -786,11 +761,7 @@ export class MapView {
           else if (mode === "replace") this.opts.onSelect({ indices: new Uint32Array(0), mode: "replace", click: true });
         }
       } else if (d.mode !== "pan") {
-        let poly = this.lasso;
-        if (poly.box) {
-          const [[ax, ay], [bx, by]] = [poly[0], poly[poly.length - 1]];
-          poly = [[ax, ay], [bx, ay], [bx, by], [ax, by]];
-        }
+        const poly = lassoPolygon(this.lasso);
         this.lasso = null;
         const idx = this.pickPolygon(poly);
         if (this.opts.onSelect) this.opts.onSelect({ indices: idx, mode });

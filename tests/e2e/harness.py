@@ -130,3 +130,40 @@ def dvi_frame(page, timeout=30000):
                     break
         time.sleep(0.2)
     raise AssertionError("the DVI tab did not render an epoch")
+
+
+@contextlib.contextmanager
+def fitted_tensorboard(root, write_runs, runs):
+    """`tensorboard` over root/logs, written by write_runs(logdir), with the engine caches of
+    `runs` precomputed into root/cache (--dvi_cache_dir); yields its base URL."""
+    logdir, cache = root / "logs", root / "cache"
+    cache.mkdir()
+    write_runs(logdir)
+    precompute_cache(str(logdir), str(cache), runs)
+    with tensorboard(logdir, cache) as base:
+        yield base
+
+
+# Console noise that is not ours: TensorBoard's own bundle and SwiftShader's perf notes.
+IGNORED_CONSOLE = ("Multiple instances of Three.js", "GL Driver Message", "GPU stall")
+
+
+@contextlib.contextmanager
+def checked_page(chromium, viewport, **context_kwargs):
+    """A page in a fresh browser context that records console errors (other than
+    IGNORED_CONSOLE) and uncaught page errors in page.dvi_errors; on exit the context is closed
+    and any recorded error fails the test."""
+    ctx = chromium.new_context(viewport=viewport, **context_kwargs)
+    pg = ctx.new_page()
+    errors = []
+
+    def on_console(msg):
+        if msg.type == "error" and not any(s in msg.text for s in IGNORED_CONSOLE):
+            errors.append(f"console.error: {msg.text}")
+
+    pg.on("console", on_console)
+    pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    pg.dvi_errors = errors
+    yield pg
+    ctx.close()
+    assert not errors, "errors in the browser console:\n" + "\n".join(errors)

@@ -14,7 +14,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from harness import browser, chromium_missing_reason, dvi_frame, precompute_cache, tensorboard
+from harness import browser, checked_page, chromium_missing_reason, dvi_frame, fitted_tensorboard
 
 pytestmark = [pytest.mark.e2e]
 
@@ -23,7 +23,6 @@ if _missing:
     pytestmark.append(pytest.mark.skip(reason=_missing))
 
 EPOCHS = 4
-IGNORED_CONSOLE = ("Multiple instances of Three.js", "GL Driver Message", "GPU stall")
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +33,14 @@ def tb(tmp_path_factory):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from conftest import make_run
 
+    def write(logdir):
+        make_run(logdir / "clean", epochs=EPOCHS, seed=0)
+        make_run(logdir / "noisy", epochs=EPOCHS, seed=0, noisy_fraction=0.2)
+        make_run(logdir / "subset", epochs=2, seed=0, n_train=300, n_test=100,
+                 writer_kwargs={"test_ids": np.arange(1000, 1100)})
+
     root = tmp_path_factory.mktemp("dvi-compare")
-    logdir, cache = root / "logs", root / "cache"
-    cache.mkdir()
-    make_run(logdir / "clean", epochs=EPOCHS, seed=0)
-    make_run(logdir / "noisy", epochs=EPOCHS, seed=0, noisy_fraction=0.2)
-    make_run(logdir / "subset", epochs=2, seed=0, n_train=300, n_test=100,
-             writer_kwargs={"test_ids": np.arange(1000, 1100)})
-    precompute_cache(str(logdir), str(cache), ["clean", "noisy", "subset"])
-    with tensorboard(logdir, cache) as base:
+    with fitted_tensorboard(root, write, ["clean", "noisy", "subset"]) as base:
         yield base
 
 
@@ -54,19 +52,8 @@ def chromium():
 
 @pytest.fixture
 def page(chromium):
-    ctx = chromium.new_context(viewport={"width": 1440, "height": 900})
-    pg = ctx.new_page()
-    errors = []
-
-    def on_console(msg):
-        if msg.type == "error" and not any(s in msg.text for s in IGNORED_CONSOLE):
-            errors.append(f"console.error: {msg.text}")
-
-    pg.on("console", on_console)
-    pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    yield pg
-    ctx.close()
-    assert not errors, "errors in the browser console:\n" + "\n".join(errors)
+    with checked_page(chromium, {"width": 1440, "height": 900}) as pg:
+        yield pg
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import urllib.parse
 
 import pytest
 
-from harness import browser, chromium_missing_reason, dvi_frame, precompute_cache, tensorboard, write_logdir
+from harness import browser, checked_page, chromium_missing_reason, dvi_frame, fitted_tensorboard, write_logdir
 
 pytestmark = [pytest.mark.e2e]
 
@@ -23,17 +23,16 @@ if _missing:
 
 EPOCHS = 4
 N = 500  # make_run: 400 train + 100 test, 20 % noisy train labels
-IGNORED_CONSOLE = ("Multiple instances of Three.js", "GL Driver Message", "GPU stall")
 
 
 @pytest.fixture(scope="module")
 def tb(tmp_path_factory):
     root = tmp_path_factory.mktemp("dvi-dyn-e2e")
-    logdir, cache = root / "logs", root / "cache"
-    cache.mkdir()
-    write_logdir(str(logdir), runs=(("noisy", 1, 0.2),), epochs=EPOCHS)
-    precompute_cache(str(logdir), str(cache), ["noisy"])
-    with tensorboard(logdir, cache) as base:
+
+    def write(logdir):
+        write_logdir(str(logdir), runs=(("noisy", 1, 0.2),), epochs=EPOCHS)
+
+    with fitted_tensorboard(root, write, ["noisy"]) as base:
         yield base
 
 
@@ -45,19 +44,8 @@ def chromium():
 
 @pytest.fixture
 def page(chromium):
-    ctx = chromium.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
-    pg = ctx.new_page()
-    errors = []
-
-    def on_console(msg):
-        if msg.type == "error" and not any(s in msg.text for s in IGNORED_CONSOLE):
-            errors.append(f"console.error: {msg.text}")
-
-    pg.on("console", on_console)
-    pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    yield pg
-    ctx.close()
-    assert not errors, "errors in the browser console:\n" + "\n".join(errors)
+    with checked_page(chromium, {"width": 1400, "height": 900}, accept_downloads=True) as pg:
+        yield pg
 
 
 def tab_frame(page):
