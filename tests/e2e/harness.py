@@ -115,7 +115,7 @@ def browser():
             b.close()
 
 
-def dvi_frame(page, timeout=30000):
+def dvi_frame(page, timeout=60000):
     """The DVI plugin iframe of a TensorBoard page, once the tab has rendered an epoch."""
     page.wait_for_selector("iframe", timeout=timeout)
     deadline = time.time() + timeout / 1000
