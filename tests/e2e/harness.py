@@ -124,12 +124,29 @@ def dvi_frame(page, timeout=60000):
             if "plugin_entry.html" in f.url:
                 try:
                     f.wait_for_function("() => window.__dvi && window.__dvi.map && window.__dvi.map.epoch !== null "
-                                        "&& window.__dvi.map.anim === null", timeout=max(100, int((deadline - time.time()) * 1000)))
+                                        "&& window.__dvi.map.anim === null", polling=100,
+                                        timeout=max(100, int((deadline - time.time()) * 1000)))
                     return f
                 except Exception:
                     break
         time.sleep(0.2)
-    raise AssertionError("the DVI tab did not render an epoch")
+    raise AssertionError("the DVI tab did not render an epoch: " + _tab_state(page))
+
+
+def _tab_state(page) -> str:
+    """What the page shows instead, for the failure message."""
+    parts = [f"page {page.url}"]
+    for f in page.frames:
+        try:
+            parts.append(f"frame {f.url}: " + str(f.evaluate(
+                "() => ({dvi: !!window.__dvi, epoch: window.__dvi && window.__dvi.map && window.__dvi.map.epoch, "
+                "anim: window.__dvi && window.__dvi.map && window.__dvi.map.anim !== null, "
+                "compare: !!(window.__dvi && window.__dvi.compare && window.__dvi.compare.active), "
+                "hash: (window.parent || window).location.hash, "
+                "text: document.body ? document.body.innerText.slice(0, 300) : ''})")))
+        except Exception as e:  # a detached frame
+            parts.append(f"frame {f.url}: {e}")
+    return "; ".join(parts)
 
 
 @contextlib.contextmanager
