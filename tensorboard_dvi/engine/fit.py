@@ -70,6 +70,14 @@ class EngineConfig:
     lambda_umap: float = 1.0
     lambda_recon: float = 1.0
     lambda_temporal: float = 0.3
+    #: "mean" (deviation from the spec's "sum"): ||θ − θ_prev||² averaged per weight.
+    #: Summed over the ~50k weights it dominated the loss and the warm-started chain
+    #: degraded epoch after epoch (docs/ENGINE_RESULTS.md); "sum" restores the spec.
+    temporal_reduction: str = "mean"
+    #: prediction-preserving term (addition to the spec; 0 switches it off): cross-entropy
+    #: of the logged head on decoder(encoder(x)) against the head's softmax on x, for
+    #: both endpoints of every sampled edge. Raises PPR (docs/ENGINE_RESULTS.md).
+    lambda_pred: float = 0.1
     #: False = independent epochs (ablation): no warm start, no temporal term.
     temporal: bool = True
     background_resolution: int = 200
@@ -155,6 +163,7 @@ def _apply_in_batches(fn, x: np.ndarray, device: str, batch: int = 8192) -> np.n
 def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, seed: int,
                      prev_params: Optional[Dict[str, torch.Tensor]] = None, temporal_weight: float = 0.0,
                      warm: bool = False,
+                     head_fn: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
                      on_epoch: Optional[Callable[[int, float], None]] = None,
                      should_stop: Optional[Callable[[], bool]] = None) -> dict:
     """Train ``model`` on the complex ``cx`` (spec 5). Returns a small report.
@@ -174,6 +183,11 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     n_samples = max(int(n_samples * (cfg.warm_edges_factor if warm else 1.0)), 1)
     model.set_normalization(x)
     xn = (x - model.center) / model.scale
+    use_pred = head_fn is not None and cfg.lambda_pred > 0
+    if use_pred:
+        with torch.no_grad():
+            target_prob = torch.cat([torch.softmax(head_fn(x[s:s + 8192]).float(), dim=1)
+                                     for s in range(0, len(x), 8192)])
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     use_temporal = prev_params is not None and temporal_weight > 0 and cfg.lambda_temporal > 0
@@ -195,8 +209,12 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
             loss = cfg.lambda_umap * losses.umap_cross_entropy(y[:m], y[m:], cfg.negative_sample_rate, gen)
             # in normalised space: MSE / (mean per-dim variance), comparable across feature scales
             loss = loss + cfg.lambda_recon * losses.reconstruction(xb, xr)
+            if use_pred:
+                logits_hat = head_fn(xr * model.scale + model.center)
+                loss = loss + cfg.lambda_pred * losses.prediction(logits_hat, target_prob[torch.cat([h, t])])
             if use_temporal:
-                loss = loss + cfg.lambda_temporal * temporal_weight * losses.temporal(model, prev_params)
+                loss = loss + cfg.lambda_temporal * temporal_weight * losses.temporal(
+                    model, prev_params, cfg.temporal_reduction)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -316,6 +334,7 @@ class _EpochFitter:
         uid, reps, logits, border, head, warns = _load_epoch(self.reader, e, self.n, self.train_rows,
                                                              self.num_classes)
         head = head.to(dev).float().eval()
+        head.requires_grad_(False)
         warns += _check_head(head, reps, logits, e, dev)
         dim = reps.shape[1]
         prev_state = None
@@ -358,6 +377,7 @@ class _EpochFitter:
         report = train_visualizer(
             model, cx, cfg, device=dev, seed=cfg.seed * 100003 + e, prev_params=prev_params,
             temporal_weight=tw, warm=prev_state is not None, should_stop=self.should_stop,
+            head_fn=head if cfg.lambda_pred > 0 else None,
             on_epoch=lambda i, loss: P("train", e, f"training the visualizer of epoch {e}: "
                                        f"trainer epoch {i + 1}, loss {loss:.3f}", (i + 1) / n_te))
         timings["train"] = time.perf_counter() - t0

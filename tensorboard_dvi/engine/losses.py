@@ -41,10 +41,22 @@ def reconstruction(x: torch.Tensor, x_hat: torch.Tensor, scale: float = 1.0) -> 
     return ((x - x_hat) ** 2).mean() / scale
 
 
-def temporal(model: torch.nn.Module, prev: Dict[str, torch.Tensor]) -> torch.Tensor:
-    """Sum over the visualizer's weights of ||theta - theta_prev||^2 (DVI)."""
+def temporal(model: torch.nn.Module, prev: Dict[str, torch.Tensor], reduction: str = "sum") -> torch.Tensor:
+    """||theta - theta_prev||^2 over the visualizer's weights: summed (DVI) or, with
+    ``reduction="mean"``, averaged per weight (independent of the model's size)."""
     total = None
+    count = 0
     for name, p in model.named_parameters():
         t = ((p - prev[name]) ** 2).sum()
+        count += p.numel()
         total = t if total is None else total + t
+    if reduction == "mean":
+        total = total / max(count, 1)
     return total
+
+
+def prediction(logits_hat: torch.Tensor, target_prob: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the classifier's output on reconstructions against its
+    probabilities on the originals (soft targets: near-certain samples act as hard
+    labels, border points keep their ambiguity). Not in the DVI paper."""
+    return -(target_prob * torch.log_softmax(logits_hat, dim=1)).sum(1).mean()
