@@ -1,11 +1,12 @@
 """Border points: realistic representations that lie on the decision boundary.
 
 DVI (spec section 3) mixes two *inputs* predicted as different classes and
-bisects the mixing coefficient until the model is undecided between classes;
+searches the mixing coefficient (the reference bisects; we use a bracketing
+false-position search, see _search_boundary) until the model is undecided;
 the mixed input's representation is a border point. Mixing inputs (not
 representations) keeps border points on the manifold the network produces.
 
-Everything here is vectorised over candidate pairs: each bisection step is one
+Everything here is vectorised over candidate pairs: each search step is one
 batched forward pass over the pairs still searching, so the cost is a few
 forward passes of ~N/10 inputs.
 """
@@ -96,7 +97,7 @@ def find_border_points(forward: Callable[[torch.Tensor], Tuple[torch.Tensor, tor
         for start in range(0, n_pairs, batch_size):
             sl = slice(start, start + batch_size)
             c1_t, c2_t = torch.as_tensor(c1[sl]), torch.as_tensor(c2[sl])
-            reps, ok = _bisect(forward, get_inputs(first[sl]), get_inputs(second[sl]), c1_t, c2_t, lower,
+            reps, ok = _search_boundary(forward, get_inputs(first[sl]), get_inputs(second[sl]), c1_t, c2_t, lower,
                                f_hi=_side(torch.as_tensor(logits[first[sl]]), c1_t, c2_t),
                                f_lo=_side(torch.as_tensor(logits[second[sl]]), c1_t, c2_t))
             ok_np = ok.cpu().numpy()
@@ -115,7 +116,7 @@ def _side(logits: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor) -> torch.Ten
     return n.gather(1, c1.view(-1, 1)).squeeze(1) - n.gather(1, c2.view(-1, 1)).squeeze(1)
 
 
-def _bisect(forward, x1: torch.Tensor, x2: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor, lower: float,
+def _search_boundary(forward, x1: torch.Tensor, x2: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor, lower: float,
             f_hi: torch.Tensor, f_lo: torch.Tensor):
     """Search lambda in [lower, 1] for x = lambda*x1 + (1-lambda)*x2, all pairs at once.
 
