@@ -51,7 +51,7 @@ def settle(frame, epoch=None):
     cond = "window.__dvi.map.anim === null"
     if epoch is not None:
         cond += f" && window.__dvi.map.epoch === {int(epoch)}"
-    frame.wait_for_function(f"() => {cond}", timeout=15000)
+    frame.wait_for_function(f"() => {cond}", polling=100, timeout=15000)
 
 
 # --- pixel helpers (run inside the plugin iframe) -------------------------------------------
