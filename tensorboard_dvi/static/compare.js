@@ -15,8 +15,8 @@
 // one run only, and the agreement matrix (reference prediction × other prediction).
 //
 // State lives in the app's store (URL keys dvi.compare, dvi.lock, dvi.align, dvi.cdiff,
-// dvi.ceps; the shared epoch, selection, colouring and background reuse dvi.epoch, dvi.sel,
-// dvi.color, dvi.bg).
+// dvi.ceps, dvi.cmat; the shared epoch, selection, colouring and background reuse dvi.epoch,
+// dvi.sel, dvi.color, dvi.bg).
 
 import { MapView } from "./map.js";
 import { classPalette } from "./colors.js";
@@ -269,6 +269,10 @@ export class CompareView {
     E.counts = h("div", { class: "dvi-cmp-counts" });
     E.matrixTitle = h("h3", { text: "Agreement matrix" });
     E.matrix = h("div", { class: "dvi-cmp-matrix" });
+    // with more than two panes: which pane the matrix compares with the reference
+    E.matSel = h("select", { class: "dvi-select dvi-cmp-matsel", "aria-label": "Agreement matrix: reference vs",
+      onchange: (e) => st.set({ cmat: e.target.value }) });
+    E.matPick = h("label", { class: "dvi-cmp-matpick", hidden: true }, "vs ", E.matSel);
     E.selTitle = h("h3", {}, "Selection");
     E.selClear = h("button", { type: "button", class: "dvi-link", onclick: () => st.set({ sel: [] }) }, "Clear");
     E.selTitle.append(E.selClear);
@@ -276,7 +280,7 @@ export class CompareView {
     const side = h("aside", { class: "dvi-panel dvi-cmp-side" },
       h("section", {}, h("h3", { text: "Shared samples" }), E.shared),
       h("section", {}, E.diffTitle, h("div", { class: "dvi-row" }, E.diffMode), E.counts),
-      h("section", {}, E.matrixTitle, E.matrix),
+      h("section", {}, E.matrixTitle, E.matPick, E.matrix),
       h("section", {}, E.selTitle, E.sel));
     this.rootEl = h("div", { class: "dvi-compare", hidden: true },
       top, E.notes, h("div", { class: "dvi-cmp-body" }, E.panes, side));
@@ -302,7 +306,7 @@ export class CompareView {
     this.store.set({ compare: runs || [cur, other] });
   }
 
-  close() { this.store.set({ compare: [], ceps: [], cdiff: "off" }); }
+  close() { this.store.set({ compare: [], ceps: [], cdiff: "off", cmat: "" }); }
 
   addRun(name) {
     const c = this.store.get().compare;
@@ -313,9 +317,10 @@ export class CompareView {
   }
 
   removePane(k) {
-    const c = this.store.get().compare.filter((_, i) => i !== k);
-    const ceps = this.store.get().ceps.filter((_, i) => i !== k);
-    this.store.set({ compare: c, ceps });
+    const s = this.store.get();
+    const c = s.compare.filter((_, i) => i !== k);
+    const ceps = s.ceps.filter((_, i) => i !== k);
+    this.store.set({ compare: c, ceps, cmat: s.compare[k] === s.cmat ? "" : s.cmat });
   }
 
   setPaneRun(k, name) {
@@ -904,7 +909,12 @@ export class CompareView {
   _renderDiff() {
     const E = this.el, d = this.diff, s = this.store.get();
     setSeg(E.diffMode, s.cdiff);
-    if (!d) { E.counts.replaceChildren(h("div", { class: "dvi-hint", text: "Waiting for the maps…" })); E.matrix.replaceChildren(); return; }
+    if (!d) {
+      E.counts.replaceChildren(h("div", { class: "dvi-hint", text: "Waiting for the maps…" }));
+      E.matrix.replaceChildren();
+      E.matPick.hidden = true;
+      return;
+    }
     const ref = this.panes[0];
     E.diffTitle.textContent = `Differences · epoch ${ref.shown}`;
     const blocks = d.pairs.map((r, j) => {
@@ -926,9 +936,13 @@ export class CompareView {
         row("in both", r.flipBoth, "flip both", "flip-both", null));
     });
     E.counts.replaceChildren(...blocks);
-    // agreement matrix of the reference vs the second pane
-    const r = d.pairs[0];
-    const p = this.panes[1];
+    // agreement matrix of the reference vs the picked pane (dvi.cmat; default and fallback: the second)
+    const jm = Math.max(0, d.pairs.findIndex((q) => q.run === s.cmat));
+    const r = d.pairs[jm];
+    const p = this.panes[jm + 1];
+    E.matPick.hidden = d.pairs.length < 2;
+    E.matSel.replaceChildren(...d.pairs.map((q) => h("option", { value: q.run, text: `${q.run} @ ${q.epoch}` })));
+    E.matSel.value = r.run;
     const names = ref.classNames;
     let max = 1;
     for (let a = 0; a < d.C; a++) for (let b = 0; b < d.C; b++) if (a !== b) max = Math.max(max, r.matrix[a][b]);
@@ -947,11 +961,11 @@ export class CompareView {
         return h("td", {
           class: `${diag ? "diag" : "off"}${v ? "" : " zero"}`, style: `background:${bg}`, "data-a": a, "data-b": b,
           title: `${v} sample${v === 1 ? "" : "s"}: ${ref.run} predicts ${names[a]}, ${p.run} predicts ${names[b]}${v ? " (click to select)" : ""}`,
-          onclick: v ? () => this._selectPairs(0, (x, y) => x === a && y === b) : null,
+          onclick: v ? () => this._selectPairs(jm, (x, y) => x === a && y === b) : null,
         }, v ? String(v) : "");
       })));
     E.matrixTitle.textContent = `Agreement · ${ref.run} @ ${ref.shown} vs ${p.run} @ ${p.shown}`;
-    E.matrix.replaceChildren(h("table", { class: "dvi-cmp-mtable", "data-total": String(r.n) }, head, ...rows),
+    E.matrix.replaceChildren(h("table", { class: "dvi-cmp-mtable", "data-total": String(r.n), "data-vs": p.run }, head, ...rows),
       h("div", { class: "dvi-hint", text: `rows: ${ref.run}'s prediction, columns: ${p.run}'s; ${r.n.toLocaleString()} shared samples. Click a cell to select its samples.` }));
   }
 
@@ -974,6 +988,7 @@ export class CompareView {
     if (changed.has("bg")) for (const p of this.panes) p.map.setBackgroundVisible(s.bg);
     if (changed.has("sel") || changed.has("trails")) this._applySelection();
     if (changed.has("cdiff")) this._applyDiffMasks();
+    if (changed.has("cmat")) this._renderDiff();
   }
 
   _onKey(e) {

