@@ -17,6 +17,7 @@ Layout (``cache_dir`` is given by the caller, see :func:`default_cache_dir`)::
         visualizer.pt         torch state_dict of encoder + decoder (warm start)
         knn.npy               int32 n_train x k, high-D neighbours (temporal term)
         npr.npy               float32 n_train, neighbour-preserving rate vs predecessor
+        offsets.npy           float32 n_train x 2, refined position − encoder output (warm start)
 
 Every epoch folder is written under a dot-prefixed temporary name and renamed
 into place, so a reader sees a whole epoch or none.
@@ -49,6 +50,7 @@ METRICS_FILE = "metrics.json"
 STATE_FILE = "visualizer.pt"
 KNN_FILE = "knn.npy"
 NPR_FILE = "npr.npy"
+OFFSETS_FILE = "offsets.npy"
 
 METRIC_KEYS = ("nn_10", "nn_15", "nn_20", "boundary_nn_15", "ppr_train", "ppr_test",
                "inv_conf_diff", "trustworthiness", "tnn_5", "tr", "temporal_corr")
@@ -186,6 +188,13 @@ class RunCache:
     def npr(self, epoch: int) -> Optional[np.ndarray]:
         try:
             return self._npy(epoch, NPR_FILE)
+        except NotFittedError:
+            return None
+
+    def offsets(self, epoch: int) -> Optional[np.ndarray]:
+        """Per training row, refined position − encoder output (None when not stored)."""
+        try:
+            return self._npy(epoch, OFFSETS_FILE)
         except NotFittedError:
             return None
 

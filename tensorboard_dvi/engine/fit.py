@@ -30,10 +30,11 @@ from . import background as bg
 from . import losses
 from . import metrics as M
 from .cache import (BACKGROUND_META, BACKGROUND_PNG, CACHE_FORMAT, EMBEDDING_FILE, EPOCH_FILE,
-                    GRID_CLASSES, GRID_CONFIDENCE, KNN_FILE, METRICS_FILE, NPR_FILE, STATE_FILE,
+                    GRID_CLASSES, GRID_CONFIDENCE, KNN_FILE, METRICS_FILE, NPR_FILE, OFFSETS_FILE, STATE_FILE,
                     NotFittedError, RunCache)
 from .complex import build_complex, knn_exact, sample_edges
 from .model import Visualizer
+from .refine import interpolate, refine_positions, sampling_weights
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,13 @@ class EngineConfig:
     #: the reference uses 4 x 256 (TF); 3 x 64 trains ~6x faster per edge on CPU and
     #: reached better NN/PPR within the same time budget (docs/ENGINE_RESULTS.md)
     hidden: Tuple[int, ...] = (64, 64, 64)
+    # -- phase 1, the encoder: UMAP cross-entropy on sampled edges (+ temporal term)
     lr: float = 0.01
     weight_decay: float = 1e-5
-    lr_step: int = 4
-    lr_gamma: float = 0.1
     batch_size: int = 1000
-    max_trainer_epochs: int = 20
+    #: trainer epochs of the encoder phase (cosine learning-rate decay over them); early stop
+    #: when the mean loss improves by less than ``min_delta`` for ``patience`` epochs
+    max_trainer_epochs: int = 2
     patience: int = 3
     min_delta: float = 0.01
     #: edge samples per trainer epoch (drawn with replacement, prob ∝ weight):
@@ -67,6 +69,19 @@ class EngineConfig:
     edges_per_node: float = 30.0
     edges_per_trainer_epoch: Optional[int] = None
     warm_edges_factor: float = 0.5
+    #: share of the sampling weight given to the boundary complex (None: raw weights, ~60 %
+    #: on the demo, which starves the spatial neighbours; docs/ENGINE_RESULTS.md)
+    boundary_share: Optional[float] = 0.3
+    # -- phase 2, per-sample refinement of the layout (engine/refine.py; 0 steps: positions
+    #    are the encoder's output, as in the DVI paper)
+    refine_steps: int = 200
+    refine_edges: int = 50_000
+    refine_lr: float = 0.05
+    # -- phase 3, the decoder: fitted to the refined positions (reconstruction + prediction
+    #    term + temporal term), passes over the nodes
+    decoder_epochs: int = 20
+    decoder_batch: int = 500
+    decoder_lr: float = 0.01
     lambda_umap: float = 1.0
     lambda_recon: float = 1.0
     lambda_temporal: float = 0.3
@@ -75,8 +90,8 @@ class EngineConfig:
     #: degraded epoch after epoch (docs/ENGINE_RESULTS.md); "sum" restores the spec.
     temporal_reduction: str = "mean"
     #: prediction-preserving term (addition to the spec; 0 switches it off): cross-entropy
-    #: of the logged head on decoder(encoder(x)) against the head's softmax on x, for
-    #: both endpoints of every sampled edge. Raises PPR (docs/ENGINE_RESULTS.md).
+    #: of the logged head on the decoded position against the head's softmax on x.
+    #: Raises PPR (docs/ENGINE_RESULTS.md).
     lambda_pred: float = 0.1
     #: False = independent epochs (ablation): no warm start, no temporal term.
     temporal: bool = True
@@ -164,67 +179,78 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
                      prev_params: Optional[Dict[str, torch.Tensor]] = None, temporal_weight: float = 0.0,
                      warm: bool = False,
                      head_fn: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+                     offsets: Optional[torch.Tensor] = None,
                      on_epoch: Optional[Callable[[int, float], None]] = None,
+                     on_phase: Optional[Callable[[str, float], None]] = None,
                      should_stop: Optional[Callable[[], bool]] = None) -> dict:
-    """Train ``model`` on the complex ``cx`` (spec 5). Returns a small report.
+    """Train ``model`` on the complex ``cx`` and place its nodes. Returns a report with
+    ``positions`` (2-D, one row per node) and ``offsets`` (positions − encoder output).
 
-    Each trainer epoch draws edges with replacement, probability ∝ weight (the
-    standard UMAP semantics, not the reference's inverse), in batches; the
-    negatives come from the same batch. Adam with step decay; early stop when
-    the mean loss improves by less than ``min_delta`` for ``patience`` epochs.
+    Three phases (docs/ENGINE_RESULTS.md): (1) the encoder on UMAP's cross-entropy over
+    edges drawn ∝ weight with in-batch negatives (spec 5), regularised towards the previous
+    epoch's weights; (2) per-node offsets refined on the same objective (refine.py),
+    warm-started from ``offsets``; (3) the decoder fitted to the refined positions
+    (reconstruction + prediction term), also regularised towards the previous epoch.
     """
+    def stop():
+        if should_stop is not None and should_stop():
+            raise _Stopped()
+
+    def phase(name, frac):
+        if on_phase is not None:
+            on_phase(name, frac)
+
     gen = torch.Generator(device="cpu")
     gen.manual_seed(seed)
     x = torch.as_tensor(cx.nodes, device=device)
     head = torch.as_tensor(cx.head, device=device)
     tail = torch.as_tensor(cx.tail, device=device)
-    w = torch.as_tensor(cx.weight, dtype=torch.float64)
+    w = sampling_weights(torch.as_tensor(cx.weight), cx.n_spatial_edges, cfg.boundary_share).to(torch.float64)
     n_samples = cfg.edges_per_trainer_epoch or cfg.edges_per_node * len(cx.nodes)
     n_samples = max(int(n_samples * (cfg.warm_edges_factor if warm else 1.0)), 1)
     model.set_normalization(x)
     xn = (x - model.center) / model.scale
-    use_pred = head_fn is not None and cfg.lambda_pred > 0
-    if use_pred:
-        with torch.no_grad():
-            target_prob = torch.cat([torch.softmax(head_fn(x[s:s + 8192]).float(), dim=1)
-                                     for s in range(0, len(x), 8192)])
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     use_temporal = prev_params is not None and temporal_weight > 0 and cfg.lambda_temporal > 0
-    best = math.inf
-    bad = 0
-    history = []
+
+    def temporal_term(prefix):
+        if not use_temporal:
+            return 0.0
+        sub = {k: v for k, v in prev_params.items() if k.startswith(prefix)}
+        return cfg.lambda_temporal * temporal_weight * losses.temporal(
+            getattr(model, prefix.rstrip(".")), {k[len(prefix):]: v for k, v in sub.items()},
+            cfg.temporal_reduction)
+
+    # ---- phase 1: encoder
+    enc = model.encoder_net
+    opt = torch.optim.Adam(enc.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    batches = math.ceil(n_samples / cfg.batch_size)
+    total_steps = max(cfg.max_trainer_epochs * batches, 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, 0.05 * total_steps))
+        * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+    best, bad, history = math.inf, 0, []
     model.train()
     for te in range(cfg.max_trainer_epochs):
-        if should_stop is not None and should_stop():
-            raise _Stopped()
+        stop()
         idx = sample_edges(w, n_samples, gen).to(device)
         total, count = 0.0, 0
         for batch in idx.split(cfg.batch_size):
             h, t = head[batch], tail[batch]
-            xb = torch.cat([xn[h], xn[t]])
-            y = model.encoder_net(xb)
-            xr = model.decoder_net(y)
+            y = enc(torch.cat([xn[h], xn[t]]))
             m = len(batch)
             loss = cfg.lambda_umap * losses.umap_cross_entropy(y[:m], y[m:], cfg.negative_sample_rate, gen)
-            # in normalised space: MSE / (mean per-dim variance), comparable across feature scales
-            loss = loss + cfg.lambda_recon * losses.reconstruction(xb, xr)
-            if use_pred:
-                logits_hat = head_fn(xr * model.scale + model.center)
-                loss = loss + cfg.lambda_pred * losses.prediction(logits_hat, target_prob[torch.cat([h, t])])
-            if use_temporal:
-                loss = loss + cfg.lambda_temporal * temporal_weight * losses.temporal(
-                    model, prev_params, cfg.temporal_reduction)
+            loss = loss + temporal_term("encoder_net.")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            sched.step()
             total += float(loss.detach()) * m
             count += m
-        sched.step()
         mean = total / max(count, 1)
         history.append(mean)
         if on_epoch is not None:
             on_epoch(te, mean)
+        phase("encoder", (te + 1) / cfg.max_trainer_epochs)
         if best - mean < cfg.min_delta:
             bad += 1
             if bad >= cfg.patience:
@@ -232,8 +258,46 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
         else:
             bad = 0
         best = min(best, mean)
+
+    # ---- phase 2: per-node offsets
     model.eval()
-    return {"trainer_epochs": len(history), "loss": history}
+    with torch.no_grad():
+        p0 = torch.cat([enc(xn[s:s + 8192]) for s in range(0, len(xn), 8192)])
+    steps = max(int(cfg.refine_steps), 0)
+    delta = refine_positions(p0, head, tail, w.to(torch.float32), steps=steps, edges_per_step=cfg.refine_edges,
+                             lr=cfg.refine_lr, negative_sample_rate=cfg.negative_sample_rate, generator=gen,
+                             offsets=offsets, should_stop=stop,
+                             on_step=lambda s: phase("refine", (s + 1) / steps) if s % 20 == 19 else None)
+    pos = p0 + delta
+
+    # ---- phase 3: decoder on the refined positions
+    dec = model.decoder_net
+    dec.train()
+    use_pred = head_fn is not None and cfg.lambda_pred > 0
+    if use_pred:
+        with torch.no_grad():
+            target_prob = torch.cat([torch.softmax(head_fn(x[s:s + 8192]).float(), dim=1)
+                                     for s in range(0, len(x), 8192)])
+    dopt = torch.optim.Adam(dec.parameters(), lr=cfg.decoder_lr, weight_decay=cfg.weight_decay)
+    dsteps = max(cfg.decoder_epochs * math.ceil(len(x) / cfg.decoder_batch), 1)
+    dsched = torch.optim.lr_scheduler.LambdaLR(
+        dopt, lambda s: min(1.0, (s + 1) / max(1, 0.1 * dsteps)) * 0.5 * (1 + math.cos(math.pi * min(s, dsteps) / dsteps)))
+    for de in range(cfg.decoder_epochs):
+        stop()
+        for b in torch.randperm(len(x), generator=gen).to(device).split(cfg.decoder_batch):
+            xr = dec(pos[b])
+            loss = cfg.lambda_recon * losses.reconstruction(xn[b], xr)
+            if use_pred:
+                loss = loss + cfg.lambda_pred * losses.prediction(head_fn(xr * model.scale + model.center),
+                                                                  target_prob[b])
+            loss = loss + temporal_term("decoder_net.")
+            dopt.zero_grad(set_to_none=True)
+            loss.backward()
+            dopt.step()
+            dsched.step()
+        phase("decoder", (de + 1) / cfg.decoder_epochs)
+    model.eval()
+    return {"trainer_epochs": len(history), "loss": history, "positions": pos.detach(), "offsets": delta}
 
 
 # ---------------------------------------------------------------------------- one epoch
@@ -372,21 +436,43 @@ class _EpochFitter:
             if cfg.temporal:
                 prev_params = {k: v.detach().clone().to(dev) for k, v in prev_state.items()}
                 tw = float(npr.mean())
-        n_te = cfg.max_trainer_epochs
+        offsets = None
+        if prev_state is not None and cfg.temporal:
+            prev_off = self.cache.offsets(prev)
+            if prev_off is not None and len(prev_off) == len(self.train_rows):
+                prev_off = np.asarray(prev_off, dtype=np.float32)
+                b_off = np.zeros((cx.n_border, 2), np.float32)
+                if cx.n_border:
+                    bi, bd = knn_exact(cx.nodes[cx.n_train:], x_train, cfg.n_neighbors, device=dev)
+                    b_off = interpolate(prev_off, bi, bd)
+                offsets = torch.as_tensor(np.concatenate([prev_off, b_off]), device=dev)
+        stages = {"encoder": (0.0, 0.5), "refine": (0.5, 0.8), "decoder": (0.8, 1.0)}
         P("train", e, f"training the visualizer of epoch {e}")
         report = train_visualizer(
             model, cx, cfg, device=dev, seed=cfg.seed * 100003 + e, prev_params=prev_params,
             temporal_weight=tw, warm=prev_state is not None, should_stop=self.should_stop,
-            head_fn=head if cfg.lambda_pred > 0 else None,
+            head_fn=head if cfg.lambda_pred > 0 else None, offsets=offsets,
             on_epoch=lambda i, loss: P("train", e, f"training the visualizer of epoch {e}: "
-                                       f"trainer epoch {i + 1}, loss {loss:.3f}", (i + 1) / n_te))
+                                       f"encoder epoch {i + 1}, loss {loss:.3f}",
+                                       0.5 * (i + 1) / max(cfg.max_trainer_epochs, 1)),
+            on_phase=lambda name, frac: P("train", e, f"training the visualizer of epoch {e}: {name}",
+                                          stages[name][0] + (stages[name][1] - stages[name][0]) * frac))
         timings["train"] = time.perf_counter() - t0
         self._stop()
 
         t0 = time.perf_counter()
         P("background", e, f"drawing the decision regions of epoch {e}")
-        emb = _apply_in_batches(model.encoder, reps, dev).astype(np.float32)
-        emb_border = _apply_in_batches(model.encoder, border, dev) if len(border) else np.zeros((0, 2), np.float32)
+        # positions: the refined layout for the complex's nodes (train rows, border points);
+        # test rows: encoder output + their training neighbours' mean offset (refine.py)
+        pos = report["positions"].cpu().numpy().astype(np.float32)
+        off = report["offsets"].cpu().numpy().astype(np.float32)
+        emb = np.zeros((self.n, 2), np.float32)
+        emb[self.train_rows] = pos[:cx.n_train]
+        if len(self.test_rows):
+            x_test = reps[self.test_rows]
+            ti, td = knn_exact(x_test, x_train, cfg.n_neighbors, device=dev)
+            emb[self.test_rows] = _apply_in_batches(model.encoder, x_test, dev) + interpolate(off[:cx.n_train], ti, td)
+        emb_border = pos[cx.n_train:] if cx.n_border else np.zeros((0, 2), np.float32)
 
         def decode_and_classify(p):
             return head(model.decoder(p))
@@ -411,12 +497,13 @@ class _EpochFitter:
                 "prev_uid": self.cache.input_uid(prev) if prev is not None else None,
                 "config_hash": cfg.config_hash(), "config": cfg.to_dict(), "device": str(dev),
                 "timings": timings, "trainer_epochs": report["trainer_epochs"], "loss": report["loss"],
+                "offset_mean": float(np.linalg.norm(off[:cx.n_train], axis=1).mean()) if cx.n_train else None,
                 "n_edges": int(len(cx.weight)), "n_border": int(cx.n_border), "dim": int(dim),
                 "created": time.time()}
         met["poor"] = bool(any(w.startswith("faithfulness:") for w in warns))
         met["warnings"] = [w[len("faithfulness: "):] if w.startswith("faithfulness: ") else w for w in warns]
         arrays = {EMBEDDING_FILE: emb, GRID_CLASSES: gcls, GRID_CONFIDENCE: gconf.astype(np.float32),
-                  KNN_FILE: cx.knn_idx.astype(np.int32)}
+                  KNN_FILE: cx.knn_idx.astype(np.int32), OFFSETS_FILE: off[:cx.n_train]}
         if npr is not None:
             arrays[NPR_FILE] = npr.astype(np.float32)
         self.cache.write_epoch(e, arrays, {METRICS_FILE: met, BACKGROUND_META: bmeta, EPOCH_FILE: info},
@@ -428,7 +515,8 @@ class _EpochFitter:
         warns = []
         tr_rows, te_rows = self.train_rows, self.test_rows
         with torch.no_grad():
-            recon_logits = _apply_in_batches(lambda t: head(model.decoder(model.encoder(t))), reps, dev)
+            # what the map shows: the head on the decoded position of each sample
+            recon_logits = _apply_in_batches(lambda p: head(model.decoder(p)), emb, dev)
         pred = logits.argmax(1)
         pred_r = recon_logits.argmax(1)
         m = {}

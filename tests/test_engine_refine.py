@@ -1,0 +1,84 @@
+"""Per-sample refinement (engine/refine.py): boundary share, the layout it improves, offsets of
+new points."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+
+from tensorboard_dvi.engine import metrics as M
+from tensorboard_dvi.engine.complex import build_complex
+from tensorboard_dvi.engine.losses import UMAP_A, UMAP_B
+from tensorboard_dvi.engine.refine import interpolate, membership_weights, refine_positions, sampling_weights
+
+
+def test_sampling_weights_give_the_boundary_complex_its_share():
+    w = torch.tensor([1.0, 2.0, 3.0, 10.0, 20.0])
+    for share in (0.1, 0.3, 0.8):
+        out = sampling_weights(w, 3, share)
+        assert float(out[3:].sum() / out.sum()) == pytest.approx(share, rel=1e-5)
+        assert torch.equal(out[:3], w[:3])                      # spatial weights untouched
+        assert torch.allclose(out[3:] / out[3], w[3:] / w[3])   # ratios inside the boundary kept
+    assert torch.equal(sampling_weights(w, 3, None), w)
+    assert torch.equal(sampling_weights(w, 5, 0.3), w)          # no boundary edges: nothing to rescale
+
+
+def _umap_loss(p, cx, n_neg=20000, seed=0):
+    """UMAP's cross-entropy of a layout: weighted attraction over all edges + repulsion of random pairs."""
+    h, t, w = torch.as_tensor(cx.head), torch.as_tensor(cx.tail), torch.as_tensor(cx.weight)
+    d2 = ((p[h] - p[t]) ** 2).sum(1)
+    att = (w * torch.log1p(UMAP_A * d2 ** UMAP_B)).sum() / w.sum()
+    g = torch.Generator().manual_seed(seed)
+    i, j = torch.randint(0, len(p), (2, n_neg), generator=g)
+    dn = ((p[i] - p[j]) ** 2).sum(1)
+    rep = -torch.log((1 - 1 / (1 + UMAP_A * dn ** UMAP_B)).clamp_min(1e-4)).mean()
+    return float(att + 5 * rep)
+
+
+def test_refinement_improves_a_pca_layout_of_digits():
+    x = load_digits().data.astype(np.float32)
+    x = x[:800]
+    cx = build_complex(x, np.zeros((0, x.shape[1]), np.float32), min_border=5)
+    p0 = torch.as_tensor(PCA(2, random_state=0).fit_transform(x).astype(np.float32))
+    p0 = p0 / p0.std() * 3  # the encoder's scale: a few units
+    gen = torch.Generator().manual_seed(0)
+    delta = refine_positions(p0, torch.as_tensor(cx.head), torch.as_tensor(cx.tail),
+                             torch.as_tensor(cx.weight), steps=150, edges_per_step=5000, lr=0.05,
+                             negative_sample_rate=5, generator=gen)
+    p = p0 + delta
+    nn_before = M.nn_preservation(x, p0.numpy(), 15)
+    nn_after = M.nn_preservation(x, p.numpy(), 15)
+    assert nn_after > nn_before + 1.0, (nn_before, nn_after)
+    assert _umap_loss(p, cx) < _umap_loss(p0, cx)
+    # same seed, same offsets
+    delta2 = refine_positions(p0, torch.as_tensor(cx.head), torch.as_tensor(cx.tail),
+                              torch.as_tensor(cx.weight), steps=150, edges_per_step=5000, lr=0.05,
+                              negative_sample_rate=5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(delta, delta2)
+
+
+def test_refinement_warm_starts_from_given_offsets_and_zero_steps_keeps_them():
+    p0 = torch.zeros(4, 2)
+    off = torch.arange(8, dtype=torch.float32).view(4, 2)
+    out = refine_positions(p0, torch.tensor([0, 1]), torch.tensor([1, 0]), torch.tensor([1.0, 1.0]), steps=0,
+                           edges_per_step=2, lr=0.1, negative_sample_rate=1, generator=torch.Generator(),
+                           offsets=off)
+    assert torch.equal(out, off)
+
+
+def test_interpolate_is_a_membership_weighted_mean():
+    values = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], np.float32)
+    idx = np.array([[0, 1, 2], [1, 2, 0]])
+    dist = np.array([[0.1, 5.0, 5.0], [1.0, 1.0, 1.0]], np.float32)
+    w = membership_weights(dist)
+    assert np.allclose(w.sum(1), 1.0)
+    # UMAP's memberships: the nearest neighbour 1, all k summing to log2(k) before normalising
+    assert w[0, 0] == pytest.approx(1 / np.log2(3), rel=1e-3)
+    assert w[0, 1] == pytest.approx(w[0, 2]) and w[0, 1] < w[0, 0]
+    assert np.allclose(w[1], 1 / 3)      # equidistant neighbours count the same
+    out = interpolate(values, idx, dist)
+    assert np.allclose(out[1], values.mean(0), atol=1e-5)
+    assert np.allclose(out[0], (w[0][:, None] * values[idx[0]]).sum(0), atol=1e-6)
+    const = np.full((3, 2), 2.5, np.float32)
+    assert np.allclose(interpolate(const, idx, dist), 2.5)
