@@ -84,7 +84,7 @@ def bench_run(name, run_path, args):
         lo, hi = args.epochs
         epochs = [e for e in epochs if lo <= e <= hi]
     print(f"\n=== run {name}: {n_train} train + {n_test} test samples, dim {reader.meta['dim']}, "
-          f"epochs {epochs[0]}..{epochs[-1]} ({len(epochs)}), torch threads {torch.get_num_threads()}", flush=True)
+          f"epochs {epochs[0]}..{epochs[-1]} ({len(epochs)}), engine torch threads {args.threads}", flush=True)
     cfg = EngineConfig(threads=args.threads)
 
     # ---- engine (temporal) ----

@@ -54,7 +54,8 @@ def symmetric_noise(labels: np.ndarray, fraction: float, rng: np.random.Generato
 
 def train_run(name: str, logdir: str, data: dict, *, epochs: int, noise: float, train_size: int,
               seed: int = 0, batch_size: int = 128, log: bool = True, n_logged_train: int = N_LOGGED_TRAIN,
-              n_logged_test: int = N_LOGGED_TEST, test_start: int = 0) -> dict:
+              n_logged_test: int = N_LOGGED_TEST, test_start: int = 0,
+              channels_last: bool = True) -> dict:
     """Train SmallCNN on the first ``train_size`` MNIST training images (``noise``: the fraction
     of their labels flipped) and log, every epoch, the first ``n_logged_train`` of them (at most
     ``train_size``; ids = their index) and the MNIST test images ``test_start`` to
@@ -76,7 +77,9 @@ def train_run(name: str, logdir: str, data: dict, *, epochs: int, noise: float, 
     y_train_t = torch.from_numpy(y_train)
     # channels_last, PyTorch's recommended memory format for CNNs: on this CPU max_pool2d is
     # ~4x and the eval forward (what DVIWriter runs) ~2x faster than in NCHW, training ~15 %
-    model = SmallCNN().to(memory_format=torch.channels_last)
+    model = SmallCNN()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     writer = None
     if log:

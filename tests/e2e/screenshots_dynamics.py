@@ -31,7 +31,7 @@ def prepare(work, epochs=10):
     if not os.path.isdir(path):
         make_run(path, epochs=epochs, n_train=1400, n_test=397, steps_per_epoch=22, hidden=64, seed=1, noisy_fraction=0.2)
     fit_run(path, os.path.join(cache, os.path.basename(default_cache_dir(path))),
-            config=EngineConfig(hidden=(128, 128), max_trainer_epochs=8, threads=1))
+            config=EngineConfig())
     return logdir, cache
 
 
