@@ -175,6 +175,13 @@ def _apply_in_batches(fn, x: np.ndarray, device: str, batch: int = 8192) -> np.n
 # ---------------------------------------------------------------------------- training
 
 
+def _warmup_cosine(opt, total: int, warmup: float):
+    """Linear warm-up over ``warmup`` of the steps, then cosine decay to 0 at ``total``."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1.0, warmup * total))
+        * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+
+
 def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, seed: int,
                      prev_params: Optional[Dict[str, torch.Tensor]] = None, temporal_weight: float = 0.0,
                      warm: bool = False,
@@ -215,19 +222,16 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     def temporal_term(prefix):
         if not use_temporal:
             return 0.0
-        sub = {k: v for k, v in prev_params.items() if k.startswith(prefix)}
+        prev_sub = {k[len(prefix):]: v for k, v in prev_params.items() if k.startswith(prefix)}
         return cfg.lambda_temporal * temporal_weight * losses.temporal(
-            getattr(model, prefix.rstrip(".")), {k[len(prefix):]: v for k, v in sub.items()},
-            cfg.temporal_reduction)
+            getattr(model, prefix.rstrip(".")), prev_sub, cfg.temporal_reduction)
 
     # ---- phase 1: encoder
     enc = model.encoder_net
     opt = torch.optim.Adam(enc.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     batches = math.ceil(n_samples / cfg.batch_size)
     total_steps = max(cfg.max_trainer_epochs * batches, 1)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, 0.05 * total_steps))
-        * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+    sched = _warmup_cosine(opt, total_steps, 0.05)
     best, bad, history = math.inf, 0, []
     model.train()
     for te in range(cfg.max_trainer_epochs):
@@ -280,8 +284,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
                                      for s in range(0, len(x), 8192)])
     dopt = torch.optim.Adam(dec.parameters(), lr=cfg.decoder_lr, weight_decay=cfg.weight_decay)
     dsteps = max(cfg.decoder_epochs * math.ceil(len(x) / cfg.decoder_batch), 1)
-    dsched = torch.optim.lr_scheduler.LambdaLR(
-        dopt, lambda s: min(1.0, (s + 1) / max(1, 0.1 * dsteps)) * 0.5 * (1 + math.cos(math.pi * min(s, dsteps) / dsteps)))
+    dsched = _warmup_cosine(dopt, dsteps, 0.1)
     for de in range(cfg.decoder_epochs):
         stop()
         for b in torch.randperm(len(x), generator=gen).to(device).split(cfg.decoder_batch):
