@@ -75,7 +75,10 @@ class EngineConfig:
     # -- phase 2, per-sample refinement of the layout (engine/refine.py; 0 steps: positions
     #    are the encoder's output, as in the DVI paper)
     refine_steps: int = 200
-    refine_edges: int = 50_000
+    #: edges drawn per refinement step: ``refine_edges_per_node`` x number of nodes (about 50k
+    #: on the demo's 11k nodes) unless ``refine_edges`` is set
+    refine_edges_per_node: float = 4.5
+    refine_edges: Optional[int] = None
     refine_lr: float = 0.05
     # -- phase 3, the decoder: fitted to the refined positions (reconstruction + prediction
     #    term + temporal term), passes over the nodes
@@ -268,7 +271,8 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     with torch.no_grad():
         p0 = torch.cat([enc(xn[s:s + 8192]) for s in range(0, len(xn), 8192)])
     steps = max(int(cfg.refine_steps), 0)
-    delta = refine_positions(p0, head, tail, w.to(torch.float32), steps=steps, edges_per_step=cfg.refine_edges,
+    delta = refine_positions(p0, head, tail, w.to(torch.float32), steps=steps,
+                             edges_per_step=cfg.refine_edges or int(cfg.refine_edges_per_node * len(x)),
                              lr=cfg.refine_lr, negative_sample_rate=cfg.negative_sample_rate, generator=gen,
                              offsets=offsets, should_stop=stop,
                              on_step=lambda s: phase("refine", (s + 1) / steps) if s % 20 == 19 else None)
