@@ -215,7 +215,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     x = torch.as_tensor(cx.nodes, device=device)
     head = torch.as_tensor(cx.head, device=device)
     tail = torch.as_tensor(cx.tail, device=device)
-    w = sampling_weights(torch.as_tensor(cx.weight), cx.n_spatial_edges, cfg.boundary_share).to(torch.float64)
+    w = sampling_weights(torch.as_tensor(cx.weight), cx.n_spatial_edges, cfg.boundary_share)
     n_samples = cfg.edges_per_trainer_epoch or cfg.edges_per_node * len(cx.nodes)
     n_samples = max(int(n_samples * (cfg.warm_edges_factor if warm else 1.0)), 1)
     model.set_normalization(x)
@@ -257,7 +257,6 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
         history.append(mean)
         if on_epoch is not None:
             on_epoch(te, mean)
-        phase("encoder", (te + 1) / cfg.max_trainer_epochs)
         if best - mean < cfg.min_delta:
             bad += 1
             if bad >= cfg.patience:
@@ -271,7 +270,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     with torch.no_grad():
         p0 = torch.cat([enc(xn[s:s + 8192]) for s in range(0, len(xn), 8192)])
     steps = max(int(cfg.refine_steps), 0)
-    delta = refine_positions(p0, head, tail, w.to(torch.float32), steps=steps,
+    delta = refine_positions(p0, head, tail, w, steps=steps,
                              edges_per_step=cfg.refine_edges or int(cfg.refine_edges_per_node * len(x)),
                              lr=cfg.refine_lr, negative_sample_rate=cfg.negative_sample_rate, generator=gen,
                              offsets=offsets, should_stop=stop,
@@ -453,7 +452,7 @@ class _EpochFitter:
                     bi, bd = knn_exact(cx.nodes[cx.n_train:], x_train, cfg.n_neighbors, device=dev)
                     b_off = interpolate(prev_off, bi, bd)
                 offsets = torch.as_tensor(np.concatenate([prev_off, b_off]), device=dev)
-        stages = {"encoder": (0.0, 0.5), "refine": (0.5, 0.8), "decoder": (0.8, 1.0)}
+        stages = {"refine": (0.5, 0.8), "decoder": (0.8, 1.0)}  # the encoder: 0-0.5, via on_epoch
         P("train", e, f"training the visualizer of epoch {e}")
         report = train_visualizer(
             model, cx, cfg, device=dev, seed=cfg.seed * 100003 + e, prev_params=prev_params,
