@@ -19,22 +19,14 @@ from typing import Callable, Tuple
 import numpy as np
 import torch
 
-#: Border criterion on min-max normalised logits (spec: top1 - top2 < 0.1).
-MARGIN = 0.1
+from .scoring import NEAR_BOUNDARY_MARGIN as MARGIN  # spec: normalised top1 - top2 < 0.1
+from .scoring import normalised_margin
+
 #: Search steps per pair (the reference: at most 8 bisection steps). False position finds
 #: almost every success in 3 steps; pairs still searching after that are mostly stuck in a
 #: third class's region. Demo CNN, 1,000 border points: 8 steps 2,255 forward passes, 5 steps
 #: 2,018, same count found (the rounds draw replacement pairs).
 MAX_STEPS = 5
-
-
-def normalised_margin(logits: torch.Tensor) -> torch.Tensor:
-    """top1 - top2 of the logits min-max normalised over classes (0 = undecided)."""
-    lo = logits.min(dim=1, keepdim=True).values
-    hi = logits.max(dim=1, keepdim=True).values
-    n = (logits - lo) / (hi - lo).clamp_min(1e-12)
-    top2 = n.topk(2, dim=1).values
-    return top2[:, 0] - top2[:, 1]
 
 
 @dataclass
