@@ -250,10 +250,10 @@ def test_eta_from_measured_epoch_times():
         job.done_times = [110.0, 114.0, 118.0]  # first epoch pays the start-up
         job.epochs_done = 3
         now[0] = 119.0
-        jobs._update_eta(job)
+        job.update_eta(now[0])
         assert job.eta_s == pytest.approx(4.0 * 7 - 1.0)
         job.fraction = 0.35  # halfway through the 4th epoch
-        jobs._update_eta(job)
+        job.update_eta(now[0])
         assert job.eta_s == pytest.approx(4.0 * 6.5)
     finally:
         jobs.shutdown()
