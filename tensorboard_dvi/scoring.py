@@ -81,7 +81,7 @@ def projection_flags(predictions: np.ndarray, labels: np.ndarray, logits: np.nda
 
 
 def json_clean(obj):
-    """JSON-safe copy: numpy → Python, NaN/inf → None, tuples → lists, keys → str."""
+    """JSON-safe copy: numpy → Python, NaN/inf → None, tuples → lists, keys and other objects → str."""
     if isinstance(obj, dict):
         return {str(k): json_clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -92,4 +92,6 @@ def json_clean(obj):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
-    return obj
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)

@@ -36,38 +36,22 @@ class _Coded:
         self.headers.append((HEADER, self.code))
 
 
-class BadParam(_Coded, errors.InvalidArgumentError):
-    code = "bad_param"
+def _coded(name: str, base, code: str):
+    """An error class answering ``base``'s status with ``X-DVI-Error: code``."""
+    assert code in CODES, code
+    return type(name, (_Coded, base), {"code": code, "__doc__": CODES[code], "__module__": __name__})
 
 
-class ForbiddenName(_Coded, errors.InvalidArgumentError):
-    """A run name of a form that can only point out of the logdir (400)."""
-    code = "forbidden"
-
-
-class Forbidden(_Coded, errors.NotFoundError):
-    """A path that resolves out of the logdir or the static folder (404, as if it did not exist)."""
-    code = "forbidden"
-
-
-class UnknownRun(_Coded, errors.NotFoundError):
-    code = "unknown_run"
-
-
-class UnknownEpoch(_Coded, errors.NotFoundError):
-    code = "unknown_epoch"
-
-
-class UnknownSample(_Coded, errors.NotFoundError):
-    code = "unknown_sample"
-
-
-class NotFitted(_Coded, errors.NotFoundError):
-    code = "not_fitted"
-
-
-class Damaged(_Coded, errors.NotFoundError):
-    code = "damaged"
+BadParam = _coded("BadParam", errors.InvalidArgumentError, "bad_param")
+#: A run name of a form that can only point out of the logdir (400).
+ForbiddenName = _coded("ForbiddenName", errors.InvalidArgumentError, "forbidden")
+#: A path that resolves out of the logdir (404, as if it did not exist).
+Forbidden = _coded("Forbidden", errors.NotFoundError, "forbidden")
+UnknownRun = _coded("UnknownRun", errors.NotFoundError, "unknown_run")
+UnknownEpoch = _coded("UnknownEpoch", errors.NotFoundError, "unknown_epoch")
+UnknownSample = _coded("UnknownSample", errors.NotFoundError, "unknown_sample")
+NotFitted = _coded("NotFitted", errors.NotFoundError, "not_fitted")
+Damaged = _coded("Damaged", errors.NotFoundError, "damaged")
 
 
 def method_headers(methods) -> list:

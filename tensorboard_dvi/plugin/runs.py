@@ -135,11 +135,8 @@ class Runs:
                  generation: Callable[[str], int], clock: Callable[[], float], runs_ttl_s: float = 2.0,
                  max_loaded_runs: int = 8):
         self.logdir = logdir
-        self._cache_root = cache_root
-        self._cache_factory = cache_factory
-        self._generation = generation
-        self._clock = clock
-        self._ttl = runs_ttl_s
+        self._cache_root, self._cache_factory = cache_root, cache_factory
+        self._generation, self._clock, self._ttl = generation, clock, runs_ttl_s
         self._lock = threading.RLock()
         self._memo: Optional[Tuple[float, List[str]]] = None
         self._runs: Dict[str, RunState] = {}  # small objects: one per run seen

@@ -18,6 +18,8 @@ import threading
 import time
 import traceback
 
+from ..scoring import json_clean
+
 def _resolve(fit):
     if isinstance(fit, str):
         import importlib
@@ -28,20 +30,6 @@ def _resolve(fit):
             obj = getattr(obj, part)
         return obj
     return fit
-
-
-def _plain(value):
-    """JSON-able copy of a progress value (numpy scalars → Python)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    try:
-        return value.item()  # numpy scalar
-    except Exception:
-        return str(value)
 
 
 def _watch_parent(parent_pid: int, interval: float = 0.25) -> None:
@@ -78,7 +66,7 @@ def worker_main(conn, stop_event, parent_pid: int, idle_timeout_s: float) -> Non
 
         def progress(info, _id=job_id):
             try:
-                conn.send(("progress", _id, _plain(dict(info))))
+                conn.send(("progress", _id, json_clean(dict(info))))
             except (OSError, ValueError):
                 os._exit(0)  # the parent is gone
 
