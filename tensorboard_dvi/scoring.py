@@ -44,7 +44,7 @@ def softmax_confidence(logits: np.ndarray) -> np.ndarray:
 def normalised_margin(logits):
     """top1 - top2 of the logits min-max normalised over classes (0 = undecided, 1 = sure).
 
-    Works on a numpy array (float64 result) or a torch tensor (same dtype and
+    Works on a numpy array (result in its float dtype) or a torch tensor (same dtype and
     device; the border search runs it on the model's device). Fewer than two
     classes: margin 1 (never near a boundary).
     """
@@ -56,9 +56,11 @@ def normalised_margin(logits):
             return n.new_ones(n.shape[0])
         top2 = n.topk(2, dim=1).values
         return top2[:, 0] - top2[:, 1]
-    z = np.asarray(logits, dtype=np.float64)
+    z = np.asarray(logits)
+    if z.dtype.kind != "f":
+        z = z.astype(np.float64)  # float32 stays float32: the projection route computes it per request
     if z.shape[1] < 2:
-        return np.ones(len(z))
+        return np.ones(len(z), z.dtype)
     top2 = np.partition(z, z.shape[1] - 2, axis=1)[:, -2:]
     span = top2[:, 1] - z.min(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
