@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import make_run
-from plugin_fakes import PREFIX, fake_fit, make_client
+from plugin_fakes import fake_fit, make_client
+from test_plugin_routes import get, get_json
 from tensorboard_dvi.engine.cache import default_cache_dir
 from tensorboard_dvi.plugin.jobs import JobManager
 from tensorboard_dvi.scoring import softmax
@@ -59,16 +60,6 @@ def env(tmp_path_factory):
     yield {"client": client, "plugin": plugin, "logdir": logdir, "texts": texts, "feats": feats, "cols": cols,
            "reader": RunReader(path), "cache_root": cache_root}
     plugin.close()
-
-
-def get(env, route, **params):
-    return env["client"].get(PREFIX + route, query_string=params)
-
-
-def get_json(env, route, **params):
-    r = get(env, route, **params)
-    assert r.status_code == 200, (route, params, r.status_code, r.get_data(as_text=True))
-    return json.loads(r.get_data())
 
 
 def error(env, route, status, code, **params):
