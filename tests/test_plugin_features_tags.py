@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sys
+import urllib.error
 import urllib.request
 from argparse import Namespace
 
@@ -171,3 +172,10 @@ def test_logdir_spec_real_tensorboard(logs, tmp_path):
         assert all(r["epochs"] == [1, 2] for r in doc["runs"])
         r = urllib.request.urlopen(base + f"data/plugin/dvi/sample?run=b/clean&id={sid}", timeout=10)
         assert json.loads(r.read())["index"] == 5
+        body = json.dumps({"tag": "mislabelled", "ids": [sid], "op": "add"}).encode()
+        url = base + "data/plugin/dvi/tags?run=b/clean"
+        r = urllib.request.urlopen(urllib.request.Request(url, data=body, headers=HEADER), timeout=10)
+        assert json.loads(r.read())["tags"] == {"mislabelled": [sid]}
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=10)
+        assert err.value.code == 403 and err.value.headers["X-DVI-Error"] == "forbidden"
