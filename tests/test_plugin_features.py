@@ -181,3 +181,20 @@ def test_neighbours_bad_input(env):
         assert "'k'" in error(env, "neighbours", 400, "bad_param", run="txt", epoch=1, id=sid, k=k)
     error(env, "neighbours", 404, "unknown_epoch", run="txt", epoch=9, id=sid)
     error(env, "neighbours", 400, "bad_param", run="txt", id=sid)
+
+
+def test_new_routes_answer_hostile_parameters_with_4xx(env):
+    sid = str(int(env["reader"].static().ids[0]))
+    good = {"run": "txt", "id": sid, "epoch": "1", "q": "a", "k": "3", "format": "csv"}
+    hostile = {"run": ["..", "/etc", "a\\b", "C:x", "txt/../bad", "txt\0", "x" * 5000, "nope"],
+               "id": ["-1", "abc", "9" * 30, "1.5", ""], "epoch": ["-1", "x", "99", "1e3"],
+               "k": ["", "1000", "2.5"], "q": ["", "(", "x" * 2000], "field": ["__proto__", ""],
+               "regex": ["2"], "format": ["xml"]}
+    routes = ["texts", "metadata", "search", "history", "neighbours", "tags", "tags_export", "sample"]
+    for route in routes:
+        for name, values in hostile.items():
+            for v in values:
+                r = get(env, route, **{**good, name: v, **({"regex": "1"} if name == "q" else {})})
+                assert r.status_code < 500, (route, name, v, r.get_data(as_text=True)[:200])
+                if name == "run":  # every route reads the run
+                    assert r.status_code in (400, 404) and r.headers.get("X-DVI-Error"), (route, v)
