@@ -188,3 +188,22 @@ def test_parse_spec_and_unnamed_roots(logs):
     found, skipped = logdirs.list_runs([logdirs.Root(None, str(logs / "A")), logdirs.Root(None, str(logs / "B"))])
     assert list(found) == ["clean"] and found["clean"][0].path == str(logs / "A")  # first entry wins
     assert {"name": "clean", "reason": "the name is taken by an earlier --logdir_spec entry"} in skipped
+
+
+def test_damaged_tags_file_is_reported_not_overwritten(env):
+    path = os.path.join(env["plugin"].runs.resolve("clean").cache_dir, "tags.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    saved = open(path, "rb").read() if os.path.exists(path) else None
+    try:
+        with open(path, "w") as f:
+            f.write('{"tags": {"x": ["not an id"]}}')
+        r = env["client"].get(PREFIX + "tags", query_string={"run": "clean"})
+        assert r.status_code == 404 and r.headers["X-DVI-Error"] == "damaged" and "tags.json" in r.get_data(as_text=True)
+        r = post_tags(env, {"tag": "y", "ids": [], "op": "set"})
+        assert r.status_code == 404 and r.headers["X-DVI-Error"] == "damaged"
+        assert open(path).read() == '{"tags": {"x": ["not an id"]}}'
+    finally:
+        if saved is None:
+            os.unlink(path)
+        else:
+            open(path, "wb").write(saved)
