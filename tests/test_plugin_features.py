@@ -198,3 +198,20 @@ def test_new_routes_answer_hostile_parameters_with_4xx(env):
                 assert r.status_code < 500, (route, name, v, r.get_data(as_text=True)[:200])
                 if name == "run":  # every route reads the run
                     assert r.status_code in (400, 404) and r.headers.get("X-DVI-Error"), (route, v)
+
+
+def test_nearest_float16_ties_and_tiny_runs(tmp_path):
+    from tensorboard_dvi.plugin.neighbours import CHUNK, nearest
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((CHUNK + 300, 8)) * 100 + 1000).astype(np.float16)  # large offset: cancellation
+    x[CHUNK + 5] = x[7]  # an exact duplicate of the query, across a chunk boundary
+    np.save(tmp_path / "r.npy", x)
+    reps = np.load(tmp_path / "r.npy", mmap_mode="r")
+    full = x.astype(np.float64)
+    d = np.sqrt(((full - full[7]) ** 2).sum(axis=1))
+    d[7] = np.inf
+    rows, dist = nearest(reps, 7, 25)
+    assert rows.tolist() == np.lexsort((np.arange(len(d)), d))[:25].tolist() and rows[0] == CHUNK + 5
+    assert dist[0] == 0 and np.allclose(dist, d[rows])
+    one = np.zeros((1, 3), np.float32)
+    assert len(nearest(one, 0, 10)[0]) == 0 and nearest(np.eye(3, dtype=np.float32), 0, 10)[0].tolist() == [1, 2]
