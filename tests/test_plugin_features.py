@@ -53,6 +53,11 @@ def env(tmp_path_factory):
     (bad / "metadata.json").write_text(json.dumps({"columns": {"x": [1, 2]}}))
     np.save(bad / "features.npy", np.zeros((n, 2), np.float32))
     (bad / "feature_names.json").write_text(json.dumps(["a", "b", "c"]))
+    shutil.copytree(logdir / "txt", logdir / "nometa")
+    meta_path = static_dir(logdir, "nometa") / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["n_train"]
+    meta_path.write_text(json.dumps(meta))
     path = os.fspath(logdir / "txt")
     fake_fit(path, os.path.join(cache_root, os.path.basename(default_cache_dir(path))), epochs=[1, 2])
     client, plugin = make_client(logdir, jobs=JobManager(fit="plugin_fakes:fake_fit"),
@@ -82,6 +87,7 @@ def test_runs_list_extras_and_name_damaged_files(env):
     assert "1 entries, expected 500" in bad["damaged_extras"]["texts.json"]
     assert "features.npy has shape (500, 2)" in bad["damaged_extras"]["feature_names.json"]
     assert "column 'x'" in bad["damaged_extras"]["metadata.json"]
+    assert runs["nometa"]["has_texts"] is False  # a malformed meta.json: listed, no 500
 
 
 def test_sample_extras_and_top_k(env):

@@ -115,7 +115,10 @@ def _columns(reader, n: int) -> Dict[str, list]:
 def load(reader) -> Extras:
     """Every extra present in the run's static folder; damage is recorded, never raised."""
     out = Extras()
-    n = reader.meta["n_train"] + reader.meta["n_test"]
+    try:
+        n = int(reader.meta["n_train"]) + int(reader.meta["n_test"])
+    except (KeyError, TypeError, ValueError):
+        return out  # meta.json itself is malformed: the run's own error says so
     static = os.path.join(reader.root, md.STATIC_DIR)
     present = {f for f in FILES if os.path.exists(os.path.join(static, f))}
     if TEXTS_FILE in present:
