@@ -14,12 +14,12 @@ forward passes of ~N/10 inputs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 import torch
 
-#: Border criterion on min-max normalised logits (spec: top1 - top2 < 0.1).
+#: Border criterion on normalised logits (spec: top1 - top2 < 0.1; see _normalised).
 MARGIN = 0.1
 #: Search steps per pair (the reference: at most 8 bisection steps). False position finds
 #: almost every success in 3 steps; pairs still searching after that are mostly stuck in a
@@ -28,12 +28,22 @@ MARGIN = 0.1
 MAX_STEPS = 5
 
 
-def normalised_margin(logits: torch.Tensor) -> torch.Tensor:
-    """top1 - top2 of the logits min-max normalised over classes (0 = undecided)."""
+def _normalised(logits: torch.Tensor) -> torch.Tensor:
+    """Logits min-max normalised over classes (spec); softmax probabilities for two classes.
+
+    With two classes min-max normalisation maps every pair of logits to (1, 0), so
+    the spec's criterion could never be met; probabilities keep the same scale
+    (a margin of 0.1 = probabilities 0.55 / 0.45).
+    """
+    if logits.shape[1] == 2:
+        return torch.softmax(logits.float(), dim=1)
     lo = logits.min(dim=1, keepdim=True).values
-    hi = logits.max(dim=1, keepdim=True).values
-    n = (logits - lo) / (hi - lo).clamp_min(1e-12)
-    top2 = n.topk(2, dim=1).values
+    return (logits - lo) / (logits.max(dim=1, keepdim=True).values - lo).clamp_min(1e-12)
+
+
+def normalised_margin(logits: torch.Tensor) -> torch.Tensor:
+    """top1 - top2 of the normalised logits (0 = undecided)."""
+    top2 = _normalised(logits).topk(2, dim=1).values
     return top2[:, 0] - top2[:, 1]
 
 
@@ -73,15 +83,18 @@ def _choose_pairs(rng: np.random.Generator, predictions: np.ndarray, logits: np.
 
 
 @torch.no_grad()
-def find_border_points(forward: Callable[[torch.Tensor], Tuple[torch.Tensor, torch.Tensor]],
-                       get_inputs: Callable[[np.ndarray], torch.Tensor], predictions: np.ndarray,
+def find_border_points(forward: Callable[[object], Tuple[torch.Tensor, torch.Tensor]],
+                       get_inputs: Callable[[np.ndarray], object], predictions: np.ndarray,
                        logits: np.ndarray, count: int, seed: int, *, batch_size: int = 512,
-                       lower: float = 0.0, max_rounds: int = 4) -> BorderResult:
+                       lower: float = 0.0, max_rounds: int = 4, mix: Optional[Callable] = None) -> BorderResult:
     """Generate up to ``count`` border representations.
 
     ``forward(x) -> (representations, logits)`` runs the model on a batch of
     inputs (already on the model's device); ``get_inputs(indices)`` returns
-    the logged inputs with those indices. Fewer than ``count`` points come
+    the logged inputs with those indices; ``mix(x1, x2, lam, active)`` mixes
+    the rows ``active`` of two such batches (default: ``lam * x1 + (1 - lam) * x2``
+    for tensors; writer.mixing has spaces for inputs that cannot be interpolated).
+    Fewer than ``count`` points come
     back when the model predicts a single class or pairs keep failing; the
     caller records how many were found.
     """
@@ -104,7 +117,8 @@ def find_border_points(forward: Callable[[torch.Tensor], Tuple[torch.Tensor, tor
         for start in range(0, n_pairs, batch_size):
             sl = slice(start, start + batch_size)
             c1_t, c2_t = torch.as_tensor(c1[sl]), torch.as_tensor(c2[sl])
-            reps, ok = _search_boundary(forward, get_inputs(first[sl]), get_inputs(second[sl]), c1_t, c2_t, lower,
+            reps, ok = _search_boundary(forward, mix or mix_tensors, get_inputs(first[sl]), get_inputs(second[sl]),
+                                        c1_t, c2_t, lower,
                                f_hi=_side(torch.as_tensor(logits[first[sl]]), c1_t, c2_t),
                                f_lo=_side(torch.as_tensor(logits[second[sl]]), c1_t, c2_t))
             ok_np = ok.cpu().numpy()
@@ -117,14 +131,19 @@ def find_border_points(forward: Callable[[torch.Tensor], Tuple[torch.Tensor, tor
 
 
 def _side(logits: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
-    """n[c1] - n[c2] on min-max normalised logits: > 0 on x1's side of the boundary."""
-    lo = logits.min(dim=1, keepdim=True).values
-    n = (logits - lo) / (logits.max(dim=1, keepdim=True).values - lo).clamp_min(1e-12)
+    """n[c1] - n[c2] on normalised logits: > 0 on x1's side of the boundary."""
+    n = _normalised(logits)
     return n.gather(1, c1.view(-1, 1)).squeeze(1) - n.gather(1, c2.view(-1, 1)).squeeze(1)
 
 
-def _search_boundary(forward, x1: torch.Tensor, x2: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor, lower: float,
-            f_hi: torch.Tensor, f_lo: torch.Tensor):
+def mix_tensors(x1: torch.Tensor, x2: torch.Tensor, lam: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """lam * x1 + (1 - lam) * x2 over the rows ``active`` (lam broadcast over the other dims)."""
+    lam_b = lam.view((-1,) + (1,) * (x1.dim() - 1)).to(x1.dtype)
+    return lam_b * x1[active] + (1 - lam_b) * x2[active]
+
+
+def _search_boundary(forward, mix, x1, x2, c1: torch.Tensor, c2: torch.Tensor, lower: float,
+                     f_hi: torch.Tensor, f_lo: torch.Tensor):
     """Search lambda in [lower, 1] for x = lambda*x1 + (1-lambda)*x2, all pairs at once.
 
     A bracketing search on s(lambda) = n[c1] - n[c2], which is > 0 at
@@ -135,8 +154,8 @@ def _search_boundary(forward, x1: torch.Tensor, x2: torch.Tensor, c1: torch.Tens
     undecided point in about half the forward passes. A pair succeeds when
     the normalised top1 - top2 < 0.1 (spec section 3).
     """
-    n = x1.shape[0]
-    device = x1.device
+    n = c1.shape[0]
+    device = next((t.device for t in _tensors(x1)), f_hi.device)
     c1, c2 = c1.to(device), c2.to(device)
     lo = torch.full((n,), float(lower), device=device)
     hi = torch.ones(n, device=device)
@@ -144,7 +163,6 @@ def _search_boundary(forward, x1: torch.Tensor, x2: torch.Tensor, c1: torch.Tens
     last = torch.zeros(n, dtype=torch.int8, device=device)  # side moved last: 1 hi, -1 lo
     done = torch.zeros(n, dtype=torch.bool, device=device)
     reps_out = None
-    shape = (n,) + (1,) * (x1.dim() - 1)
     for _ in range(MAX_STEPS):
         active = torch.nonzero(~done).squeeze(1)
         if active.numel() == 0:
@@ -153,8 +171,7 @@ def _search_boundary(forward, x1: torch.Tensor, x2: torch.Tensor, c1: torch.Tens
         valid = (g_lo < 0) & (g_hi > 0)
         frac = torch.where(valid, g_hi / (g_hi - g_lo).clamp_min(1e-12), torch.full_like(g_hi, 0.5))
         lam = (a_hi - frac.clamp(0.05, 0.95) * (a_hi - a_lo))
-        lam_b = lam.view((-1,) + shape[1:])
-        x = lam_b * x1[active] + (1 - lam_b) * x2[active]
+        x = mix(x1, x2, lam, active)
         reps, logits = forward(x)
         if reps_out is None:
             reps_out = torch.zeros((n, reps.shape[1]), dtype=reps.dtype, device=device)
@@ -172,3 +189,13 @@ def _search_boundary(forward, x1: torch.Tensor, x2: torch.Tensor, c1: torch.Tens
         reps_out[active[ok]] = reps[ok]
         done[active[ok]] = True
     return reps_out if reps_out is not None else torch.zeros(n, 0), done
+
+
+def _tensors(x):
+    if isinstance(x, torch.Tensor):
+        return [x]
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in _tensors(v)]
+    if isinstance(x, (tuple, list)):
+        return [t for v in x for t in _tensors(v)]
+    return []
