@@ -156,7 +156,19 @@ def _check_tensors(name: str, x) -> None:
         for i, v in enumerate(x):
             _check_tensors(f"{name}[{i}]", v)
         return
-    raise TypeError(f"{name} is a {type(x).__name__}, not a tensor; {_HOW}")
+    raise TypeError(f"{name} is a {type(x).__name__}, not a tensor; {_HOW}"
+                    + (" (drop text columns, e.g. dataset.remove_columns, and pass the strings as texts=)"
+                       if isinstance(x, str) else ""))
+
+
+def _is_dataset(data) -> bool:
+    """A sized, indexable collection of items: a torch Dataset, a Hugging Face ``datasets.Dataset``,
+    or a list of dict / tuple items."""
+    if isinstance(data, list):
+        return bool(data) and isinstance(data[0], (Mapping, tuple))
+    if isinstance(data, (tuple, Mapping, np.ndarray, torch.Tensor, str, bytes)):
+        return False
+    return hasattr(data, "__len__") and hasattr(data, "__getitem__")
 
 
 class Samples:
@@ -167,7 +179,7 @@ class Samples:
         label_name = name.replace("_data", "_labels")
         self.collate_fn = collate_fn
         self.tensor = self.whole = self.dataset = None
-        if isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):
+        if _is_dataset(data):
             self.dataset, self.n = data, len(data)
             if self.n == 0:
                 raise ValueError(f"{name} is empty")
