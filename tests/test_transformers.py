@@ -32,10 +32,10 @@ def make_texts(n, seed=0):
     return texts, labels
 
 
-def make_tokenizer():
+def make_tokenizer(words=None):
     """A word-level fast tokenizer built in memory (no files, no downloads)."""
     from tokenizers import Tokenizer, models, pre_tokenizers
-    words = sorted({w for t in TOPICS.values() for w in t.split()} | set(FILLER))
+    words = sorted(set(words or ()) | {w for t in TOPICS.values() for w in t.split()} | set(FILLER))
     vocab = {tok: i for i, tok in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + words)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
