@@ -19,6 +19,8 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 import torch
 
+from .inputs import leaves
+
 #: Border criterion on normalised logits (spec: top1 - top2 < 0.1; see _normalised).
 MARGIN = 0.1
 #: Search steps per pair (the reference: at most 8 bisection steps). False position finds
@@ -155,7 +157,7 @@ def _search_boundary(forward, mix, x1, x2, c1: torch.Tensor, c2: torch.Tensor, l
     the normalised top1 - top2 < 0.1 (spec section 3).
     """
     n = c1.shape[0]
-    device = next((t.device for t in _tensors(x1)), f_hi.device)
+    device = next((t.device for t in leaves(x1)), f_hi.device)
     c1, c2 = c1.to(device), c2.to(device)
     lo = torch.full((n,), float(lower), device=device)
     hi = torch.ones(n, device=device)
@@ -190,12 +192,3 @@ def _search_boundary(forward, mix, x1, x2, c1: torch.Tensor, c2: torch.Tensor, l
         done[active[ok]] = True
     return reps_out if reps_out is not None else torch.zeros(n, 0), done
 
-
-def _tensors(x):
-    if isinstance(x, torch.Tensor):
-        return [x]
-    if isinstance(x, dict):
-        return [t for v in x.values() for t in _tensors(v)]
-    if isinstance(x, (tuple, list)):
-        return [t for v in x for t in _tensors(v)]
-    return []

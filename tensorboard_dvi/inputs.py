@@ -54,25 +54,26 @@ def zip_apply(fn: Callable, a, b):
     return tuple(zip_apply(fn, u, v) for u, v in zip(a, b))
 
 
-def stack(items: list):
-    """One batch from a list of per-sample structures (torch.stack on each tensor)."""
-    first = items[0]
+def _merge(parts: list, fn: Callable):
+    """``fn`` over the corresponding tensors of several structures of the same layout."""
+    first = parts[0]
     if isinstance(first, torch.Tensor):
-        return torch.stack(items)
+        return fn(parts)
     if isinstance(first, Mapping):
-        return {k: stack([it[k] for it in items]) for k in first}
+        return {k: _merge([p[k] for p in parts], fn) for k in first}
     if isinstance(first, (tuple, list)):
-        return tuple(stack([it[i] for it in items]) for i in range(len(first)))
+        return tuple(_merge([p[i] for p in parts], fn) for i in range(len(first)))
     raise TypeError(type(first).__name__)
 
 
+def stack(items: list):
+    """One batch from a list of per-sample structures (torch.stack on each tensor)."""
+    return _merge(items, torch.stack)
+
+
 def cat(parts: list):
-    first = parts[0]
-    if isinstance(first, torch.Tensor):
-        return torch.cat(parts)
-    if isinstance(first, Mapping):
-        return {k: cat([p[k] for p in parts]) for k in first}
-    return tuple(cat([p[i] for p in parts]) for i in range(len(first)))
+    """One batch from several batches (torch.cat on each tensor)."""
+    return _merge(parts, torch.cat)
 
 
 def call(model, x):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ._common import WriterHolder
+
 try:
     import lightning.pytorch as pl
 except ImportError:  # pragma: no cover - depends on the environment
@@ -22,7 +24,7 @@ except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("DVICallback needs PyTorch Lightning: pip install 'tensorboard-dvi[lightning]'") from e
 
 
-class DVICallback(pl.Callback):
+class DVICallback(pl.Callback, WriterHolder):
     """Calls :meth:`DVIWriter.log_epoch` after each training epoch (every ``every_n_epochs``).
 
     All keyword arguments other than ``logdir`` and ``every_n_epochs`` go to
@@ -32,12 +34,7 @@ class DVICallback(pl.Callback):
     def __init__(self, train_data, train_labels=None, *, logdir: Optional[str] = None, every_n_epochs: int = 1,
                  **writer_kwargs):
         super().__init__()
-        if every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
-        self.train_data, self.train_labels = train_data, train_labels
-        self.logdir, self.every_n_epochs = logdir, every_n_epochs
-        self.writer_kwargs = writer_kwargs
-        self.writer = None
+        self._hold(train_data, train_labels, logdir, every_n_epochs, writer_kwargs)
         self._target_now = self._folder = None
 
     def setup(self, trainer, pl_module, stage: str) -> None:
@@ -82,5 +79,4 @@ class DVICallback(pl.Callback):
         self.writer.log_epoch(epoch, step=trainer.global_step)
 
     def on_fit_end(self, trainer, pl_module):
-        if self.writer is not None:
-            self.writer.close()
+        self._close_writer()

@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from ._common import WriterHolder
+
 try:
     from transformers import TrainerCallback
 except ImportError as e:  # pragma: no cover - depends on the environment
@@ -36,7 +38,7 @@ def _default_head(model) -> Optional[str]:
     return "classifier"
 
 
-class DVICallback(TrainerCallback):
+class DVICallback(TrainerCallback, WriterHolder):
     """Calls :meth:`DVIWriter.log_epoch` after each epoch (every ``every_n_epochs``).
 
     Args:
@@ -51,12 +53,7 @@ class DVICallback(TrainerCallback):
 
     def __init__(self, train_data, train_labels=None, *, logdir: Optional[str] = None, every_n_epochs: int = 1,
                  **writer_kwargs):
-        if every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
-        self.train_data, self.train_labels = train_data, train_labels
-        self.logdir, self.every_n_epochs = logdir, every_n_epochs
-        self.writer_kwargs = writer_kwargs
-        self.writer = None
+        self._hold(train_data, train_labels, logdir, every_n_epochs, writer_kwargs)
 
     def _folder(self, args) -> str:
         if self.logdir is not None:
@@ -78,5 +75,4 @@ class DVICallback(TrainerCallback):
         self.writer.log_epoch(epoch, step=state.global_step)
 
     def on_train_end(self, args, state, control, **kwargs):
-        if self.writer is not None:
-            self.writer.close()
+        self._close_writer()
