@@ -96,8 +96,10 @@ class DVIWriter:
         autocast: ``None``, ``"bfloat16"`` or ``"float16"``: run logging passes under
             ``torch.autocast`` (representations are still stored as ``dtype``).
         dtype: ``"float32"`` or ``"float16"`` for stored representations.
-        on_exists: what logging an existing epoch again does: ``"error"`` (default; also checked
-            when the writer is built), ``"replace"`` (atomic swap) or ``"skip"`` (resuming).
+        on_exists: ``"new"`` (default): the run must not hold logged epochs yet, checked when the
+            writer is built (a rerun fails before training, not after an epoch); ``"error"``: add
+            epochs to a run (resuming), logging an epoch that exists raises; ``"replace"`` (atomic
+            swap) or ``"skip"`` (keep the logged one).
     """
 
     def __init__(self, logdir, model: nn.Module, train_data, train_labels: Optional[ArrayLike] = None, *,
@@ -108,11 +110,11 @@ class DVIWriter:
                  feature: Optional[Callable] = None, head: Optional[nn.Module] = None,
                  border_points: Union[int, str] = "auto", border_space: str = "auto", seed: int = 0,
                  batch_size: int = 128, autocast: Optional[str] = None, dtype: str = "float32",
-                 on_exists: str = "error"):
+                 on_exists: str = "new"):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if on_exists not in ("error", "replace", "skip"):
-            raise ValueError(f"on_exists must be 'error', 'replace' or 'skip', got {on_exists!r}")
+        if on_exists not in ("new", "error", "replace", "skip"):
+            raise ValueError(f"on_exists must be 'new', 'error', 'replace' or 'skip', got {on_exists!r}")
         if dtype not in ("float32", "float16"):
             raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
         if autocast not in (None, "bfloat16", "float16", torch.bfloat16, torch.float16):
@@ -191,13 +193,14 @@ class DVIWriter:
         return num_classes
 
     def _check_existing(self) -> None:
-        if self.on_exists != "error" or not _is_rank_zero():
+        if self.on_exists != "new" or not _is_rank_zero():
             return
         logged = storage.RunReader(self.logdir).epochs()
         if logged:
             raise storage.EpochExistsError(
-                f"{self.logdir} already holds logged epochs {logged[0]}..{logged[-1]}; pass on_exists='skip' "
-                "to keep them (e.g. when resuming), 'replace' to overwrite them, or log to a new run folder")
+                f"{self.logdir} already holds logged epochs {logged[0]}..{logged[-1]}; log to a new run folder, "
+                "or pass on_exists='error' to add epochs to it (resuming; an epoch that exists still raises), "
+                "'skip' to keep the logged epochs or 'replace' to overwrite them")
 
     # ------------------------------------------------------------------ forward passes
     def _device(self) -> torch.device:
@@ -239,7 +242,7 @@ class DVIWriter:
         final = reader.epoch_path(epoch)
         if os.path.isdir(final) and self.on_exists == "skip":
             return None
-        if os.path.isdir(final) and self.on_exists == "error":
+        if os.path.isdir(final) and self.on_exists in ("new", "error"):
             raise storage.EpochExistsError(
                 f"epoch {epoch} is already logged in {self.logdir}; create the writer with "
                 "on_exists='replace' to overwrite it or 'skip' to keep it")

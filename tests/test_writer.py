@@ -133,9 +133,9 @@ def test_static_data_written_once_and_checked(tmp_path):
     DVIWriter(str(tmp_path / "run"), model, x, y, border_points=0).log_epoch(0)
     static = os.path.join(storage.plugin_dir(str(tmp_path / "run")), md.STATIC_DIR, md.LABELS_FILE)
     mtime = os.stat(static).st_mtime_ns
-    with pytest.raises(storage.EpochExistsError, match="already holds logged epochs 0..0.*on_exists='skip'"):
+    with pytest.raises(storage.EpochExistsError, match="already holds logged epochs 0..0.*on_exists='error' to add epochs"):
         DVIWriter(str(tmp_path / "run"), model, x, y, border_points=0)  # checked before any training
-    DVIWriter(str(tmp_path / "run"), model, x, y, border_points=0, on_exists="skip").log_epoch(1)  # resumed
+    DVIWriter(str(tmp_path / "run"), model, x, y, border_points=0, on_exists="error").log_epoch(1)  # resumed
     assert os.stat(static).st_mtime_ns == mtime
     with pytest.raises(ValueError, match="different sample subset"):
         DVIWriter(str(tmp_path / "run"), model, x, (y + 1) % 3, border_points=0, on_exists="skip").log_epoch(2)

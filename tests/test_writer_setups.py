@@ -89,6 +89,10 @@ def test_existing_epochs_fail_at_construction_not_after_training(tmp_path):
     DVIWriter(str(tmp_path / "run"), Net(), X, Y, border_points=0).log_epoch(1)
     with pytest.raises(storage.EpochExistsError, match="already holds logged epochs 1..1"):
         DVIWriter(str(tmp_path / "run"), Net(), X, Y, border_points=0)
+    resumed = DVIWriter(str(tmp_path / "run"), Net(), X, Y, border_points=0, on_exists="error")
+    resumed.log_epoch(2)
+    with pytest.raises(storage.EpochExistsError, match="epoch 1 is already logged"):
+        resumed.log_epoch(1)
 
 
 def test_thumbnails_true_on_flat_inputs_says_what_to_pass(tmp_path):
