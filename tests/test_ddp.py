@@ -45,3 +45,9 @@ def test_lightning_callback_with_strategy_ddp(tmp_path):
     _run([os.path.join(HERE, "ddp_scripts", "lightning_ddp.py"), str(tmp_path)], tmp_path, 29534)
     assert storage.list_runs(str(tmp_path)) == ["lit/version_0"]
     assert storage.RunReader(str(tmp_path / "lit" / "version_0")).epochs() == [1, 2, 3, 4]
+
+
+def test_fsdp_is_refused_with_what_to_do(tmp_path):
+    out = _run([os.path.join(HERE, "ddp_scripts", "fsdp_refused.py")], tmp_path, 29535)
+    assert "refused: FSDP-sharded models cannot be logged from rank 0 alone" in out
+    assert "unsharded copy" in out and not (tmp_path / "unused_run").exists()
