@@ -237,3 +237,46 @@ def test_nothing_written_for_a_failed_epoch(tmp_path):
         w.log_epoch(1)
     assert not storage.RunReader(str(tmp_path / "r")).exists()
     assert storage.RunReader(str(tmp_path / "r")).epochs() == []
+
+
+def test_border_space_choices(tmp_path):
+    class OneHot(nn.Module):  # integer inputs, no embedding module: representations are mixed
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(5 * 4, 16), nn.ReLU())
+            self.fc = nn.Linear(16, 3)
+
+        def forward(self, codes):
+            return self.fc(self.body(nn.functional.one_hot(codes, 5).float().flatten(1)))
+
+    torch.manual_seed(4)
+    codes = torch.randint(0, 5, (90, 4))
+    y = torch.remainder(codes[:, 0] + codes[:, 1], 3)
+    model = _trained(OneHot(), (codes,), y, steps=80)
+    w = DVIWriter(str(tmp_path / "run"), model, codes, y, border_points=15)
+    assert w.border_space == "representation"
+    w.log_epoch(1)
+    assert storage.RunReader(str(tmp_path / "run")).meta["border_space"] == "representation"
+    _assert_border_ambiguous(tmp_path / "run")
+    with pytest.raises(ValueError, match="border_space='input': the inputs include integer tensors"):
+        DVIWriter(str(tmp_path / "bad"), model, codes, y, border_space="input")
+    ids, mask, ty = _text_data()
+    with pytest.raises(ValueError, match="border_space='embedding:nope': the model has no submodule"):
+        DVIWriter(str(tmp_path / "bad"), BagOfWords(), ids, ty, border_space="embedding:nope")
+    with pytest.raises(ValueError, match="border_space must be"):
+        DVIWriter(str(tmp_path / "bad"), BagOfWords(), ids, ty, border_space="mixup")
+    named = DVIWriter(str(tmp_path / "named"), _trained(BagOfWords(), (ids,), ty), ids, ty, border_points=10,
+                      border_space="embedding:emb")
+    named.log_epoch(1)
+    _assert_border_ambiguous(tmp_path / "named")
+
+
+def test_bfloat16_model(tmp_path):
+    torch.manual_seed(5)
+    x, y = torch.randn(60, 1, 8, 8), torch.randint(0, 3, (60,))
+    model = _trained(_cnn(), (x,), y, steps=30).to(torch.bfloat16)
+    DVIWriter(str(tmp_path / "run"), model, x, y, border_points=6).log_epoch(1)  # float32 inputs cast to bf16
+    e = storage.RunReader(str(tmp_path / "run")).epoch(1)
+    assert e.representations_raw.dtype == np.float32 and np.isfinite(e.representations).all()
+    with torch.no_grad():
+        assert (e.predictions == model(x.to(torch.bfloat16)).float().argmax(1).numpy()).mean() > 0.95
