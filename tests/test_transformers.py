@@ -93,3 +93,30 @@ def test_trainer_callback_logs_each_epoch(tmp_path):
         assert float(normalised_margin(e.head_module()(torch.from_numpy(e.border))).max()) < MARGIN
     with open(os.path.join(storage.plugin_dir(run), "static", "texts.json")) as f:
         assert json.load(f) == texts
+
+
+def test_roberta_classification_head_falls_back_to_out_proj(tmp_path):
+    """RoBERTa's classifier is a custom module (dense, tanh, out_proj on the first token): the
+    callback's default leaves the guess to the writer, which takes the last Linear called."""
+    from tensorboard_dvi.integrations.transformers import DVICallback, _default_head
+    texts, labels = make_texts(30)
+    tokenizer = make_tokenizer()
+    enc = tokenizer(texts, padding="max_length", max_length=12, return_tensors="pt")
+    torch.manual_seed(0)
+    config = transformers.RobertaConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1,
+                                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=40,
+                                        num_labels=3, pad_token_id=0)
+    model = transformers.RobertaForSequenceClassification(config)
+    assert _default_head(model) is None
+    cb = DVICallback(enc, labels, logdir=str(tmp_path / "run"), border_points=0)
+    state = transformers.TrainerState(epoch=1.0, global_step=4, is_world_process_zero=False)
+    cb.on_epoch_end(None, state, None, model=model)
+    assert cb.writer is None and not (tmp_path / "run").exists()  # only the main process writes
+    state.is_world_process_zero = True
+    cb.on_epoch_end(None, state, None, model=model)
+    assert cb.writer.head is model.classifier.out_proj
+    e = storage.RunReader(str(tmp_path / "run")).epoch(1)
+    model.eval()
+    with torch.no_grad():
+        np.testing.assert_allclose(e.logits, model(**enc).logits.numpy(), atol=1e-5)
+    assert e.info["step"] == 4
