@@ -105,6 +105,11 @@ def _leaf(name: str, value) -> torch.Tensor:
     """One input given whole: a tensor, a numeric array or a rectangular numeric list."""
     if isinstance(value, torch.Tensor):
         return value.detach()
+    if isinstance(value, list) and value and all(isinstance(v, torch.Tensor) for v in value):
+        try:  # a list of per-sample tensors
+            return torch.stack([v.detach() for v in value])
+        except RuntimeError as e:
+            raise TypeError(f"{name}: cannot stack its tensors ({e}); {_HOW}") from None
     if isinstance(value, (list, tuple)) and value and not isinstance(value[0], (int, float, list, tuple, np.ndarray,
                                                                              np.number, bool)):
         raise TypeError(f"{name}: cannot batch a list of {type(value[0]).__name__}; {_HOW}")

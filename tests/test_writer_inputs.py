@@ -193,6 +193,10 @@ def test_unbatchable_inputs_fail_at_construction(tmp_path):
         DVIWriter(str(tmp_path / "r"), _cnn(), images, [0] * 4)
     with pytest.raises(TypeError, match="cannot batch.*collate_fn="):
         DVIWriter(str(tmp_path / "r"), _cnn(), [[1, 2], [3]], [0, 1])
+    with pytest.raises(TypeError, match="cannot stack its tensors.*collate_fn="):
+        DVIWriter(str(tmp_path / "r"), _cnn(), [torch.rand(1, 8, 8), torch.rand(1, 9, 9)], [0, 1])
+    w = DVIWriter(str(tmp_path / "ok"), _cnn(), [torch.rand(1, 8, 8) for _ in range(4)], [0, 1, 2, 0])
+    assert w.train.n == 4  # a list of per-sample tensors of one shape is stacked
 
     class Strings(torch.utils.data.Dataset):
         def __len__(self):
