@@ -183,10 +183,15 @@ class Capture:
         """head(representation) must predict what the model predicts."""
         if out is None or out.dim() != 2 or out.shape[0] != logits.shape[0]:
             return
-        # the head's class must be (up to rounding: autocast, ties) the model's top class
-        top = out.float().max(1).values
-        at_head = out.float().gather(1, logits.argmax(1).view(-1, 1)).squeeze(1)
-        agree = (at_head >= top - 1e-3 * (1 + top.abs())).float().mean().item()
+        agree = 0.0
+        if out.shape == logits.shape:
+            # the head's class must be (up to rounding: autocast, ties) the model's top class
+            finite = torch.isfinite(out).all(1) & torch.isfinite(logits).all(1)  # NaN is reported later
+            if not finite.any():
+                return
+            top = out.float().max(1).values
+            at_head = out.float().gather(1, logits.argmax(1).view(-1, 1)).squeeze(1)
+            agree = (at_head >= top - 1e-3 * (1 + top.abs()))[finite].float().mean().item()
         if out.shape != logits.shape or agree < 0.99:
             how = ("the default guess, the input of the last nn.Linear called" if self.guessed
                    else "the given head")
