@@ -90,7 +90,7 @@ def bench_projection(logdir, cache_root, epochs):
         client.get(PREFIX + "runs")
         client.get(PREFIX + "samples", query_string={"run": "run"})
         cold, warm, base, sizes = [], [], [], []
-        run = plugin._runs.get("run")
+        run = plugin.runs.known("run")
         for e in epochs:
             q = {"run": "run", "epoch": e}
             t = time.perf_counter()

@@ -17,7 +17,7 @@ from . import metadata as md
 
 
 def _path(reader, fname: str) -> str:
-    from .storage import FormatError, _outside
+    from .reader import FormatError, _outside
     path = os.path.join(reader.root, md.STATIC_DIR, fname)
     if _outside(path, reader.confine):
         raise FormatError(f"{md.STATIC_DIR}/{fname} is a link out of the logdir")
@@ -25,7 +25,7 @@ def _path(reader, fname: str) -> str:
 
 
 def _json(reader, fname: str):
-    from .storage import FormatError
+    from .reader import FormatError
     try:
         with open(_path(reader, fname), encoding="utf-8") as f:
             return json.load(f)
@@ -40,7 +40,7 @@ def _n(reader) -> int:
 
 
 def _bad(fname: str, what: str):
-    from .storage import FormatError
+    from .reader import FormatError
     return FormatError(f"{md.STATIC_DIR}/{fname} is not {what}")
 
 
@@ -61,7 +61,7 @@ def feature_names(reader) -> Optional[List[str]]:
 
 def features(reader) -> Optional[np.ndarray]:
     """float32 [N, F], memory-mapped."""
-    from .storage import FormatError, _load_npy
+    from .reader import FormatError, _load_npy
     names = feature_names(reader)
     if names is None:
         return None

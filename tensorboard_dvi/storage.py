@@ -1,8 +1,9 @@
-"""The on-disk format: atomic epoch writes and the one reader (docs/FORMAT.md).
+"""The on-disk format: atomic folder writes, and the one reader re-exported (docs/FORMAT.md).
 
-Writer, engine and plugin all go through this module. Arrays are ``.npy``
-files read with ``allow_pickle=False`` (memory-mapped where large), metadata is
-JSON, the head is JSON + ``.npz``: nothing in a logdir is ever unpickled.
+Writer, engine (its cache too) and plugin all go through this module; the
+reading half lives in reader.py (re-exported here: ``storage.RunReader``).
+Arrays are ``.npy`` files read with ``allow_pickle=False``, metadata is JSON,
+the head is JSON + ``.npz``: nothing in a logdir is ever unpickled.
 
 An epoch folder is built under a dot-prefixed temporary name inside the run and
 renamed into place only when complete, so a reader sees a whole epoch or none.
@@ -16,25 +17,13 @@ import os
 import shutil
 import tempfile
 import uuid
-from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import numpy as np
 
 from . import metadata as md
-
-
-class FormatError(Exception):
-    """The logdir holds DVI data this version cannot read."""
-
-
-class DamagedEpochError(FormatError):
-    """One epoch's files are missing or inconsistent; other epochs are unaffected."""
-
-    def __init__(self, epoch: int, reason: str):
-        super().__init__(f"epoch {epoch} is damaged: {reason}")
-        self.epoch = epoch
-        self.reason = reason
+from .reader import (DamagedEpochError, EpochData, FormatError, RunReader, StaticData,  # noqa: F401
+                     list_runs, plugin_dir)
 
 
 class EpochExistsError(FileExistsError):
@@ -43,10 +32,6 @@ class EpochExistsError(FileExistsError):
 
 class StorageError(OSError):
     """Writing failed (disk full, permissions); nothing already written was touched."""
-
-
-def plugin_dir(run_path: str) -> str:
-    return os.path.join(run_path, *md.PLUGIN_DIR)
 
 
 # --------------------------------------------------------------------------- writing
@@ -186,271 +171,3 @@ def write_folder(parent: str, name: str, arrays: Dict[str, np.ndarray], jsons: D
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return final
-
-
-# --------------------------------------------------------------------------- reading
-
-
-@dataclass
-class StaticData:
-    ids: np.ndarray      # int64 [N]
-    labels: np.ndarray   # int64 [N]
-    split: np.ndarray    # uint8 [N]: 0 train, 1 test; train rows first
-    noisy: Optional[np.ndarray]  # bool [N] or None
-
-    @property
-    def n_train(self) -> int:
-        return int(np.count_nonzero(self.split == md.SPLIT_TRAIN))
-
-
-def _load_npy(path: str, mmap: bool = False) -> np.ndarray:
-    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-
-
-def _outside(path: str, confine: Optional[str]) -> bool:
-    """Whether ``path`` resolves (symlinks followed) outside the real folder ``confine``."""
-    if not confine:
-        return False
-    real = os.path.realpath(path)
-    return not (real == confine or real.startswith(confine.rstrip(os.sep) + os.sep))
-
-
-class EpochData:
-    """One logged epoch. Arrays load lazily (memory-mapped) on first access."""
-
-    def __init__(self, folder: str, epoch: int, info: dict, n: int, dim: int, num_classes: int,
-                 confine: Optional[str] = None):
-        self.folder = folder
-        self._confine = confine
-        self.epoch = epoch
-        self.info = info
-        self.uid: str = info["uid"]
-        self._n, self._dim, self._c = n, dim, num_classes
-        self._cache: Dict[str, np.ndarray] = {}
-
-    def _array(self, fname: str, shape, kinds: str, mmap: bool = True) -> np.ndarray:
-        if fname not in self._cache:
-            path = os.path.join(self.folder, fname)
-            if _outside(path, self._confine):
-                raise DamagedEpochError(self.epoch, f"{fname} is a link out of the logdir")
-            try:
-                arr = _load_npy(path, mmap=mmap)
-            except FileNotFoundError:
-                raise DamagedEpochError(self.epoch, f"{fname} is missing") from None
-            except (ValueError, OSError, EOFError) as e:
-                raise DamagedEpochError(self.epoch, f"{fname} is unreadable ({e})") from None
-            if arr.dtype.kind not in kinds:
-                raise DamagedEpochError(self.epoch, f"{fname} has dtype {arr.dtype}")
-            if tuple(arr.shape) != tuple(d if d is not None else arr.shape[i] for i, d in enumerate(shape)) \
-                    or arr.ndim != len(shape):
-                raise DamagedEpochError(self.epoch, f"{fname} has shape {tuple(arr.shape)}, expected "
-                                        + str(tuple("*" if d is None else d for d in shape)))
-            self._cache[fname] = arr
-        return self._cache[fname]
-
-    @property
-    def representations_raw(self) -> np.ndarray:
-        """As stored (float32 or float16), memory-mapped."""
-        return self._array(md.REPRESENTATIONS_FILE, (self._n, self._dim), "f")
-
-    @property
-    def representations(self) -> np.ndarray:
-        return np.array(self.representations_raw, dtype=np.float32)
-
-    @property
-    def logits(self) -> np.ndarray:
-        return np.array(self._array(md.LOGITS_FILE, (self._n, self._c), "f"), dtype=np.float32)
-
-    @property
-    def predictions(self) -> np.ndarray:
-        return np.array(self._array(md.PREDICTIONS_FILE, (self._n,), "iu"), dtype=np.int64)
-
-    @property
-    def border(self) -> np.ndarray:
-        return np.array(self._array(md.BORDER_FILE, (None, self._dim), "f"), dtype=np.float32)
-
-    def _check_head_links(self) -> None:
-        for fname in (md.HEAD_SPEC_FILE, md.HEAD_WEIGHTS_FILE):
-            if _outside(os.path.join(self.folder, fname), self._confine):
-                raise DamagedEpochError(self.epoch, f"head: {fname} is a link out of the logdir")
-
-    def head_module(self):
-        """The logged classifier head as an eval-mode float32 torch module."""
-        from .heads import load_head
-        self._check_head_links()
-        try:
-            return load_head(self.folder)
-        except (FileNotFoundError, ValueError, KeyError, OSError) as e:
-            raise DamagedEpochError(self.epoch, f"head: {e}") from None
-
-    def validate(self) -> None:
-        """Touch every file once; raises DamagedEpochError with the reason."""
-        for fname, shape, kinds in ((md.REPRESENTATIONS_FILE, (self._n, self._dim), "f"),
-                                    (md.LOGITS_FILE, (self._n, self._c), "f"),
-                                    (md.PREDICTIONS_FILE, (self._n,), "iu"),
-                                    (md.BORDER_FILE, (None, self._dim), "f")):
-            self._array(fname, shape, kinds)
-        from .heads import check_head_files
-        self._check_head_links()
-        try:
-            check_head_files(self.folder)
-        except (FileNotFoundError, ValueError, KeyError, OSError) as e:
-            raise DamagedEpochError(self.epoch, f"head: {e}") from None
-
-
-class RunReader:
-    """Reads one run's DVI data; tolerates a run that is still being written.
-
-    ``confine`` (the plugin passes the logdir): every file read must resolve inside that
-    folder; a symlink out of it makes the file unreadable (FormatError / DamagedEpochError).
-    """
-
-    def __init__(self, run_path: str, confine: Optional[str] = None):
-        self.run_path = run_path
-        self.root = plugin_dir(run_path)
-        self.confine = os.path.realpath(confine) if confine else None
-        self._meta: Optional[dict] = None
-        self._static: Optional[StaticData] = None
-
-    def exists(self) -> bool:
-        return os.path.isfile(os.path.join(self.root, md.STATIC_DIR, md.META_FILE))
-
-    @property
-    def meta(self) -> dict:
-        if self._meta is None:
-            path = os.path.join(self.root, md.STATIC_DIR, md.META_FILE)
-            if _outside(path, self.confine):
-                raise FormatError(f"{self.run_path}: {md.STATIC_DIR}/{md.META_FILE} is a link out of the logdir")
-            try:
-                with open(path, encoding="utf-8") as f:
-                    meta = json.load(f)
-            except FileNotFoundError:
-                raise FormatError(f"{self.run_path} has no DVI data (missing {md.STATIC_DIR}/{md.META_FILE})") from None
-            except (ValueError, OSError) as e:
-                raise FormatError(f"{path} is unreadable: {e}") from None
-            version = meta.get("format_version")
-            if not isinstance(version, int) or version > md.FORMAT_VERSION:
-                raise FormatError(f"{path}: format version {version!r} is newer than this "
-                                  f"tensorboard-dvi understands ({md.FORMAT_VERSION}); upgrade the package")
-            self._meta = meta
-        return self._meta
-
-    def static(self) -> StaticData:
-        if self._static is None:
-            folder = os.path.join(self.root, md.STATIC_DIR)
-            n = self.meta["n_train"] + self.meta["n_test"]
-
-            def load(fname, kinds):
-                if _outside(os.path.join(folder, fname), self.confine):
-                    raise FormatError(f"{md.STATIC_DIR}/{fname} is a link out of the logdir")
-                try:
-                    arr = _load_npy(os.path.join(folder, fname))
-                except (ValueError, OSError, EOFError) as e:
-                    raise FormatError(f"{md.STATIC_DIR}/{fname} is unreadable: {e}") from None
-                if arr.shape != (n,) or arr.dtype.kind not in kinds:
-                    raise FormatError(f"{md.STATIC_DIR}/{fname} has shape {arr.shape} and dtype "
-                                      f"{arr.dtype}, expected ({n},)")
-                return arr
-
-            noisy = load(md.NOISY_FILE, "b").astype(bool) if self.meta.get("has_noisy") else None
-            self._static = StaticData(ids=load(md.IDS_FILE, "iu").astype(np.int64),
-                                      labels=load(md.LABELS_FILE, "iu").astype(np.int64),
-                                      split=load(md.SPLIT_FILE, "u").astype(np.uint8), noisy=noisy)
-        return self._static
-
-    def thumbnails(self) -> Optional[np.ndarray]:
-        """uint8 [N, H, W] or [N, H, W, C], memory-mapped; None when not logged."""
-        if not self.meta.get("has_thumbnails"):
-            return None
-        path = os.path.join(self.root, md.STATIC_DIR, md.THUMBNAILS_FILE)
-        if _outside(path, self.confine):
-            raise FormatError(f"{md.STATIC_DIR}/{md.THUMBNAILS_FILE} is a link out of the logdir")
-        try:
-            arr = _load_npy(path, mmap=True)
-        except (ValueError, OSError) as e:
-            raise FormatError(f"{md.STATIC_DIR}/{md.THUMBNAILS_FILE} is unreadable: {e}") from None
-        if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or arr.shape[0] != self.meta["n_train"] + self.meta["n_test"]:
-            raise FormatError(f"{md.STATIC_DIR}/{md.THUMBNAILS_FILE} has shape {arr.shape} dtype {arr.dtype}")
-        return arr
-
-    def epochs(self) -> List[int]:
-        """Complete epochs, sorted; temporary folders of a writer at work are skipped."""
-        folder = os.path.join(self.root, md.EPOCHS_DIR)
-        if _outside(folder, self.confine):
-            return []
-        try:
-            names = os.listdir(folder)
-        except FileNotFoundError:
-            return []
-        found = []
-        for name in names:
-            e = md.parse_epoch_dir_name(name)
-            if e is not None and os.path.isdir(os.path.join(folder, name)):
-                found.append(e)
-        return sorted(found)
-
-    def epoch_path(self, epoch: int) -> str:
-        return os.path.join(self.root, md.EPOCHS_DIR, md.epoch_dir_name(epoch))
-
-    def epoch(self, epoch: int) -> EpochData:
-        folder = self.epoch_path(epoch)
-        if not os.path.isdir(folder):
-            raise KeyError(f"epoch {epoch} has not been logged in {self.run_path}")
-        if _outside(os.path.join(folder, md.EPOCH_FILE), self.confine):
-            raise DamagedEpochError(epoch, "the epoch folder or its epoch.json is a link out of the logdir")
-        try:
-            with open(os.path.join(folder, md.EPOCH_FILE), encoding="utf-8") as f:
-                info = json.load(f)
-        except FileNotFoundError:
-            raise DamagedEpochError(epoch, f"{md.EPOCH_FILE} is missing") from None
-        except (ValueError, OSError) as e:
-            raise DamagedEpochError(epoch, f"{md.EPOCH_FILE} is unreadable ({e})") from None
-        if not isinstance(info, dict) or not isinstance(info.get("uid"), str) or info.get("epoch") != epoch:
-            raise DamagedEpochError(epoch, f"{md.EPOCH_FILE} does not describe epoch {epoch}")
-        meta = self.meta
-        return EpochData(folder, epoch, info, meta["n_train"] + meta["n_test"], meta["dim"], meta["num_classes"],
-                         confine=self.confine)
-
-    def damaged(self) -> Dict[int, str]:
-        """Reasons for every damaged epoch (reads each epoch's headers once)."""
-        out = {}
-        for e in self.epochs():
-            try:
-                self.epoch(e).validate()
-            except DamagedEpochError as err:
-                out[e] = err.reason
-        return out
-
-
-    # Optional per-sample extras (docs/FORMAT.md; checks in static_extras.py); None when not logged.
-    def texts(self) -> Optional[List[str]]:
-        from . import static_extras
-        return static_extras.texts(self)
-
-    def feature_names(self) -> Optional[List[str]]:
-        from . import static_extras
-        return static_extras.feature_names(self)
-
-    def features(self) -> Optional[np.ndarray]:
-        from . import static_extras
-        return static_extras.features(self)
-
-    def metadata_columns(self) -> Optional[Dict[str, list]]:
-        from . import static_extras
-        return static_extras.metadata_columns(self)
-
-def list_runs(logdir: str) -> List[str]:
-    """Run names (relative, '/'-separated; '.' for the logdir itself) that hold DVI data.
-
-    Symlinked folders are not followed, so a run cannot point out of the logdir.
-    """
-    runs = []
-    logdir = os.path.abspath(logdir)
-    for dirpath, dirnames, _ in os.walk(logdir, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        if os.path.isfile(os.path.join(dirpath, *md.PLUGIN_DIR, md.STATIC_DIR, md.META_FILE)):
-            rel = os.path.relpath(dirpath, logdir)
-            runs.append(rel.replace(os.sep, "/"))
-        if os.path.basename(dirpath) == "plugins":
-            dirnames[:] = []
-    return sorted(runs)

@@ -258,6 +258,27 @@ def noisy_run(tmp_path):
     return str(tmp_path / "noisy"), str(tmp_path / "cache")
 
 
+def _route_run(run_path, cache_dir):
+    """(runs, run state) as the plugin builds them; the clock jumps 10 s per call (no memo hits)."""
+    import itertools
+    from tensorboard_dvi.engine.cache import RunCache
+    from tensorboard_dvi.plugin.runs import Runs
+    ticks = itertools.count(0, 10)
+    runs = Runs(os.path.dirname(run_path), cache_root=None, cache_factory=lambda _d: RunCache(cache_dir),
+                generation=lambda _name: 0, clock=lambda: next(ticks))
+    return runs, runs.get(os.path.basename(run_path), run_path)
+
+
+def _serve(route, state, params):
+    from tensorboard_dvi.plugin import dynamics_route
+    runs, run = state
+    return dynamics_route.serve(route, run, params, runs)
+
+
+def _dyn(state):
+    return _serve("dynamics", state, {}).body
+
+
 def _write_fitted(run_path, cache_dir, epochs, scale=1.0):
     from tensorboard_dvi import storage
     from tensorboard_dvi.engine.cache import CACHE_FORMAT, RunCache
@@ -279,12 +300,13 @@ def _write_fitted(run_path, cache_dir, epochs, scale=1.0):
 def test_routes(noisy_run):
     from tensorboard import errors
     from tensorboard_dvi import storage
-    from tensorboard_dvi.plugin import dynamics_route, wire
+    from tensorboard_dvi.plugin import wire
     run_path, cache_dir = noisy_run
-    dynamics_route.clear_cache()
+    state = _route_run(run_path, cache_dir)
     reader = storage.RunReader(run_path)
     static = reader.static()
-    blob, mime = dynamics_route.serve_dynamics(run_path, cache_dir, {})
+    r = _serve("dynamics", state, {})
+    blob, mime = r.body, r.mimetype
     assert mime == "application/octet-stream"
     header, arrays = wire.decode(blob)
     assert header["n"] == len(static.ids) and header["epochs"] == [1, 2, 3] and header["n_epochs"] == 3
@@ -293,28 +315,25 @@ def test_routes(noisy_run):
     ref = compute_signals([reader.epoch(e).logits for e in (1, 2, 3)], static.labels)
     np.testing.assert_allclose(arrays["mislabel_score"], ref["mislabel_score"], rtol=1e-6)
 
-    r = dynamics_route.serve("dynamics_query", run_path, cache_dir,
-                             {"query": "likely_mislabelled", "n": "5", "split": "train"})
+    r = _serve("dynamics_query", state, {"query": "likely_mislabelled", "n": "5", "split": "train"})
     out = json.loads(r.body)
     assert r.mimetype == "application/json" and out["count"] == 5
     assert out["ids"] == static.ids[out["indices"]].tolist()
     assert all(static.split[i] == 0 for i in out["indices"])
     with pytest.raises(errors.InvalidArgumentError, match="unknown query"):
-        dynamics_route.serve("dynamics_query", run_path, cache_dir, {"query": "x"})
+        _serve("dynamics_query", state, {"query": "x"})
     with pytest.raises(errors.InvalidArgumentError, match="missing query parameter 'query'"):
-        dynamics_route.serve("dynamics_query", run_path, cache_dir, {})
+        _serve("dynamics_query", state, {})
     with pytest.raises(errors.InvalidArgumentError, match="no parameter 'bogus'"):
-        dynamics_route.serve("dynamics_query", run_path, cache_dir, {"query": "still_misclassified", "bogus": 1})
+        _serve("dynamics_query", state, {"query": "still_misclassified", "bogus": 1})
 
     ids = static.ids[[3, 0]].tolist()
-    r = dynamics_route.serve("dynamics_export", run_path, cache_dir,
-                             {"format": "csv", "ids": ",".join(map(str, ids))})
+    r = _serve("dynamics_export", state, {"format": "csv", "ids": ",".join(map(str, ids))})
     rows = list(csv.DictReader(io.StringIO(r.body.decode())))
     assert r.mimetype == "text/csv" and [int(x["id"]) for x in rows] == ids
     assert rows[0]["split"] == "train" and rows[0]["noisy"] in ("0", "1")
     assert ("Content-Disposition", 'attachment; filename="dvi-dynamics-noisy-selection.csv"') in r.headers
-    r = dynamics_route.serve("dynamics_export", run_path, cache_dir,
-                             {"format": "json", "query": "crossed_boundary", "k": "1"})
+    r = _serve("dynamics_export", state, {"format": "json", "query": "crossed_boundary", "k": "1"})
     out = json.loads(r.body)
     assert out["query"] == "crossed_boundary" and out["count"] == len(out["samples"])
     assert all(s["boundary_crossings"] >= 1 for s in out["samples"])
@@ -325,14 +344,14 @@ def test_routes(noisy_run):
                              ({"ids": "1,x"}, errors.InvalidArgumentError, "comma-separated"),
                              ({"ids": "987654321"}, errors.NotFoundError, "unknown sample id")]:
         with pytest.raises(exc, match=msg):
-            dynamics_route.serve("dynamics_export", run_path, cache_dir, params)
+            _serve("dynamics_export", state, params)
 
 
 def test_route_cache_is_incremental_and_keyed_by_uid(noisy_run, monkeypatch):
     from tensorboard_dvi import storage
-    from tensorboard_dvi.plugin import dynamics_route, wire
+    from tensorboard_dvi.plugin import wire
     run_path, cache_dir = noisy_run
-    dynamics_route.clear_cache()
+    state = _route_run(run_path, cache_dir)
     reads = []
     orig = storage.EpochData.logits
 
@@ -340,9 +359,9 @@ def test_route_cache_is_incremental_and_keyed_by_uid(noisy_run, monkeypatch):
         reads.append(self.epoch)
         return orig.fget(self)
     monkeypatch.setattr(storage.EpochData, "logits", property(counting))
-    first, _ = dynamics_route.serve_dynamics(run_path, cache_dir, {})
+    first = _dyn(state)
     assert sorted(reads) == [1, 2, 3]
-    again, _ = dynamics_route.serve_dynamics(run_path, cache_dir, {})
+    again = _dyn(state)
     assert again is first and sorted(reads) == [1, 2, 3]  # nothing re-read
 
     # A new epoch: only it is read; result equals a from-scratch computation.
@@ -354,11 +373,11 @@ def test_route_cache_is_incremental_and_keyed_by_uid(noisy_run, monkeypatch):
                          extra_files={n: open(os.path.join(ep3.folder, n), "rb").read()
                                       for n in os.listdir(ep3.folder) if n.startswith("head")})
     reads.clear()
-    _, a4 = wire.decode(dynamics_route.serve_dynamics(run_path, cache_dir, {})[0])
+    _, a4 = wire.decode(_dyn(state))
     assert reads == [4]
-    dynamics_route.clear_cache()
+    state = _route_run(run_path, cache_dir)  # a fresh plugin: nothing memoised
     reads.clear()
-    h, fresh = wire.decode(dynamics_route.serve_dynamics(run_path, cache_dir, {})[0])
+    h, fresh = wire.decode(_dyn(state))
     assert sorted(reads) == [1, 2, 3, 4] and h["epochs"] == [1, 2, 3, 4]
     for k in a4:
         np.testing.assert_array_equal(a4[k], fresh[k])
@@ -369,36 +388,34 @@ def test_route_cache_is_incremental_and_keyed_by_uid(noisy_run, monkeypatch):
                          extra_files={n: open(os.path.join(ep3.folder, n), "rb").read()
                                       for n in os.listdir(ep3.folder) if n.startswith("head")})
     reads.clear()
-    dynamics_route.serve_dynamics(run_path, cache_dir, {})
+    _dyn(state)
     assert sorted(reads) == [1, 2, 3, 4]
 
 
 def test_route_distance_from_fitted_maps(noisy_run):
-    from tensorboard_dvi.plugin import dynamics_route, wire
+    from tensorboard_dvi.plugin import wire
     run_path, cache_dir = noisy_run
-    dynamics_route.clear_cache()
-    h, a = wire.decode(dynamics_route.serve_dynamics(run_path, cache_dir, {})[0])
+    state = _route_run(run_path, cache_dir)
+    h, a = wire.decode(_dyn(state))
     assert h["fitted_epochs"] == [] and np.isnan(a["distance_travelled"]).all()
     _write_fitted(run_path, cache_dir, [1, 2])
-    h, a = wire.decode(dynamics_route.serve_dynamics(run_path, cache_dir, {})[0])
+    h, a = wire.decode(_dyn(state))
     assert h["fitted_epochs"] == [1, 2] and np.allclose(a["distance_travelled"], 1.0)
     _write_fitted(run_path, cache_dir, [1, 2, 3])
-    h, a = wire.decode(dynamics_route.serve_dynamics(run_path, cache_dir, {})[0])
+    h, a = wire.decode(_dyn(state))
     assert h["fitted_epochs"] == [1, 2, 3] and np.allclose(a["distance_travelled"], 2.0)
-    out = json.loads(dynamics_route.serve("dynamics_query", run_path, cache_dir,
-                                          {"query": "largest_movers", "n": "3"}).body)
+    out = json.loads(_serve("dynamics_query", state, {"query": "largest_movers", "n": "3"}).body)
     assert out["count"] == 3 and "warning" not in out
     # A refit of the same epochs (new embedding files) is picked up.
     _write_fitted(run_path, cache_dir, [1, 2, 3], scale=2.0)
-    h, a = wire.decode(dynamics_route.serve_dynamics(run_path, cache_dir, {})[0])
+    h, a = wire.decode(_dyn(state))
     assert np.allclose(a["distance_travelled"], 4.0)
 
 
 def test_route_unknown_run(tmp_path):
     from tensorboard import errors
-    from tensorboard_dvi.plugin import dynamics_route
     with pytest.raises(errors.NotFoundError):
-        dynamics_route.serve_dynamics(str(tmp_path / "none"), str(tmp_path / "c"), {})
+        _dyn(_route_run(str(tmp_path / "none"), str(tmp_path / "c")))
 
 
 def test_routes_wired_into_tensorboard(tmp_path):

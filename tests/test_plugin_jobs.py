@@ -115,8 +115,8 @@ def test_new_epoch_mid_job_and_after(setup):
     wait_for(lambda: jobs.status("run")["state"] == "done")
     # Training goes on while TensorBoard runs: the watcher picks the epoch up, no request needed.
     append_epoch(logdir / "run", 3, 5)
-    wait_for(lambda: jobs.status("run")["state"] == "running" or 5 in plugin._fitted(
-        plugin._runs.get("run"), plugin._scan(plugin._runs.get("run"))[1]), timeout=10)
+    wait_for(lambda: jobs.status("run")["state"] == "running" or 5 in plugin.runs.fitted(
+        plugin.runs.known("run"), plugin.runs.scan(plugin.runs.known("run"))[1]), timeout=10)
     wait_for(lambda: status(client)["fitted"] == [1, 2, 3, 4, 5], timeout=60)
 
 
@@ -250,10 +250,10 @@ def test_eta_from_measured_epoch_times():
         job.done_times = [110.0, 114.0, 118.0]  # first epoch pays the start-up
         job.epochs_done = 3
         now[0] = 119.0
-        jobs._update_eta(job)
+        job.update_eta(now[0])
         assert job.eta_s == pytest.approx(4.0 * 7 - 1.0)
         job.fraction = 0.35  # halfway through the 4th epoch
-        jobs._update_eta(job)
+        job.update_eta(now[0])
         assert job.eta_s == pytest.approx(4.0 * 6.5)
     finally:
         jobs.shutdown()

@@ -16,7 +16,7 @@ from plugin_fakes import PREFIX, fake_fit, make_client
 from tensorboard_dvi.engine.cache import default_cache_dir
 from tensorboard_dvi.plugin import wire
 from tensorboard_dvi.plugin.jobs import JobManager
-from tensorboard_dvi.plugin.plugin import near_boundary, softmax_confidence
+from tensorboard_dvi.scoring import near_boundary, softmax_confidence
 from tensorboard_dvi.storage import RunReader
 
 
@@ -307,13 +307,13 @@ def test_plugin_dir_symlinked_out_of_logdir(tmp_path):
 
 def test_many_runs_keep_bounded_per_sample_state(env):
     plugin = env["plugin"]
-    old = plugin._loaded._max_items
-    plugin._loaded._max_items = 1
+    old = plugin.runs._loaded._max_items
+    plugin.runs._loaded._max_items = 1
     try:
         for name in ("clean", "sub/noisy", "damaged", "clean"):
             assert get(env, "samples", run=name).status_code == 200
-        assert len(plugin._loaded) == 1
-        assert plugin._runs["sub/noisy"].samples_blob is None  # dropped, reloaded on demand
+        assert len(plugin.runs._loaded) == 1
+        assert plugin.runs.known("sub/noisy").samples_blob is None  # dropped, reloaded on demand
         assert get(env, "projection", run="sub/noisy", epoch=1).status_code == 200
     finally:
-        plugin._loaded._max_items = old
+        plugin.runs._loaded._max_items = old

@@ -19,8 +19,10 @@ Layout (``cache_dir`` is given by the caller, see :func:`default_cache_dir`)::
         npr.npy               float32 n_train, neighbour-preserving rate vs predecessor
         offsets.npy           float32 n_train x 2, refined position − encoder output (warm start)
 
-Every epoch folder is written under a dot-prefixed temporary name and renamed
-into place, so a reader sees a whole epoch or none.
+Every epoch folder is written by the format's own atomic writer
+(``storage.write_folder``: dot-prefixed temporary folder, every file fsynced,
+then renamed into place, or exchanged with the old folder in one step), so a
+reader sees a whole epoch or none, even after a power cut.
 """
 
 from __future__ import annotations
@@ -29,18 +31,16 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-CACHE_FORMAT = 1
-EPOCHS_DIR = "epochs"
-TEMP_PREFIX = ".tmp-"
-TRASH_PREFIX = ".trash-"
+from .. import storage
+from ..metadata import EPOCH_FILE, EPOCHS_DIR, TEMP_PREFIX, TRASH_PREFIX  # noqa: F401 (re-exported)
+from ..metadata import epoch_dir_name, parse_epoch_dir_name
 
-EPOCH_FILE = "epoch.json"
+CACHE_FORMAT = 1
 EMBEDDING_FILE = "embedding.npy"
 BACKGROUND_PNG = "background.png"
 BACKGROUND_META = "background.json"
@@ -72,17 +72,6 @@ def default_cache_dir(run_path: str) -> str:
     return os.path.join(root, key)
 
 
-def epoch_dir_name(epoch: int) -> str:
-    return "epoch-{:06d}".format(int(epoch))
-
-
-def _parse_epoch_dir(name: str) -> Optional[int]:
-    if not name.startswith("epoch-"):
-        return None
-    digits = name[len("epoch-"):]
-    return int(digits) if digits.isascii() and digits.isdigit() else None
-
-
 class NotFittedError(KeyError):
     """The epoch has no (complete) results in this cache."""
 
@@ -105,7 +94,7 @@ class RunCache:
             return []
         out = []
         for name in names:
-            e = _parse_epoch_dir(name)
+            e = parse_epoch_dir_name(name)
             if e is not None and os.path.isfile(os.path.join(self.epochs_dir, name, EPOCH_FILE)):
                 out.append(e)
         return sorted(out)
@@ -228,34 +217,15 @@ class RunCache:
     # ------------------------------------------------------------------ writing
     def write_epoch(self, epoch: int, arrays: Dict[str, np.ndarray], jsons: Dict[str, object],
                     blobs: Dict[str, bytes]) -> str:
-        """Write one epoch's results atomically (temp folder, then rename)."""
-        os.makedirs(self.epochs_dir, exist_ok=True)
-        final = self.epoch_path(epoch)
-        tmp = tempfile.mkdtemp(prefix=TEMP_PREFIX + epoch_dir_name(epoch) + "-", dir=self.epochs_dir)
-        try:
-            for name, arr in arrays.items():
-                with open(os.path.join(tmp, name), "wb") as f:
-                    np.save(f, np.ascontiguousarray(arr), allow_pickle=False)
-            for name, blob in blobs.items():
-                with open(os.path.join(tmp, name), "wb") as f:
-                    f.write(blob)
-            # epoch.json last: its presence marks a complete folder.
-            for name, obj in sorted(jsons.items(), key=lambda kv: kv[0] == EPOCH_FILE):
-                with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
-                    json.dump(obj, f, indent=1, sort_keys=True)
-            os.chmod(tmp, 0o755)
-            if os.path.exists(final):
-                trash = os.path.join(self.epochs_dir, TRASH_PREFIX + epoch_dir_name(epoch) + "-" + uuid.uuid4().hex[:8])
-                os.rename(final, trash)
-                os.rename(tmp, final)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                os.rename(tmp, final)
-            tmp = None
-        finally:
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
-        return final
+        """Write one epoch's results atomically, replacing an older result of the same epoch.
+
+        ``epoch.json`` is written last (its presence marks a complete folder for
+        :meth:`fitted_epochs`). Raises ``storage.StorageError`` (an OSError) when the
+        disk is full or read-only; what was in place stays untouched.
+        """
+        ordered = dict(sorted(jsons.items(), key=lambda kv: kv[0] == EPOCH_FILE))
+        return storage.write_folder(self.epochs_dir, epoch_dir_name(epoch), arrays, ordered, replace=True,
+                                    extra_files=blobs)
 
     def remove_epoch(self, epoch: int) -> None:
         final = self.epoch_path(epoch)

@@ -28,29 +28,14 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-#: Near-boundary criterion: min-max normalised top1 - top2 < NEAR_BOUNDARY (as
-#: tensorboard_dvi.border.normalised_margin and the plugin's projection flags).
-NEAR_BOUNDARY = 0.1
+from .. import scoring
+from ..catalogue import QUERIES as CATALOGUE_QUERIES, SERVED_SIGNALS, default
 
-#: Signal names in the order they are served, with a one-line description.
-SIGNALS: Dict[str, str] = {
-    "conf_mean": "mean over epochs of the softmax probability of the given label (cartography confidence)",
-    "conf_std": "standard deviation over epochs of that probability (cartography variability)",
-    "correct_rate": "fraction of epochs in which the prediction equals the given label",
-    "forgetting": "forgetting events: epochs where a sample predicted correctly becomes wrong at the next epoch",
-    "flips": "epochs where the predicted class differs from the previous epoch's",
-    "boundary_crossings": "times the sample crossed the boundary of its labelled class: "
-                          "correct->wrong plus wrong->correct transitions",
-    "near_boundary_epochs": "epochs with min-max normalised top1 - top2 logit < 0.1",
-    "final_near_boundary": "near the boundary at the last epoch (0/1)",
-    "distance_travelled": "sum of 2-D step lengths between consecutive fitted epochs on the map (NaN: no map)",
-    "loss_mean": "mean over epochs of the cross-entropy of the given label",
-    "margin_mean": "mean over epochs of logit[label] - max other logit (area under the margin, AUM)",
-    "final_correct": "prediction equals the given label at the last epoch (0/1)",
-    "final_prediction": "predicted class at the last epoch",
-    "final_loss": "cross-entropy of the given label at the last epoch",
-    "mislabel_score": "how likely the given label is wrong, in [0, 1]; see docs/DYNAMICS.md",
-}
+#: Near-boundary criterion (one definition: tensorboard_dvi.scoring).
+NEAR_BOUNDARY = scoring.NEAR_BOUNDARY_MARGIN
+
+#: Signal names in the order they are served, with a one-line description (tensorboard_dvi.catalogue).
+SIGNALS: Dict[str, str] = SERVED_SIGNALS
 
 COUNT_SIGNALS = ("forgetting", "flips", "boundary_crossings", "near_boundary_epochs")
 FLAG_SIGNALS = ("final_near_boundary", "final_correct")
@@ -77,20 +62,14 @@ def _label_stats(logits: np.ndarray, labels: np.ndarray):
     z = np.asarray(logits, dtype=np.float64)
     n, c = z.shape
     rows = np.arange(n)
-    zmax = z.max(axis=1)
-    lse = zmax + np.log(np.exp(z - zmax[:, None]).sum(axis=1))
     z_label = z[rows, labels]
-    logp = z_label - lse
+    logp = scoring.log_softmax(z)[rows, labels]
     pred = z.argmax(axis=1)
     if c >= 2:
         other = z.copy()
         other[rows, labels] = -np.inf
         margin = z_label - other.max(axis=1)
-        top2 = np.partition(z, c - 2, axis=1)[:, -2:]
-        span = top2[:, 1] - z.min(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            norm = np.where(span > 0, (top2[:, 1] - top2[:, 0]) / np.where(span > 0, span, 1.0), 0.0)
-        near = norm < NEAR_BOUNDARY
+        near = scoring.near_boundary(z)
     else:
         margin = np.zeros(n)
         near = np.zeros(n, bool)
@@ -303,16 +282,17 @@ def _top(values: np.ndarray, candidates: np.ndarray, n: int) -> np.ndarray:
 
 
 def _q_crossed_boundary(s, cand, p):
-    k = _int_param(p, "k", 1, minimum=1)
+    k = _int_param(p, "k", default("crossed_boundary", "k"), minimum=1)
     return cand[s["boundary_crossings"][cand] >= k]
 
 
 def _q_largest_movers(s, cand, p):
-    return _top(np.asarray(s["distance_travelled"]), cand, _int_param(p, "n", 100, minimum=1))
+    n = _int_param(p, "n", default("largest_movers", "n"), minimum=1)
+    return _top(np.asarray(s["distance_travelled"]), cand, n)
 
 
 def _q_stuck_near_boundary(s, cand, p):
-    f = _float_param(p, "fraction", 0.5, 0.0, 1.0)
+    f = _float_param(p, "fraction", default("stuck_near_boundary", "fraction"), 0.0, 1.0)
     epochs = max(getattr(s, "n_epochs", 0) or 0, 1)
     frac = np.asarray(s["near_boundary_epochs"], dtype=np.float64) / epochs
     ok = (frac[cand] >= f - 1e-9) & np.asarray(s["final_near_boundary"], bool)[cand]
@@ -335,22 +315,16 @@ def _q_likely_mislabelled(s, cand, p):
     if given == ["fraction"]:
         n = int(round(_float_param(p, "fraction", None, 0.0, 1.0) * len(cand)))
     else:
-        n = _int_param(p, "n", 100, minimum=1)
+        n = _int_param(p, "n", default("likely_mislabelled", "n"), minimum=1)
     return _top(score, cand, n)
 
 
-#: name -> (function, {parameter: description}); see docs/DYNAMICS.md.
-QUERIES = {
-    "crossed_boundary": (_q_crossed_boundary, {"k": "at least k crossings of the labelled class's boundary "
-                                                    "(default 1)"}),
-    "largest_movers": (_q_largest_movers, {"n": "how many, largest distance_travelled first (default 100)"}),
-    "stuck_near_boundary": (_q_stuck_near_boundary, {"fraction": "near the boundary in at least this fraction "
-                                                                  "of epochs, including the last (default 0.5)"}),
-    "still_misclassified": (_q_still_misclassified, {}),
-    "likely_mislabelled": (_q_likely_mislabelled, {"n": "top n by mislabel_score (default 100)",
-                                                   "fraction": "top fraction of the candidates",
-                                                   "threshold": "mislabel_score >= threshold"}),
-}
+_FUNCTIONS = {"crossed_boundary": _q_crossed_boundary, "largest_movers": _q_largest_movers,
+              "stuck_near_boundary": _q_stuck_near_boundary, "still_misclassified": _q_still_misclassified,
+              "likely_mislabelled": _q_likely_mislabelled}
+#: name -> (function, {parameter: help}); names, help and defaults: tensorboard_dvi.catalogue.
+QUERIES = {q["name"]: (_FUNCTIONS[q["name"]], {p["name"]: p["help"] for p in q["params"] if p["name"] != "split"})
+           for q in CATALOGUE_QUERIES}
 COMMON_PARAMS = {"split": "train, test or all (default all)"}
 
 

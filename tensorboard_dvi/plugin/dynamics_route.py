@@ -1,43 +1,45 @@
 """Routes for training dynamics (docs/HTTP_API.md, "Training dynamics"; docs/DYNAMICS.md).
 
-Self-contained so that plugin.py only dispatches to it::
+plugin.py resolves the run and dispatches::
 
-    resp = dynamics_route.serve("dynamics", run.path, run.cache_dir, request.values, cache=run.cache)
+    resp = dynamics_route.serve("dynamics", run, request.values, runs)
     return http_util.Respond(request, resp.body, resp.mimetype, headers=resp.headers)
 
-``serve`` raises ``tensorboard.errors.InvalidArgumentError`` (400) for malformed
-parameters and ``NotFoundError`` (404) for an unreadable run, no epochs yet or
-unknown ids; TensorBoard turns both into plain-text answers.
+``run`` is the per-run state of :mod:`runs` (reader, cache, epoch scan); this
+module keeps its memo in ``run.dynamics``, so it lives and is dropped with the
+run's other per-sample data. Parameters go through validate.py (queries are
+typed by the catalogue); errors are the typed ones of codes.py.
 
 Cost: signals are computed online (engine.dynamics.SignalAccumulator, O(N)
-memory) and kept per run, keyed by the logged epochs' uids. A request after a
-new epoch arrived reads only that epoch's logits (the accumulator is extended);
-a replaced or removed epoch (different uid sequence) recomputes from scratch.
-The map path (distance_travelled) is keyed separately by the fresh fitted epochs
-and their embedding files, so fitting progress never re-reads logits.
+memory), keyed by the logged epochs' uids. A request after a new epoch arrived
+reads only that epoch's logits (the accumulator is extended); a replaced or
+removed epoch (different uid sequence) recomputes from scratch. The map path
+(distance_travelled) is keyed separately by the fresh fitted epochs and their
+embedding files, so fitting progress never re-reads logits.
 """
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 import re
 import threading
-from typing import List, Mapping, NamedTuple, Optional, Tuple
+from typing import List, Mapping, NamedTuple, Tuple
 
 import numpy as np
-from tensorboard import errors
 
+from .. import catalogue
+from .. import metadata as md
 from .. import storage
 from ..engine import dynamics
-from . import wire
+from ..engine.cache import EMBEDDING_FILE
+from . import validate, wire
+from .codes import BadParam, Damaged, UnknownEpoch
+from .runs import Runs, RunState
 
 ROUTES = ("dynamics", "dynamics_query", "dynamics_export")
-MAX_RUNS = 8
 MAX_EXPORT_IDS = 1_000_000
 _ROUTE_PARAMS = {"run", "query", "format", "ids"}
-_ID_RE = re.compile(r"^-?[0-9]{1,18}$")
 
 
 class Response(NamedTuple):
@@ -49,156 +51,103 @@ class Response(NamedTuple):
 class _State:
     """Per-run memo: the accumulator for a uid sequence, the map path for a fitted sequence."""
 
-    def __init__(self):
+    def __init__(self, static_key):
         self.lock = threading.Lock()
-        self.static_key = None
-        self.static: Optional[storage.StaticData] = None
+        self.static_key = static_key
         self.uid_key: Tuple = ()
-        self.acc: Optional[dynamics.SignalAccumulator] = None
+        self.acc = None
         self.used_epochs: List[int] = []
         self.skipped: dict = {}
         self.path_key: Tuple = ()
-        self.path: Optional[dynamics.PathAccumulator] = None
-        self.result = None  # (uid_key, path_key, Signals, blob)
+        self.path = None
+        self.result = None  # (uid_key, path_key, Signals, blob, info)
 
 
-_states: "collections.OrderedDict[Tuple[str, str], _State]" = collections.OrderedDict()
-_states_lock = threading.Lock()
-
-
-def _state(run_path: str, cache_dir: str) -> _State:
-    key = (os.path.realpath(run_path), os.path.realpath(cache_dir) if cache_dir else "")
-    with _states_lock:
-        st = _states.get(key)
-        if st is None:
-            st = _states[key] = _State()
-        _states.move_to_end(key)
-        while len(_states) > MAX_RUNS:
-            _states.popitem(last=False)
+def _state(run: RunState) -> _State:
+    """The run's memo; a rewritten static folder (new labels) starts a fresh one."""
+    key = run.static_key()
+    with run.lock:
+        st = run.dynamics
+        if st is None or key is None or st.static_key != key:
+            if st is not None:
+                run.drop_heavy()  # the cached static arrays are stale too
+            st = run.dynamics = _State(key)
         return st
-
-
-def clear_cache() -> None:
-    """Forget every run's memo (tests)."""
-    with _states_lock:
-        _states.clear()
 
 
 def _is_prefix(short: Tuple, long: Tuple) -> bool:
     return len(short) <= len(long) and long[:len(short)] == short
 
 
-def _static_key(reader: storage.RunReader):
-    path = os.path.join(reader.root, "static")
-    try:
-        st = os.stat(os.path.join(path, "labels.npy"))
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
-    except OSError:
-        return None
-
-
-def _epoch_uids(reader: storage.RunReader):
-    """[(epoch, uid)] of epochs whose epoch.json reads, and {epoch: reason} of the others."""
-    out, damaged = [], {}
-    for e in reader.epochs():
-        try:
-            out.append((e, reader.epoch(e).uid))
-        except storage.DamagedEpochError as err:
-            damaged[e] = err.reason
-        except KeyError:  # vanished (being replaced)
-            continue
-    return out, damaged
-
-
 def _embedding_key(cache, e: int):
-    if hasattr(cache, "epoch_path"):
+    try:
+        st = os.stat(os.path.join(cache.epoch_path(e), EMBEDDING_FILE))
+        return (e, st.st_ino, st.st_mtime_ns, st.st_size)
+    except (OSError, AttributeError):
+        return (e, None)
+
+
+def _extend_signals(st: _State, run: RunState, static, uid_list) -> None:
+    """Feed the accumulator the epochs it has not seen (from scratch when the sequence changed)."""
+    uid_key = tuple(uid_list)
+    if st.acc is None or not _is_prefix(st.uid_key, uid_key):
+        acc, used, skipped, start = dynamics.SignalAccumulator(static.labels), [], {}, 0
+    else:
+        acc, used, skipped, start = st.acc.copy(), list(st.used_epochs), dict(st.skipped), len(st.uid_key)
+    for e, _uid in uid_list[start:]:
         try:
-            st = os.stat(os.path.join(cache.epoch_path(e), "embedding.npy"))
-            return (e, st.st_ino, st.st_mtime_ns, st.st_size)
-        except OSError:
-            return (e, None)
-    return (e, None)
+            acc.add(run.reader.epoch(e).logits)
+            used.append(e)
+        except storage.DamagedEpochError as err:
+            skipped[e] = err.reason
+        except KeyError:
+            skipped[e] = "vanished while reading"
+        except dynamics.DynamicsError as err:
+            skipped[e] = str(err)
+    st.acc, st.uid_key, st.used_epochs, st.skipped = acc, uid_key, used, skipped
 
 
-def compute(run_path: str, cache_dir: str, cache=None,
-            confine: Optional[str] = None) -> Tuple[dynamics.Signals, bytes, storage.StaticData, dict]:
-    """(signals, binary container, static data, info) for a run, reusing what earlier calls computed.
+def _extend_path(st: _State, run: RunState, n: int, fitted: List[int]) -> List[int]:
+    """Feed the map path the fitted epochs it has not seen; returns the epochs it covers."""
+    path_key = tuple(_embedding_key(run.cache, e) for e in fitted)
+    if st.path is None or not _is_prefix(st.path_key, path_key) or any(k[1] is None for k in st.path_key):
+        path, start = dynamics.PathAccumulator(n), 0
+    else:
+        path, start = st.path.copy(), len(st.path_key)
+    fitted_used = [k[0] for k in path_key[:start]]
+    for e in fitted[start:]:
+        try:
+            path.add(np.asarray(run.cache.embedding(e), dtype=np.float32))
+            fitted_used.append(e)
+        except (KeyError, OSError, ValueError, dynamics.DynamicsError):  # being refitted, or a wrong shape
+            path_key = path_key[:len(fitted_used)]
+            break
+    st.path, st.path_key = path, path_key
+    return fitted_used
 
-    ``confine``: the logdir; files reached through a symlink out of it are not read."""
-    reader = storage.RunReader(run_path, confine=confine)
-    st = _state(run_path, cache_dir)
+
+def compute(run: RunState, runs: Runs):
+    """(signals, binary container, static data, info) of a run, reusing what earlier calls computed."""
+    st = _state(run)
+    static = runs.static(run)
     with st.lock:
-        skey = _static_key(reader)
-        if st.static is None or skey is None or skey != st.static_key:
-            try:
-                static = reader.static()
-            except storage.FormatError as err:
-                raise errors.NotFoundError(f"run cannot be read: {err}") from None
-            st.static, st.static_key = static, skey
-            st.acc, st.uid_key, st.path, st.path_key, st.result = None, (), None, (), None
-        static = st.static
-        try:
-            uid_list, damaged_json = _epoch_uids(reader)
-        except storage.FormatError as err:
-            raise errors.NotFoundError(f"run cannot be read: {err}") from None
-        uid_key = tuple(uid_list)
-        if not uid_list:
-            raise errors.NotFoundError("no epochs logged yet: training dynamics need at least one epoch")
-
-        # Logits: extend the accumulator when the old uid sequence is a prefix of the new one.
-        if st.acc is None or not _is_prefix(st.uid_key, uid_key):
-            acc, used, skipped, start = dynamics.SignalAccumulator(static.labels), [], {}, 0
-        else:
-            acc, used, skipped, start = st.acc.copy(), list(st.used_epochs), dict(st.skipped), len(st.uid_key)
-        for e, _uid in uid_list[start:]:
-            try:
-                logits = reader.epoch(e).logits
-                acc.add(logits)
-                used.append(e)
-            except storage.DamagedEpochError as err:
-                skipped[e] = err.reason
-            except KeyError:
-                skipped[e] = "vanished while reading"
-            except dynamics.DynamicsError as err:
-                skipped[e] = str(err)
-        st.acc, st.uid_key, st.used_epochs, st.skipped = acc, uid_key, used, skipped
-        if acc.epochs == 0:
-            raise errors.NotFoundError("no readable epochs: " + "; ".join(
-                f"epoch {e}: {r}" for e, r in sorted({**damaged_json, **skipped}.items())))
-
-        # Map path over the fresh fitted epochs.
-        if cache is None:
-            from ..engine.cache import RunCache
-            cache = RunCache(cache_dir)
-        uids = dict(uid_list)
-        try:
-            fitted = [e for e in cache.fitted_epochs(uids) if e in uids]
-        except OSError:
-            fitted = []
-        path_key = tuple(_embedding_key(cache, e) for e in fitted)
-        if st.path is None or not _is_prefix(st.path_key, path_key) or any(k[1] is None for k in st.path_key):
-            path, start = dynamics.PathAccumulator(len(static.labels)), 0
-        else:
-            path, start = st.path.copy(), len(st.path_key)
-        fitted_used = [k[0] for k in path_key[:start]]
-        for e in fitted[start:]:
-            try:
-                coords = np.asarray(cache.embedding(e), dtype=np.float32)
-                path.add(coords)
-                fitted_used.append(e)
-            except (KeyError, OSError, ValueError):  # being refitted, or a map of the wrong shape
-                path_key = path_key[:len(fitted_used)]
-                break
-        st.path, st.path_key = path, path_key
-
-        if st.result is not None and st.result[0] == uid_key and st.result[1] == path_key:
+        logged, uids, damaged = runs.scan(run)
+        if not logged:
+            raise UnknownEpoch(f"run {run.name!r} has no epochs logged yet: training dynamics need at least one")
+        uid_list = sorted(uids.items())
+        _extend_signals(st, run, static, uid_list)
+        skipped = {**damaged, **st.skipped}
+        if st.acc.epochs == 0:
+            raise Damaged("no readable epochs: " + "; ".join(f"epoch {e}: {r}" for e, r in sorted(skipped.items())))
+        fitted_used = _extend_path(st, run, len(static.labels), runs.fitted(run, uids))
+        if st.result is not None and st.result[0] == st.uid_key and st.result[1] == st.path_key:
             return st.result[2], st.result[3], static, st.result[4]
-        signals = acc.result(distance=path.result())
-        signals.n_coord_epochs = path.count
-        info = {"epochs": used, "fitted_epochs": fitted_used,
-                "skipped": {str(e): r for e, r in sorted({**damaged_json, **skipped}.items())}}
+        signals = st.acc.result(distance=st.path.result())
+        signals.n_coord_epochs = st.path.count
+        info = {"epochs": st.used_epochs, "fitted_epochs": fitted_used,
+                "skipped": {str(e): r for e, r in sorted(skipped.items())}}
         blob = encode_signals(signals, **info)
-        st.result = (uid_key, path_key, signals, blob, info)
+        st.result = (st.uid_key, st.path_key, signals, blob, info)
         return signals, blob, static, info
 
 
@@ -223,56 +172,18 @@ def encode_signals(signals: Mapping[str, np.ndarray], **header) -> bytes:
                        n_coord_epochs=getattr(signals, "n_coord_epochs", None), **header)
 
 
-def _query_params(params: Mapping) -> dict:
-    out = {}
-    for k in params.keys():
-        if k in _ROUTE_PARAMS or k.startswith("_"):
-            continue
-        out[k] = params.get(k)
-    return out
-
-
 def _run_query(signals, static, params) -> Tuple[str, dict, np.ndarray]:
-    query = params.get("query")
-    if not query:
-        raise errors.InvalidArgumentError(
-            f"missing query parameter 'query' (one of {', '.join(dynamics.QUERIES)})")
-    qp = _query_params(params)
+    query = validate.choice(params, "query", [q["name"] for q in catalogue.QUERIES])
+    qp = validate.typed_params(params, catalogue.query_params(query), _ROUTE_PARAMS, f"query {query!r}")
     try:
         rows = dynamics.run_queries(signals, query, sample_split=static.split, **qp)
     except dynamics.DynamicsError as err:
-        raise errors.InvalidArgumentError(str(err)) from None
+        raise BadParam(str(err)) from None
     return query, qp, rows
 
 
-def _parse_ids(value: str) -> List[int]:
-    items = [s.strip() for s in value.split(",")]
-    if items and items[-1] == "":
-        items.pop()
-    if len(items) > MAX_EXPORT_IDS:
-        raise errors.InvalidArgumentError(f"at most {MAX_EXPORT_IDS} ids per export, got {len(items)}")
-    for s in items:
-        if not _ID_RE.match(s):
-            raise errors.InvalidArgumentError(f"parameter 'ids' must be comma-separated integers, got {s[:40]!r}")
-    return [int(s) for s in items]
-
-
-def _rows_of_ids(static: storage.StaticData, ids: List[int]) -> np.ndarray:
-    order = np.argsort(static.ids, kind="stable")
-    sorted_ids = static.ids[order]
-    q = np.asarray(ids, dtype=np.int64)
-    if not len(q):
-        return np.zeros(0, np.int64)
-    pos = np.clip(np.searchsorted(sorted_ids, q), 0, max(len(sorted_ids) - 1, 0))
-    found = sorted_ids[pos] == q if len(sorted_ids) else np.zeros(len(q), bool)
-    if not np.all(found):
-        missing = ", ".join(str(int(i)) for i in q[~found][:5])
-        raise errors.NotFoundError(f"unknown sample id(s) {missing}")
-    return order[pos]
-
-
 def _extra_columns(static: storage.StaticData) -> dict:
-    extra = {"label": static.labels, "split": np.where(static.split == 0, "train", "test")}
+    extra = {"label": static.labels, "split": np.where(static.split == md.SPLIT_TRAIN, "train", "test")}
     if static.noisy is not None:
         extra["noisy"] = static.noisy
     return extra
@@ -284,16 +195,13 @@ def _filename(run_path: str, what: str, ext: str) -> str:
     return f"{safe}.{ext}"
 
 
-def serve(route: str, run_path: str, cache_dir: str, params: Mapping, cache=None,
-          confine: Optional[str] = None) -> Response:
-    """Answer one of :data:`ROUTES` for the run at ``run_path`` (already validated by the plugin).
+def serve(route: str, run: RunState, params: Mapping, runs: Runs) -> Response:
+    """Answer one of :data:`ROUTES` for ``run`` (already resolved by the plugin).
 
     ``params``: the request's parameters (``request.values``: query string and,
     for exports of large selections, a form-encoded POST body).
     """
-    if route not in ROUTES:
-        raise errors.NotFoundError(f"unknown route {route!r}")
-    signals, blob, static, info = compute(run_path, cache_dir, cache=cache, confine=confine)
+    signals, blob, static, info = compute(run, runs)
     if route == "dynamics":
         return Response(blob, "application/octet-stream", [])
     if route == "dynamics_query":
@@ -304,31 +212,24 @@ def serve(route: str, run_path: str, cache_dir: str, params: Mapping, cache=None
             body["warning"] = "distance_travelled needs at least two fitted epochs"
         return Response(json.dumps(body, separators=(",", ":")).encode("utf-8"), "application/json", [])
     # dynamics_export
-    fmt = params.get("format") or "csv"
-    if fmt not in ("csv", "json"):
-        raise errors.InvalidArgumentError(f"parameter 'format' must be csv or json, got {fmt!r}")
+    fmt = validate.choice(params, "format", ("csv", "json"), default="csv")
     has_ids, has_query = bool(params.get("ids")), bool(params.get("query"))
     if has_ids == has_query:
-        raise errors.InvalidArgumentError("give exactly one of 'ids' (a selection) or 'query' (a ready-made query)")
+        raise BadParam("give exactly one of 'ids' (a selection) or 'query' (a ready-made query)")
     if has_ids:
-        extra_params = [k for k in _query_params(params)]
-        if extra_params:
-            raise errors.InvalidArgumentError(f"unexpected parameter(s) {', '.join(extra_params)} with 'ids'")
-        rows, what, fields = _rows_of_ids(static, _parse_ids(params.get("ids"))), "selection", {}
+        extra = validate.extra_params(params, _ROUTE_PARAMS)
+        if extra:
+            raise BadParam(f"unexpected parameter(s) {', '.join(extra)} with 'ids'")
+        ids = validate.id_list(params, "ids", limit=MAX_EXPORT_IDS, per="export")
+        rows, what, fields = runs.index_of(run, ids), "selection", {}
     else:
         query, qp, rows = _run_query(signals, static, params)
         what, fields = query, {"query": query, "params": qp}
     extra = _extra_columns(static)
-    name = _filename(run_path, what, fmt)
+    name = _filename(run.path, what, fmt)
     headers = [("Content-Disposition", f'attachment; filename="{name}"')]
     if fmt == "csv":
         text = dynamics.to_csv(static.ids, signals, rows, extra=extra)
         return Response(text.encode("utf-8"), "text/csv", headers)
     text = dynamics.to_json(static.ids, signals, rows, extra=extra, epochs=info["epochs"], **fields)
     return Response(text.encode("utf-8"), "application/json", headers)
-
-
-def serve_dynamics(run_path: str, cache_dir: str, params: Mapping, cache=None) -> Tuple[bytes, str]:
-    """``GET dynamics``: (binary container, mimetype)."""
-    r = serve("dynamics", run_path, cache_dir, params, cache=cache)
-    return r.body, r.mimetype

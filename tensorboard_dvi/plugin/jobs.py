@@ -11,12 +11,8 @@ fork) and one scheduler thread (a daemon) that
 * notices a worker that died (crash, OOM kill) and reports the job as "error"
   with the reason; a fresh worker is started for the next job.
 
-Workers are long-lived (numba/torch start-up and JIT compilation are paid once
-per worker, not per job) and exit when idle for ``idle_timeout_s``. They are
-daemon processes (``multiprocessing`` terminates them at interpreter exit, so
-TensorBoard still exits promptly on SIGTERM), ignore SIGINT (the parent decides)
-and watch their parent: if TensorBoard dies, even by SIGKILL, a worker exits
-within about a second.
+Workers (worker.py) are long-lived spawn processes that exit when idle for
+``idle_timeout_s`` or when TensorBoard dies; the per-run state is job.py's :class:`Job`.
 
 The fit function has the signature of ``tensorboard_dvi.engine.fit_run``:
 ``fit(run_path, cache_dir, *, epochs, config, device, progress, should_stop)``.
@@ -31,153 +27,17 @@ import itertools
 import logging
 import multiprocessing
 import os
-import signal
 import threading
 import time
-import traceback
 from multiprocessing import connection as mp_connection
 from typing import Callable, Dict, List, Optional, Sequence, Union
+
+from .job import STATES, Job  # noqa: F401 (Job and STATES are part of this module's API)
+from .worker import WorkerHandle, exit_reason, worker_main
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_FIT = "tensorboard_dvi.engine:fit_run"
-
-STATES = ("idle", "queued", "running", "done", "cancelled", "error")
-
-
-# --------------------------------------------------------------------------- worker side
-
-
-def _resolve(fit):
-    if isinstance(fit, str):
-        import importlib
-
-        module, _, attr = fit.partition(":")
-        obj = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-        return obj
-    return fit
-
-
-def _plain(value):
-    """JSON-able copy of a progress value (numpy scalars → Python)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    try:
-        return value.item()  # numpy scalar
-    except Exception:
-        return str(value)
-
-
-def _watch_parent(parent_pid: int, interval: float = 0.25) -> None:
-    def loop():
-        while True:
-            if os.getppid() != parent_pid:
-                os._exit(0)
-            time.sleep(interval)
-
-    threading.Thread(target=loop, name="dvi-parent-watch", daemon=True).start()
-
-
-def _worker_main(conn, stop_event, parent_pid: int, idle_timeout_s: float) -> None:
-    """Entry point of a worker process: run jobs received on ``conn`` until told to stop."""
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except (ValueError, OSError):
-        pass
-    _watch_parent(parent_pid)
-    try:
-        os.nice(5)  # fitting yields the CPU to TensorBoard's request threads
-    except (AttributeError, OSError):
-        pass
-    while True:
-        try:
-            if not conn.poll(idle_timeout_s):
-                return  # idle for too long: give the memory back
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        if msg is None:
-            return
-        job_id, fit, run_path, cache_dir, kwargs = msg
-
-        def progress(info, _id=job_id):
-            try:
-                conn.send(("progress", _id, _plain(dict(info))))
-            except (OSError, ValueError):
-                os._exit(0)  # the parent is gone
-
-        def should_stop():
-            return stop_event.is_set()
-
-        try:
-            fn = _resolve(fit)
-            result = fn(run_path, cache_dir, progress=progress, should_stop=should_stop, **kwargs)
-            epochs = [int(e) for e in (result or [])]
-            conn.send(("cancelled" if stop_event.is_set() else "done", job_id, epochs))
-        except BaseException as e:  # noqa: B902 - report everything, the worker survives
-            if stop_event.is_set():
-                conn.send(("cancelled", job_id, []))
-            else:
-                reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-                conn.send(("error", job_id, reason, traceback.format_exc()))
-            if isinstance(e, (KeyboardInterrupt, SystemExit, MemoryError)):
-                return
-
-
-# --------------------------------------------------------------------------- parent side
-
-
-class Job:
-    """The state of one run's fitting, as seen by the TensorBoard process."""
-
-    __slots__ = ("id", "run", "run_path", "cache_dir", "epochs", "state", "stage", "epoch", "epochs_done",
-                 "epochs_total", "fraction", "eta_s", "error", "message", "user_cancelled", "cancel_requested",
-                 "cancel_deadline", "submitted_at", "started_at", "finished_at", "done_times", "fitted",
-                 "rerun", "generation", "traceback")
-
-    def __init__(self, run: str):
-        self.id = 0
-        self.run = run
-        self.run_path = self.cache_dir = None
-        self.epochs: Optional[List[int]] = None
-        self.state = "idle"
-        self.stage = None
-        self.epoch = None
-        self.epochs_done = 0
-        self.epochs_total = 0
-        self.fraction = None
-        self.eta_s = None
-        self.error = None
-        self.message = ""
-        self.user_cancelled = False
-        self.cancel_requested = False
-        self.cancel_deadline = None
-        self.submitted_at = self.started_at = self.finished_at = None
-        self.done_times: List[float] = []
-        self.fitted: List[int] = []
-        self.rerun = None  # (run_path, cache_dir, epochs) submitted while running
-        self.generation = 0  # bumps whenever an epoch may have been (re)written in the cache
-        self.traceback = None
-
-    def snapshot(self) -> dict:
-        return {"state": self.state, "stage": self.stage, "epoch": self.epoch, "epochs_done": self.epochs_done,
-                "epochs_total": self.epochs_total, "eta_s": self.eta_s, "error": self.error,
-                "message": self.message}
-
-
-class _Worker:
-    def __init__(self, process, conn, stop_event):
-        self.process = process
-        self.conn = conn
-        self.stop_event = stop_event
-        self.job: Optional[Job] = None
-
 
 class JobManager:
     """Bounded worker processes running one fitting job per run.
@@ -204,7 +64,7 @@ class JobManager:
         self._lock = threading.RLock()
         self._jobs: Dict[str, Job] = {}
         self._queue: "collections.deque[str]" = collections.deque()
-        self._workers: List[_Worker] = []
+        self._workers: List[WorkerHandle] = []
         self._ids = itertools.count(1)
         self._closed = False
         self._wake_r, self._wake_w = os.pipe()
@@ -266,7 +126,7 @@ class JobManager:
             job = self._jobs.get(run)
             if job is None:
                 return Job(run).snapshot()
-            self._update_eta(job)
+            job.update_eta(self._clock())
             return job.snapshot()
 
     def job(self, run: str) -> Optional[Job]:
@@ -396,38 +256,14 @@ class JobManager:
             except Exception:  # a listener must not kill the scheduler
                 logger.exception("DVI job listener failed")
 
-    def _update_eta(self, job: Job):
-        """Seconds left, from the measured time per finished epoch (and the engine's fraction)."""
-        if job.state != "running" or job.started_at is None:
-            return
-        now = self._clock()
-        total = job.epochs_total
-        frac = job.fraction if isinstance(job.fraction, (int, float)) else None
-        remaining = total * (1.0 - frac) if frac is not None and total else max(0, total - job.epochs_done)
-        if job.done_times:
-            if len(job.done_times) >= 2:
-                per_epoch = (job.done_times[-1] - job.done_times[0]) / (len(job.done_times) - 1)
-            else:
-                per_epoch = job.done_times[0] - job.started_at
-            eta = per_epoch * remaining
-            if frac is None:
-                eta -= now - job.done_times[-1]
-        elif frac is not None and frac > 0.02:
-            elapsed = now - job.started_at
-            eta = elapsed / frac * (1.0 - frac)
-        else:
-            job.eta_s = None
-            return
-        job.eta_s = round(max(eta, 0.0), 1)
-
-    def _spawn(self) -> _Worker:
+    def _spawn(self) -> WorkerHandle:
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
         stop_event = self._ctx.Event()
-        process = self._ctx.Process(target=_worker_main, name="dvi-worker",
+        process = self._ctx.Process(target=worker_main, name="dvi-worker",
                                     args=(child_conn, stop_event, os.getpid(), self._idle_timeout), daemon=True)
         process.start()
         child_conn.close()
-        worker = _Worker(process, parent_conn, stop_event)
+        worker = WorkerHandle(process, parent_conn, stop_event)
         self._workers.append(worker)
         return worker
 
@@ -468,7 +304,7 @@ class JobManager:
                     self._finish(job, "error", error=f"could not reach the worker process: {e}")
                 self._drop(worker)
 
-    def _drop(self, worker: _Worker):
+    def _drop(self, worker: WorkerHandle):
         with self._lock:
             if worker in self._workers:
                 self._workers.remove(worker)
@@ -480,30 +316,15 @@ class JobManager:
             worker.process.terminate()
         worker.process.join(1.0)
 
-    def _handle(self, worker: _Worker, msg):
+    def _handle(self, worker: WorkerHandle, msg):
         kind, job_id = msg[0], msg[1]
         with self._lock:
             job = worker.job
             if job is None or job.id != job_id:
                 return
             if kind == "progress":
-                info = msg[2]
-                done = info.get("epochs_done")
-                if isinstance(done, int) and done > job.epochs_done:
-                    job.done_times.extend([self._clock()] * (done - job.epochs_done))
-                    job.epochs_done = done
-                    job.generation += 1
+                if job.record_progress(msg[2], self._clock()):
                     self._notify("epoch_done", job)
-                elif isinstance(done, int):
-                    job.epochs_done = done
-                for key in ("stage", "epoch", "fraction"):
-                    if key in info:
-                        setattr(job, key, info[key])
-                if isinstance(info.get("epochs_total"), int):
-                    job.epochs_total = info["epochs_total"]
-                if not job.cancel_requested and info.get("message") is not None:
-                    job.message = str(info["message"])
-                self._update_eta(job)
                 return
             worker.job = None
             if kind == "done":
@@ -515,7 +336,7 @@ class JobManager:
                 logger.error("DVI fitting of run %r failed: %s\n%s", job.run, msg[2], msg[3])
                 self._finish(job, "error", error=msg[2], message="fitting failed")
 
-    def _died(self, worker: _Worker):
+    def _died(self, worker: WorkerHandle):
         # Drain what the worker managed to say before it died.
         try:
             while worker.conn.poll(0):
@@ -530,16 +351,7 @@ class JobManager:
                 if job.cancel_requested:
                     self._finish(job, "cancelled", message="cancelled (worker stopped)")
                 else:
-                    if code is not None and code < 0:
-                        try:
-                            how = f"killed by {signal.Signals(-code).name}"
-                        except ValueError:
-                            how = f"killed by signal {-code}"
-                        if -code == signal.SIGKILL:
-                            how += " (out of memory?)"
-                    else:
-                        how = f"exited with code {code}"
-                    self._finish(job, "error", error=f"the worker process died ({how})",
+                    self._finish(job, "error", error=f"the worker process died ({exit_reason(code)})",
                                  message="fitting failed")
         self._drop(worker)
 

@@ -1,8 +1,9 @@
 """Query-parameter validation and safe path resolution, in one place.
 
 Every handler goes through these helpers: a malformed parameter raises
-``InvalidArgumentError`` (400), an unknown run / epoch / id ``NotFoundError``
-(404), each with a message that names the problem.
+:class:`codes.BadParam` (400), a name that would leave the logdir
+:class:`codes.ForbiddenName`/:class:`codes.Forbidden`, an unknown run
+:class:`codes.UnknownRun` (404), each with a message that names the problem.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import re
 from typing import Iterable, List, Optional
 
-from tensorboard import errors
+from .codes import BadParam, Forbidden, ForbiddenName, UnknownRun
 
 MAX_IDS = 5000
 _INT_RE = re.compile(r"^[0-9]{1,12}$")
@@ -23,7 +24,7 @@ _MAX_RUN_LEN = 4096
 def required(args, name: str) -> str:
     value = args.get(name)
     if value is None or value == "":
-        raise errors.InvalidArgumentError(f"missing query parameter '{name}'")
+        raise BadParam(f"missing query parameter '{name}'")
     return value
 
 
@@ -31,14 +32,14 @@ def run_name(args) -> str:
     """The raw ``run`` parameter, checked for forms that can never be a run name."""
     name = required(args, "run")
     if len(name) > _MAX_RUN_LEN:
-        raise errors.InvalidArgumentError("parameter 'run' is too long")
+        raise BadParam("parameter 'run' is too long")
     if "\0" in name or "\\" in name:
-        raise errors.InvalidArgumentError(f"invalid run name {name!r}")
+        raise BadParam(f"invalid run name {name!r}")
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise errors.InvalidArgumentError(f"invalid run name {name!r}: absolute paths are not run names")
+        raise ForbiddenName(f"invalid run name {name!r}: absolute paths are not run names")
     parts = name.split("/")
     if name != "." and any(p in ("", ".", "..") for p in parts):
-        raise errors.InvalidArgumentError(f"invalid run name {name!r}: use a name listed by 'runs'")
+        raise ForbiddenName(f"invalid run name {name!r}: use a name listed by 'runs'")
     return name
 
 
@@ -47,43 +48,95 @@ def epoch(args, name: str = "epoch", *, optional: bool = False) -> Optional[int]
     if value is None or value == "":
         if optional:
             return None
-        raise errors.InvalidArgumentError(f"missing query parameter '{name}'")
+        raise BadParam(f"missing query parameter '{name}'")
     if not _INT_RE.match(value):
-        raise errors.InvalidArgumentError(f"parameter '{name}' must be a non-negative integer, got {value!r}")
+        raise BadParam(f"parameter '{name}' must be a non-negative integer, got {value!r}")
     return int(value)
 
 
 def sample_id(args, name: str = "id") -> int:
     value = required(args, name)
     if not _SIGNED_INT_RE.match(value):
-        raise errors.InvalidArgumentError(f"parameter '{name}' must be an integer, got {value!r}")
+        raise BadParam(f"parameter '{name}' must be an integer, got {value!r}")
     return int(value)
 
 
-def id_list(args, name: str = "ids") -> List[int]:
+def id_list(args, name: str = "ids", *, limit: int = MAX_IDS, per: str = "request") -> List[int]:
+    """Comma-separated integers (a trailing comma is allowed), at most ``limit`` of them."""
     value = required(args, name)
     items = value.split(",")
-    if len(items) > MAX_IDS:
-        raise errors.InvalidArgumentError(f"at most {MAX_IDS} ids per request, got {len(items)}")
+    if len(items) > 1 and items[-1].strip() == "":
+        items.pop()
+    if len(items) > limit:
+        raise BadParam(f"at most {limit} ids per {per}, got {len(items)}")
     out = []
     for item in items:
         item = item.strip()
         if not _SIGNED_INT_RE.match(item):
-            raise errors.InvalidArgumentError(f"parameter '{name}' must be comma-separated integers, got {item!r}")
+            raise BadParam(f"parameter '{name}' must be comma-separated integers, got {item!r}")
         out.append(int(item))
+    return out
+
+
+def choice(args, name: str, choices, default: Optional[str] = None) -> str:
+    """One of ``choices``; ``default`` when absent (required when there is no default)."""
+    value = args.get(name)
+    if value is None or value == "":
+        if default is not None:
+            return default
+        raise BadParam(f"missing query parameter '{name}' (one of {', '.join(choices)})")
+    if value not in choices:
+        if name == "query":
+            raise BadParam(f"unknown query {value[:80]!r}; known: {', '.join(choices)}")
+        raise BadParam(f"parameter '{name}' must be {' or '.join(choices)}, got {value[:80]!r}")
+    return value
+
+
+def extra_params(args, reserved) -> dict:
+    """Every parameter not in ``reserved`` and not starting with ``_`` (cache busters)."""
+    return {k: args.get(k) for k in args.keys() if k not in reserved and not k.startswith("_")}
+
+
+def typed_params(args, specs: dict, reserved, owner: str) -> dict:
+    """The parameters besides ``reserved``, typed by ``specs`` ({name: catalogue parameter spec}).
+
+    Unknown names, malformed values and values outside ``min``/``max`` are :class:`BadParam`.
+    """
+    given = extra_params(args, reserved)
+    unknown = sorted(set(given) - set(specs))
+    if unknown:
+        raise BadParam(f"{owner} has no parameter {', '.join(map(repr, unknown))} (it takes: {', '.join(specs)})")
+    out = {}
+    for name, value in given.items():
+        if value is None or value == "":
+            continue
+        spec = specs[name]
+        if spec["type"] == "choice":
+            out[name] = choice(args, name, spec["choices"])
+            continue
+        if spec["type"] == "int":
+            if not isinstance(value, str) or not _SIGNED_INT_RE.match(value.strip()):
+                raise BadParam(f"parameter '{name}' must be an integer, got {str(value)[:40]!r}")
+            x = int(value)
+        else:
+            x = finite_float(args, name)
+        if ("min" in spec and x < spec["min"]) or ("max" in spec and x > spec["max"]):
+            bounds = f"[{spec.get('min', '-inf')}, {spec.get('max', 'inf')}]"
+            raise BadParam(f"parameter '{name}' must lie in {bounds}, got {value!r}")
+        out[name] = x
     return out
 
 
 def finite_float(args, name: str) -> float:
     value = required(args, name)
     if len(value) > 64:
-        raise errors.InvalidArgumentError(f"parameter '{name}' is too long")
+        raise BadParam(f"parameter '{name}' is too long")
     try:
         x = float(value)
     except ValueError:
-        raise errors.InvalidArgumentError(f"parameter '{name}' must be a number, got {value!r}") from None
+        raise BadParam(f"parameter '{name}' must be a number, got {value!r}") from None
     if not math.isfinite(x):
-        raise errors.InvalidArgumentError(f"parameter '{name}' must be finite, got {value!r}")
+        raise BadParam(f"parameter '{name}' must be finite, got {value!r}")
     return x
 
 
@@ -97,14 +150,14 @@ def is_inside(path: str, root: str) -> bool:
 def resolve_run(logdir: str, name: str, known: Iterable[str]) -> str:
     """The absolute path of run ``name``; it must be one of ``known`` (exact match)."""
     if name not in set(known):
-        raise errors.NotFoundError(f"unknown run {name!r}")
+        raise UnknownRun(f"unknown run {name!r}")
     path = os.path.abspath(os.path.join(logdir, *([] if name == "." else name.split("/"))))
     if not is_inside(path, logdir):
-        raise errors.NotFoundError(f"unknown run {name!r}")
+        raise Forbidden(f"unknown run {name!r}")
     # The plugin folder must not be a symlink pointing out of the logdir either.
     from .. import storage
     if not is_inside(storage.plugin_dir(path), logdir):
-        raise errors.NotFoundError(f"run {name!r} points outside the logdir")
+        raise Forbidden(f"run {name!r} points outside the logdir")
     return path
 
 

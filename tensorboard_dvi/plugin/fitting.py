@@ -1,0 +1,79 @@
+"""Lazy fitting: when to hand a run to the job manager, and the watcher thread.
+
+Opening a run in the tab (``GET status``) marks it *opened* and schedules a
+job when some readable epoch is not fitted; a daemon thread re-checks opened
+runs every ``watch_interval_s`` so epochs logged while TensorBoard runs are
+picked up. No loops: a run cancelled by the user stays cancelled until
+``POST fit``, and a job that ended on the same set of epochs is not resubmitted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Dict, Optional
+
+from .jobs import JobManager
+from .runs import Runs, RunState
+
+logger = logging.getLogger(__name__)
+
+
+class LazyFitter:
+    """Decides when a run is (re)fitted; owns the watcher thread."""
+
+    def __init__(self, runs: Runs, jobs: JobManager, *, autofit: bool, watch_interval_s: float,
+                 clock: Callable[[], float]):
+        self._runs = runs
+        self._jobs = jobs
+        self._autofit = autofit
+        self._interval = float(watch_interval_s)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._opened: Dict[str, float] = {}
+        self._watcher: Optional[threading.Thread] = None
+        self._stop = threading.Event()
+
+    def schedule(self, run: RunState, *, user: bool = False) -> None:
+        """Submit a job for the run's readable epochs if some are not fitted (always when ``user``)."""
+        _, uids, _ = self._runs.scan(run)
+        valid = sorted(uids)
+        if user:
+            self._jobs.submit(run.name, run.path, run.cache_dir, valid, user=True)
+            return
+        if not self._autofit or not valid:
+            return
+        fitted = set(self._runs.fitted(run, uids))
+        if all(e in fitted for e in valid):
+            return
+        with self._jobs.lock:
+            job = self._jobs.job(run.name)
+            state = job.state if job is not None else "idle"
+            if state == "cancelled" and job.user_cancelled:
+                return
+            if state in ("error", "done", "cancelled") and job.epochs == valid:
+                return  # the same input already ended that way: do not loop
+            self._jobs.submit(run.name, run.path, run.cache_dir, valid)
+
+    def open(self, run: RunState) -> None:
+        """The tab shows this run: watch it from now on (starts the watcher on first use)."""
+        with self._lock:
+            self._opened[run.name] = self._clock()
+            if self._watcher is None and self._interval > 0:
+                self._watcher = threading.Thread(target=self._watch, name="dvi-watch", daemon=True)
+                self._watcher.start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _watch(self):
+        while not self._stop.wait(self._interval):
+            with self._lock:
+                names = list(self._opened)
+            for name in names:
+                try:
+                    run = self._runs.resolve(name)
+                    if run is not None:
+                        self.schedule(run)
+                except Exception:
+                    logger.exception("DVI watcher failed for run %r", name)
