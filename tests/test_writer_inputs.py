@@ -284,3 +284,14 @@ def test_bfloat16_model(tmp_path):
     assert e.representations_raw.dtype == np.float32 and np.isfinite(e.representations).all()
     with torch.no_grad():
         assert (e.predictions == model(x.to(torch.bfloat16)).float().argmax(1).numpy()).mean() > 0.95
+
+
+def test_two_class_margin_is_the_probability_difference():
+    """Min-max normalisation maps any two logits to (1, 0); for two classes the margin is |p0 - p1|,
+    the same in numpy (plugin flags) and torch (border search)."""
+    from tensorboard_dvi.scoring import near_boundary
+    z = np.array([[0.1, 0.0], [3.0, -1.0], [-0.2, 0.2]], np.float32)
+    p = torch.softmax(torch.from_numpy(z), 1).numpy()
+    np.testing.assert_allclose(normalised_margin(z), np.abs(p[:, 0] - p[:, 1]), atol=1e-6)
+    np.testing.assert_allclose(normalised_margin(torch.from_numpy(z)).numpy(), np.abs(p[:, 0] - p[:, 1]), atol=1e-6)
+    assert near_boundary(z).tolist() == [True, False, False]
