@@ -1,6 +1,6 @@
 // The backend's catalogue (GET catalogue, docs/HTTP_API.md): flag bits, the near-boundary
 // margin, the class palette and the training-dynamics signals and queries with their help and
-// defaults. The tab reads these names from here only. FALLBACK is what a server without the
+// defaults (a signal may add `range`: the colour domain of a rate). The tab reads these names from here only. FALLBACK is what a server without the
 // route (older than the catalogue) serves implicitly; it is the one hand-kept copy, used only then.
 
 export const FALLBACK = Object.freeze({
@@ -11,10 +11,10 @@ export const FALLBACK = Object.freeze({
     "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
   ],
   signals: [
-    { name: "mislabel_score", label: "Mislabel score", kind: "float", help: "How likely the given label is wrong, in [0, 1]: ½(1 − correctness) + ½(1 − geometric-mean confidence)." },
-    { name: "conf_mean", label: "Confidence (mean)", kind: "float", help: "Mean over epochs of the softmax probability of the given label (cartography confidence)." },
+    { name: "mislabel_score", range: [0, 1], label: "Mislabel score", kind: "float", help: "How likely the given label is wrong, in [0, 1]: ½(1 − correctness) + ½(1 − geometric-mean confidence)." },
+    { name: "conf_mean", range: [0, 1], label: "Confidence (mean)", kind: "float", help: "Mean over epochs of the softmax probability of the given label (cartography confidence)." },
     { name: "conf_std", label: "Variability", kind: "float", help: "Standard deviation over epochs of that probability (cartography variability)." },
-    { name: "correct_rate", label: "Correct-epoch rate", kind: "float", help: "Fraction of epochs in which the prediction equals the given label." },
+    { name: "correct_rate", range: [0, 1], label: "Correct-epoch rate", kind: "float", help: "Fraction of epochs in which the prediction equals the given label." },
     { name: "forgetting", label: "Forgetting events", kind: "count", help: "Times the sample went from correctly to wrongly predicted between consecutive epochs." },
     { name: "flips", label: "Prediction flips", kind: "count", help: "Times the predicted class changed between consecutive epochs." },
     { name: "boundary_crossings", label: "Boundary crossings", kind: "count", help: "Times the sample crossed the boundary of its labelled class's region, either way." },
@@ -62,6 +62,10 @@ export function useCatalogue(served) {
   FLAGS.WRONG = c.flags.misclassified;
   FLAGS.NOISY = c.flags.noisy;
   FLAGS.BOUNDARY = c.flags.near_boundary;
+  // Optional `range` ([lo, hi], the colour domain of a rate): a served signal without one keeps the
+  // fallback's, so colours do not change with the server version (signals.js domainOf).
+  const known = Object.fromEntries(FALLBACK.signals.map((s) => [s.name, s]));
+  c.signals = c.signals.map((s) => (s.range || !known[s.name] || !known[s.name].range ? s : { ...s, range: known[s.name].range }));
   c.signal = Object.fromEntries(c.signals.map((s) => [s.name, s]));
   c.query = Object.fromEntries(c.queries.map((q) => [q.name, q]));
   current = c;

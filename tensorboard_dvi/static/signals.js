@@ -23,12 +23,12 @@ export function quantile(sorted, q) {
 }
 
 /**
- * Colour domain {lo, hi, clipLo, clipHi, nan} of a signal's values. Flags: [0, 1]; counts:
- * [0, max]; floats that are never negative start at 0 and end at 1 when they look like a rate
- * (max ≤ 1 with the 99th percentile above ½), else at the 99th percentile; other floats span the
- * 1st–99th percentiles (outliers clipped). full: the plain [min, max].
+ * Colour domain {lo, hi, clipLo, clipHi, nan} of a signal's values. `range` (the catalogue's
+ * [lo, hi] for a rate) wins; flags: [0, 1]; counts:
+ * [0, max]; floats that are never negative span [0, 99th percentile]; other floats the 1st–99th
+ * percentiles (outliers clipped). full: the plain [min, max].
  */
-export function domainOf(values, kind, full = false) {
+export function domainOf(values, kind, full = false, range = null) {
   const finite = [];
   let nan = 0;
   for (let i = 0; i < values.length; i++) (Number.isFinite(values[i]) ? finite.push(values[i]) : nan++);
@@ -36,12 +36,12 @@ export function domainOf(values, kind, full = false) {
   const min = finite.length ? finite[0] : 0, max = finite.length ? finite[finite.length - 1] : 1;
   if (full) return { lo: min, hi: max, nan };
   let lo = min, hi = max, clipLo = false, clipHi = false;
-  if (kind === "flag") { lo = 0; hi = 1; }
+  if (range) { lo = range[0]; hi = range[1]; clipLo = lo > min; clipHi = hi < max; }
+  else if (kind === "flag") { lo = 0; hi = 1; }
   else if (kind === "count") { lo = 0; hi = Math.max(1, max); }
   else if (min >= 0) {
-    const q99 = quantile(finite, 0.99);
     lo = 0;
-    hi = max <= 1 && q99 > 0.5 ? 1 : q99;
+    hi = quantile(finite, 0.99);
     clipHi = hi < max;
   } else {
     lo = quantile(finite, 0.01); hi = quantile(finite, 0.99);

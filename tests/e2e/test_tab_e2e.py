@@ -293,7 +293,7 @@ def test_click_and_box_selection_show_trails(tb, page):
     frame.locator("input[type=search]").fill("digit 3")
     frame.locator("input[type=search]").press("Enter")
     frame.wait_for_function("() => window.__dvi.store.get().sel.length > 10")
-    labels = frame.evaluate("() => window.__dvi._selectionIndices().map(i => window.__dvi.samples.labels[i])")
+    labels = frame.evaluate("() => window.__dvi.selectionIndices().map(i => window.__dvi.samples.labels[i])")
     assert set(labels) == {3}
     frame.locator(".dvi-map").focus()
     page.keyboard.press("Escape")

@@ -97,7 +97,7 @@ def test_canvas2d_fallback_draws_the_same_points(chromium):
           box.style.cssText = 'position:fixed;left:0;top:0;width:500px;height:400px';
           document.body.appendChild(box);
           const m = new MapView(box, { renderer: 'canvas' });
-          m.setSource(app.source);
+          m.setSource(app.map.source);
           m.setEncoding({ colorMode: 'label', filter: {}, selection: [0, 1] });
           await m.showEpoch(app.map.epoch, { animate: false });
           m.drawNow();
