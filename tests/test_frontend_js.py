@@ -16,10 +16,8 @@ NODE = shutil.which("node")
 @pytest.mark.skipif(NODE is None, reason="node is not installed (Debian: apt-get install nodejs); the tab's "
                                          "Node tests in tests/js need it")
 def test_node_tests_of_the_tab_pass():
-    files = sorted(f for f in os.listdir(os.path.join(ROOT, "tests", "js")) if f.endswith(".test.mjs"))
-    assert files, "no tests/js/*.test.mjs found"
-    proc = subprocess.run([NODE, "--test", *[os.path.join("tests", "js", f) for f in files]], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    assert any(f.endswith(".test.mjs") for f in os.listdir(os.path.join(ROOT, "tests", "js"))), "no tests/js/*.test.mjs"
+    proc = subprocess.run([NODE, "--test", "tests/js/"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, "node --test tests/js failed:\n" + out[-6000:]
     assert "# fail 0" in out and "# pass" in out, out[-2000:]
