@@ -114,40 +114,36 @@ export class Api {
     return this._fetch("trajectories", { run, ids: ids.join(","), start, end });
   }
 
-  /** Static per-sample arrays of a run, fetched once: {n, ids, labels, split, noisy, indexOf}. */
-  samples(run) {
-    let p = this._samples.get(run);
+  /** The promise cached under `key` in `cache`, else make() (a failed promise is dropped again). */
+  _cached(cache, key, make) {
+    let p = cache.get(key);
     if (!p) {
-      p = this._fetch("samples", { run }, { as: "buffer" }).then((buf) => {
-        const { header, arrays } = parseContainer(buf);
-        return makeSamples(header, arrays);
-      });
-      p.catch(() => this._samples.delete(run));
-      this._samples.set(run, p);
+      p = make();
+      p.catch(() => cache.delete(key));
+      cache.set(key, p);
     }
     return p;
+  }
+
+  /** Static per-sample arrays of a run, fetched once: {n, ids, labels, split, noisy, indexOf}. */
+  samples(run) {
+    return this._cached(this._samples, run, () => this._fetch("samples", { run }, { as: "buffer" }).then((buf) => {
+      const { header, arrays } = parseContainer(buf);
+      return makeSamples(header, arrays);
+    }));
   }
 
   /** One fitted epoch: {epoch, n, coords, predictions, confidence, flags}. Cached (LRU). */
   projection(run, epoch) {
-    const key = run + "\u0000" + epoch;
-    let p = this._proj.get(key);
-    if (!p) {
-      p = this._fetch("projection", { run, epoch }, { as: "buffer" }).then((buf) => {
-        const { header, arrays } = parseContainer(buf);
-        return { epoch, n: header.n, ...arrays };
-      });
-      p.catch(() => this._proj.delete(key));
-      this._proj.set(key, p);
-    }
-    return p;
+    return this._cached(this._proj, run + "\u0000" + epoch, () => this._fetch("projection", { run, epoch }, { as: "buffer" }).then((buf) => {
+      const { header, arrays } = parseContainer(buf);
+      return { epoch, n: header.n, ...arrays };
+    }));
   }
 
   /** Background image and its bounds: {image: HTMLImageElement, bounds, resolution}. */
   background(run, epoch) {
-    const key = run + "\u0000" + epoch;
-    let p = this._bg.get(key);
-    if (!p) {
+    return this._cached(this._bg, run + "\u0000" + epoch, () => {
       const meta = this._fetch("background_meta", { run, epoch });
       const img = new Image();
       const loaded = new Promise((resolve, reject) => {
@@ -155,26 +151,17 @@ export class Api {
         img.onerror = () => reject(new ApiError(404, `background of epoch ${epoch} could not be loaded`, "background"));
       });
       img.src = this.url("background", { run, epoch });
-      p = Promise.all([meta, loaded]).then(([m]) => ({ image: img, bounds: m.bounds, resolution: m.resolution, palette: m.palette || null }));
-      p.catch(() => this._bg.delete(key));
-      this._bg.set(key, p);
-    }
-    return p;
+      return Promise.all([meta, loaded]).then(([m]) => ({ image: img, bounds: m.bounds, resolution: m.resolution, palette: m.palette || null }));
+    });
   }
 
   /** What the model predicts at a 2-D point; cached on a coarse grid of the query. */
   predictAt(run, epoch, x, y) {
     const key = `${run}\u0000${epoch}\u0000${x.toPrecision(4)}\u0000${y.toPrecision(4)}`;
-    let p = this._predict.get(key);
-    if (!p) {
-      p = this._fetch("predict_at", { run, epoch, x: x.toPrecision(6), y: y.toPrecision(6) });
-      p.catch(() => this._predict.delete(key));
-      this._predict.set(key, p);
-    }
-    return p;
+    return this._cached(this._predict, key, () => this._fetch("predict_at", { run, epoch, x: x.toPrecision(6), y: y.toPrecision(6) }));
   }
 
-  // Training dynamics (docs/HTTP_API.md, "Training dynamics"); the panel is static/dynamics.js.
+  // Training dynamics (docs/HTTP_API.md, "Training dynamics"); the panel is static/panels/dynamics.js.
   /** Per-sample signals: {header, arrays} of the binary container (not cached: it grows with training). */
   dynamics(run) {
     return this._fetch("dynamics", { run }, { as: "buffer" }).then(parseContainer);

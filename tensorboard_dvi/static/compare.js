@@ -15,14 +15,15 @@
 // dvi.color, dvi.bg). The view uses the tab's session (the runs, the open run), MapView's public
 // interface and its own RunSession per pane.
 
-import { h, segmented, setSegmented, Banners, injectStyle, typingIn } from "./ui.js";
+import { h, setSegmented, Banners, injectStyle, typingIn } from "./ui.js";
 import { clampEpoch, stepEpoch } from "./epochs.js";
-import { procrustes, applySimilarity, alignTrajectories, unionBounds } from "./align.js";
-import { pairByIds, compareRuns, selectPairs } from "./diff.js";
+import { alignTrajectories, unionBounds } from "./align.js";
+import { selectPairs } from "./diff.js";
 import { mergeSelection, indicesOf } from "./selection.js";
 import { pointSizeFor } from "./encode.js";
-import { makePane, destroyPane, paneMessage, renderPaneHead, showPaneTooltip, warpBackground } from "./compare_pane.js";
-import { CompareSide } from "./compare_side.js";
+import { makePane, destroyPane, paneMessage, renderPaneHead, showPaneTooltip } from "./compare_pane.js";
+import { CompareData } from "./compare_data.js";
+import { CompareSide, buildTopBar } from "./compare_side.js";
 
 export const MAX_PANES = 4;
 const EMPHASIS_PX = 2;  // samples kept by the difference highlight are drawn this much larger
@@ -36,9 +37,7 @@ export class CompareView {
     this.panes = [];
     this.diff = null;
     this.hoverId = null;
-    this._alignCache = new Map();
-    this._bgCache = new Map();
-    this._pairCache = new Map();
+    this.data = new CompareData(api, () => this.panes, () => this._aligned());
     this._gen = 0;
     this._linking = false;
     injectStyle("compare.css");
@@ -53,27 +52,8 @@ export class CompareView {
 
   // ---------------------------------------------------------------------------- layout
   _build() {
-    const st = this.store;
-    const E = (this.el = {});
-    const btn = (cls, label, title, onclick, text) => h("button", { type: "button", class: cls, "aria-label": label, title, onclick }, text);
-    E.prev = btn("dvi-btn dvi-cmp-step", "Previous epoch", "Previous epoch (←)", () => this.step(-1), "‹");
-    E.next = btn("dvi-btn dvi-cmp-step", "Next epoch", "Next epoch (→)", () => this.step(1), "›");
-    E.slider = h("input", { type: "range", class: "dvi-slider", min: 0, max: 0, value: 0, step: 1, "aria-label": "Compare epoch",
-      oninput: (e) => { const ep = this.union[Number(e.target.value)]; if (ep !== undefined) this.setEpoch(ep); } });
-    E.epoch = h("div", { class: "dvi-epoch" });
-    E.lock = h("input", { type: "checkbox", id: "dvi-cmp-lock", onchange: (e) => this.setLock(e.target.checked) });
-    E.align = segmented("Alignment", [["procrustes", "Aligned", "Map every pane onto the first one (Procrustes on shared ids)"], ["none", "Raw", "Each run's own coordinates"]],
-      (v) => st.set({ align: v }), "Alignment");
-    E.color = segmented("Colour", [["label", "Label"], ["prediction", "Prediction"], ["correct", "Correctness"]], (v) => st.set({ color: v }), "Colour");
-    E.bg = h("input", { type: "checkbox", id: "dvi-cmp-bg", onchange: (e) => st.set({ bg: e.target.checked }) });
-    E.add = h("select", { class: "dvi-select dvi-cmp-add", "aria-label": "Add a run", onchange: (e) => { if (e.target.value) this.addRun(e.target.value); e.target.value = ""; } });
-    const top = h("div", { class: "dvi-cmp-top" },
-      h("button", { type: "button", class: "dvi-btn", title: "Back to one run", onclick: () => this.close() }, "← One run"),
-      h("div", { class: "dvi-cmp-playback" }, E.prev, E.slider, E.next, E.epoch),
-      h("label", { class: "dvi-check dvi-cmp-lock", for: "dvi-cmp-lock", title: "One epoch for every pane" }, E.lock, "Lock epochs"),
-      E.align, E.color,
-      h("label", { class: "dvi-check", for: "dvi-cmp-bg" }, E.bg, "Regions"),
-      E.add);
+    const { E, top } = buildTopBar(this);
+    this.el = E;
     const notes = h("div", { class: "dvi-cmp-notes" });
     this.notes = new Banners(notes);
     E.panes = h("div", { class: "dvi-cmp-panes" });
@@ -202,9 +182,7 @@ export class CompareView {
       this.panes = names.map((n, k) => makePane(this, runs.find((r) => r.name === n), k, runs));
       this.el.panes.replaceChildren(...this.panes.map((p) => p.el));
       this.el.panes.style.gridTemplateColumns = `repeat(${this.panes.length}, minmax(0, 1fr))`;
-      this._alignCache.clear();
-      this._bgCache.clear();
-      this._pairCache.clear();
+      this.data.clear();
     }
     this._renderAdd();
     try {
@@ -229,8 +207,8 @@ export class CompareView {
     const session = p.session;
     p.source = {
       samples: session.samples, palette: session.palette,
-      projection: (ep) => this._projection(p, ep),
-      background: (ep) => this._background(p, ep),
+      projection: (ep) => this.data.projection(p, ep),
+      background: (ep) => this.data.background(p, ep),
     };
     p.map.setSource(p.source);
     this._encode(p);
@@ -238,49 +216,7 @@ export class CompareView {
   }
 
   // ---------------------------------------------------------------------------- data
-  pairs(a, b) {
-    const key = a.run + "\u0000" + b.run;
-    let pr = this._pairCache.get(key);
-    if (!pr) { pr = pairByIds(a.session.samples, b.session.samples); this._pairCache.set(key, pr); }
-    return pr;
-  }
-
-  /** The pane's projection, mapped onto the reference pane's map of the same epoch when aligned. */
-  async _projection(p, ep) {
-    const raw = await this.api.projection(p.run, ep);
-    const ref = this.panes[0];
-    if (!this._aligned() || p === ref || !ref || !ref.session.fitted.length) return raw;
-    const refEp = clampEpoch(ref.session.fitted, ep);
-    const key = `${p.run}\u0000${ep}\u0000${ref.run}\u0000${refEp}`;
-    let out = this._alignCache.get(key);
-    if (!out) {
-      out = this.api.projection(ref.run, refEp).then((rp) => {
-        const pr = this.pairs(ref, p);
-        const T = procrustes(rp.coords, raw.coords, pr.ia, pr.ib);
-        T.refEpoch = refEp;
-        return { ...raw, coords: T.identity ? raw.coords : applySimilarity(T, raw.coords), align: T };
-      });
-      this._alignCache.set(key, out);
-      out.catch(() => this._alignCache.delete(key));
-      while (this._alignCache.size > 48) this._alignCache.delete(this._alignCache.keys().next().value);
-    }
-    return out;
-  }
-
-  async _background(p, ep) {
-    const bg = await this.api.background(p.run, ep);
-    p.session.takePalette(bg, p.source);
-    const proj = await this._projection(p, ep);
-    if (!proj.align || proj.align.identity) return bg;
-    const key = `${p.run}\u0000${ep}\u0000${this.panes[0].run}\u0000${proj.align.refEpoch}`;
-    let w = this._bgCache.get(key);
-    if (!w) {
-      w = warpBackground(bg, proj.align);
-      this._bgCache.set(key, w);
-      while (this._bgCache.size > 24) this._bgCache.delete(this._bgCache.keys().next().value);
-    }
-    return w;
-  }
+  pairs(a, b) { return this.data.pairs(a, b); }
 
   // ---------------------------------------------------------------------------- epochs
   _target(p) {
@@ -323,7 +259,7 @@ export class CompareView {
     // prefetch the next epoch of every pane
     for (const p of this.panes) {
       const f = p.session.fitted, e2 = f[f.indexOf(p.shown) + 1];
-      if (e2 !== undefined) this._projection(p, e2).catch(() => {});
+      if (e2 !== undefined) this.data.projection(p, e2).catch(() => {});
     }
   }
 
@@ -355,22 +291,9 @@ export class CompareView {
 
   // ---------------------------------------------------------------------------- differences
   async _computeDiff() {
-    const ref = this.panes[0];
-    if (!ref || this.panes.some((p) => !p.map.proj)) { this.diff = null; this.side.renderDiff(null); return; }
-    const prevEpoch = (p) => { const f = p.session.fitted; return f[f.indexOf(p.shown) - 1]; };
-    const prevOf = async (p) => {
-      const e = prevEpoch(p);
-      if (e === undefined) return null;
-      try { return (await this.api.projection(p.run, e)).predictions; } catch (err) { return null; }
-    };
-    const prev = await Promise.all(this.panes.map(prevOf));
-    const C = Math.max(...this.panes.map((p) => p.entry.num_classes || 1));
-    const others = this.panes.slice(1).map((p, j) => ({ n: p.session.samples.n, predictions: p.map.proj.predictions, prev: prev[j + 1], pairs: this.pairs(ref, p) }));
-    const d = compareRuns({ n: ref.session.samples.n, predictions: ref.map.proj.predictions, prev: prev[0] }, others, C);
-    d.pairs.forEach((r, j) => Object.assign(r, { run: this.panes[j + 1].run, epoch: this.panes[j + 1].shown, prevA: prevEpoch(ref), prevB: prevEpoch(this.panes[j + 1]) }));
-    this.diff = { ref: ref.run, refEpoch: ref.shown, C, ...d };
+    this.diff = await this.data.difference(this.panes);
     this.side.renderDiff(this.diff);
-    this._applyDiffMasks();
+    if (this.diff) this._applyDiffMasks();
   }
 
   /** Selects the shared samples of pair j (reference vs pane j + 1) for which test(predA, predB) holds. */
@@ -410,7 +333,7 @@ export class CompareView {
       const aligned = this._aligned() && p.k > 0;
       const transform = aligned ? async (tr) => {
         const Ts = [];
-        for (const ep of tr.epochs) Ts.push(p.session.fitted.includes(ep) ? (await this._projection(p, ep)).align : null);
+        for (const ep of tr.epochs) Ts.push(p.session.fitted.includes(ep) ? (await this.data.projection(p, ep)).align : null);
         return alignTrajectories(tr.positions, Ts);
       } : null;
       p.trails.load(p.run, p.session, s.sel, { on: s.trails, transform, keyExtra: this._aligned() ? ref.run : "" })

@@ -1,7 +1,33 @@
-// The side panel of "Compare runs": samples shared by id, the differences between the reference
+// The top bar and the side panel of "Compare runs": samples shared by id, the differences between the reference
 // and the other panes (diff.js computes them), the agreement matrix and the selection across runs.
 
 import { h, segmented, swatch } from "./ui.js";
+
+/** The top bar of "Compare runs": back, epoch slider and steps, lock, alignment, colour, regions, add a run. */
+export function buildTopBar(view) {
+  const st = view.store;
+  const E = {};
+  const btn = (cls, label, title, onclick, text) => h("button", { type: "button", class: cls, "aria-label": label, title, onclick }, text);
+  E.prev = btn("dvi-btn dvi-cmp-step", "Previous epoch", "Previous epoch (←)", () => view.step(-1), "‹");
+  E.next = btn("dvi-btn dvi-cmp-step", "Next epoch", "Next epoch (→)", () => view.step(1), "›");
+  E.slider = h("input", { type: "range", class: "dvi-slider", min: 0, max: 0, value: 0, step: 1, "aria-label": "Compare epoch",
+    oninput: (e) => { const ep = view.union[Number(e.target.value)]; if (ep !== undefined) view.setEpoch(ep); } });
+  E.epoch = h("div", { class: "dvi-epoch" });
+  E.lock = h("input", { type: "checkbox", id: "dvi-cmp-lock", onchange: (e) => view.setLock(e.target.checked) });
+  E.align = segmented("Alignment", [["procrustes", "Aligned", "Map every pane onto the first one (Procrustes on shared ids)"], ["none", "Raw", "Each run's own coordinates"]],
+    (v) => st.set({ align: v }), "Alignment");
+  E.color = segmented("Colour", [["label", "Label"], ["prediction", "Prediction"], ["correct", "Correctness"]], (v) => st.set({ color: v }), "Colour");
+  E.bg = h("input", { type: "checkbox", id: "dvi-cmp-bg", onchange: (e) => st.set({ bg: e.target.checked }) });
+  E.add = h("select", { class: "dvi-select dvi-cmp-add", "aria-label": "Add a run", onchange: (e) => { if (e.target.value) view.addRun(e.target.value); e.target.value = ""; } });
+  const top = h("div", { class: "dvi-cmp-top" },
+    h("button", { type: "button", class: "dvi-btn", title: "Back to one run", onclick: () => view.close() }, "← One run"),
+    h("div", { class: "dvi-cmp-playback" }, E.prev, E.slider, E.next, E.epoch),
+    h("label", { class: "dvi-check dvi-cmp-lock", for: "dvi-cmp-lock", title: "One epoch for every pane" }, E.lock, "Lock epochs"),
+    E.align, E.color,
+    h("label", { class: "dvi-check", for: "dvi-cmp-bg" }, E.bg, "Regions"),
+    E.add);
+  return { E, top };
+}
 
 const pctText = (a, n) => (n ? `${((100 * a) / n).toFixed(1)}%` : "—");
 

@@ -13,9 +13,9 @@
 
 import { computeMask, computeStyle } from "./encode.js";
 import { extent } from "./align.js";
-import { insidePolygon, polygonBounds } from "./lasso.js";
-import { GLPoints, CanvasPoints } from "./map_points.js";
-import { drawBackground, drawOverlay } from "./map_layers.js";
+import { pointsInPolygon } from "./lasso.js";
+import { measure } from "./ui.js";
+import { createLayers, compositeLayers, drawBackground, drawOverlay, lerpInto } from "./map_layers.js";
 import { bindMapInput } from "./map_input.js";
 
 // Layers to redraw.
@@ -33,24 +33,7 @@ export class MapView {
   constructor(container, opts = {}) {
     this.opts = { animationMs: 550, pointSize: 5, renderer: "auto", ...opts };
     this.container = container;
-    this.root = document.createElement("div");
-    this.root.className = "dvi-map";
-    this.root.tabIndex = 0;
-    this.bgCanvas = document.createElement("canvas");
-    this.bgCanvas.className = "dvi-map-bg";
-    this.ptCanvas = document.createElement("canvas");
-    this.ptCanvas.className = "dvi-map-points";
-    this.ovCanvas = document.createElement("canvas");
-    this.ovCanvas.className = "dvi-map-overlay";
-    this.root.append(this.bgCanvas, this.ptCanvas, this.ovCanvas);
-    container.appendChild(this.root);
-    this.bgCtx = this.bgCanvas.getContext("2d");
-    this.ovCtx = this.ovCanvas.getContext("2d");
-    this.points = null;
-    if (this.opts.renderer !== "canvas") {
-      try { this.points = new GLPoints(this.ptCanvas); } catch (e) { this.points = null; }
-    }
-    if (!this.points) this.points = new CanvasPoints(this.ptCanvas);
+    Object.assign(this, createLayers(container, this.opts.renderer));
 
     this.source = null;
     this.samples = null;
@@ -147,10 +130,7 @@ export class MapView {
       if (!this._scratch || this._scratch.length !== n * 2) this._scratch = new Float32Array(n * 2);
       from = this._scratch;
       if (t >= 1 || this.pos0 === this.pos1) from.set(this.pos1);
-      else {
-        const a = this.pos0, b = this.pos1;
-        for (let i = 0; i < n * 2; i++) from[i] = a[i] + (b[i] - a[i]) * t;
-      }
+      else lerpInto(from, this.pos0, this.pos1, t);
     } else {
       from = proj.coords;
     }
@@ -346,29 +326,16 @@ export class MapView {
 
   /** Visible samples inside a polygon given in CSS pixels. */
   pickPolygon(poly) {
-    if (!this.pos1 || poly.length < 3) return new Uint32Array(0);
-    const pts = poly.map(([px, py]) => this.toData(px, py));
-    const [x0, y0, x1, y1] = polygonBounds(pts);
-    const out = [];
-    const p = this.pos1, m = this.mask, n = this.samples.n;
-    for (let i = 0; i < n; i++) {
-      if (m && !m[i]) continue;
-      const x = p[2 * i], y = p[2 * i + 1];
-      if (x < x0 || x > x1 || y < y0 || y > y1) continue;
-      if (insidePolygon(pts, x, y)) out.push(i);
-    }
-    return Uint32Array.from(out);
+    if (!this.pos1) return new Uint32Array(0);
+    const p = this.pos1;
+    return pointsInPolygon(poly.map(([px, py]) => this.toData(px, py)), this.samples.n, this.mask, (i) => [p[2 * i], p[2 * i + 1]]);
   }
 
   // ------------------------------------------------------------------------- drawing
   /** Measures the container again (call after it was hidden or changed size without a resize event). */
   resize() {
-    const r = this.root.getBoundingClientRect();
-    const dpr = window.devicePixelRatio || 1;
-    this.dpr = dpr;
-    this.cssW = Math.max(1, r.width);
-    this.cssH = Math.max(1, r.height);
-    const W = Math.round(this.cssW * dpr), H = Math.round(this.cssH * dpr);
+    const { dpr, cssW, cssH, W, H } = measure(this.root);
+    Object.assign(this, { dpr, cssW, cssH });
     for (const c of [this.bgCanvas, this.ptCanvas, this.ovCanvas]) {
       if (c.width !== W || c.height !== H) { c.width = W; c.height = H; }
     }
@@ -435,15 +402,7 @@ export class MapView {
   /** The current view as one canvas (background, points, overlay), for PNG export. */
   composite(extraDraw = null) {
     this.drawNow();
-    const c = document.createElement("canvas");
-    c.width = this.bgCanvas.width;
-    c.height = this.bgCanvas.height;
-    const ctx = c.getContext("2d");
-    ctx.drawImage(this.bgCanvas, 0, 0);
-    ctx.drawImage(this.ptCanvas, 0, 0);
-    ctx.drawImage(this.ovCanvas, 0, 0);
-    if (extraDraw) extraDraw(ctx, this.dpr);
-    return c;
+    return compositeLayers(this, extraDraw);
   }
 
   /** Finishes GPU work (for timing). */

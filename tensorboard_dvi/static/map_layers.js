@@ -1,7 +1,44 @@
-// The 2-D canvas layers of MapView: the background image under the points and the overlay above
-// them (trails, hover ring, lasso). Functions of the map's public state; map.js calls them.
+// The canvas layers of MapView: a 2-D background canvas (decision-region image), the point canvas
+// (map_points.js: WebGL, else canvas 2-D) and a 2-D overlay (trails, hover ring, lasso). Functions
+// of the map's state; map.js calls them.
 
 import { drawLasso } from "./lasso.js";
+import { GLPoints, CanvasPoints } from "./map_points.js";
+
+/** The three stacked canvases in a focusable root appended to container, and the point renderer
+ *  ("canvas" forces the 2-D fallback; "auto" / "webgl" try WebGL first). */
+export function createLayers(container, renderer) {
+  const root = document.createElement("div");
+  root.className = "dvi-map";
+  root.tabIndex = 0;
+  const canvas = (cls) => { const c = document.createElement("canvas"); c.className = cls; return c; };
+  const bgCanvas = canvas("dvi-map-bg"), ptCanvas = canvas("dvi-map-points"), ovCanvas = canvas("dvi-map-overlay");
+  root.append(bgCanvas, ptCanvas, ovCanvas);
+  container.appendChild(root);
+  let points = null;
+  if (renderer !== "canvas") {
+    try { points = new GLPoints(ptCanvas); } catch (e) { points = null; }
+  }
+  if (!points) points = new CanvasPoints(ptCanvas);
+  return { root, bgCanvas, ptCanvas, ovCanvas, bgCtx: bgCanvas.getContext("2d"), ovCtx: ovCanvas.getContext("2d"), points };
+}
+
+/** One canvas with the three layers drawn over each other, then extraDraw(ctx, dpr) (PNG export). */
+export function compositeLayers(map, extraDraw = null) {
+  const c = document.createElement("canvas");
+  c.width = map.bgCanvas.width;
+  c.height = map.bgCanvas.height;
+  const ctx = c.getContext("2d");
+  for (const layer of [map.bgCanvas, map.ptCanvas, map.ovCanvas]) ctx.drawImage(layer, 0, 0);
+  if (extraDraw) extraDraw(ctx, map.dpr);
+  return c;
+}
+
+/** out = a + (b - a) t, elementwise (positions part-way through a transition). */
+export function lerpInto(out, a, b, t) {
+  for (let i = 0; i < out.length; i++) out[i] = a[i] + (b[i] - a[i]) * t;
+  return out;
+}
 
 function drawBgImage(map, ctx, bg, alpha) {
   const [x0, y0, x1, y1] = bg.bounds;

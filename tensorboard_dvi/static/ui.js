@@ -97,3 +97,11 @@ export function typingIn(target) {
   if (tag === "SELECT" || tag === "TEXTAREA") return true;
   return tag === "INPUT" && target.type !== "checkbox" && target.type !== "radio" && target.type !== "button";
 }
+
+/** Size of an element in CSS and device pixels: {dpr, cssW, cssH, W, H} (at least 1 px). */
+export function measure(el) {
+  const r = el.getBoundingClientRect();
+  const dpr = window.devicePixelRatio || 1;
+  const cssW = Math.max(1, r.width), cssH = Math.max(1, r.height);
+  return { dpr, cssW, cssH, W: Math.round(cssW * dpr), H: Math.round(cssH * dpr) };
+}
