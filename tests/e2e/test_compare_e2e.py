@@ -114,7 +114,7 @@ def ready(frame, epochs=None):
     cond = "window.__dvi.compare && window.__dvi.compare.active && window.__dvi.compare.ready"
     if epochs is not None:
         cond += f" && JSON.stringify(window.__dvi.compare.panes.map(p => p.shown)) === '{json.dumps(epochs, separators=(',', ':'))}'"
-    frame.wait_for_function(f"() => {cond}", polling=100, timeout=20000)
+    frame.wait_for_function(f"() => {cond}", polling=100)  # the page's default: harness.HANG_GUARD_MS
 
 
 def top_hash(page):

@@ -13,7 +13,7 @@ import urllib.parse
 
 import pytest
 
-from harness import browser, checked_page, chromium_missing_reason, dvi_frame, fitted_tensorboard, write_logdir
+from harness import browser, checked_page, chromium_missing_reason, dvi_frame, fitted_tensorboard, wait_ready, write_logdir
 
 pytestmark = [pytest.mark.e2e]
 
@@ -64,13 +64,13 @@ def tab_frame(page):
 def open_dynamics(page, base, extra=""):
     page.goto(base + "#dvi&dvi.run=noisy&dvi.dyn=1" + extra)
     frame = tab_frame(page)
-    frame.wait_for_function("() => window.__dvi.dyn.data !== null && window.__dvi.dyn.dm.n === %d" % N, timeout=20000)
+    frame.wait_for_function("() => window.__dvi.dyn.data !== null && window.__dvi.dyn.dm.n === %d" % N)
     frame.evaluate("() => window.__dvi.dyn.dm.canvas.scrollIntoView({block: 'center'})")
     return frame
 
 
 def settle(frame):
-    frame.wait_for_function("() => window.__dvi.map.anim === null", timeout=15000)
+    wait_ready(frame)
 
 
 def iframe_offset(page):
