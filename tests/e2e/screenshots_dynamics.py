@@ -61,7 +61,7 @@ def main():
         frame.evaluate(f"() => window.__dvi.store.set({{epoch: {last}}})")
         frame.wait_for_function(f"() => window.__dvi.map.epoch === {last} && window.__dvi.map.anim === null "
                                 "&& window.__dvi.dyn.data !== null", timeout=30000)
-        frame.evaluate("() => window.__dvi.dyn.section.scrollIntoView({block: 'start'})")
+        frame.evaluate("() => window.__dvi.dyn.el.scrollIntoView({block: 'start'})")
 
         # 1. colour by mislabel score; box-select the data map's hard-to-learn corner
         r = frame.evaluate("""() => { const dm = window.__dvi.dyn.dm, c = dm.canvas.getBoundingClientRect();
