@@ -107,3 +107,28 @@ def test_canvas2d_fallback_draws_the_same_points(chromium):
         }""")
         assert res["kind"] == "canvas2d" and res["n"] > 2000, res
         assert not errors
+
+
+@pytest.mark.parametrize("served", [True, False])
+def test_query_controls_follow_the_served_catalogue(chromium, served):
+    """The dynamics queries and their defaults come from GET catalogue (the fake serves n = 77 for
+    largest_movers and only two queries); a server without the route gets the built-in fallback
+    (the engine's defaults: five queries, n = 100)."""
+    with FakeServer(n=300, epochs=3, catalogue=served) as srv:
+        page = guarded_new_page(chromium, viewport={"width": 1300, "height": 800})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(srv.url + "#dvi&dvi.dyn=1")
+        f = _frame(page)
+        names = f.evaluate("() => Array.from(document.querySelectorAll('select[aria-label=Query] option'), o => o.value)")
+        f.locator("select[aria-label=Query]").select_option("largest_movers")
+        value = f.locator("input[aria-label='Query parameter']").input_value()
+        if served:
+            assert names == ["largest_movers", "crossed_boundary"] and value == "77"
+            f.locator("select[aria-label=Query]").select_option("crossed_boundary")
+            assert f.locator("input[aria-label='Query parameter']").input_value() == "3"
+        else:
+            assert names == ["likely_mislabelled", "crossed_boundary", "largest_movers", "stuck_near_boundary",
+                             "still_misclassified"] and value == "100"
+        assert not errors, errors
+        page.close()
