@@ -68,7 +68,7 @@ export class Tab {
       else if (changed.has("epoch") && session.run && session.fitted.length && s.epoch !== null) session.showEpoch(s.epoch);
     });
     session.on("runs", () => this._onRuns());
-    session.on("job", ({ changed }) => { if (!changed && session.shownEpoch === null) this.ensureEpoch(); });
+    session.on("job", ({ job, changed }) => { if (job && !changed && session.shownEpoch === null) this.ensureEpoch(); });
     session.on("fitted", () => this.ensureEpoch());
     session.on("error", ({ key, text }) => this.banners.set(key, text));
   }
