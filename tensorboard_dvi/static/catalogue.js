@@ -1,6 +1,6 @@
 // The backend's catalogue (GET catalogue, docs/HTTP_API.md): flag bits, the near-boundary
 // margin, the class palette and the training-dynamics signals and queries with their help and
-// defaults (a signal may add `range`: the colour domain of a rate). The tab reads these names from here only. FALLBACK is what a server without the
+// defaults (a signal may add `range`: the colour domain of a rate; a query parameter `label`). The tab reads these names from here only. FALLBACK is what a server without the
 // route (older than the catalogue) serves implicitly; it is the one hand-kept copy, used only then.
 
 export const FALLBACK = Object.freeze({
@@ -28,9 +28,9 @@ export const FALLBACK = Object.freeze({
   ],
   queries: [
     { name: "likely_mislabelled", label: "Likely mislabelled", help: "Highest mislabel score first.", params: [
-      { name: "n", type: "int", default: 100, min: 1, help: "top n by mislabel score" },
-      { name: "fraction", type: "float", default: 0.2, min: 0, max: 1, help: "top fraction of the candidates" },
-      { name: "threshold", type: "float", default: 0.5, min: 0, max: 1, help: "mislabel score ≥ threshold" },
+      { name: "n", label: "top n", type: "int", default: 100, min: 1, help: "top n by mislabel score" },
+      { name: "fraction", label: "top fraction", type: "float", default: 0.2, min: 0, max: 1, help: "top fraction of the candidates" },
+      { name: "threshold", label: "score ≥", type: "float", default: 0.5, min: 0, max: 1, help: "mislabel score ≥ threshold" },
       { name: "split", type: "choice", default: "all", choices: ["all", "train", "test"], help: "which samples" }] },
     { name: "crossed_boundary", label: "Crossed the boundary ≥ k times", help: "Boundary crossings (correct ↔ wrong) of at least k.", params: [
       { name: "k", type: "int", default: 1, min: 0, help: "at least this many crossings" },

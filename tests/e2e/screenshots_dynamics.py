@@ -88,9 +88,9 @@ def main():
         frame.locator("select[aria-label='Query split']").select_option("train")
         frame.get_by_role("button", name="Run query").click()
         frame.wait_for_function("() => window.__dvi.store.get().query.startsWith('likely_mislabelled')")
-        frame.evaluate("() => window.__dvi.dyn.el.query.scrollIntoView({block: 'center'})")
+        frame.evaluate("() => window.__dvi.dyn.queries.query.scrollIntoView({block: 'center'})")
         time.sleep(0.6)
-        print(frame.evaluate("() => window.__dvi.dyn.el.qInfo.textContent"))
+        print(frame.evaluate("() => window.__dvi.dyn.queries.info.textContent"))
         shot(page, "dynamics-query-mislabelled.png")
     print("screenshots in", out)
 

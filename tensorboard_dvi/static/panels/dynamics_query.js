@@ -48,7 +48,7 @@ export class QuerySection {
     const { numeric } = queryParams(q);
     this.kind.hidden = numeric.length < 2;
     if (numeric.length >= 2 && this.kind.dataset.for !== q.name) {
-      this.kind.replaceChildren(...numeric.map((p) => h("option", { value: p.name, title: p.help }, p.name)));
+      this.kind.replaceChildren(...numeric.map((p) => h("option", { value: p.name, title: p.help }, p.label || p.name)));
       this.kind.dataset.for = q.name;
     }
     const p = numeric.length >= 2 ? numeric.find((x) => x.name === this.kind.value) : numeric[0];
