@@ -4,6 +4,10 @@
 //   map.setSource({samples, palette, projection: (e) => Promise, background: (e) => Promise});
 //   await map.showEpoch(5);               // animates from the current positions
 //   map.setEncoding({colorMode, filter, selection});
+//   map.setExtraMask(mask, {emphasis}); map.setBoundsHook(fn); map.setView(v | null); map.refit();
+//
+// Public state the pages read: proj, mask, visibleCount, colors, epoch, view, autoFit, samples.
+// Everything underscored is internal (map_layers.js and map_input.js are parts of this component).
 //
 // Three stacked layers: a 2-D canvas with the background image (cross-faded between epochs),
 // a WebGL canvas with all points in one draw call (positions of two epochs in two buffers,
