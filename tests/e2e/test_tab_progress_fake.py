@@ -29,13 +29,18 @@ def _frame(page):
     return f
 
 
+def _open(chromium, srv, hash_="#dvi"):
+    """A page on the fake TensorBoard at hash_: (page, plugin frame, list of page errors)."""
+    page = guarded_new_page(chromium, viewport={"width": 1300, "height": 800})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(srv.url + hash_)
+    return page, _frame(page), errors
+
+
 def test_progress_bar_and_epochs_appearing(chromium):
     with FakeServer(n=800, epochs=5, fit_seconds=1.2) as srv:
-        page = guarded_new_page(chromium, viewport={"width": 1300, "height": 800})
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(srv.url + "#dvi")
-        f = _frame(page)
+        page, f, errors = _open(chromium, srv)
         prog = f.locator(".dvi-progress")
         prog.wait_for(state="visible")
         # before the first epoch: a waiting message over the map
@@ -115,11 +120,7 @@ def test_query_controls_follow_the_served_catalogue(chromium, served):
     largest_movers and only two queries); a server without the route gets the built-in fallback
     (the engine's defaults: five queries, n = 100)."""
     with FakeServer(n=300, epochs=3, catalogue=served) as srv:
-        page = guarded_new_page(chromium, viewport={"width": 1300, "height": 800})
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(srv.url + "#dvi&dvi.dyn=1")
-        f = _frame(page)
+        page, f, errors = _open(chromium, srv, "#dvi&dvi.dyn=1")
         names = f.evaluate("() => Array.from(document.querySelectorAll('select[aria-label=Query] option'), o => o.value)")
         f.locator("select[aria-label=Query]").select_option("largest_movers")
         value = f.locator("input[aria-label='Query parameter']").input_value()
