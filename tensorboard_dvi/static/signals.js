@@ -24,7 +24,7 @@ export function quantile(sorted, q) {
 
 /**
  * Colour domain {lo, hi, clipLo, clipHi, nan} of a signal's values. `range` (the catalogue's
- * [lo, hi] for a rate) wins; flags: [0, 1]; counts:
+ * [min, max] of a bounded signal, e.g. a rate) wins; flags: [0, 1]; counts:
  * [0, max]; floats that are never negative span [0, 99th percentile]; other floats the 1st–99th
  * percentiles (outliers clipped). full: the plain [min, max].
  */

@@ -44,11 +44,13 @@ CATALOGUE = {
     "palette": ["#%02x%02x%02x" % c for c in PALETTE] + [
         "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"],
     "signals": [
-        {"name": "mislabel_score", "label": "Mislabel score", "help": "how likely the label is wrong", "kind": "float"},
-        {"name": "conf_mean", "label": "Confidence (mean)", "help": "mean confidence in the label", "kind": "float"},
-        {"name": "conf_std", "label": "Variability", "help": "std of that confidence", "kind": "float"},
-        {"name": "forgetting", "label": "Forgetting events", "help": "correct to wrong", "kind": "count"},
-        {"name": "final_correct", "label": "Correct at the last epoch", "help": "0/1", "kind": "flag"},
+        {"name": "mislabel_score", "label": "Mislabel score", "help": "how likely the label is wrong", "kind": "float",
+         "min": 0, "max": 1},
+        {"name": "conf_mean", "label": "Confidence (mean)", "help": "mean confidence in the label", "kind": "float",
+         "min": 0, "max": 1},
+        {"name": "conf_std", "label": "Variability", "help": "std of that confidence", "kind": "float", "min": 0},
+        {"name": "forgetting", "label": "Forgetting events", "help": "correct to wrong", "kind": "count", "min": 0},
+        {"name": "final_correct", "label": "Correct at the last epoch", "help": "0/1", "kind": "flag", "min": 0, "max": 1},
     ],
     "queries": [
         {"name": "largest_movers", "label": "Largest movers on the map", "help": "longest 2-D distance",

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { computeMask, computeStyle, countBy, countWrong, pointSizeFor, SHAPE_WRONG, SHAPE_FADED, isNoisy } from "../../tensorboard_dvi/static/encode.js";
 import { domainOf, colorize, sizesFor, rangeMask, histogram, fmt, LUT, NAN_RGB } from "../../tensorboard_dvi/static/signals.js";
-import { useCatalogue, FALLBACK, FLAGS } from "../../tensorboard_dvi/static/catalogue.js";
+import { useCatalogue, FALLBACK, FLAGS, signalRange } from "../../tensorboard_dvi/static/catalogue.js";
 
 const samples = { n: 4, ids: [10, 11, 12, 13], labels: Int16Array.from([0, 1, 1, 2]), split: Uint8Array.from([0, 0, 1, 1]), noisy: Uint8Array.from([0, 1, 0, 0]) };
 const proj = { predictions: Int16Array.from([0, 2, 1, 2]), flags: Uint8Array.from([0, 1 | 2, 4, 0]) };
@@ -55,11 +55,11 @@ test("flag bits come from the catalogue", () => {
 test("a served catalogue replaces the fallback's queries and defaults; missing parts fall back", () => {
   try {
     const c = useCatalogue({ queries: [{ name: "largest_movers", label: "L", help: "", params: [{ name: "n", type: "int", default: 7 }] }],
-      signals: [{ name: "conf_mean", label: "C", help: "", kind: "float" }, { name: "new_one", label: "N", help: "", kind: "count" }] });
+      signals: [{ name: "conf_mean", label: "C", help: "", kind: "float", min: 0, max: 1 }, { name: "new_one", label: "N", help: "", kind: "float", min: 0 }] });
     assert.deepEqual(c.queries.map((q) => q.name), ["largest_movers"]);
     assert.equal(c.query.largest_movers.params[0].default, 7);
-    assert.deepEqual(c.signal.conf_mean.range, [0, 1]);   // the colour domain of a rate is kept
-    assert.equal(c.signal.new_one.range, undefined);
+    assert.deepEqual(signalRange(c.signal.conf_mean), [0, 1]);   // a bounded signal is coloured on its bounds
+    assert.equal(signalRange(c.signal.new_one), null);          // only a lower bound: the data decide
     assert.equal(c.palette, FALLBACK.palette);
   } finally { useCatalogue(null); }
 });

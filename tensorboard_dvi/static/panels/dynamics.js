@@ -9,7 +9,7 @@
 import { h } from "../ui.js";
 import { errorText } from "../api.js";
 import { DataMap } from "../datamap.js";
-import { catalogue } from "../catalogue.js";
+import { catalogue, signalRange } from "../catalogue.js";
 import { parseQuery, parseRange } from "../urlstate.js";
 import { RAMP_CSS, domainOf, colorize, sizesFor, rangeMask, histogram, fmt } from "../signals.js";
 import { countWrong } from "../encode.js";
@@ -221,13 +221,13 @@ export class DynamicsPanel {
       const A = this.data.arrays;
       const cKey = signalKey(s.colorby);
       if (C[cKey] && A[cKey]) {
-        const dom = d.domain[cKey] = domainOf(A[cKey], C[cKey].kind, false, C[cKey].range);
+        const dom = d.domain[cKey] = domainOf(A[cKey], C[cKey].kind, false, signalRange(C[cKey]));
         d.colors = colorize(A[cKey], dom);
         this.colorBar.hidden = false;
         this.colorBar.replaceChildren(this._bar(cKey, dom));
       }
       const sKey = signalKey(s.sizeby);
-      if (C[sKey] && A[sKey]) d.sizeDom = d.domain[sKey] = domainOf(A[sKey], C[sKey].kind, false, C[sKey].range);
+      if (C[sKey] && A[sKey]) d.sizeDom = d.domain[sKey] = domainOf(A[sKey], C[sKey].kind, false, signalRange(C[sKey]));
       const r = parseRange(s.dfilter, this.known);
       if (r && A[r.signal]) {
         d.mask = rangeMask(A[r.signal], r.lo, r.hi);

@@ -57,6 +57,7 @@ export class QuerySection {
     this.plabel.textContent = p ? `${p.name} =` : "";
     if (p && (kindChanged || this.param.dataset.for !== `${q.name}.${p.name}`)) {
       this.param.value = p.default === undefined || p.default === null ? "" : String(p.default);
+      this.param.placeholder = p.min !== undefined && p.max !== undefined ? `${p.min}–${p.max}` : "";
       this.param.dataset.for = `${q.name}.${p.name}`;
     }
     if (p) {
