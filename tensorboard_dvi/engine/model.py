@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -58,3 +59,15 @@ class Visualizer(nn.Module):
     def forward(self, x: torch.Tensor):
         y = self.encoder(x)
         return y, self.decoder(y)
+
+
+def apply_in_batches(fn, x: np.ndarray, device: str, batch: int = 8192) -> np.ndarray:
+    """``fn`` (tensor -> tensor) over the rows of a numpy array, in chunks, without gradients."""
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(x), batch):
+            chunk = torch.as_tensor(np.require(x[s:s + batch], np.float32, ["C", "W"]), device=device)
+            out.append(fn(chunk).float().cpu().numpy())
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(out)
