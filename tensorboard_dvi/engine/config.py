@@ -54,6 +54,10 @@ class EngineConfig:
     refine_edges_per_node: float = 4.5
     refine_edges: Optional[int] = None
     refine_lr: float = 0.05
+    #: new points (test rows, Projection.transform): steps of UMAP's objective against the
+    #: fixed training positions after the encoder + neighbours' offsets start (transform.py)
+    transform_steps: int = 60
+    transform_lr: float = 0.05
     # -- phase 3, the decoder: fitted to the refined positions (reconstruction + prediction
     #    term + temporal term), passes over the nodes
     decoder_epochs: int = 20

@@ -26,6 +26,7 @@ from .model import Visualizer, apply_in_batches
 from .phases import train_visualizer
 from .progress import Progress, check_stop
 from .refine import interpolate
+from .transform import place_new_points
 
 
 def load_epoch(reader, e: int, n: int, train_rows: np.ndarray, num_classes: int):
@@ -132,11 +133,11 @@ class EpochFitter:
         off = report["offsets"].cpu().numpy().astype(np.float32)
         emb = np.zeros((self.n, 2), np.float32)
         emb[self.train_rows] = pos[:cx.n_train]
-        if len(self.test_rows):
-            # test rows: encoder output + their training neighbours' mean offset (refine.py)
-            x_test = reps[self.test_rows]
-            ti, td = knn_exact(x_test, x_train, cfg.n_neighbors, device=dev)
-            emb[self.test_rows] = apply_in_batches(model.encoder, x_test, dev) + interpolate(off[:cx.n_train], ti, td)
+        # test rows are placed as any new point is (transform.py), so transform(x) == drawn position
+        emb[self.test_rows] = place_new_points(
+            reps[self.test_rows], x_train, pos[:cx.n_train], off[:cx.n_train],
+            lambda v: apply_in_batches(model.encoder, v, dev), k=cfg.n_neighbors, steps=cfg.transform_steps,
+            lr=cfg.transform_lr, negative_sample_rate=cfg.negative_sample_rate, seed=cfg.seed, device=dev)
         emb_border = pos[cx.n_train:] if cx.n_border else np.zeros((0, 2), np.float32)
         return emb, emb_border, off
 
