@@ -50,6 +50,17 @@ METHODS = ("ours", "ours_independent", "umap", "aligned", "pca")
 OUT = os.path.join(QS.CACHE, "quality")
 
 
+def code_hash() -> str:
+    """Hash of the engine's sources: a code change refits instead of reusing cached results."""
+    src = os.path.join(HERE, "..", "tensorboard_dvi", "engine")
+    h = hashlib.sha1()
+    for name in sorted(os.listdir(src)):
+        if name.endswith(".py"):
+            with open(os.path.join(src, name), "rb") as fh:
+                h.update(fh.read())
+    return h.hexdigest()[:10]
+
+
 def parse_sets(items):
     out = {}
     for it in items or []:
@@ -82,7 +93,7 @@ def temporal(d, embs):
 
 def run_ours(name, d, sets):
     cfg = EngineConfig(**sets)
-    cache_dir = os.path.join(OUT, name, "engine-" + cfg.config_hash())
+    cache_dir = os.path.join(OUT, name, f"engine-{code_hash()}-{cfg.config_hash()}")
     fit_run(QS.ArrayReader(d), cache_dir, config=cfg)
     cache = RunCache(cache_dir)
     epochs = cache.fitted_epochs()
@@ -151,7 +162,8 @@ def run_pca(name, d):
 
 
 def run_method(method, name, d, sets):
-    key = json.dumps({"m": method, "s": sets if method.startswith("ours") else {}}, sort_keys=True)
+    ours = method.startswith("ours")
+    key = json.dumps({"m": method, "s": sets if ours else {}, "code": code_hash() if ours else ""}, sort_keys=True)
     path = os.path.join(OUT, "results", f"{name}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.json")
     if os.path.exists(path):
         with open(path) as f:

@@ -29,6 +29,7 @@ class Projection:
         self._model, self._head = model, head
         self._x_train, self._pos_train, self._off_train = x_train, pos_train, off_train
         self._config = config
+        self._scale = float(pos_train.std())
         self.epoch = epoch
         self.embedding_ = embedding
         self.border_embedding_ = border_embedding
@@ -46,16 +47,20 @@ class Projection:
 
     def transform(self, X) -> np.ndarray:
         """2-D positions of representations ``X`` (n x D), placed as the fit placed test rows."""
+        from .engine.consistency import snap_to_prediction
         from .engine.model import apply_in_batches
         from .engine.transform import place_new_points
         x = self._check(X, self._x_train.shape[1], "X")
         c = self._config
-        return place_new_points(x, self._x_train, self._pos_train, self._off_train,
-                                lambda v: apply_in_batches(self._model.encoder, v, "cpu"),
-                                k=int(c.get("n_neighbors", 15)), steps=int(c.get("transform_steps", 60)),
-                                lr=float(c.get("transform_lr", 0.05)),
-                                negative_sample_rate=int(c.get("negative_sample_rate", 5)),
-                                seed=int(c.get("seed", 0)))
+        y = place_new_points(x, self._x_train, self._pos_train, self._off_train,
+                             lambda v: apply_in_batches(self._model.encoder, v, "cpu"),
+                             k=int(c.get("n_neighbors", 15)), steps=int(c.get("transform_steps", 60)),
+                             lr=float(c.get("transform_lr", 0.05)),
+                             negative_sample_rate=int(c.get("negative_sample_rate", 5)), seed=int(c.get("seed", 0)))
+        target = apply_in_batches(self._head, x, "cpu").argmax(1)
+        return snap_to_prediction(y, target, lambda q: self._head(self._model.decoder(q)),
+                                  steps=int(c.get("snap_steps", 0)), max_move=float(c.get("snap_max_move", 0.2)),
+                                  scale=self._scale)
 
     def inverse_transform(self, Y) -> np.ndarray:
         """Representations (n x D) decoded from 2-D points ``Y`` (n x 2)."""
@@ -99,7 +104,7 @@ def projection_from(reader, cache, epoch: int) -> Projection:
     if offsets is None:
         raise NotFittedError(f"epoch {epoch} was fitted by an older engine without offsets; refit it")
     state = torch.load(cache.state_path(epoch), map_location="cpu", weights_only=True)
-    model = Visualizer(int(state["center"].shape[0]), info["config"]["hidden"])
+    model = Visualizer(int(state["center"].shape[0]), info["config"]["hidden"], info["config"].get("decoder_hidden"))
     model.load_state_dict(state)
     model.eval()
     head = ed.head_module().float().eval()

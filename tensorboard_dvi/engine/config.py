@@ -28,6 +28,8 @@ class EngineConfig:
     #: the reference uses 4 x 256 (TF); 3 x 64 trains ~6x faster per edge on CPU and
     #: reached better NN/PPR within the same time budget (docs/ENGINE_RESULTS.md)
     hidden: Tuple[int, ...] = (64, 64, 64)
+    #: decoder widths (2 -> ... -> D); None: the encoder's, reversed
+    decoder_hidden: Optional[Tuple[int, ...]] = None
     # -- phase 1, the encoder: UMAP cross-entropy on sampled edges (+ temporal term)
     lr: float = 0.01
     weight_decay: float = 1e-5
@@ -54,15 +56,31 @@ class EngineConfig:
     refine_edges_per_node: float = 4.5
     refine_edges: Optional[int] = None
     refine_lr: float = 0.05
+    #: temporal continuity of the refined layout (warm-started epochs only): each training
+    #: sample is pulled towards its previous drawn position with weight
+    #: ``anchor_strength * NPR_i ** anchor_npr_power`` (NPR: high-D neighbours it kept), so
+    #: samples whose neighbourhood holds stay put and those whose neighbourhood changed move
+    anchor_strength: float = 0.0
+    anchor_npr_power: float = 1.0
+    #: start the refinement at the previous epoch's drawn positions (offsets = previous
+    #: position − new encoder output) instead of the new encoder output + previous offsets
+    init_from_previous: bool = False
     #: new points (test rows, Projection.transform): steps of UMAP's objective against the
     #: fixed training positions after the encoder + neighbours' offsets start (transform.py)
     transform_steps: int = 60
     transform_lr: float = 0.05
+    #: samples whose decoded position the head predicts as another class are moved into their
+    #: class's region, at most ``snap_max_move`` x the layout's spread (consistency.py; 0 steps: off)
+    snap_steps: int = 0
+    snap_max_move: float = 0.2
     # -- phase 3, the decoder: fitted to the refined positions (reconstruction + prediction
     #    term + temporal term), passes over the nodes
     decoder_epochs: int = 20
     decoder_batch: int = 500
     decoder_lr: float = 0.01
+    #: at least this many decoder steps (passes are added on small runs: 20 passes of a
+    #: 2.7k-node run are only ~110 steps, too few for the PPR targets)
+    decoder_min_steps: int = 0
     lambda_umap: float = 1.0
     lambda_recon: float = 1.0
     lambda_temporal: float = 0.3
@@ -92,6 +110,8 @@ class EngineConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["hidden"] = list(d["hidden"])
+        if d["decoder_hidden"] is not None:
+            d["decoder_hidden"] = list(d["decoder_hidden"])
         return d
 
     def config_hash(self) -> str:

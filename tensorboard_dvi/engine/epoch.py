@@ -20,6 +20,7 @@ from .cache import (BACKGROUND_META, BACKGROUND_PNG, BORDER_EMBEDDING_FILE, BORD
                     EMBEDDING_FILE, EPOCH_FILE, GRID_CLASSES, GRID_CONFIDENCE, KNN_FILE, METRICS_FILE, NPR_FILE,
                     OFFSETS_FILE, STATE_FILE, RunCache)
 from .complex import build_complex, knn_exact
+from .consistency import snap_to_prediction
 from .config import EngineConfig, EngineError
 from .faithfulness import epoch_metrics
 from .model import Visualizer, apply_in_batches
@@ -75,6 +76,15 @@ def check_head(head, reps, logits, e, device) -> List[str]:
     return []
 
 
+def one_class_warning(logits: np.ndarray) -> List[str]:
+    """An epoch whose training samples are all predicted as one class has no boundary to draw."""
+    classes = np.unique(logits.argmax(1))
+    if len(classes) != 1:
+        return []
+    return [f"every training sample is predicted as class {int(classes[0])}: there is no decision boundary "
+            "in this epoch, the background shows that one class and boundary metrics are undefined"]
+
+
 class EpochFitter:
     """Fits epochs of one run into its cache; holds what stays fixed over the run."""
 
@@ -126,20 +136,42 @@ class EpochFitter:
             b_off = interpolate(prev_off, bi, bd)
         return torch.as_tensor(np.concatenate([prev_off, b_off]), device=self.device)
 
-    def _place(self, model, report, cx, reps, x_train):
+    def _anchors(self, prev, cx, x_train, npr):
+        """Previous drawn positions of every node (border points: their training neighbours')
+        and the per-node pull towards them (config ``anchor_*``; border points: none)."""
+        cfg, dev = self.cfg, self.device
+        prev_pos = np.asarray(self.cache.embedding(prev), np.float32)[self.train_rows]
+        b_pos = np.zeros((cx.n_border, 2), np.float32)
+        if cx.n_border:
+            bi, bd = knn_exact(cx.nodes[cx.n_train:], x_train, cfg.n_neighbors, device=dev)
+            b_pos = interpolate(prev_pos, bi, bd)
+        pos = torch.as_tensor(np.concatenate([prev_pos, b_pos]), device=dev)
+        w = np.zeros(len(pos), np.float32)
+        w[:cx.n_train] = cfg.anchor_strength * np.power(np.asarray(npr, np.float32), cfg.anchor_npr_power)
+        return pos, torch.as_tensor(w, device=dev)
+
+    def _place(self, model, head, report, cx, reps, logits, x_train):
         """Drawn positions of every logged row and of the border points."""
         cfg, dev = self.cfg, self.device
         pos = report["positions"].cpu().numpy().astype(np.float32)
         off = report["offsets"].cpu().numpy().astype(np.float32)
         emb = np.zeros((self.n, 2), np.float32)
-        emb[self.train_rows] = pos[:cx.n_train]
+        snap = self._snapper(model, head, float(pos[:cx.n_train].std()))
+        emb[self.train_rows] = snap(pos[:cx.n_train], logits[self.train_rows].argmax(1))
         # test rows are placed as any new point is (transform.py), so transform(x) == drawn position
-        emb[self.test_rows] = place_new_points(
-            reps[self.test_rows], x_train, pos[:cx.n_train], off[:cx.n_train],
+        emb[self.test_rows] = snap(place_new_points(
+            reps[self.test_rows], x_train, emb[self.train_rows], off[:cx.n_train],
             lambda v: apply_in_batches(model.encoder, v, dev), k=cfg.n_neighbors, steps=cfg.transform_steps,
-            lr=cfg.transform_lr, negative_sample_rate=cfg.negative_sample_rate, seed=cfg.seed, device=dev)
+            lr=cfg.transform_lr, negative_sample_rate=cfg.negative_sample_rate, seed=cfg.seed, device=dev),
+            logits[self.test_rows].argmax(1))
         emb_border = pos[cx.n_train:] if cx.n_border else np.zeros((0, 2), np.float32)
         return emb, emb_border, off
+
+    def _snapper(self, model, head, scale):
+        cfg, dev = self.cfg, self.device
+        return lambda p, target: snap_to_prediction(p, target, lambda q: head(model.decoder(q)),
+                                                    steps=cfg.snap_steps, max_move=cfg.snap_max_move,
+                                                    scale=scale, device=dev)
 
     def fit(self, e: int, prev) -> dict:
         cfg, dev, P = self.cfg, self.device, self.progress
@@ -151,6 +183,7 @@ class EpochFitter:
         head = head.to(dev).float().eval()
         head.requires_grad_(False)
         warns += check_head(head, reps, logits, e, dev)
+        warns += one_class_warning(logits[self.train_rows])
         dim = reps.shape[1]
         prev_state = self._prev_state(prev, dim, e)
         timings["load"] = time.perf_counter() - t0
@@ -172,21 +205,25 @@ class EpochFitter:
 
         t0 = time.perf_counter()
         torch.manual_seed(cfg.seed * 100003 + e)
-        model = Visualizer(dim, cfg.hidden)
+        model = Visualizer(dim, cfg.hidden, cfg.decoder_hidden)
         model.to(dev)
-        prev_params, tw, offsets = None, 0.0, None
+        prev_params, tw, offsets, anchor, anchor_w = None, 0.0, None, None, None
         if prev_state is not None:
             model.load_state_dict(prev_state)
             if cfg.temporal:
                 prev_params = {k: v.detach().clone().to(dev) for k, v in prev_state.items()}
                 tw = float(npr.mean())
                 offsets = self._warm_offsets(prev, cx, x_train)
+                if cfg.anchor_strength > 0 or cfg.init_from_previous:
+                    anchor, anchor_w = self._anchors(prev, cx, x_train, npr)
         stages = {"refine": (0.5, 0.8), "decoder": (0.8, 1.0)}  # the encoder: 0-0.5, via on_epoch
         P("train", e, f"training the visualizer of epoch {e}")
         report = train_visualizer(
             model, cx, cfg, device=dev, seed=cfg.seed * 100003 + e, prev_params=prev_params,
             temporal_weight=tw, warm=prev_state is not None, should_stop=self.should_stop,
             head_fn=head if cfg.lambda_pred > 0 else None, offsets=offsets,
+            anchor=anchor if cfg.anchor_strength > 0 else None, anchor_weight=anchor_w,
+            init_positions=anchor if cfg.init_from_previous else None,
             on_epoch=lambda i, loss: P("train", e, f"training the visualizer of epoch {e}: "
                                        f"encoder epoch {i + 1}, loss {loss:.3f}",
                                        0.5 * (i + 1) / max(cfg.max_trainer_epochs, 1)),
@@ -197,7 +234,7 @@ class EpochFitter:
 
         t0 = time.perf_counter()
         P("background", e, f"drawing the decision regions of epoch {e}")
-        emb, emb_border, off = self._place(model, report, cx, reps, x_train)
+        emb, emb_border, off = self._place(model, head, report, cx, reps, logits, x_train)
         png, bmeta, gcls, gconf = bg.render(lambda pts: apply_in_batches(lambda p: head(model.decoder(p)), pts, dev),
                                             emb, cfg.background_resolution,
                                             max(self.num_classes, logits.shape[1]))

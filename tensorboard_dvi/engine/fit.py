@@ -62,7 +62,8 @@ def fit_run(run_path, cache_dir: str, *, epochs: Optional[Iterable[int]] = None,
 
     ``run_path`` is a run folder (or an object with the RunReader API).
     Epochs are fitted in order; each warm-starts from the latest fresh epoch
-    before it (unless ``config.temporal`` is False). ``should_stop()`` is
+    before it (unless ``config.temporal`` is False); an epoch that arrives after
+    later ones were fitted makes those later ones refit (``_in_epoch_order``). ``should_stop()`` is
     polled between stages and trainer epochs; finished epochs stay valid.
     """
     cfg = config or EngineConfig()
@@ -92,6 +93,8 @@ def fit_run(run_path, cache_dir: str, *, epochs: Optional[Iterable[int]] = None,
             raise EngineError("the run has no complete logged epochs to visualise")
         cache = RunCache(cache_dir)
         fresh = set(cache.fitted_epochs(uids, cfg.config_hash()))
+        if cfg.temporal:
+            fresh = _in_epoch_order(cache, fresh, sorted(uids))
         selected = _select(sorted(uids), epochs)
         todo = [e for e in selected if e not in fresh]
         P = Progress(progress, len(todo))
@@ -119,6 +122,22 @@ def fit_run(run_path, cache_dir: str, *, epochs: Optional[Iterable[int]] = None,
         return done
     finally:
         torch.set_num_threads(old_threads)
+
+
+def _in_epoch_order(cache: RunCache, fresh: set, good: List[int]) -> set:
+    """The fresh epochs whose chain follows epoch order; stop at the first that does not.
+
+    An epoch logged late (out of order, e.g. 2 after 3 was fitted) leaves epoch 3
+    warm-started from 1; that epoch and every later one are refitted, so each
+    epoch continues from the latest good epoch before it.
+    """
+    kept = set()
+    for e in sorted(fresh):
+        expected = max((g for g in good if g < e), default=None)
+        if cache.epoch_info(e).get("prev_epoch") != expected:
+            break
+        kept.add(e)
+    return kept
 
 
 def _warn(msg: str) -> None:

@@ -6,7 +6,7 @@ reference; hidden widths are configurable (EngineConfig.hidden).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -32,12 +32,14 @@ class Visualizer(nn.Module):
     dimensions keeps the reconstruction loss weighted as in raw space.
     """
 
-    def __init__(self, dim: int, hidden: Sequence[int] = (256, 256, 256, 256)):
+    def __init__(self, dim: int, hidden: Sequence[int] = (256, 256, 256, 256),
+                 decoder_hidden: Optional[Sequence[int]] = None):
         super().__init__()
         hidden = [int(h) for h in hidden]
+        dec = list(reversed(hidden)) if decoder_hidden is None else [int(h) for h in decoder_hidden]
         self.dim = int(dim)
         self.encoder_net = _mlp([self.dim, *hidden, 2])
-        self.decoder_net = _mlp([2, *reversed(hidden), self.dim])
+        self.decoder_net = _mlp([2, *dec, self.dim])
         self.register_buffer("center", torch.zeros(self.dim))
         self.register_buffer("scale", torch.ones(()))
 

@@ -99,8 +99,10 @@ def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: tor
             target_prob = torch.cat([torch.softmax(head_fn(x[s:s + 8192]).float(), dim=1)
                                      for s in range(0, len(x), 8192)])
     dopt = torch.optim.Adam(dec.parameters(), lr=cfg.decoder_lr, weight_decay=cfg.weight_decay)
-    dsched = warmup_cosine(dopt, max(cfg.decoder_epochs * math.ceil(len(x) / cfg.decoder_batch), 1), 0.1)
-    for de in range(cfg.decoder_epochs):
+    per_pass = math.ceil(len(x) / cfg.decoder_batch)
+    passes = max(cfg.decoder_epochs, math.ceil(cfg.decoder_min_steps / max(per_pass, 1)))
+    dsched = warmup_cosine(dopt, max(passes * per_pass, 1), 0.1)
+    for de in range(passes):
         check_stop(should_stop)
         for b in torch.randperm(len(x), generator=gen).to(device).split(cfg.decoder_batch):
             xr = dec(pos[b])
@@ -114,7 +116,7 @@ def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: tor
             dopt.step()
             dsched.step()
         if on_phase is not None:
-            on_phase("decoder", (de + 1) / cfg.decoder_epochs)
+            on_phase("decoder", (de + 1) / passes)
     model.eval()
 
 
@@ -131,6 +133,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
                      offsets: Optional[torch.Tensor] = None,
                      anchor: Optional[torch.Tensor] = None,
                      anchor_weight: Optional[torch.Tensor] = None,
+                     init_positions: Optional[torch.Tensor] = None,
                      on_epoch: Optional[Callable[[int, float], None]] = None,
                      on_phase: Optional[Callable[[str, float], None]] = None,
                      should_stop: Optional[Callable[[], bool]] = None) -> dict:
@@ -138,7 +141,8 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     ``positions`` (2-D, one row per node) and ``offsets`` (positions − encoder output).
 
     ``anchor``/``anchor_weight`` (optional, one row per node): positions of the previous
-    epoch the refinement is pulled towards, per node (refine.py).
+    epoch the refinement is pulled towards, per node (refine.py); ``init_positions`` (one row
+    per node) starts the refinement there instead of at the encoder output + ``offsets``.
     """
     gen = torch.Generator(device="cpu")
     gen.manual_seed(seed)
@@ -155,6 +159,8 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     history = train_encoder(model, xn, head, tail, w, n_samples, cfg, gen, temporal, device,
                             on_epoch=on_epoch, should_stop=should_stop)
     p0 = encode(model, xn)
+    if init_positions is not None:
+        offsets = init_positions - p0
     steps = max(int(cfg.refine_steps), 0)
     delta = refine_positions(p0, head, tail, w, steps=steps,
                              edges_per_step=cfg.refine_edges or int(cfg.refine_edges_per_node * len(x)),
