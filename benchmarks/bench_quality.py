@@ -163,7 +163,8 @@ def run_pca(name, d):
 
 def run_method(method, name, d, sets):
     ours = method.startswith("ours")
-    key = json.dumps({"m": method, "s": sets if ours else {}, "code": code_hash() if ours else ""}, sort_keys=True)
+    key = json.dumps({"m": method, "s": sets, "code": code_hash()} if ours else {"m": method, "s": {}},
+                     sort_keys=True)
     path = os.path.join(OUT, "results", f"{name}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.json")
     if os.path.exists(path):
         with open(path) as f:
