@@ -51,6 +51,9 @@ class EngineConfig:
     # -- phase 2, per-sample refinement of the layout (engine/refine.py; 0 steps: positions
     #    are the encoder's output, as in the DVI paper)
     refine_steps: int = 200
+    #: steps when the complex has at most 10,000 nodes (umap-learn's own rule: 500 optimisation
+    #: epochs below 10k samples, 200 above); None: ``refine_steps`` always
+    refine_steps_small: Optional[int] = 500
     #: edges drawn per refinement step: ``refine_edges_per_node`` x number of nodes (about 50k
     #: on the demo's 11k nodes) unless ``refine_edges`` is set
     refine_edges_per_node: float = 4.5
@@ -60,19 +63,19 @@ class EngineConfig:
     #: sample is pulled towards its previous drawn position with weight
     #: ``anchor_strength * NPR_i ** anchor_npr_power`` (NPR: high-D neighbours it kept), so
     #: samples whose neighbourhood holds stay put and those whose neighbourhood changed move
-    anchor_strength: float = 0.0
+    anchor_strength: float = 1.0
     anchor_npr_power: float = 1.0
     #: start the refinement at the previous epoch's drawn positions (offsets = previous
     #: position − new encoder output) instead of the new encoder output + previous offsets
-    init_from_previous: bool = False
+    init_from_previous: bool = True
     #: new points (test rows, Projection.transform): steps of UMAP's objective against the
     #: fixed training positions after the encoder + neighbours' offsets start (transform.py)
     transform_steps: int = 60
     transform_lr: float = 0.05
     #: samples whose decoded position the head predicts as another class are moved into their
     #: class's region, at most ``snap_max_move`` x the layout's spread (consistency.py; 0 steps: off)
-    snap_steps: int = 0
-    snap_max_move: float = 0.2
+    snap_steps: int = 40
+    snap_max_move: float = 0.5
     # -- phase 3, the decoder: fitted to the refined positions (reconstruction + prediction
     #    term + temporal term), passes over the nodes
     decoder_epochs: int = 20
@@ -80,7 +83,7 @@ class EngineConfig:
     decoder_lr: float = 0.01
     #: at least this many decoder steps (passes are added on small runs: 20 passes of a
     #: 2.7k-node run are only ~110 steps, too few for the PPR targets)
-    decoder_min_steps: int = 0
+    decoder_min_steps: int = 800
     lambda_umap: float = 1.0
     lambda_recon: float = 1.0
     lambda_temporal: float = 0.3
@@ -91,7 +94,7 @@ class EngineConfig:
     #: prediction-preserving term (addition to the spec; 0 switches it off): cross-entropy
     #: of the logged head on the decoded position against the head's softmax on x.
     #: Raises PPR (docs/ENGINE_RESULTS.md).
-    lambda_pred: float = 0.1
+    lambda_pred: float = 0.3
     #: False = independent epochs (ablation): no warm start, no temporal term.
     temporal: bool = True
     background_resolution: int = 200

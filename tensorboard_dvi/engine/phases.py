@@ -161,7 +161,8 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     p0 = encode(model, xn)
     if init_positions is not None:
         offsets = init_positions - p0
-    steps = max(int(cfg.refine_steps), 0)
+    small = cfg.refine_steps_small is not None and len(x) <= 10_000
+    steps = max(int(cfg.refine_steps_small if small else cfg.refine_steps), 0)
     delta = refine_positions(p0, head, tail, w, steps=steps,
                              edges_per_step=cfg.refine_edges or int(cfg.refine_edges_per_node * len(x)),
                              lr=cfg.refine_lr, negative_sample_rate=cfg.negative_sample_rate, generator=gen,
