@@ -18,6 +18,9 @@ Layout (``cache_dir`` is given by the caller, see :func:`default_cache_dir`)::
         knn.npy               int32 n_train x k, high-D neighbours (temporal term)
         npr.npy               float32 n_train, neighbour-preserving rate vs predecessor
         offsets.npy           float32 n_train x 2, refined position − encoder output (warm start)
+        border_embedding.npy  float32 n_border x 2, drawn positions of the border points used
+        border_rows.npy       int32 n_border, their rows in the epoch's logged border array
+    cache_dir/run_metrics.json  run-level figures of the reference evaluator (run_metrics.py)
 
 Every epoch folder is written by the format's own atomic writer
 (``storage.write_folder``: dot-prefixed temporary folder, every file fsynced,
@@ -51,9 +54,15 @@ STATE_FILE = "visualizer.pt"
 KNN_FILE = "knn.npy"
 NPR_FILE = "npr.npy"
 OFFSETS_FILE = "offsets.npy"
+BORDER_EMBEDDING_FILE = "border_embedding.npy"
+BORDER_ROWS_FILE = "border_rows.npy"
+RUN_METRICS_FILE = "run_metrics.json"
 
-METRIC_KEYS = ("nn_10", "nn_15", "nn_20", "boundary_nn_15", "ppr_train", "ppr_test",
-               "inv_conf_diff", "trustworthiness", "tnn_5", "tr", "temporal_corr")
+METRIC_KEYS = ("nn_10", "nn_15", "nn_20", "nn_15_test", "nn_15_test_rows", "boundary_nn_15",
+               "boundary_nn_15_test", "ppr_train", "ppr_test", "inv_conf_diff", "trustworthiness",
+               "tnn_5_chain", "tr_chain", "temporal_corr_chain")
+#: run-level figures (every epoch an anchor), in ``run_metrics.json`` (see run_metrics.py)
+RUN_METRIC_KEYS = ("tnn_3", "tnn_5", "tr", "temporal_corr")
 
 
 def default_cache_dir(run_path: str) -> str:
@@ -187,6 +196,21 @@ class RunCache:
         except NotFittedError:
             return None
 
+    def border_embedding(self, epoch: int) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+        """(positions n_border x 2, rows in the logged border array), None when not stored."""
+        try:
+            return self._npy(epoch, BORDER_EMBEDDING_FILE), self._npy(epoch, BORDER_ROWS_FILE)
+        except NotFittedError:
+            return None
+
+    def run_metrics(self) -> Optional[dict]:
+        """The run-level figures (``run_metrics.json``), None before they were computed."""
+        try:
+            with open(os.path.join(self.cache_dir, RUN_METRICS_FILE), encoding="utf-8") as f:
+                return json.load(f)
+        except (FileNotFoundError, ValueError):
+            return None
+
     def knn(self, epoch: int) -> np.ndarray:
         return self._npy(epoch, KNN_FILE)
 
@@ -233,3 +257,18 @@ class RunCache:
             trash = os.path.join(self.epochs_dir, TRASH_PREFIX + epoch_dir_name(epoch) + "-" + uuid.uuid4().hex[:8])
             os.rename(final, trash)
             shutil.rmtree(trash, ignore_errors=True)
+
+    def write_run_metrics(self, obj: dict) -> None:
+        """Write ``run_metrics.json`` atomically (temp file, fsync, then replace)."""
+        os.makedirs(self.cache_dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".json", dir=self.cache_dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(obj, f, indent=1, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, os.path.join(self.cache_dir, RUN_METRICS_FILE))
+            tmp = None
+        finally:
+            if tmp is not None:
+                os.unlink(tmp)
