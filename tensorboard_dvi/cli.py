@@ -172,7 +172,8 @@ def _eval_one(name: str, run_path: str, cache_dir: str, args) -> int:
     if fresh:
         from .engine.run_metrics import update_run_metrics
         print(metrics_table(cache, fresh))
-        print(run_figures(update_run_metrics(reader, cache, uids)))
+        from .storage import RunReader
+        print(run_figures(update_run_metrics(RunReader(run_path), cache, uids)))
         for e in fresh:
             for w in cache.metrics(e).get("warnings") or []:
                 print(f"  epoch {e}: {w}")

@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from typing import Dict, List, Optional, Tuple
 
@@ -204,12 +205,29 @@ class RunCache:
             return None
 
     def run_metrics(self) -> Optional[dict]:
-        """The run-level figures (``run_metrics.json``), None before they were computed."""
+        """The run-level figures (``run_metrics.json``), None before they were computed.
+
+        Only the documented fields come back, each a finite number or None (``epochs`` a list of
+        ints, ``mean`` a dict of numbers): the file may be damaged or hostile, and it is served."""
         try:
             with open(os.path.join(self.cache_dir, RUN_METRICS_FILE), encoding="utf-8") as f:
-                return json.load(f)
-        except (FileNotFoundError, ValueError):
+                raw = json.load(f)
+        except (OSError, ValueError, RecursionError):
             return None
+        if not isinstance(raw, dict):
+            return None
+        out = {k: _finite_or_none(raw.get(k)) for k in RUN_METRIC_KEYS}
+        epochs = raw.get("epochs")
+        out["epochs"] = [int(e) for e in epochs if isinstance(e, int) and not isinstance(e, bool)] \
+            if isinstance(epochs, list) else []
+        mean = raw.get("mean")
+        out["mean"] = {str(k): _finite_or_none(v) for k, v in mean.items()} if isinstance(mean, dict) else {}
+        uids = raw.get("input_uids")
+        out["input_uids"] = {str(k): v for k, v in uids.items() if isinstance(v, str)} \
+            if isinstance(uids, dict) else {}
+        if "n_samples" in raw:
+            out["n_samples"] = _finite_or_none(raw["n_samples"])
+        return out
 
     def knn(self, epoch: int) -> np.ndarray:
         return self._npy(epoch, KNN_FILE)
@@ -272,3 +290,10 @@ class RunCache:
         finally:
             if tmp is not None:
                 os.unlink(tmp)
+
+
+def _finite_or_none(value) -> Optional[float]:
+    """A JSON number as a finite float, anything else (NaN, strings, lists, bools) as None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if np.isfinite(value) else None
