@@ -33,6 +33,7 @@ export class Tab {
     this.map = new MapView(this.mapWrap, {
       onHover: (ev) => this.binding.emit("hover", ev),
       onSelect: (ev) => this.binding.select(ev),
+      onViewChange: (v) => this.binding.emit("view", v),
     });
     this.session = new RunSession(api, { map: this.map });
     this.binding = new MapBinding({ api, store, session: this.session, map: this.map, banners: this.banners, root });

@@ -200,3 +200,34 @@ def test_copy_link_and_dark_mode(page, srv):
     assert bg == "rgb(38, 38, 38)"
     page.evaluate("() => document.body.classList.remove('dark-mode')")
     frame.wait_for_function("() => !document.querySelector('.dvi-root').classList.contains('dvi-dark')")
+
+
+JS_THUMB_PIXELS = """() => {
+  const c = document.querySelector('.dvi-thumbs-layer'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+  return n;
+}"""
+
+
+def test_zoom_grows_points_and_draws_thumbnails(page, srv):
+    frame = open_tab(page, srv)
+    assert frame.evaluate("() => window.__dvi.map.view.sizeScale") == 1
+    assert frame.evaluate("() => document.querySelector('.dvi-root').dataset.mapThumbs") == "0"
+    s = frame.evaluate(JS_ISOLATED_SAMPLE)
+    page.mouse.move(*to_page(page, s))
+    for _ in range(6):
+        page.mouse.wheel(0, -400)
+        page.wait_for_timeout(50)
+    frame.wait_for_function("() => window.__dvi.map.view.k / window.__dvi.map.fitTo.k > 4")
+    zoom = frame.evaluate("() => window.__dvi.map.view.k / window.__dvi.map.fitTo.k")
+    scale = frame.evaluate("() => window.__dvi.map.view.sizeScale")
+    assert abs(scale - min(3, zoom ** 0.5)) < 1e-6
+    frame.wait_for_function("() => Number(document.querySelector('.dvi-root').dataset.mapThumbs) > 0")
+    n = int(frame.evaluate("() => document.querySelector('.dvi-root').dataset.mapThumbs"))
+    assert n <= 120
+    frame.wait_for_function(JS_THUMB_PIXELS.replace("return n;", "return n > 200;"))
+    # back to the fitted view: normal size, no thumbnails
+    frame.get_by_role("button", name="Fit view").click()
+    frame.wait_for_function("() => window.__dvi.map.view.sizeScale === 1 && document.querySelector('.dvi-root').dataset.mapThumbs === '0'")
+    assert frame.evaluate(JS_THUMB_PIXELS) == 0

@@ -24,6 +24,7 @@ import { NeighboursPanel } from "./neighbours.js";
 import { HistoryPanel } from "./history.js";
 import { TagsPanel } from "./tags.js";
 import { SharePanel } from "./share.js";
+import { ZoomPanel } from "./zoom.js";
 
 export const PANELS = [
   { name: "run", slot: "left", Panel: RunPanel },
@@ -48,6 +49,7 @@ registerPanel({ name: "history", slot: "right", Panel: HistoryPanel, after: "sel
 registerPanel({ name: "neighbours", slot: "right", Panel: NeighboursPanel, after: "history" });
 registerPanel({ name: "tags", slot: "right", Panel: TagsPanel, after: "neighbours" });
 registerPanel({ name: "share", slot: "top", Panel: SharePanel, after: "tools" });
+registerPanel({ name: "zoom", slot: "map", Panel: ZoomPanel, after: "progress" });  // under the tooltip
 
 /** Adds a panel (before the tab is built), after the panel named `after` or at the end. */
 export function registerPanel({ name, slot, Panel, after = null }) {
