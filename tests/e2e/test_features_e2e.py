@@ -10,13 +10,9 @@ import re
 
 import pytest
 
-from harness import browser, checked_page, chromium_missing_reason, dvi_frame, fitted_tensorboard
-from test_tab_e2e import JS_ISOLATED_SAMPLE, to_page
+from harness import dvi_frame, fitted_tensorboard
+from test_tab_e2e import JS_ISOLATED_SAMPLE, chromium, page, pytestmark, to_page  # noqa: F401 (fixtures, marks)
 
-pytestmark = [pytest.mark.e2e]
-_missing = chromium_missing_reason()
-if _missing:
-    pytestmark.append(pytest.mark.skip(reason=_missing))
 
 N = 500  # make_run: 400 train + 100 test
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo"]
@@ -38,18 +34,6 @@ def write(logdir):
 def tb(tmp_path_factory):
     with fitted_tensorboard(tmp_path_factory.mktemp("dvi-feat"), write, ["textrun"]) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with browser() as b:
-        yield b
-
-
-@pytest.fixture
-def page(chromium):
-    with checked_page(chromium, {"width": 1400, "height": 900}) as pg:
-        yield pg
 
 
 def test_extras_neighbours_history_and_tags_on_a_real_run(tb, page):

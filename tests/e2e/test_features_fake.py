@@ -13,32 +13,14 @@ import numpy as np
 import pytest
 
 from fake_api import FakeServer
-from harness import browser, chromium_missing_reason, checked_page, dvi_frame
-from test_tab_e2e import JS_ISOLATED_SAMPLE, to_page
-
-pytestmark = [pytest.mark.e2e]
-_missing = chromium_missing_reason()
-if _missing:
-    pytestmark.append(pytest.mark.skip(reason=_missing))
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with browser() as b:
-        yield b
+from harness import dvi_frame
+from test_tab_e2e import JS_ISOLATED_SAMPLE, chromium, page, pytestmark, to_page  # noqa: F401 (fixtures, marks)
 
 
 @pytest.fixture(scope="module")
 def srv():
     with FakeServer(n=600, epochs=4) as s:
         yield s
-
-
-@pytest.fixture
-def page(chromium):
-    with checked_page(chromium, {"width": 1400, "height": 900}) as pg:
-        pg.set_default_timeout(60_000)  # against the fake backend every step takes well under a second
-        yield pg
 
 
 def open_tab(page, srv, hash_="#dvi"):
