@@ -74,10 +74,11 @@ def main():
         frame.evaluate("() => window.__dvi.store.set({sel: []})")
         frame.locator("select[aria-label='Colour by column']").select_option("")
         page.mouse.move(*to_page(page, s))
-        for _ in range(7):
-            page.mouse.wheel(0, -400)
-            time.sleep(0.05)
-        frame.wait_for_function("() => Number(document.querySelector('.dvi-root').dataset.mapThumbs) > 0")
+        for _ in range(12):  # zoom in until thumbnails are drawn (at most 120 samples in view)
+            page.mouse.wheel(0, -150)
+            time.sleep(0.3)
+            if int(frame.evaluate("() => document.querySelector('.dvi-root').dataset.mapThumbs || '0'")) > 0:
+                break
         page.mouse.move(5, 5)
         time.sleep(1.0)
         shot(page, "features-zoom-thumbnails.png")
