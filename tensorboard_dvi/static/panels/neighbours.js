@@ -27,7 +27,7 @@ export class NeighboursPanel {
   async load() {
     const i = focusedIndex(this.binding), s = this.session.samples, epoch = this.session.shownEpoch;
     this.el.hidden = i < 0;
-    if (i < 0 || epoch === null) { this.show(null); return; }
+    if (i < 0 || epoch === null) { if (this.result) this.show(null); return; }  // no re-encoding when nothing changes
     const id = s.ids[i], run = this.session.name, k = Number(this.k.value);
     const key = `${run}|${id}|${epoch}|${k}`;
     if (this.result && this.result.key === key) return;

@@ -53,13 +53,15 @@ export class ZoomPanel {
 
   draw() {
     const c = this.el, run = this.session.run;
+    const pts = run && run.has_thumbnails && this.zoom >= MIN_ZOOM ? this.inView() : null;
+    this.root.dataset.mapThumbs = pts ? String(pts.length) : "0";
+    if (!pts && !this._drawn) return;  // nothing drawn, nothing to draw
+    this._drawn = !!pts;
     const { dpr, cssW, cssH, W, H } = measure(this.map.root);
     if (c.width !== W || c.height !== H) { c.width = W; c.height = H; c.style.width = `${cssW}px`; c.style.height = `${cssH}px`; }
     const ctx = c.getContext("2d");
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, W, H);
-    const pts = run && run.has_thumbnails && this.zoom >= MIN_ZOOM ? this.inView() : null;
-    this.root.dataset.mapThumbs = pts ? String(pts.length) : "0";
     if (!pts) return;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.imageSmoothingEnabled = false;
