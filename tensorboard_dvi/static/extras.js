@@ -1,5 +1,5 @@
 // RunExtras: the per-sample extras of the open run (texts, metadata columns; docs/HTTP_API.md),
-// loaded once when a run opens, and a small cache of `GET sample?epoch` answers (top-k classes,
+// loaded once per run (after its first map), and a small cache of `GET sample?epoch` answers (top-k classes,
 // tabular features) for the tooltip. Events: `extras` (texts/metadata of the open run are ready).
 
 import { Emitter } from "./events.js";
@@ -13,7 +13,15 @@ export class RunExtras extends Emitter {
     this.texts = null;
     this.columns = {};
     this._detail = new Map();
-    session.on("run", () => this.load());
+    // Loaded after the run's first map is painted, so that they never delay it.
+    session.on("run", () => { this.reset(); this._pending = this.runName; });
+    session.on("epoch", () => { if (this._pending && this._pending === this.runName) { this._pending = null; this.load(); } });
+  }
+
+  reset() {
+    this.texts = null;
+    this.columns = {};
+    this._detail.clear();
   }
 
   get runName() { return this.session.run ? this.session.run.name : null; }
@@ -22,9 +30,7 @@ export class RunExtras extends Emitter {
 
   async load() {
     const run = this.session.run;
-    this.texts = null;
-    this.columns = {};
-    this._detail.clear();
+    this.reset();
     if (!run) return;
     const name = run.name;
     const [texts, meta] = await Promise.all([
