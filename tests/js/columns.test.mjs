@@ -64,3 +64,11 @@ test("prediction history as runs of epochs", () => {
   assert.equal(predictionRuns([1, 2, 3, 5], [5, 5, 3, 3], ["a", "b", "c", "three", "d", "five"]), "five at 1–2 · three at 3–5");
   assert.equal(predictionRuns([4], [0], ["zero"]), "zero at 4");
 });
+
+test("point size follows the zoom: 1 at the fitted view, √zoom, at most 3", async () => {
+  const { sizeScaleFor } = await import("../../tensorboard_dvi/static/panels/zoom.js");
+  assert.equal(sizeScaleFor(1), 1);
+  assert.equal(sizeScaleFor(0.5), 1);
+  assert.equal(sizeScaleFor(4), 2);
+  assert.equal(sizeScaleFor(100), 3);
+});
