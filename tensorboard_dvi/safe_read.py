@@ -24,7 +24,7 @@ class FormatError(Exception):
 #: error instead of being allocated. Predictions travel as int16, hence the class limit.
 MAX_CLASSES = 32767
 MAX_DIM = 65536
-MAX_SAMPLES = 50_000_000
+MAX_SAMPLES = 10_000_000
 #: logits are copied as float32 by some routes: at most this many elements (N x classes).
 MAX_LOGIT_ELEMENTS = 1 << 27
 #: Largest JSON file of the format that is read (meta.json with many class names is the biggest).

@@ -114,14 +114,20 @@ class RunState:
         except OSError:
             return None
 
-    def epoch_key(self, epoch: int):
-        folder = self.reader.epoch_path(epoch)
+    def epoch_key(self, epoch: int, folder: Optional[str] = None):
+        """Stat of the epoch folder and its epoch.json: the scan re-validates an epoch only when it
+        changes. A folder without (a readable) epoch.json has a key too, so that its damage is
+        remembered instead of re-checked on every request (a flood of empty folders)."""
+        folder = folder or self.reader.epoch_path(epoch)
         try:
-            st = os.stat(os.path.join(folder, md.EPOCH_FILE))
             dst = os.stat(folder)
-            return (st.st_ino, st.st_mtime_ns, st.st_size, dst.st_ino, dst.st_mtime_ns)
         except OSError:
             return None
+        try:
+            st = os.stat(os.path.join(folder, md.EPOCH_FILE))
+            return (st.st_ino, st.st_mtime_ns, st.st_size, dst.st_ino, dst.st_mtime_ns)
+        except OSError:
+            return (None, None, None, dst.st_ino, dst.st_mtime_ns)
 
 
 class Runs:
@@ -133,11 +139,13 @@ class Runs:
 
     def __init__(self, logdir: str, *, cache_root: Optional[str], cache_factory: Optional[Callable],
                  generation: Callable[[str], int], clock: Callable[[], float], runs_ttl_s: float = 2.0,
-                 max_loaded_runs: int = 8):
+                 max_loaded_runs: int = 8, min_rescan_s: float = 1.0):
         self.logdir = logdir
         self._cache_root, self._cache_factory = cache_root, cache_factory
         self._generation, self._clock, self._ttl = generation, clock, runs_ttl_s
+        self._min_rescan = min(float(min_rescan_s), float(runs_ttl_s))
         self._lock = threading.RLock()
+        self._walk_lock = threading.Lock()  # one walk of the logdir at a time; others reuse it
         self._memo: Optional[Tuple[float, List[str]]] = None
         self._runs: Dict[str, RunState] = {}  # small objects: one per run seen
         self._loaded = LRU(max_loaded_runs, on_evict=lambda run: run.drop_heavy())
@@ -145,19 +153,29 @@ class Runs:
     # ------------------------------------------------------------------ finding runs
 
     def names(self, fresh: bool = False) -> List[str]:
-        """Run names (``storage.list_runs``), re-listed at most every ``runs_ttl_s``."""
+        """Run names (``storage.list_runs``), re-listed at most every ``runs_ttl_s``.
+
+        ``fresh`` (an unknown name was asked for) re-lists at most every ``min_rescan_s``: a
+        flood of unknown names is answered from this negative cache instead of walking the
+        logdir once per request. Concurrent callers wait for one walk instead of starting theirs.
+        """
         if not self.logdir:
             return []
-        now = self._clock()
+        limit = self._min_rescan if fresh else self._ttl
         with self._lock:
-            if not fresh and self._memo is not None and now - self._memo[0] < self._ttl:
+            if self._memo is not None and self._clock() - self._memo[0] < limit:
                 return self._memo[1]
-        try:
-            runs = storage.list_runs(self.logdir)
-        except OSError:
-            runs = []
-        with self._lock:
-            self._memo = (now, runs)
+        with self._walk_lock:
+            with self._lock:  # another thread may have walked while this one waited
+                if self._memo is not None and self._clock() - self._memo[0] < limit:
+                    return self._memo[1]
+            now = self._clock()
+            try:
+                runs = storage.list_runs(self.logdir)
+            except OSError:
+                runs = []
+            with self._lock:
+                self._memo = (now, runs)
         return runs
 
     def cache_dir(self, run_path: str) -> str:
@@ -206,11 +224,12 @@ class Runs:
 
     def scan(self, run: RunState) -> Tuple[List[int], Dict[int, str], Dict[int, str]]:
         """(logged epochs, {epoch: uid} of readable ones, {epoch: reason} of damaged ones)."""
-        logged = run.reader.epochs()
+        folders = run.reader.epoch_names()
+        logged = sorted(folders)
         uids, damaged = {}, {}
         with run.lock:
             for e in logged:
-                key = run.epoch_key(e)
+                key = run.epoch_key(e, os.path.join(run.reader.root, md.EPOCHS_DIR, folders[e]))
                 cached = run.epoch_state.get(e)
                 if cached is None or cached[0] != key or key is None:
                     try:
@@ -223,6 +242,8 @@ class Runs:
                         continue
                     except storage.FormatError as err:
                         cached = (key, None, str(err))
+                    except (OSError, ValueError, RecursionError, MemoryError) as err:  # never a 500
+                        cached = (key, None, f"unreadable ({type(err).__name__})")
                     run.epoch_state[e] = cached
                 if cached[1] is not None:
                     uids[e] = cached[1]

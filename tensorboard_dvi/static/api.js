@@ -79,7 +79,7 @@ export class Api {
   async _fetch(route, params, { method = "GET", as = "json" } = {}) {
     let res;
     try {
-      res = await fetch(this.url(route, params), { method, credentials: "same-origin" });
+      res = await fetch(this.url(route, params), { method, credentials: "same-origin", headers: { "X-DVI-Request": "1" } });
     } catch (e) {
       throw new ApiError(0, "TensorBoard is not reachable (is it still running?)", route);
     }
@@ -95,7 +95,7 @@ export class Api {
   }
 
   runs() { return this._fetch("runs", {}); }
-  status(run) { return this._fetch("status", { run }); }
+  status(run) { return this._fetch("status", { run }, { method: "POST" }); }  // POST: opens the run (lazy fitting)
   fit(run) { return this._fetch("fit", { run }, { method: "POST" }); }
   cancel(run) { return this._fetch("cancel", { run }, { method: "POST" }); }
   metrics(run, epoch) { return this._fetch("metrics", { run, epoch }); }

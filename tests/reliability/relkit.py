@@ -181,7 +181,10 @@ class TB:
 
     def get(self, route, timeout=30.0, method="GET", **params):
         """(status, body) — never raises for HTTP errors."""
-        req = urllib.request.Request(self.url(route, **params), method=method)
+        if route == "status" and method == "GET" and params.pop("_open", True):
+            method = "POST"  # like the tab: POST status opens the run (lazy fitting)
+        url = self.url(route, **params)
+        req = urllib.request.Request(url, method=method, headers={"X-DVI-Request": "1"})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, r.read()

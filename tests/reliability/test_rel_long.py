@@ -290,7 +290,7 @@ def test_worker_killed_mid_fit_resumes(tmp_path, report):
     cache = RunCache(cache_dir_for(tmp_path / "cache", logdir / "run"))
 
     def status():
-        return json.loads(client.get(PREFIX + "status", query_string={"run": "run"}).get_data())
+        return json.loads(client.post(PREFIX + "status", query_string={"run": "run"}).get_data())
 
     def stamp(e):
         st = os.stat(cache.epoch_path(e))
