@@ -241,8 +241,15 @@ class RunCache:
         disk is full or read-only; what was in place stays untouched.
         """
         ordered = dict(sorted(jsons.items(), key=lambda kv: kv[0] == EPOCH_FILE))
-        return storage.write_folder(self.epochs_dir, epoch_dir_name(epoch), arrays, ordered, replace=True,
-                                    extra_files=blobs)
+        try:
+            return storage.write_folder(self.epochs_dir, epoch_dir_name(epoch), arrays, ordered, replace=True,
+                                        extra_files=blobs)
+        except storage.StorageError as e:
+            if "no space left" in str(e):
+                raise storage.StorageError(e.errno, f"cache disk full (no space left on device): epoch {epoch}'s "
+                                           "results could not be written to the cache; free space there or "
+                                           "choose another cache folder with --dvi_cache_dir") from e
+            raise
 
     def remove_epoch(self, epoch: int) -> None:
         final = self.epoch_path(epoch)

@@ -150,11 +150,24 @@ class _Progress:
                        "epochs_total": self.total, "fraction": float(min(frac, 1.0)), "message": message})
 
 
-def _open_reader(run):
+def _open_reader(run, confine=None):
     if hasattr(run, "epochs") and hasattr(run, "epoch"):
         return run
     from ..storage import RunReader
-    return RunReader(run)
+    return RunReader(run, confine=confine)
+
+
+def _load_state(cache, epoch: int, device):
+    """A cached visualizer state (``weights_only=True``: never unpickled), or None when it is
+    refused, damaged or not a visualizer's (its epoch is then refitted; nothing suggests
+    loading it unsafely)."""
+    try:
+        state = torch.load(cache.state_path(epoch), map_location=device, weights_only=True)
+        if not isinstance(state, dict) or not hasattr(state.get("center"), "shape"):
+            return None
+        return state
+    except Exception:  # noqa: BLE001 - UnpicklingError, RuntimeError, OSError, ...
+        return None
 
 
 def _damaged_error_types():
@@ -409,7 +422,13 @@ class _EpochFitter:
         dim = reps.shape[1]
         prev_state = None
         if prev is not None:
-            prev_state = torch.load(self.cache.state_path(prev), map_location=dev, weights_only=True)
+            prev_state = _load_state(self.cache, prev, dev)
+            if prev_state is None:  # refused or damaged: fit this epoch from scratch instead of failing
+                warns.append(f"the cached visualizer of epoch {prev} cannot be read safely; epoch {e} is "
+                             "fitted without warm start")
+                _warn(warns[-1])
+                prev = None
+        if prev_state is not None:
             prev_dim = prev_state["center"].shape[0]
             if prev_dim != dim:
                 raise EngineError(f"epoch {e} has {dim}-dimensional representations but epoch {prev} "
@@ -607,19 +626,20 @@ def _select(all_epochs: List[int], epochs) -> List[int]:
 def fit_run(run_path, cache_dir: str, *, epochs: Optional[Iterable[int]] = None,
             config: Optional[EngineConfig] = None, device: str = "cpu",
             progress: Optional[Callable[[dict], None]] = None,
-            should_stop: Optional[Callable[[], bool]] = None) -> List[int]:
+            should_stop: Optional[Callable[[], bool]] = None, confine: Optional[str] = None) -> List[int]:
     """Fit every epoch of the run that is not fresh in the cache; return those fitted.
 
     ``run_path`` is a run folder (or an object with the RunReader API).
     Epochs are fitted in order; each warm-starts from the latest fresh epoch
     before it (unless ``config.temporal`` is False). ``should_stop()`` is
-    polled between stages and trainer epochs; finished epochs stay valid.
+    polled between stages and trainer epochs; finished epochs stay valid. ``confine`` (the
+    plugin passes its logdir): files reached through a symlink out of it are not read.
     """
     cfg = config or EngineConfig()
     device = str(device)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise EngineError("device 'cuda' was requested but torch sees no CUDA GPU")
-    reader = _open_reader(run_path)
+    reader = _open_reader(run_path, confine)
     damaged_types = _damaged_error_types()
     old_threads = torch.get_num_threads()
     if cfg.threads:

@@ -65,6 +65,7 @@ class JobManager:
         # Fairness and memory guard (worker.py: over_budget): a job that ran ``slice_s`` while
         # other runs wait is stopped between stages and requeued behind them (fitted epochs are
         # kept); a worker above ``max_worker_mb`` resident memory is stopped with an error.
+        self.confine: Optional[str] = None  # the logdir: the plugin sets it, the fit reads nothing outside
         self._slice = float(slice_s)
         self._max_rss = default_max_rss() if max_worker_mb is None else float(max_worker_mb) * 2 ** 20
         self._lock = threading.RLock()
@@ -302,6 +303,8 @@ class JobManager:
                 job.message = "starting worker" if not idle else "starting"
                 job.started_at = self._clock()
                 kwargs = {"epochs": job.epochs, "config": self._config, "device": self._device}
+                if self.confine:
+                    kwargs["confine"] = self.confine
                 msg = (job.id, self._fit, job.run_path, job.cache_dir, kwargs)
             try:
                 worker.conn.send(msg)

@@ -74,6 +74,8 @@ class DVIPlugin(base_plugin.TBPlugin):
             jobs = JobManager(max_workers=int(getattr(flags, "dvi_workers", 1) or 1),
                               device=str(getattr(flags, "dvi_device", "cpu") or "cpu"))
         self._jobs = jobs
+        if logdir and getattr(jobs, "confine", None) is None:
+            jobs.confine = logdir  # the fitting process reads nothing outside the logdir either
         # On exit (TensorBoard turns SIGTERM into sys.exit), stop workers at once: a fit
         # in progress keeps what it finished in the cache and resumes next time.
         import atexit
