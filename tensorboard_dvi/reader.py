@@ -315,7 +315,8 @@ def list_runs(logdir: str) -> List[str]:
     logdir = os.path.abspath(logdir)
     for dirpath, dirnames, _ in os.walk(logdir, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and _utf8(d))
-        if os.path.isfile(os.path.join(dirpath, *md.PLUGIN_DIR, md.STATIC_DIR, md.META_FILE)):
+        meta = os.path.join(dirpath, *md.PLUGIN_DIR, md.STATIC_DIR, md.META_FILE)
+        if os.path.exists(meta) and not os.path.isdir(meta):  # a FIFO too: listed, reported damaged
             rel = os.path.relpath(dirpath, logdir)
             runs.append(rel.replace(os.sep, "/"))
         if os.path.basename(dirpath) == "plugins":

@@ -103,6 +103,8 @@ def check_meta(meta, rel: str) -> dict:
     if not isinstance(meta, dict):
         raise FormatError(f"{rel} must hold a JSON object, got {type(meta).__name__}")
     version = meta.get("format_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version < 1:
+        raise FormatError(f"{rel}: format version {version} is not a version of this format")
     if not isinstance(version, int) or isinstance(version, bool) or version > md.FORMAT_VERSION:
         raise FormatError(f"{rel}: format version {str(version)[:40]!r} is newer than this "
                           f"tensorboard-dvi understands ({md.FORMAT_VERSION}); upgrade the package")
