@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import os
 import threading
+import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -25,6 +26,10 @@ from .. import metadata as md
 from .. import storage
 from . import validate
 from .codes import Damaged, NotFitted, UnknownEpoch, UnknownSample
+
+
+#: How long an epoch scan is reused while the epochs folder is unchanged (seconds).
+SCAN_TTL_S = 0.5
 
 
 class LRU:
@@ -94,6 +99,7 @@ class RunState:
         self.lock = threading.RLock()
         self.epoch_state: Dict[int, tuple] = {}  # epoch -> (stat key, uid or None, reason or None)
         self.fitted_memo = None  # (key, time, fitted list)
+        self.scan_memo = None  # (epochs folder stat, time, scan result)
         self.id_order = None  # (sorted ids, argsort)
         self.samples_blob = None
         self.dynamics = None  # dynamics_route's memo (accumulators over the logged epochs)
@@ -224,6 +230,16 @@ class Runs:
 
     def scan(self, run: RunState) -> Tuple[List[int], Dict[int, str], Dict[int, str]]:
         """(logged epochs, {epoch: uid} of readable ones, {epoch: reason} of damaged ones)."""
+        try:
+            dst = os.stat(os.path.join(run.reader.root, md.EPOCHS_DIR))
+            dkey = (dst.st_ino, dst.st_mtime_ns, dst.st_size)
+        except OSError:
+            dkey = None
+        now = time.monotonic()
+        with run.lock:  # a listing unchanged within SCAN_TTL_S is not re-checked epoch by epoch
+            memo = run.scan_memo
+            if memo is not None and dkey is not None and memo[0] == dkey and now - memo[1] < SCAN_TTL_S:
+                return memo[2]
         folders = run.reader.epoch_names()
         logged = sorted(folders)
         uids, damaged = {}, {}
@@ -251,6 +267,7 @@ class Runs:
                     damaged[e] = cached[2]
             for e in [e for e in run.epoch_state if e not in logged]:
                 del run.epoch_state[e]
+            run.scan_memo = (dkey, now, (logged, uids, damaged))
         return logged, uids, damaged
 
     def fitted(self, run: RunState, uids: Dict[int, str]) -> List[int]:
