@@ -167,6 +167,15 @@ class JobManager:
             time.sleep(0.02)
         raise TimeoutError(f"job of {run!r} still {self.status(run)['state']} after {timeout} s")
 
+    def terminate_workers(self) -> None:
+        """First step of an exit (called from a SIGTERM handler): SIGTERM every worker now, wait
+        for nothing, so that fitting stops using the CPU while TensorBoard shuts down."""
+        for w in list(self._workers):
+            try:
+                w.process.terminate()
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
     def shutdown(self, timeout: float = 2.0, graceful: bool = True) -> None:
         """Stop the scheduler and every worker (cancel, then terminate; at once if not graceful)."""
         with self._lock:

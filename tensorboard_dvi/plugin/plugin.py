@@ -45,6 +45,35 @@ _CONTENT_TYPES = {
 }
 
 
+_SIGTERM_JOBS: "list" = []
+
+
+def _on_sigterm(jobs) -> None:
+    """Chain a SIGTERM handler (before TensorBoard's, which exits) that terminates the fitting
+    workers at once: without it they keep fitting until the atexit handler runs (issue 17: SIGTERM
+    took 0.6 s longer while fitting). Only from the main thread, installed once per process."""
+    import signal
+    import threading
+    _SIGTERM_JOBS.append(jobs)
+    if len(_SIGTERM_JOBS) > 1 or threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum, frame):
+        for j in list(_SIGTERM_JOBS):
+            j.terminate_workers()
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):
+        pass
+
+
 def _confidence_and_flags(preds, labels, logits, noisy, block_elems: int = 1 << 20):
     """Softmax confidence and flag bits, computed over row blocks of the memory-mapped logits so
     that the memory used does not grow with the class count (at most ``block_elems`` at once)."""
@@ -80,6 +109,7 @@ class DVIPlugin(base_plugin.TBPlugin):
         # in progress keeps what it finished in the cache and resumes next time.
         import atexit
         atexit.register(jobs.shutdown, 1.0, graceful=False)
+        _on_sigterm(jobs)
         self._static_root = static_root
         self.runs = Runs(logdir, cache_root=os.path.abspath(os.path.expanduser(root)) if root else None,
                          cache_factory=cache_factory, generation=jobs.generation, clock=clock,
