@@ -11,10 +11,12 @@ so a route added later inherits every protection here:
   header, which a cross-site form or ``no-cors`` fetch cannot send) or an ``Origin`` equal to
   the server's own; otherwise 403 ``cross_site``. GET routes have no side effects.
 * **Bounded work**: at most ``max_concurrent`` requests run their handler at once (the others
-  wait, up to ``wait_s``, then 503 ``busy``), which bounds the TensorBoard process's memory
+  wait, up to ``wait_s``, then 503 ``busy``), and at most one *heavy* request (exports: their
+  answer grows with the run) at a time, which bounds the TensorBoard process's memory
   (docs/RELIABILITY.md: worst case).
 * **Clean errors**: the logdir's and the cache's absolute paths are cut out of every error
-  body; an unexpected exception is logged and answered 500 ``internal`` without a traceback.
+  body and every JSON answer (job errors quote the engine); an unexpected exception is logged
+  and answered 500 ``internal`` without a traceback.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import ipaddress
 import logging
 import socket
 import threading
-from typing import Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 from tensorboard import errors
 from tensorboard.backend import http_util
@@ -69,12 +71,15 @@ class Guard:
     """See the module docstring. ``allowed_hosts``: extra names, or ``["*"]`` for any."""
 
     def __init__(self, *, bind_host: Optional[str] = None, allowed_hosts: Iterable[str] = (),
-                 scrub: Iterable[str] = (), max_concurrent: int = 8, wait_s: float = 60.0):
+                 scrub: Optional[Dict[str, str]] = None, max_concurrent: int = 8, wait_s: float = 60.0):
         allowed = [h.strip().lower().rstrip(".") for h in allowed_hosts if h and h.strip()]
         self._any_host = "*" in allowed
         self._names = set(machine_names(bind_host)) | set(allowed)
-        self._scrub = sorted({p for p in scrub if p and len(p) > 1}, key=len, reverse=True)
+        # {absolute path: what to say instead}, longest first (a path may contain another)
+        self._scrub = sorted(((p, label) for p, label in (scrub or {}).items() if p and len(p) > 1),
+                             key=lambda kv: len(kv[0]), reverse=True)
         self._slots = threading.BoundedSemaphore(max(1, int(max_concurrent)))
+        self._heavy = threading.BoundedSemaphore(1)
         self._wait_s = float(wait_s)
 
     # ------------------------------------------------------------------ checks
@@ -96,8 +101,8 @@ class Guard:
         return origin.rstrip("/").lower() == own.lower()
 
     def scrubbed(self, text: str) -> str:
-        for p in self._scrub:
-            text = text.replace(p, "<logdir>" if "cache" not in p else "<cache>")
+        for p, label in self._scrub:
+            text = text.replace(p, label)
         return text
 
     # ------------------------------------------------------------------ wrapper
@@ -105,9 +110,20 @@ class Guard:
     def _refuse(self, request, status: int, code: str, message: str):
         return http_util.Respond(request, message, "text/plain", code=status, headers=[(codes.HEADER, code)])
 
-    def wrap(self, app, *, bounded: bool = True):
+    def _clean(self, resp):
+        """The answer with absolute server paths cut out of its text (JSON and plain text only)."""
+        if self._scrub and resp.mimetype in ("application/json", "text/plain") and \
+                (resp.content_length or 0) < (4 << 20):
+            text = resp.get_data(as_text=True)
+            cleaned = self.scrubbed(text)
+            if cleaned != text:
+                resp.set_data(cleaned)
+        return resp
+
+    def wrap(self, app, *, bounded: bool = True, heavy: bool = False):
         """``app`` (a WSGI app of one route) behind every check of this guard."""
         guard = self
+        slots = [s for s, on in ((self._heavy, heavy), (self._slots, bounded)) if on]
 
         @wrappers.Request.application
         def guarded(request):
@@ -119,10 +135,15 @@ class Guard:
                     request.headers.get(REQUEST_HEADER) or guard.same_origin(request)):
                 return guard._refuse(request, 403, "cross_site",
                                      f"cross-site request refused: send the header '{REQUEST_HEADER}: 1'")
-            if bounded and not guard._slots.acquire(timeout=guard._wait_s):
-                return guard._refuse(request, 503, "busy", "the DVI plugin is busy; try again")
+            held = []
+            for s in slots:
+                if not s.acquire(timeout=guard._wait_s):
+                    for h in held:
+                        h.release()
+                    return guard._refuse(request, 503, "busy", "the DVI plugin is busy; try again")
+                held.append(s)
             try:
-                return wrappers.Response.from_app(app, request.environ)
+                return guard._clean(wrappers.Response.from_app(app, request.environ))
             except errors.PublicError as e:
                 return http_util.Respond(request, guard.scrubbed(str(e)), "text/plain", code=e.http_code,
                                          headers=list(getattr(e, "headers", []) or []))
@@ -131,7 +152,7 @@ class Guard:
                 return guard._refuse(request, 500, "internal", "internal error in the DVI plugin (see "
                                      "TensorBoard's log)")
             finally:
-                if bounded:
-                    guard._slots.release()
+                for h in held:
+                    h.release()
 
         return guarded

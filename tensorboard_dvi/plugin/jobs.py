@@ -33,7 +33,8 @@ from multiprocessing import connection as mp_connection
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from .job import STATES, Job  # noqa: F401 (Job and STATES are part of this module's API)
-from .worker import WorkerHandle, default_max_rss, exit_reason, over_budget, worker_main
+from .lifecycle import check_budgets, default_max_rss
+from .worker import WorkerHandle, exit_reason, worker_main
 
 logger = logging.getLogger(__name__)
 
@@ -166,15 +167,6 @@ class JobManager:
                     return self.status(run)
             time.sleep(0.02)
         raise TimeoutError(f"job of {run!r} still {self.status(run)['state']} after {timeout} s")
-
-    def terminate_workers(self) -> None:
-        """First step of an exit (called from a SIGTERM handler): SIGTERM every worker now, wait
-        for nothing, so that fitting stops using the CPU while TensorBoard shuts down."""
-        for w in list(self._workers):
-            try:
-                w.process.terminate()
-            except Exception:  # noqa: BLE001 - already gone
-                pass
 
     def shutdown(self, timeout: float = 2.0, graceful: bool = True) -> None:
         """Stop the scheduler and every worker (cancel, then terminate; at once if not graceful)."""
@@ -379,28 +371,8 @@ class JobManager:
                                  message="fitting failed")
         self._drop(worker)
 
-    def _check_budgets(self):
-        """Time slices (fair queueing) and the memory guard of running jobs."""
-        now = self._clock()
-        for worker in list(self._workers):
-            with self._lock:
-                job = worker.job
-                if job is None or job.cancel_requested:
-                    continue
-                why = over_budget(worker.process.pid, job.started_at, now, self._slice if self._queue else None,
-                                  self._max_rss)
-                if why is None:
-                    continue
-                logger.warning("DVI fitting of run %r: %s", job.run, why)
-                job.cancel_requested = True
-                if why.startswith("memory"):
-                    job.budget_error = why
-                else:  # its turn is over: back in the queue, behind the runs that waited
-                    job.rerun = (job.run_path, job.cache_dir, job.epochs)
-                    job.message = "paused: other runs are waiting; continues after them"
-
     def _check_cancels(self):
-        self._check_budgets()
+        check_budgets(self)
         now = self._clock()
         for worker in list(self._workers):
             with self._lock:

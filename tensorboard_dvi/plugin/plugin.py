@@ -31,6 +31,7 @@ from ..engine.png import encode_png
 from . import codes, dynamics_route, validate, wire
 from .fitting import LazyFitter
 from .guard import Guard
+from .lifecycle import on_sigterm
 from .jobs import JobManager
 from .runs import LRU, Runs, RunState
 
@@ -43,35 +44,6 @@ _CONTENT_TYPES = {
     ".svg": "image/svg+xml", ".json": "application/json", ".html": "text/html", ".map": "application/json",
     ".woff2": "font/woff2", ".txt": "text/plain",
 }
-
-
-_SIGTERM_JOBS: "list" = []
-
-
-def _on_sigterm(jobs) -> None:
-    """Chain a SIGTERM handler (before TensorBoard's, which exits) that terminates the fitting
-    workers at once: without it they keep fitting until the atexit handler runs (issue 17: SIGTERM
-    took 0.6 s longer while fitting). Only from the main thread, installed once per process."""
-    import signal
-    import threading
-    _SIGTERM_JOBS.append(jobs)
-    if len(_SIGTERM_JOBS) > 1 or threading.current_thread() is not threading.main_thread():
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def handler(signum, frame):
-        for j in list(_SIGTERM_JOBS):
-            j.terminate_workers()
-        if callable(previous):
-            previous(signum, frame)
-        else:
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except (ValueError, OSError):
-        pass
 
 
 def _confidence_and_flags(preds, labels, logits, noisy, block_elems: int = 1 << 20):
@@ -109,7 +81,7 @@ class DVIPlugin(base_plugin.TBPlugin):
         # in progress keeps what it finished in the cache and resumes next time.
         import atexit
         atexit.register(jobs.shutdown, 1.0, graceful=False)
-        _on_sigterm(jobs)
+        on_sigterm(jobs)
         self._static_root = static_root
         self.runs = Runs(logdir, cache_root=os.path.abspath(os.path.expanduser(root)) if root else None,
                          cache_factory=cache_factory, generation=jobs.generation, clock=clock,
@@ -117,9 +89,13 @@ class DVIPlugin(base_plugin.TBPlugin):
         self.fitter = LazyFitter(self.runs, jobs, autofit=autofit, watch_interval_s=watch_interval_s, clock=clock)
         self._projections = LRU(4096, projection_cache_bytes)
         allowed = str(getattr(flags, "dvi_allowed_hosts", "") or "").split(",")
-        self._guard = Guard(bind_host=getattr(flags, "host", None), allowed_hosts=allowed,
-                            scrub=[logdir, os.path.realpath(logdir) if logdir else "", root,
-                                   os.path.realpath(root) if root else ""], max_concurrent=max_concurrent)
+        from ..engine.cache import default_cache_dir
+        cache_base = os.path.abspath(os.path.expanduser(root)) if root else os.path.dirname(default_cache_dir("."))
+        scrub = {cache_base: "<cache>", os.path.realpath(cache_base): "<cache>"}
+        if logdir:
+            scrub.update({logdir: "<logdir>", os.path.realpath(logdir): "<logdir>"})
+        self._guard = Guard(bind_host=getattr(flags, "host", None), allowed_hosts=allowed, scrub=scrub,
+                            max_concurrent=max_concurrent)
 
     # ------------------------------------------------------------------ TBPlugin
 
@@ -146,7 +122,8 @@ class DVIPlugin(base_plugin.TBPlugin):
             "/index.js": self._serve_static,
             "/*": self._serve_static,
         }
-        return {path: self._guard.wrap(app, bounded=app != self._serve_static) for path, app in routes.items()}
+        return {path: self._guard.wrap(app, bounded=app != self._serve_static, heavy=path.endswith("_export"))
+                for path, app in routes.items()}
 
     def is_active(self):
         return bool(self.runs.logdir) and bool(self.runs.names())

@@ -99,34 +99,6 @@ def worker_main(conn, stop_event, parent_pid: int, idle_timeout_s: float) -> Non
                 return
 
 
-def rss_bytes(pid) -> int:
-    """Resident memory of a process (Linux /proc; 0 where unknown)."""
-    try:
-        with open(f"/proc/{int(pid)}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError, TypeError):
-        return 0
-
-
-def default_max_rss() -> float:
-    """Default memory guard of one worker: half the machine's memory (8 GiB where unknown)."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2
-    except (ValueError, OSError, AttributeError):
-        return 8.0 * 2 ** 30
-
-
-def over_budget(pid, started_at, now, slice_s, max_rss):
-    """Why a running job must stop (its time slice is over while others wait, or its worker uses
-    too much memory), or None."""
-    rss = rss_bytes(pid) if max_rss else 0
-    if max_rss and rss > max_rss:
-        return f"memory: the fitting process used {rss / 2 ** 20:.0f} MiB, over the limit of {max_rss / 2 ** 20:.0f} MiB"
-    if slice_s is not None and started_at is not None and now - started_at > slice_s:
-        return f"time slice of {slice_s:.0f} s used while other runs wait"
-    return None
-
-
 class WorkerHandle:
     """The parent's view of one worker process: its pipe, stop event and current job."""
 

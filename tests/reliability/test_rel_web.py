@@ -272,3 +272,40 @@ def test_smaller_faults(tmp_path, report, monkeypatch):
     report("faults", "smaller faults: " + "; ".join(results), len(results), all(results.values()),
            "; ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in results.items()))
     assert all(results.values()), results
+
+
+def test_guard_heavy_slot_and_path_scrub(report):
+    import threading
+    from werkzeug import test as wtest
+    from werkzeug import wrappers
+    from tensorboard_dvi.plugin import codes
+    from tensorboard_dvi.plugin.guard import Guard
+    secret = "/srv/secret/logs"
+    guard = Guard(scrub={secret: "<logdir>"}, max_concurrent=8)
+    lock, active, peak = threading.Lock(), [0], [0]
+
+    @wrappers.Request.application
+    def export(request):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.2)
+        with lock:
+            active[0] -= 1
+        if request.args.get("fail"):
+            raise codes.Damaged(f"could not read {secret}/run/plugins/dvi/static/meta.json")
+        return wrappers.Response(json.dumps({"error": f"could not write {secret}/run/x"}), mimetype="application/json")
+
+    client = wtest.Client(guard.wrap(export, heavy=True), wrappers.Response)
+    bodies = []
+    threads = [threading.Thread(target=lambda i=i: bodies.append(
+        client.get("/", query_string={"fail": "1"} if i % 2 else {}).get_data(as_text=True))) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    leaked = [b for b in bodies if secret in b]
+    report("memory", "4 concurrent exports (heavy routes) through the guard; absolute paths in JSON and error "
+                     "bodies", 4, peak[0] == 1 and not leaked and len(bodies) == 4,
+           f"at most {peak[0]} export at a time; bodies with the absolute path: {len(leaked)} of {len(bodies)}")
+    assert peak[0] == 1 and not leaked and len(bodies) == 4, (peak, bodies)
