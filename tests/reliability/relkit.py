@@ -258,5 +258,22 @@ def all_descendants(pid):
     return out
 
 
+def sigterm_exit(tb, wait_s=20.0):
+    """SIGTERM a relkit.TB; (seconds to exit, exited, worker pids still alive 0.5 s later, workers before)."""
+    workers = all_descendants(tb.pid)
+    t0 = time.monotonic()
+    tb.proc.send_signal(signal.SIGTERM)
+    try:
+        tb.proc.wait(timeout=wait_s)
+    except subprocess.TimeoutExpired:
+        pass
+    dt = time.monotonic() - t0
+    time.sleep(0.5)
+    orphans = [p for p in workers if alive(p)]
+    exited = tb.proc.poll() is not None
+    tb.kill()
+    return dt, exited, orphans, len(workers)
+
+
 def percentile(values, q):
     return float(np.percentile(np.asarray(values, dtype=float), q)) if values else float("nan")

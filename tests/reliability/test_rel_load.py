@@ -7,32 +7,24 @@ the real engine, slowed down so that it is still fitting at the end.
 
 import os
 import shutil
-import signal
-import subprocess
 import threading
 import time
 import urllib.request
 
 import pytest
 
-from relkit import PREFIX, TB, all_descendants, alive, fake_fit, make_run, percentile, proc_status, wait_until
-from test_rel_long import SLOW, cache_dir_for
+from relkit import TB, fake_fit, make_run, percentile, proc_status, sigterm_exit, wait_until
+from test_rel_long import SLOW, _fitting_running, cache_dir_for
 
 pytestmark = pytest.mark.reliability
-
-
-def _fitting(tb, run="fitting"):
-    s = tb.json("status", run=run)
-    return s if s["state"] == "running" and s["stage"] in ("train", "complex", "load") else None
 
 
 @pytest.fixture(scope="module")
 def load_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("load")
-    logdir = root / "logs"
-    make_run(logdir / "fitted", epochs=3, n_train=400, n_test=100, seed=0)
-    make_run(logdir / "fitting", epochs=3, n_train=200, n_test=50, seed=1)
-    workdir = root / "tb"
+    logdir, workdir = root / "logs", root / "tb"
+    for seed, (name, n) in enumerate((("fitted", 400), ("fitting", 200))):
+        make_run(logdir / name, epochs=3, n_train=n, n_test=n // 4, seed=seed)
     fake_fit(os.fspath(logdir / "fitted"), cache_dir_for(workdir / "cache", logdir / "fitted"))
     return {"root": root, "logdir": logdir, "workdir": workdir}
 
@@ -40,7 +32,7 @@ def load_env(tmp_path_factory):
 def test_250_concurrent_clients_while_fitting(load_env, report):
     tb = TB(load_env["logdir"], load_env["workdir"], config=SLOW)
     try:
-        assert wait_until(lambda: _fitting(tb), 120), tb.stderr()[-2000:]
+        assert wait_until(lambda: _fitting_running(tb), 120), tb.stderr()[-2000:]
         routes = [("runs", {}), ("status", {"run": "fitted", "_open": False}), ("samples", {"run": "fitted"}),
                   ("metrics", {"run": "fitted"}), ("trajectories", {"run": "fitted", "ids": "0,5,17"}),
                   ("index.js", {})]
@@ -112,22 +104,6 @@ def test_250_concurrent_clients_while_fitting(load_env, report):
     assert n == clients * per_client and not tb_err and still
 
 
-def _exit_time(tb):
-    workers = all_descendants(tb.pid)
-    t0 = time.monotonic()
-    tb.proc.send_signal(signal.SIGTERM)
-    try:
-        tb.proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        pass
-    dt = time.monotonic() - t0
-    time.sleep(0.5)
-    orphans = [p for p in workers if alive(p)]
-    exited = tb.proc.poll() is not None
-    tb.kill()
-    return dt, exited, orphans
-
-
 def test_sigterm_delay_added_by_fitting(load_env, report):
     idle, busy, problems = [], [], []
     for i in range(3):
@@ -135,16 +111,16 @@ def test_sigterm_delay_added_by_fitting(load_env, report):
         tb = TB(load_env["logdir"], wd, config=SLOW)
         tb.json("runs")  # no run opened: nothing fits
         time.sleep(1.0)
-        dt, exited, orphans = _exit_time(tb)
+        dt, exited, orphans, _ = sigterm_exit(tb)
         idle.append(dt)
         if not exited or orphans:
             problems.append(("idle", exited, orphans))
         wd = load_env["root"] / f"busy{i}"
         shutil.copytree(load_env["workdir"] / "cache", wd / "cache", dirs_exist_ok=True)
         tb = TB(load_env["logdir"], wd, config=SLOW)
-        s = wait_until(lambda: _fitting(tb), 120)
+        s = wait_until(lambda: _fitting_running(tb), 120)
         time.sleep(1.0)
-        dt, exited, orphans = _exit_time(tb)
+        dt, exited, orphans, _ = sigterm_exit(tb)
         busy.append(dt)
         if not s or not exited or orphans:
             problems.append(("fitting", bool(s), exited, orphans))
