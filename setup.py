@@ -25,6 +25,7 @@ setup(
     ],
     extras_require={
         "lightning": ["lightning>=2.0"],
+        "transformers": ["transformers>=4.30", "accelerate>=0.26"],
         "test": ["pytest>=7", "scikit-learn>=1.1", "playwright>=1.40"],
     },
     entry_points={

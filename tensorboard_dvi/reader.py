@@ -296,25 +296,33 @@ class RunReader:
         return out
 
 
-def _utf8(name: str) -> bool:
-    """Whether a folder name is valid UTF-8 (a name that is not cannot travel in a URL and back)."""
-    try:
-        name.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
+    # Optional per-sample extras (docs/FORMAT.md; checks in static_extras.py); None when not logged.
+    def texts(self) -> Optional[List[str]]:
+        from . import static_extras
+        return static_extras.texts(self)
+
+    def feature_names(self) -> Optional[List[str]]:
+        from . import static_extras
+        return static_extras.feature_names(self)
+
+    def features(self) -> Optional[np.ndarray]:
+        from . import static_extras
+        return static_extras.features(self)
+
+    def metadata_columns(self) -> Optional[Dict[str, list]]:
+        from . import static_extras
+        return static_extras.metadata_columns(self)
 
 
 def list_runs(logdir: str) -> List[str]:
     """Run names (relative, '/'-separated; '.' for the logdir itself) that hold DVI data.
 
-    Symlinked folders are not followed, so a run cannot point out of the logdir. Folders whose
-    names are not valid UTF-8 are skipped (they could be listed but never opened).
+    Symlinked folders are not followed, so a run cannot point out of the logdir.
     """
     runs = []
     logdir = os.path.abspath(logdir)
     for dirpath, dirnames, _ in os.walk(logdir, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and _utf8(d))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         meta = os.path.join(dirpath, *md.PLUGIN_DIR, md.STATIC_DIR, md.META_FILE)
         if os.path.exists(meta) and not os.path.isdir(meta):  # a FIFO too: listed, reported damaged
             rel = os.path.relpath(dirpath, logdir)
