@@ -40,7 +40,8 @@ FIELD_VALUES = {"null": None, "string": "x", "list": [], "object": {}, "negative
                 "bool": True, "float": 2.5}
 META_FIELDS = ("format_version", "n_train", "n_test", "dim", "num_classes", "class_names")
 ROUTES = ["status", "samples", "projection", "background", "background_meta", "predict_at", "metrics", "sample",
-          "thumbnail", "trajectories", "dynamics", "dynamics_query", "dynamics_export"]
+          "thumbnail", "trajectories", "dynamics", "dynamics_query", "dynamics_export",
+          "texts", "metadata", "search", "history", "neighbours", "tags"]
 FULL = {"epoch": "1", "id": "1", "ids": "1,2", "x": "0", "y": "0", "query": "forgotten", "format": "json"}
 
 
