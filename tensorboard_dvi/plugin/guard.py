@@ -111,13 +111,26 @@ class Guard:
         return http_util.Respond(request, message, "text/plain", code=status, headers=[(codes.HEADER, code)])
 
     def _clean(self, resp):
-        """The answer with absolute server paths cut out of its text (JSON and plain text only)."""
-        if self._scrub and resp.mimetype in ("application/json", "text/plain") and \
-                (resp.content_length or 0) < (4 << 20):
-            text = resp.get_data(as_text=True)
-            cleaned = self.scrubbed(text)
-            if cleaned != text:
-                resp.set_data(cleaned)
+        """The answer with absolute server paths cut out of its text (JSON and plain text only;
+        TensorBoard gzips answers for browsers, so a gzipped body is unpacked, cleaned, repacked)."""
+        if not self._scrub or resp.mimetype not in ("application/json", "text/plain") or \
+                (resp.content_length or 0) > (4 << 20):
+            return resp
+        encoding = resp.headers.get("Content-Encoding", "")
+        if encoding not in ("", "identity", "gzip"):
+            return resp
+        data = resp.get_data()
+        if encoding == "gzip":
+            import gzip
+            data = gzip.decompress(data)
+        cleaned = data
+        for p, label in self._scrub:
+            cleaned = cleaned.replace(p.encode("utf-8", "surrogateescape"), label.encode())
+        if cleaned != data:
+            if encoding == "gzip":
+                import gzip
+                cleaned = gzip.compress(cleaned)
+            resp.set_data(cleaned)
         return resp
 
     def wrap(self, app, *, bounded: bool = True, heavy: bool = False):

@@ -310,3 +310,25 @@ def test_guard_heavy_slot_and_path_scrub(report):
                      "bodies", 4, peak[0] == 1 and not leaked and len(bodies) == 4,
            f"at most {peak[0]} export at a time; bodies with the absolute path: {len(leaked)} of {len(bodies)}")
     assert peak[0] == 1 and not leaked and len(bodies) == 4, (peak, bodies)
+
+
+def test_guard_cleans_gzipped_answers(report):
+    """TensorBoard gzips answers for browsers (Accept-Encoding: gzip): still clean, still 200."""
+    import gzip
+    from tensorboard.backend import http_util
+    from werkzeug import test as wtest
+    from werkzeug import wrappers
+    from tensorboard_dvi.plugin.guard import Guard
+    secret = "/srv/secret/logs"
+
+    @wrappers.Request.application
+    def app(request):
+        return http_util.Respond(request, json.dumps({"error": f"{secret}/x", "pad": "y" * 2000}), "application/json")
+
+    client = wtest.Client(Guard(scrub={secret: "<logdir>"}).wrap(app), wrappers.Response)
+    r = client.get("/", headers={"Accept-Encoding": "gzip"})
+    body = gzip.decompress(r.get_data()) if r.headers.get("Content-Encoding") == "gzip" else r.get_data()
+    ok = r.status_code == 200 and secret.encode() not in body and b"<logdir>/x" in body
+    report("security", "absolute paths in a gzipped JSON answer (a browser's Accept-Encoding)", 1, ok,
+           f"status {r.status_code}, {r.headers.get('Content-Encoding')}; path left: {secret.encode() in body}")
+    assert ok, (r.status_code, body[:100])
