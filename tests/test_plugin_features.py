@@ -87,7 +87,7 @@ def test_runs_list_extras_and_name_damaged_files(env):
     assert "1 entries, expected 500" in bad["damaged_extras"]["texts.json"]
     assert "features.npy has shape (500, 2)" in bad["damaged_extras"]["feature_names.json"]
     assert "column 'x'" in bad["damaged_extras"]["metadata.json"]
-    assert runs["nometa"]["has_texts"] is False  # a malformed meta.json: listed, no 500
+    assert "n_train" in runs["nometa"]["error"] and runs["nometa"]["epochs"] == []  # malformed meta.json: listed with its reason, no 500
 
 
 def test_sample_extras_and_top_k(env):
