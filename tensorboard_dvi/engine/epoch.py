@@ -23,7 +23,7 @@ from .complex import build_complex, knn_exact
 from .consistency import snap_to_prediction
 from .config import EngineConfig, EngineError
 from .faithfulness import epoch_metrics
-from .model import Visualizer, apply_in_batches
+from .model import Visualizer, apply_in_batches, load_state
 from .phases import train_visualizer
 from .progress import Progress, check_stop, warn
 from .refine import interpolate
@@ -120,11 +120,8 @@ class EpochFitter:
         without warm start, and nothing suggests loading it unsafely."""
         if prev is None:
             return None
-        try:
-            state = torch.load(self.cache.state_path(prev), map_location=self.device, weights_only=True)
-        except Exception:  # noqa: BLE001 - UnpicklingError, RuntimeError, OSError, EOFError, ...
-            state = None
-        if not isinstance(state, dict) or not hasattr(state.get("center"), "shape"):
+        state = load_state(self.cache.state_path(prev), self.device)
+        if state is None:
             return None
         prev_dim = state["center"].shape[0]
         if prev_dim != dim:

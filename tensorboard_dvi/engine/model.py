@@ -73,3 +73,16 @@ def apply_in_batches(fn, x: np.ndarray, device: str, batch: int = 8192) -> np.nd
     if not out:
         return np.zeros((0, 0), dtype=np.float32)
     return np.concatenate(out)
+
+
+def load_state(path: str, device) -> Optional[dict]:
+    """A cached visualizer state (``weights_only=True``: never unpickled), or None when it is
+    refused, damaged or not a visualizer's; callers then refit, and nothing suggests loading
+    it unsafely."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception:  # noqa: BLE001 - UnpicklingError, RuntimeError, OSError, EOFError, ...
+        return None
+    if not isinstance(state, dict) or not hasattr(state.get("center"), "shape"):
+        return None
+    return state

@@ -263,13 +263,13 @@ def test_smaller_faults(tmp_path, report, monkeypatch):
     monkeypatch.undo()
     results["short write reported as 'cache disk full'"] = "cache disk full" in msg and "requested" not in msg
     # a refused visualizer.pt: no unsafe advice, the epoch is cold-started
-    from tensorboard_dvi.engine.fit import _load_state
+    from tensorboard_dvi.engine.model import load_state
     cdir = _cache_dir(cache_root, logdir / "run")
     cache = RunCache(cdir)
     import pickle
     with open(os.path.join(cache.epoch_path(1), "visualizer.pt"), "wb") as f:
         pickle.dump({"center": os.getcwd}, f)
-    results["refused visualizer.pt -> cold start"] = _load_state(cache, 1, "cpu") is None
+    results["refused visualizer.pt -> cold start"] = load_state(cache.state_path(1), "cpu") is None
     report("faults", "smaller faults: " + "; ".join(results), len(results), all(results.values()),
            "; ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in results.items()))
     assert all(results.values()), results
