@@ -92,3 +92,45 @@ def test_the_plugin_side_does_not_import_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _tile_query(client, frac, resolution=30):
+    meta = json.loads(_get(client, "background_meta").get_data())
+    x0, y0, x1, y1 = meta["bounds"]
+    s = (x1 - x0) * frac
+    return {"bounds": f"{x0},{y0},{x0 + s},{y0 + s}", "resolution": resolution}
+
+
+def test_a_stuck_or_dead_worker_is_replaced(fitted):
+    import signal
+    client, plugin = fitted
+    _get(client, "background", **_tile_query(client, 0.3))  # the worker is up
+    timeout, plugin.zoom.timeout_s = plugin.zoom.timeout_s, 1e-3
+    try:
+        r = _get(client, "background", **_tile_query(client, 0.31, resolution=400))  # 160,000 cells
+    finally:
+        plugin.zoom.timeout_s = timeout
+    assert r.status_code == 503 and r.headers.get("X-DVI-Error") == "busy", r.get_data()
+    assert _get(client, "background", **_tile_query(client, 0.32)).status_code == 200
+    pid = next(iter(plugin.zoom._pool._processes.values())).pid
+    os.kill(pid, signal.SIGKILL)
+    r = _get(client, "background", **_tile_query(client, 0.33))
+    assert r.status_code == 200, r.get_data()
+    assert pid not in [p.pid for p in plugin.zoom._pool._processes.values()]
+
+
+def test_an_unreadable_cached_state_is_damaged(fitted):
+    client, plugin = fitted
+    path = plugin.runs.open({"run": "run"}).cache.state_path(1)
+    with open(path, "rb") as f:
+        good = f.read()
+    try:
+        with open(path, "wb") as f:
+            f.write(b"not a torch file")
+        r = _get(client, "background", **_tile_query(client, 0.41))
+        assert r.status_code == 404 and r.headers.get("X-DVI-Error") == "damaged", r.get_data()
+        assert "cannot draw the zoomed background" in r.get_data(as_text=True)
+        assert os.path.dirname(path) not in r.get_data(as_text=True)  # no server paths in answers
+    finally:
+        with open(path, "wb") as f:
+            f.write(good)

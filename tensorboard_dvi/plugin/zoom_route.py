@@ -10,13 +10,14 @@ cached state's stat, rounded bounds, resolution).
 from __future__ import annotations
 
 import concurrent.futures as cf
+from concurrent.futures.process import BrokenProcessPool
 import math
 import multiprocessing
 import os
 import threading
 from typing import Optional, Tuple
 
-from .codes import BadParam
+from .codes import BadParam, Damaged, NotFitted
 from .runs import LRU
 
 MAX_RESOLUTION = 400
@@ -92,7 +93,7 @@ class ZoomRenderer:
         pool.shutdown(wait=False, cancel_futures=True)
 
     def render(self, run, e: int, uid, bounds, resolution: int, full, num_classes: int) -> bytes:
-        """The PNG tile; raises Busy, or the worker's error (FileNotFoundError/ValueError/OSError...)."""
+        """The PNG tile; raises Busy (503), NotFitted or Damaged (404) naming the cause."""
         b = rounded(bounds, full)
         try:
             st = os.stat(run.cache.state_path(e))
@@ -106,19 +107,29 @@ class ZoomRenderer:
         if not self._slots.acquire(blocking=False):
             raise Busy("too many zoomed backgrounds are being drawn; try again")
         try:
+            png = self._run(run, e, b, resolution, num_classes)
+        finally:
+            self._slots.release()
+        if isinstance(png, tuple):  # the worker's answer for an epoch it cannot draw
+            kind, message = png
+            err = NotFitted if kind == "not_fitted" else Damaged
+            raise err(f"epoch {e} of run {run.name!r}: cannot draw the zoomed background ({message})")
+        return self.tiles.put(key, png)
+
+    def _run(self, run, e, b, resolution, num_classes):
+        """One render in the worker; a dead worker is replaced once, a stuck one stopped (Busy)."""
+        for attempt in (0, 1):
             pool = self._executor()
-            fut = pool.submit(_render, run.path, run.cache_dir, run.confine, e, b, resolution, num_classes)
             try:
-                png = fut.result(timeout=self.timeout_s)
+                fut = pool.submit(_render, run.path, run.cache_dir, run.confine, e, b, resolution, num_classes)
+                return fut.result(timeout=self.timeout_s)
             except cf.TimeoutError:
                 self._reset(pool)  # a stuck render must not block the next ones
                 raise Busy(f"drawing the zoomed background took longer than {self.timeout_s:g} s") from None
-            except cf.process.BrokenProcessPool:
+            except BrokenProcessPool:
                 self._reset(pool)
-                raise Busy("the background render worker stopped; try again") from None
-        finally:
-            self._slots.release()
-        return self.tiles.put(key, png)
+                if attempt:
+                    raise Busy("the background render worker stopped; try again") from None
 
     def close(self) -> None:
         with self._lock:
@@ -132,9 +143,16 @@ def _worker_init() -> None:
     _init_worker()
 
 
-def _render(*args) -> bytes:
+def _render(*args):
+    """PNG bytes, or (code, message) for an epoch the worker cannot draw (plain values: a library's
+    exception class may not survive the trip back between processes)."""
     from ..engine.zoom import render_tile
-    return render_tile(*args)
+    try:
+        return render_tile(*args)
+    except (KeyError, FileNotFoundError) as err:
+        return ("not_fitted", str(err))
+    except Exception as err:  # noqa: BLE001 - damaged state/head files: torch/pickle/format errors
+        return ("damaged", f"{type(err).__name__}: {err}")
 
 
 def meta(args, stored: dict) -> dict:
