@@ -198,6 +198,7 @@ class FakeAPI(ExtrasMixin):
         self.fit_seconds = fit_seconds
         self.fail_run = fail_run
         self.zoom_requests = []  # query args of every background request (tests)
+        self.zoom_fail = False  # tests: answer every background?bounds= with a 500
         if fit_seconds > 0:
             for r in runs:
                 r.fitted = []
@@ -361,6 +362,8 @@ class FakeAPI(ExtrasMixin):
         if zoom is not None and not isinstance(zoom, tuple):
             return zoom
         self.zoom_requests.append(dict(req.args))
+        if zoom and self.zoom_fail:
+            return Response("render worker failed", status=500, headers={"X-DVI-Error": "internal"})
         return Response(r.background_png(e, *(zoom or ())), mimetype="image/png")
 
     def r_background_meta(self, req):

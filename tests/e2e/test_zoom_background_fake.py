@@ -97,3 +97,32 @@ def test_zoom_fetches_and_draws_a_crisp_aligned_background(page, srv):
     # Zooming out drops the tile.
     frame.get_by_role("button", name="Fit view").click()
     frame.wait_for_function("() => window.__dvi.map.zoomBg.current() === null")
+
+
+def test_a_failing_zoomed_background_falls_back_to_the_stretched_image(page, srv):
+    srv.api.zoom_fail = True
+    try:
+        page.goto(srv.url + "#dvi")
+        frame = dvi_frame(page)
+        frame.wait_for_function("() => window.__dvi && window.__dvi.map.bg && !window.__dvi.map.anim")
+        srv.api.zoom_requests.clear()
+        box = frame.locator(".dvi-map").bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        for _ in range(3):
+            page.mouse.wheel(0, -400)
+            page.wait_for_timeout(40)
+        frame.wait_for_function("() => window.__dvi.map.zoomBg.requests > 0")
+        page.wait_for_timeout(300)
+        assert any("bounds" in q for q in srv.api.zoom_requests)
+        assert frame.evaluate("() => window.__dvi.map.zoomBg.current()") is None
+        # The stretched epoch image is still drawn (not a white layer), and no error is shown.
+        coloured = frame.evaluate("""() => { const m = window.__dvi.map; m.drawNow();
+          const d = m.bgCtx.getImageData(0, 0, m.bgCanvas.width, m.bgCanvas.height).data; let n = 0;
+          for (let i = 0; i < d.length; i += 4) if (d[i] < 250 || d[i + 1] < 250 || d[i + 2] < 250) n++;
+          return n / (d.length / 4); }""")
+        assert coloured > 0.5, coloured
+        assert frame.locator(".dvi-banner:visible, .dvi-error:visible").count() == 0
+        # The only console error is the browser's own note of the refused image (asked for above).
+        page.dvi_errors[:] = [e for e in page.dvi_errors if "status of 500" not in e]
+    finally:
+        srv.api.zoom_fail = False
