@@ -72,3 +72,11 @@ def render(decode_and_classify, embedding: np.ndarray, resolution: int, num_clas
     png = encode_png(rgb.reshape(r, r, 3))
     meta = {"bounds": list(bounds), "resolution": r}
     return png, meta, cls.reshape(r, r).astype(dtype), prob.reshape(r, r)
+
+
+def render_bounds(decode_and_classify, bounds, resolution: int, num_classes: int) -> bytes:
+    """PNG of the decision regions over given ``bounds`` (a zoomed view), coloured as :func:`render`."""
+    pts = cell_centres(bounds, resolution)
+    logits = np.concatenate([decode_and_classify(pts[s:s + 16384]) for s in range(0, len(pts), 16384)])
+    r = int(resolution)
+    return encode_png(colorize(logits, num_classes)[0].reshape(r, r, 3))

@@ -28,7 +28,7 @@ from .. import catalogue
 from .. import metadata as md
 from .. import scoring, storage
 from ..engine.png import encode_png
-from . import codes, dynamics_route, logdirs, validate, wire
+from . import codes, dynamics_route, logdirs, validate, wire, zoom_route
 from .fitting import LazyFitter
 from .guard import Guard
 from .lifecycle import on_sigterm
@@ -95,6 +95,8 @@ class DVIPlugin(base_plugin.TBPlugin):
         self._samples = SampleRoutes(self.runs)
         self._neighbours = NeighbourRoutes(self.runs)
         self._tags = TagRoutes(self.runs)
+        self.zoom = zoom_route.ZoomRenderer()  # zoomed backgrounds (plugin/zoom_route.py)
+        atexit.register(self.zoom.close)
         allowed = str(getattr(flags, "dvi_allowed_hosts", "") or "").split(",")
         from ..engine.cache import default_cache_dir
         cache_base = os.path.abspath(os.path.expanduser(root)) if root else os.path.dirname(default_cache_dir("."))
@@ -150,6 +152,7 @@ class DVIPlugin(base_plugin.TBPlugin):
     def close(self, timeout: float = 2.0):
         """Stop the watcher and the workers (tests; TensorBoard uses atexit)."""
         self.fitter.close()
+        self.zoom.close()
         self._jobs.shutdown(timeout)
 
     # ------------------------------------------------------------------ helpers
@@ -302,7 +305,9 @@ class DVIPlugin(base_plugin.TBPlugin):
     @wrappers.Request.application
     def _serve_background(self, request):
         run = self.runs.open(request.args)
-        e, _ = self.runs.epoch(run, request.args, fitted=True)
+        e, uid = self.runs.epoch(run, request.args, fitted=True)
+        if "bounds" in request.args:
+            return zoom_route.serve_png(self, request, run, e, uid)
         png = self._cache_call(run, e, lambda: run.cache.background_png(e))
         return http_util.Respond(request, png, "image/png")
 
@@ -311,6 +316,8 @@ class DVIPlugin(base_plugin.TBPlugin):
         run = self.runs.open(request.args)
         e, _ = self.runs.epoch(run, request.args, fitted=True)
         meta = self._cache_call(run, e, lambda: run.cache.background_meta(e))
+        if "bounds" in request.args:
+            return self._json(request, zoom_route.meta(request.args, meta))
         return self._json(request, {"bounds": meta.get("bounds"), "resolution": meta.get("resolution"),
                                     **{k: v for k, v in meta.items() if k not in ("bounds", "resolution")}})
 

@@ -156,6 +156,16 @@ export class Api {
     });
   }
 
+  /** The decision regions re-drawn over data `bounds` [x0, y0, x1, y1] (a zoomed view): an image. */
+  backgroundTile(run, epoch, bounds, resolution) {
+    return new Promise((resolve, reject) => {
+      const img = new Image();
+      img.onload = () => resolve(img);
+      img.onerror = () => reject(new ApiError(0, `zoomed background of epoch ${epoch} could not be loaded`, "background"));
+      img.src = this.url("background", { run, epoch, bounds: bounds.map((v) => v.toPrecision(9)).join(","), resolution });
+    });
+  }
+
   /** What the model predicts at a 2-D point; cached on a coarse grid of the query. */
   predictAt(run, epoch, x, y) {
     const key = `${run}\u0000${epoch}\u0000${x.toPrecision(4)}\u0000${y.toPrecision(4)}`;

@@ -21,6 +21,7 @@ import { pointsInPolygon } from "./lasso.js";
 import { measure } from "./ui.js";
 import { createLayers, compositeLayers, drawBackground, drawOverlay, lerpInto } from "./map_layers.js";
 import { bindMapInput } from "./map_input.js";
+import { ZoomBackground } from "./map_zoom.js";
 
 // Layers to redraw.
 const BG = 1, PTS = 2, OV = 4, ALL = 7;
@@ -50,6 +51,7 @@ export class MapView {
     this.anim = null;
     this.bg = null;          // {image, bounds}
     this.prevBg = null;
+    this.zoomBg = new ZoomBackground(this);  // map_zoom.js: the crisp tile of a zoomed view
     this.showBackground = true;
     this.encoding = { colorMode: "label", filter: {}, selection: [] };
     this.extraMask = null;   // setExtraMask: a second mask from the page (e.g. compare's differences)
@@ -400,7 +402,7 @@ export class MapView {
     if (layers & OV) drawOverlay(this, t);
     this.lastFrameMs = performance.now() - t0;
     if (this.anim) this.requestFrame();
-    else this._settle();
+    else { this._settle(); this.zoomBg.update(); }
   }
 
   /** The current view as one canvas (background, points, overlay), for PNG export. */

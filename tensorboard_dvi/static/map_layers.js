@@ -62,6 +62,9 @@ export function drawBackground(map, t) {
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   if (map.prevBg && t < 1) drawBgImage(map, ctx, map.prevBg, 1);
   if (map.bg) drawBgImage(map, ctx, map.bg, map.prevBg && t < 1 ? t : 1);
+  // A zoomed view: the visible part re-drawn at screen resolution (map_zoom.js), over the stretched image.
+  const tile = map.zoomBg && !(map.prevBg && t < 1) ? map.zoomBg.current() : null;
+  if (tile) drawBgImage(map, ctx, tile, 1);
 }
 
 /** The overlay layer: trails of the selection, the hover ring, the lasso being dragged. */

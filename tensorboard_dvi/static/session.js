@@ -95,6 +95,7 @@ export class RunSession extends Emitter {
     const name = this.run.name;
     const src = { samples: this.samples, palette: this.palette, projection: (e) => this.api.projection(name, e) };
     src.background = (e) => this.api.background(name, e).then((bg) => { this.takePalette(bg, src); return bg; });
+    src.zoomBackground = (e, bounds, res) => this.api.backgroundTile(name, e, bounds, res);
     return src;
   }
 

@@ -156,12 +156,12 @@ class FakeRun:
         conf = np.clip((ds[..., 1] - ds[..., 0]) / 3.0, 0, 1)
         return cls, conf
 
-    def background_png(self, e):
-        if e in self._bg_cache:
+    def background_png(self, e, bounds=None, r=200):
+        """The epoch's image over its own bounds (cached), or over ``bounds`` (a zoomed tile)."""
+        if bounds is None and e in self._bg_cache:
             return self._bg_cache[e]
         from PIL import Image
-        r = 200
-        x0, y0, x1, y1 = self.bounds(e)
+        x0, y0, x1, y1 = bounds or self.bounds(e)
         xs = np.linspace(x0, x1, r)
         ys = np.linspace(y1, y0, r)  # row 0 is y_max
         gx, gy = np.meshgrid(xs, ys)
@@ -171,8 +171,9 @@ class FakeRun:
         img = (col * a + 255 * (1 - a)).clip(0, 255).astype(np.uint8)
         buf = io.BytesIO()
         Image.fromarray(img, "RGB").save(buf, "PNG")
-        self._bg_cache[e] = buf.getvalue()
-        return self._bg_cache[e]
+        if bounds is None:
+            self._bg_cache[e] = buf.getvalue()
+        return buf.getvalue()
 
     def metrics(self, e):
         i = self.epochs.index(e)
@@ -196,6 +197,8 @@ class FakeAPI(ExtrasMixin):
         self.catalogue = catalogue  # False: a server that predates GET catalogue (404 without a code)
         self.fit_seconds = fit_seconds
         self.fail_run = fail_run
+        self.zoom_requests = []  # query args of every background request (tests)
+        self.zoom_fail = False  # tests: answer every background?bounds= with a 500
         if fit_seconds > 0:
             for r in runs:
                 r.fitted = []
@@ -355,12 +358,37 @@ class FakeAPI(ExtrasMixin):
     def r_background(self, req):
         r = self._run(req)
         e = self._epoch(req, r)
-        return Response(r.background_png(e), mimetype="image/png")
+        zoom = self._zoom(req)
+        if zoom is not None and not isinstance(zoom, tuple):
+            return zoom
+        self.zoom_requests.append(dict(req.args))
+        if zoom and self.zoom_fail:
+            return Response("render worker failed", status=500, headers={"X-DVI-Error": "internal"})
+        return Response(r.background_png(e, *(zoom or ())), mimetype="image/png")
 
     def r_background_meta(self, req):
         r = self._run(req)
         e = self._epoch(req, r)
+        zoom = self._zoom(req)
+        if zoom is not None and not isinstance(zoom, tuple):
+            return zoom
+        if zoom:
+            return self._json({"bounds": list(zoom[0]), "resolution": zoom[1], "full_bounds": r.bounds(e)})
         return self._json({"bounds": r.bounds(e), "resolution": 200})
+
+    def _zoom(self, req):
+        """(bounds, resolution) of ``background?bounds=`` (docs/HTTP_API.md), None without, or a 400."""
+        if "bounds" not in req.args:
+            return None
+        try:
+            b = tuple(float(v) for v in req.args["bounds"].split(","))
+            res = int(req.args.get("resolution", "200"))
+            ok = len(b) == 4 and all(np.isfinite(b)) and b[0] < b[2] and b[1] < b[3] and 1 <= res <= 400
+        except ValueError:
+            ok = False
+        if not ok:
+            return Response("bad bounds or resolution", status=400, headers={"X-DVI-Error": "bad_param"})
+        return b, res
 
     def r_predict_at(self, req):
         r = self._run(req)

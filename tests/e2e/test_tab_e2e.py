@@ -414,6 +414,8 @@ def test_zoom_and_pan(tb, page):
     page.mouse.move(cx, cy)
     page.mouse.wheel(0, -400)
     frame.wait_for_function(f"() => window.__dvi.map.view.k > {k0} * 1.5 && !window.__dvi.map.autoFit")
+    # The real plugin draws the zoomed part crisp (background?bounds=, its render worker).
+    frame.wait_for_function("() => window.__dvi.map.zoomBg.current() !== null", timeout=30000)
     c0 = frame.evaluate("() => [window.__dvi.map.view.cx, window.__dvi.map.view.cy]")
     page.mouse.down()
     page.mouse.move(cx + 80, cy + 40, steps=5)
@@ -423,3 +425,4 @@ def test_zoom_and_pan(tb, page):
     assert frame.evaluate("() => window.__dvi.store.get().sel.length") == 0  # a drag is not a click
     frame.get_by_role("button", name="Fit view").click()
     frame.wait_for_function(f"() => window.__dvi.map.autoFit && Math.abs(window.__dvi.map.view.k - {k0}) < 1e-6 * {k0} + 1e-9")
+    assert frame.evaluate("() => window.__dvi.map.zoomBg.current()") is None
