@@ -7,7 +7,6 @@ grid of the requested bounds through decoder → head (engine/background.py's co
 
 from __future__ import annotations
 
-import json
 import os
 from collections import OrderedDict
 
@@ -16,7 +15,8 @@ import torch
 
 from . import background as bg
 from .cache import EPOCH_FILE, RunCache
-from .model import Visualizer
+from .. import safe_read
+from .model import Visualizer, load_state
 
 _MODELS: "OrderedDict[tuple, tuple]" = OrderedDict()
 _KEEP = 4
@@ -37,11 +37,11 @@ def _load(run_path: str, cache_dir: str, confine, epoch: int, num_classes: int):
         _MODELS.move_to_end(key)
         return _MODELS[key]
     from ..storage import RunReader
-    with open(os.path.join(cache.epoch_path(epoch), EPOCH_FILE), encoding="utf-8") as f:
-        cfg = json.load(f).get("config") or {}
-    state = torch.load(state_path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or not hasattr(state.get("center"), "shape"):
-        raise ValueError(f"the cached visualizer of epoch {epoch} is not a state dict")
+    info = safe_read.read_json(os.path.join(cache.epoch_path(epoch), EPOCH_FILE), EPOCH_FILE)
+    cfg = (info.get("config") if isinstance(info, dict) else None) or {}
+    state = load_state(state_path, "cpu")
+    if state is None:
+        raise ValueError(f"the cached visualizer of epoch {epoch} cannot be read safely")
     model = Visualizer(int(state["center"].shape[0]), cfg.get("hidden") or (64, 64, 64), cfg.get("decoder_hidden"))
     model.load_state_dict(state)
     model.eval()
