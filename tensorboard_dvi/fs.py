@@ -27,6 +27,9 @@ BACKENDS = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "a
 class RemoteError(OSError):
     """An object-store operation failed; the message names the URL and the reason."""
 
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
+
 
 def protocol(path) -> str:
     """The scheme of a URL ('s3', 'memory', ...); 'file' for a plain path."""

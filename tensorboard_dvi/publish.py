@@ -109,7 +109,7 @@ def write_folder(fs, parent: str, name: str, files: Dict[str, bytes], *, replace
     untouched then: readers keep seeing the old folder, or none).
     """
     parent = _strip(fs, parent)
-    url = url or f"{parent}/{name}"
+    url = url or f"{fs.unstrip_protocol(parent)}/{name}"
     try:
         previous = read_marker(fs, parent, name)
     except Exception as e:  # noqa: BLE001 (backends raise many types; all become one error)
@@ -132,6 +132,19 @@ def write_folder(fs, parent: str, name: str, files: Dict[str, bytes], *, replace
     return folder
 
 
+def write_arrays(parent_url: str, name: str, arrays: Dict[str, np.ndarray], jsons: Dict[str, object], *,
+                 replace: bool = False, extra_files: Optional[Dict[str, bytes]] = None) -> str:
+    """:func:`write_folder` for a URL with ``storage.write_folder``'s arguments (arrays as
+    ``.npy``, JSON files, raw blobs); returns the URL of the committed version folder."""
+    from .fs import get_fs, join
+    files = {fname: npy_bytes(fname, a) for fname, a in arrays.items()}
+    files.update(extra_files or {})
+    files.update({fname: json_bytes(obj) for fname, obj in jsons.items()})
+    fsys, parent = get_fs(parent_url)
+    folder = write_folder(fsys, parent, name, files, replace=replace, url=join(parent_url, name))
+    return join(parent_url, folder.rsplit("/", 1)[-1])
+
+
 def remove_folder(fs, parent: str, name: str, url: Optional[str] = None) -> None:
     """Uncommit ``parent/name`` (marker first, so it disappears at once), then delete its versions."""
     parent = _strip(fs, parent)
@@ -139,7 +152,7 @@ def remove_folder(fs, parent: str, name: str, url: Optional[str] = None) -> None
         if fs.exists(marker_path(parent, name)):
             fs.rm_file(marker_path(parent, name))
     except Exception as e:  # noqa: BLE001
-        raise remote_error(url or f"{parent}/{name}", "remove", e) from e
+        raise remote_error(url or f"{fs.unstrip_protocol(parent)}/{name}", "remove", e) from e
     _collect_garbage(fs, parent, name, keep=set())
 
 
@@ -162,4 +175,5 @@ def _collect_garbage(fs, parent: str, name: str, keep) -> None:
 
 
 __all__ = ["COMMIT_SUFFIX", "FolderExistsError", "RemoteError", "committed_folder", "committed_names",
-           "json_bytes", "marker_path", "npy_bytes", "read_marker", "remove_folder", "write_folder"]
+           "json_bytes", "marker_path", "npy_bytes", "read_marker", "remove_folder", "write_arrays",
+           "write_folder"]
