@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 TOPIC_PREFIX = "tensorboard-dvi-progress-"
 
@@ -81,11 +81,11 @@ class TerminalProgress:
             bar.close()
 
 
-def fit_runs_on_cluster(runs: Sequence[Tuple[str, str, str]], scheduler_address, *, config=None,
+def fit_runs_on_cluster(runs: Sequence[tuple], scheduler_address, *, config=None,
                         device: str = "cpu", epochs=None, retries: int = 2,
                         progress: Optional[Callable[[dict], None]] = None,
                         timeout: Optional[float] = None) -> Dict[str, object]:
-    """Fit ``runs`` = [(name, run URL, cache URL)] on the cluster at ``scheduler_address``.
+    """Fit ``runs`` = [(name, run URL, cache URL[, epochs])] on the cluster at ``scheduler_address``.
 
     ``scheduler_address`` may also be a ``distributed.Client``/cluster (tests). Returns
     name -> fitted epochs (list) or the exception that run ended with; one failing run
@@ -98,13 +98,14 @@ def fit_runs_on_cluster(runs: Sequence[Tuple[str, str, str]], scheduler_address,
     topic = TOPIC_PREFIX + uuid.uuid4().hex[:8]
     bars = None
     if progress is None:
-        bars = TerminalProgress([n for n, _, _ in runs])
+        bars = TerminalProgress([r[0] for r in runs])
         progress = bars
     client.subscribe_topic(topic, lambda event: progress(event[1]))
     try:
-        futures = {client.submit(_fit_task, name, run_url, cache_url, config, device, epochs, topic,
-                                 key=f"dvi-fit-{name}-{uuid.uuid4().hex[:8]}", pure=False, retries=retries): name
-                   for name, run_url, cache_url in runs}
+        futures = {client.submit(_fit_task, r[0], r[1], r[2], config, device, r[3] if len(r) > 3 else epochs,
+                                 topic, key=f"dvi-fit-{r[0]}-{uuid.uuid4().hex[:8]}", pure=False,
+                                 retries=retries): r[0]
+                   for r in runs}
         out: Dict[str, object] = {}
         for fut in as_completed(list(futures), timeout=timeout):
             name = futures[fut]

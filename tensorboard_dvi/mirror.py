@@ -188,19 +188,93 @@ def sync_logdir(url: str, epochs: bool = False) -> List[str]:
     return names
 
 
+def _due(key: str, interval: Optional[float]) -> bool:
+    every = float(os.environ.get("TENSORBOARD_DVI_SYNC_S", "2")) if interval is None else interval
+    now = time.monotonic()
+    if now - _last_sync.get(key, -1e18) < every:
+        return False
+    _last_sync[key] = now
+    return True
+
+
+class RemoteRun:
+    """A run on an object store, read through its local mirror, lazily: listing epochs costs one
+    request, an epoch is downloaded when it is first read (again only when replaced remotely).
+
+    ``strict``: errors propagate (a reader made from a URL: the CLI, a fit); otherwise (the
+    plugin, on a mirror path) they are logged and the mirror is used as it is.
+    """
+
+    def __init__(self, url: str, strict: bool = True):
+        self.url, self.strict = dfs.normalise(url), strict
+        self.local = local_for(self.url)
+        self._plugin = dfs.join(self.url, *md.PLUGIN_DIR)
+        self._lplugin = os.path.join(self.local, *md.PLUGIN_DIR)
+
+    def _guard(self, fn, *args):
+        try:
+            return fn(*args)
+        except Exception as e:  # noqa: BLE001
+            err = e if isinstance(e, dfs.RemoteError) else dfs.remote_error(self.url, "read", e)
+            if self.strict:
+                raise err from e
+            log.warning("tensorboard-dvi: keeping the local mirror of %s: %s", self.url, err)
+            return None
+
+    def ensure_static(self) -> None:
+        if _due("static:" + self.local, None if not self.strict else 0.0) or not os.path.isdir(
+                os.path.join(self._lplugin, md.STATIC_DIR)):
+            self._guard(sync_children, self._plugin, self._lplugin, lambda n: n == md.STATIC_DIR)
+
+    def list_epochs(self) -> Optional[List[int]]:
+        """Committed epochs (one listing); mirrored epochs no longer committed are dropped."""
+        def listing():
+            fsys, parent = dfs.get_fs(dfs.join(self._plugin, md.EPOCHS_DIR))
+            names = [n for n in publish.committed_names(fsys, parent) if _is_epoch(n)]
+            ldir = os.path.join(self._lplugin, md.EPOCHS_DIR)
+            if os.path.isdir(ldir):
+                for n in os.listdir(ldir):
+                    if _is_epoch(n) and n not in names:
+                        _drop(ldir, n)
+            return sorted(md.parse_epoch_dir_name(n) for n in names)
+        return self._guard(listing)
+
+    def ensure_epoch(self, epoch: int) -> None:
+        name = md.epoch_dir_name(epoch)
+        ldir = os.path.join(self._lplugin, md.EPOCHS_DIR)
+        if not _due(f"epoch:{ldir}/{name}", None) and os.path.isdir(os.path.join(ldir, name)):
+            return
+        fsys, parent = dfs.get_fs(dfs.join(self._plugin, md.EPOCHS_DIR))
+        self._guard(sync_folder, fsys, parent, ldir, name, dfs.join(self._plugin, md.EPOCHS_DIR, name))
+
+
+def remote_run(path) -> Optional[RemoteRun]:
+    """The RemoteRun behind a URL (strict) or a mirror folder (lenient); None for local runs."""
+    text = os.fspath(path)
+    if not dfs.is_local(text):
+        return RemoteRun(text, strict=True)
+    url = source_url(text)
+    return RemoteRun(url, strict=False) if url else None
+
+
+def sync_logdir_of(path) -> str:
+    """Mirror a logdir's runs (static data) before a local listing: strictly for a URL, at most
+    every few seconds and leniently for a mirror folder (the plugin); the local folder to list."""
+    text = os.fspath(path)
+    if not dfs.is_local(text):
+        sync_logdir(text)
+        return local_for(text)
+    refresh(text, "logdir")
+    return text
+
+
 def refresh(path: str, what: str = "run", *, strict: bool = False, interval: Optional[float] = None) -> bool:
     """Re-sync the mirror at ``path`` (a no-op for paths that are not mirrors), at most every
     ``interval`` seconds. ``what``: "run", "logdir" or "children" (a cache's epochs). Errors are
     logged and the mirror kept (``strict`` re-raises them)."""
     url = source_url(path)
-    if url is None:
+    if url is None or not _due(f"{what}:{path}", interval):
         return False
-    every = float(os.environ.get("TENSORBOARD_DVI_SYNC_S", "2")) if interval is None else interval
-    key = f"{what}:{path}"
-    now = time.monotonic()
-    if now - _last_sync.get(key, -1e18) < every:
-        return False
-    _last_sync[key] = now
     try:
         if what == "logdir":
             sync_logdir(url)

@@ -18,6 +18,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from . import metadata as md
+from . import mirror
 
 
 class FormatError(Exception):
@@ -152,18 +153,24 @@ class RunReader:
     """
 
     def __init__(self, run_path: str, confine: Optional[str] = None):
-        self.run_path = run_path
+        # A URL (or a mirror of one) reads through its local mirror (mirror.py), lazily.
+        self._remote = mirror.remote_run(run_path)
+        self.run_path = run_path = self._remote.local if self._remote else run_path
         self.root = plugin_dir(run_path)
-        self.confine = os.path.realpath(confine) if confine else None
+        self.confine = os.path.realpath(mirror.localize(confine)) if confine else None
         self._meta: Optional[dict] = None
         self._static: Optional[StaticData] = None
 
     def exists(self) -> bool:
+        if self._remote is not None:
+            self._remote.ensure_static()
         return os.path.isfile(os.path.join(self.root, md.STATIC_DIR, md.META_FILE))
 
     @property
     def meta(self) -> dict:
         if self._meta is None:
+            if self._remote is not None:
+                self._remote.ensure_static()
             path = os.path.join(self.root, md.STATIC_DIR, md.META_FILE)
             if _outside(path, self.confine):
                 raise FormatError(f"{self.run_path}: {md.STATIC_DIR}/{md.META_FILE} is a link out of the logdir")
@@ -221,6 +228,9 @@ class RunReader:
 
     def epochs(self) -> List[int]:
         """Complete epochs, sorted; temporary folders of a writer at work are skipped."""
+        listed = self._remote.list_epochs() if self._remote is not None else None
+        if listed is not None:
+            return listed
         folder = os.path.join(self.root, md.EPOCHS_DIR)
         if _outside(folder, self.confine):
             return []
@@ -236,6 +246,8 @@ class RunReader:
         return sorted(found)
 
     def epoch_path(self, epoch: int) -> str:
+        if self._remote is not None:
+            self._remote.ensure_epoch(epoch)
         return os.path.join(self.root, md.EPOCHS_DIR, md.epoch_dir_name(epoch))
 
     def epoch(self, epoch: int) -> EpochData:
@@ -274,6 +286,8 @@ def list_runs(logdir: str) -> List[str]:
     Symlinked folders are not followed, so a run cannot point out of the logdir.
     """
     runs = []
+    if mirror.source_url(logdir) or not mirror.dfs.is_local(logdir):
+        logdir = mirror.sync_logdir_of(logdir)
     logdir = os.path.abspath(logdir)
     for dirpath, dirnames, _ in os.walk(logdir, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))

@@ -294,11 +294,11 @@ class DVIWriter:
             raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
         if not _is_rank_zero():
             return None
-        reader = storage.RunReader(self.logdir)
-        final = reader.epoch_path(epoch)
-        if os.path.isdir(final) and self.on_exists == "skip":
+        # A folder locally, a committed epoch on object stores (nothing is downloaded to know).
+        exists = storage.folder_exists(os.path.join(self.root, md.EPOCHS_DIR), md.epoch_dir_name(epoch))
+        if exists and self.on_exists == "skip":
             return None
-        if os.path.isdir(final) and self.on_exists == "error":
+        if exists and self.on_exists == "error":
             raise storage.EpochExistsError(
                 f"epoch {epoch} is already logged in {self.logdir}; create the writer with "
                 "on_exists='replace' to overwrite it or 'skip' to keep it")
@@ -373,10 +373,9 @@ class DVIWriter:
     def _write_static(self, dim: int, num_classes: int) -> None:
         if self._static_written:
             return
-        folder = os.path.join(self.root, md.STATIC_DIR)
         split = np.concatenate([np.full(self.n_train, md.SPLIT_TRAIN, np.uint8),
                                 np.full(self.n_test, md.SPLIT_TEST, np.uint8)])
-        if os.path.isdir(folder):
+        if storage.folder_exists(self.root, md.STATIC_DIR):
             existing = storage.RunReader(self.logdir)
             st = existing.static()
             if not (np.array_equal(st.ids, self.ids) and np.array_equal(st.labels, self.labels)

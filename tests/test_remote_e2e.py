@@ -1,0 +1,114 @@
+"""End to end on a real S3 server (moto): the writer logs to s3://, `tensorboard-dvi fit` writes a
+shared cache there, and a TensorBoard started elsewhere (`--logdir s3://...`, its own empty local
+mirror and no local cache) serves the fitted epochs without refitting."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from conftest import make_run
+from engine_testdata import TINY
+from s3_fixtures import free_port, moto_s3, s3_prefix  # noqa: F401
+from test_plugin_process import get
+
+from tensorboard_dvi import cli
+from tensorboard_dvi import fs as dfs
+from tensorboard_dvi import publish
+from tensorboard_dvi.engine import EngineConfig
+from tensorboard_dvi.engine.cache import RunCache, default_cache_dir
+from tensorboard_dvi.storage import RunReader
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+@pytest.fixture
+def fit_machine(tmp_path, monkeypatch):
+    """This process plays the GPU box: its own mirror folder, cwd in a scratch folder."""
+    monkeypatch.setenv("TENSORBOARD_DVI_MIRROR", str(tmp_path / "fit-mirror"))
+    monkeypatch.setenv("TENSORBOARD_DVI_SYNC_S", "0")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "_config", lambda args: EngineConfig(**TINY, threads=1), raising=False)
+    return tmp_path
+
+
+def start_tensorboard(logdir, cache_root, tmp_path, env):
+    exe = shutil.which("tensorboard", path=os.path.dirname(sys.executable))
+    port = free_port()
+    env = dict(os.environ, **env, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
+               TENSORBOARD_DVI_MIRROR=str(tmp_path / "viewer-mirror"), TENSORBOARD_DVI_SYNC_S="0.5",
+               XDG_CACHE_HOME=str(tmp_path / "viewer-xdg"))
+    env.pop("TENSORBOARD_DVI_CACHE", None)
+    proc = subprocess.Popen([exe, "--logdir", logdir, "--dvi_cache_dir", cache_root, "--host", "127.0.0.1",
+                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            cwd=str(tmp_path))
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if get(port, "runs")["runs"]:
+                return proc, port
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("TensorBoard did not start: " + proc.stderr.read().decode()[-3000:])
+        time.sleep(0.3)
+
+
+def committed_versions(cache_url):
+    fsys, parent = dfs.get_fs(dfs.join(cache_url, "epochs"))
+    return {n: publish.read_marker(fsys, parent, n)["folder"] for n in publish.committed_names(fsys, parent)}
+
+
+def test_log_fit_and_view_through_s3(moto_s3, s3_prefix, fit_machine, capsys):
+    logs = s3_prefix + "/logs"
+    make_run(logs + "/run", epochs=2, n_train=120, n_test=30, thumbnails=False)
+    assert not os.path.exists(fit_machine / "s3:")  # no local folder named after the scheme
+    fsys, root = dfs.get_fs(logs)
+    keys = fsys.find(root)
+    assert any(k.endswith("run/plugins/dvi/epochs/epoch-000002.commit.json") for k in keys)
+    assert any("events.out.tfevents" in k for k in keys)  # TensorBoard's own event file, also on S3
+
+    cache_root = s3_prefix + "/dvi-cache"
+    assert cli.main(["fit", logs, "--all-runs", "--cache-root", cache_root, "--quiet"]) == 0
+    assert "fitted 2 epoch(s)" in capsys.readouterr().out
+    run_cache = dfs.join(cache_root, default_cache_dir(logs + "/run").rsplit("/", 1)[-1])
+    versions = committed_versions(run_cache)
+    assert sorted(versions) == ["epoch-000001", "epoch-000002"]
+
+    # Viewed from elsewhere: an empty local mirror, the same URLs.
+    proc, port = start_tensorboard(logs, cache_root, fit_machine, moto_s3.env)
+    try:
+        assert [r["name"] if isinstance(r, dict) else r for r in get(port, "runs")["runs"]] == ["run"]
+        st = get(port, "status?run=run", timeout=30)
+        assert st["epochs"] == [1, 2] and st["fitted"] == [1, 2], st
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/plugin/dvi/projection?run=run&epoch=2",
+                                    timeout=30) as r:
+            assert r.status == 200 and len(r.read()) > 150 * 8
+        time.sleep(1.5)
+        st = get(port, "status?run=run", timeout=30)
+        assert st["fitted"] == [1, 2] and st.get("state") in (None, "idle", "done"), st
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert committed_versions(run_cache) == versions  # served, never refitted
+
+
+def test_remote_errors_name_the_url(moto_s3, s3_prefix, fit_machine, monkeypatch, capsys):
+    with pytest.raises(SystemExit, match=r"s3://no-such-bucket-dvi/logs: the bucket does not exist"):
+        cli.main(["fit", "s3://no-such-bucket-dvi/logs", "--quiet"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+    from s3_fixtures import clear_fs_cache
+    clear_fs_cache()
+    with pytest.raises(SystemExit, match=rf"{s3_prefix}/logs: access denied"):
+        cli.main(["fit", s3_prefix + "/logs", "--quiet"])
+    with pytest.raises(OSError, match=rf"could not (read|write) {s3_prefix}/run/plugins/dvi/\S+: access denied"):
+        make_run(s3_prefix + "/run", epochs=1, n_train=60, n_test=20, thumbnails=False)
+    monkeypatch.undo()
+    clear_fs_cache()
+    assert RunReader(s3_prefix + "/run").epochs() == []  # nothing half-written is visible
