@@ -183,3 +183,41 @@ def test_server_stopped_mid_write(threaded_moto):
     publish.write_folder(fs, parent, "epoch-000002", _files("two")[0])
     assert publish.committed_names(fs, parent) == ["epoch-000001", "epoch-000002"]
     assert _read(fs, parent, "epoch-000002")[0] == "two"
+
+
+def test_writer_survives_the_server_going_away(threaded_moto, monkeypatch, tmp_path):
+    """DVIWriter on s3://: the server stops while epoch 2 uploads; the error names the URL,
+    epoch 2 is not visible, and once the server is back the writer logs epoch 2 fine."""
+    from conftest import make_run
+    from tensorboard_dvi import storage
+    for k, v in {"AWS_ENDPOINT_URL": threaded_moto.endpoint, "AWS_ACCESS_KEY_ID": "k",
+                 "AWS_SECRET_ACCESS_KEY": "s", "AWS_DEFAULT_REGION": "us-east-1",
+                 "TENSORBOARD_DVI_MIRROR": str(tmp_path / "mirror"), "AWS_MAX_ATTEMPTS": "1"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("FSSPEC_S3_ENDPOINT_URL", raising=False)
+    clear_fs_cache()
+    dfs.get_fs("s3://faults")[0].mkdir("faults")
+    url = "s3://faults/logs/run"
+    writer = make_run(url, epochs=1, n_train=60, n_test=20, thumbnails=False)
+    real = publish.write_folder
+    calls = {"n": 0}
+
+    def stop_midway(fsys, parent, name, files, **kw):
+        class Stop(FlakyFS):
+            def pipe_file(self, path, data, **kw2):
+                self._n += 1
+                if self._n == 2:
+                    threaded_moto.stop()
+                return self._fs.pipe_file(path, data, **kw2)
+        calls["n"] += 1
+        return real(Stop(fsys, 0) if calls["n"] == 1 else fsys, parent, name, files, **kw)
+
+    monkeypatch.setattr(publish, "write_folder", stop_midway)
+    writer.trained_model.train()
+    with pytest.raises(storage.StorageError, match=r"could not write s3://faults/logs/run/plugins/dvi/epochs/"
+                                                   r"epoch-000002: cannot reach the storage server"):
+        writer.log_epoch(2)
+    threaded_moto.start()
+    assert storage.RunReader(url).epochs() == [1]
+    assert writer.log_epoch(2) is not None
+    assert storage.RunReader(url).epochs() == [1, 2] and not storage.RunReader(url).damaged()
