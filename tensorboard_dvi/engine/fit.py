@@ -32,7 +32,7 @@ from . import metrics as M
 from .cache import (BACKGROUND_META, BACKGROUND_PNG, CACHE_FORMAT, EMBEDDING_FILE, EPOCH_FILE,
                     GRID_CLASSES, GRID_CONFIDENCE, KNN_FILE, METRICS_FILE, NPR_FILE, OFFSETS_FILE, STATE_FILE,
                     NotFittedError, RunCache)
-from .complex import build_complex, knn_exact, sample_edges
+from .complex import build_complex, knn_exact, knn_self, sample_edges
 from .model import Visualizer
 from .refine import interpolate, refine_positions, sampling_weights
 
@@ -420,7 +420,7 @@ class _EpochFitter:
         t0 = time.perf_counter()
         P("complex", e, f"building the neighbourhood graph of epoch {e}")
         x_train = reps[self.train_rows]
-        knn20 = knn_exact(x_train, x_train, max(20, cfg.n_neighbors), exclude_self_first=True, device=dev)
+        knn20 = knn_self(x_train, max(20, cfg.n_neighbors), device=dev)  # NNDescent from 20k rows
         cx = build_complex(x_train, border, n_neighbors=cfg.n_neighbors,
                            boundary_neighbors=cfg.boundary_neighbors, prune_n_epochs=cfg.prune_n_epochs,
                            min_border=cfg.min_border, device=dev, knn=knn20)
