@@ -108,6 +108,10 @@ class EpochData:
     def logits(self) -> np.ndarray:
         return np.array(self._array(md.LOGITS_FILE, (self._n, self._c), "f"), dtype=np.float32)
 
+    def logits_rows(self, rows) -> np.ndarray:
+        """Only ``rows`` of the logits (float32), read through the memory map: per-sample routes."""
+        return np.array(self._array(md.LOGITS_FILE, (self._n, self._c), "f")[rows], dtype=np.float32)
+
     @property
     def predictions(self) -> np.ndarray:
         return np.array(self._array(md.PREDICTIONS_FILE, (self._n,), "iu"), dtype=np.int64)

@@ -86,8 +86,10 @@ def fake_fit(run_path, cache_dir, *, epochs=None, config=None, device="cpu", pro
     return done
 
 
-def make_client(logdir, **plugin_kwargs):
-    """(werkzeug test client, plugin) over TensorBoardWSGI with a real data provider."""
+def make_client(logdir, flags=None, **plugin_kwargs):
+    """(werkzeug test client, plugin) over TensorBoardWSGI with a real data provider.
+
+    ``logdir=""`` with ``flags.logdir_spec`` set: as ``tensorboard --logdir_spec`` passes them."""
     from tensorboard.backend import application
     from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
     from tensorboard.plugins import base_plugin
@@ -97,10 +99,12 @@ def make_client(logdir, **plugin_kwargs):
     from tensorboard_dvi.plugin.plugin import DVIPlugin
 
     multiplexer = plugin_event_multiplexer.EventMultiplexer()
-    multiplexer.AddRunsFromDirectory(os.fspath(logdir))
+    if logdir:
+        multiplexer.AddRunsFromDirectory(os.fspath(logdir))
     multiplexer.Reload()
     provider = data_provider.MultiplexerDataProvider(multiplexer, os.fspath(logdir))
-    context = base_plugin.TBContext(logdir=os.fspath(logdir), multiplexer=multiplexer, data_provider=provider)
+    context = base_plugin.TBContext(logdir=os.fspath(logdir), multiplexer=multiplexer, data_provider=provider,
+                                    flags=flags)
     plugin = DVIPlugin(context, **plugin_kwargs)
     app = application.TensorBoardWSGI([plugin], data_provider=provider)
     return wtest.Client(app, wrappers.Response), plugin

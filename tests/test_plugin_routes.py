@@ -194,7 +194,8 @@ def test_sample_and_thumbnail(env):
     sid = int(static.ids[i])
     s = get_json(env, "sample", run="clean", id=sid)
     assert s == {"id": sid, "index": i, "split": "test", "label": int(static.labels[i]),
-                 "label_name": f"digit {static.labels[i]}", "noisy": False, "has_thumbnail": True}
+                 "label_name": f"digit {static.labels[i]}", "noisy": False, "has_thumbnail": True,
+                 "text": None, "features": None, "metadata": {}}  # no extras logged (test_plugin_features)
     s = get_json(env, "sample", run="clean", id=sid, epoch=2)
     assert s["prediction"] == int(ep.predictions[i]) and s["prediction_name"] == f"digit {ep.predictions[i]}"
     assert np.isclose(s["confidence"], softmax_confidence(ep.logits[i:i + 1])[0])

@@ -29,10 +29,13 @@ from .. import mirror
 from .. import metadata as md
 from .. import scoring, storage
 from ..engine.png import encode_png
-from . import codes, dynamics_route, validate, wire
+from . import codes, dynamics_route, logdirs, validate, wire
 from .fitting import LazyFitter
 from .jobs import JobManager
+from .neighbours import NeighbourRoutes
 from .runs import LRU, Runs, RunState
+from .sample_routes import SampleRoutes
+from .tags import TagRoutes
 
 STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 
@@ -65,9 +68,13 @@ class DVIPlugin(base_plugin.TBPlugin):
         self._static_root = static_root
         self.runs = Runs(logdir, cache_root=dfs.normalise(os.path.expanduser(root)) if root else None,
                          cache_factory=cache_factory, generation=jobs.generation, clock=clock,
-                         runs_ttl_s=runs_ttl_s, max_loaded_runs=max_loaded_runs)
+                         runs_ttl_s=runs_ttl_s, max_loaded_runs=max_loaded_runs,
+                         roots=logdirs.roots_from_context(context))
         self.fitter = LazyFitter(self.runs, jobs, autofit=autofit, watch_interval_s=watch_interval_s, clock=clock)
         self._projections = LRU(4096, projection_cache_bytes)
+        self._samples = SampleRoutes(self.runs)
+        self._neighbours = NeighbourRoutes(self.runs)
+        self._tags = TagRoutes(self.runs)
 
     # ------------------------------------------------------------------ TBPlugin
 
@@ -90,12 +97,19 @@ class DVIPlugin(base_plugin.TBPlugin):
             "/dynamics": self._dynamics_app("dynamics"),
             "/dynamics_query": self._dynamics_app("dynamics_query"),
             "/dynamics_export": self._dynamics_app("dynamics_export"),
+            "/texts": self._samples.texts,
+            "/metadata": self._samples.metadata,
+            "/search": self._samples.search,
+            "/history": self._samples.history,
+            "/neighbours": self._neighbours.neighbours,
+            "/tags": self._tags.tags,
+            "/tags_export": self._tags.export,
             "/index.js": self._serve_static,
             "/*": self._serve_static,
         }
 
     def is_active(self):
-        return bool(self.runs.logdir) and bool(self.runs.names())
+        return bool(self.runs.names())
 
     def frontend_metadata(self):
         return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name=md.TAB_NAME,
@@ -140,8 +154,8 @@ class DVIPlugin(base_plugin.TBPlugin):
         for name in self.runs.names():
             entry = {"name": name}
             try:
-                run = self.runs.get(name, validate.resolve_run(self.runs.logdir, name, [name]))
-                meta = run.reader.meta
+                run = self.runs.resolve(name)
+                meta = run.reader.meta if run is not None else None
             except codes.Forbidden:
                 continue
             except storage.FormatError as err:
@@ -149,13 +163,17 @@ class DVIPlugin(base_plugin.TBPlugin):
                               "job": self._jobs.status(name)})
                 out.append(entry)
                 continue
+            if run is None:  # removed since it was listed
+                continue
             entry.update({"num_classes": meta.get("num_classes"), "class_names": meta.get("class_names"),
                           "n_train": meta.get("n_train"), "n_test": meta.get("n_test"), "dim": meta.get("dim"),
                           "has_thumbnails": bool(meta.get("has_thumbnails")),
                           "has_noisy": bool(meta.get("has_noisy"))})
+            entry.update(self._samples.extras.summary(run))
             entry.update(self._run_summary(run))
             out.append(entry)
-        return self._json(request, {"runs": out})
+        skipped = self.runs.skipped()
+        return self._json(request, {"runs": out, **({"skipped": skipped} if skipped else {})})
 
     @wrappers.Request.application
     def _serve_status(self, request):
@@ -316,6 +334,7 @@ class DVIPlugin(base_plugin.TBPlugin):
                 raise codes.Damaged(f"epoch {e} of run {run.name!r} is damaged: {err.reason}") from None
             out.update({"epoch": e, "prediction": pred, "prediction_name": self._class_name(run, pred),
                         "confidence": float(scoring.softmax_confidence(logits)[0])})
+        out.update(self._samples.sample_fields(run, idx, logits[0] if e is not None else None))
         return self._json(request, out)
 
     @wrappers.Request.application

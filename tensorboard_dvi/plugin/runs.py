@@ -1,7 +1,7 @@
 """Per-run state of the plugin: which runs exist, what each has logged and fitted.
 
-:class:`Runs` finds a run (exact match against ``storage.list_runs``, realpath
-inside the logdir), keeps one small :class:`RunState` per run seen, scans its
+:class:`Runs` finds a run (exact match against ``logdirs.list_runs``, realpath
+inside its logdir or ``--logdir_spec`` folder), keeps one small :class:`RunState` per run seen, scans its
 epochs (an epoch is re-validated only when its ``epoch.json``/folder changes)
 and answers "which epochs are fitted" from the engine's cache. Every route,
 the dynamics routes included, reads a run through this one object.
@@ -24,8 +24,8 @@ import numpy as np
 from .. import fs as dfs
 from .. import metadata as md
 from .. import storage
-from . import validate
-from .codes import Damaged, NotFitted, UnknownEpoch, UnknownSample
+from . import logdirs, validate
+from .codes import Damaged, NotFitted, UnknownEpoch, UnknownRun, UnknownSample
 
 
 class LRU:
@@ -134,39 +134,57 @@ class Runs:
 
     def __init__(self, logdir: str, *, cache_root: Optional[str], cache_factory: Optional[Callable],
                  generation: Callable[[str], int], clock: Callable[[], float], runs_ttl_s: float = 2.0,
-                 max_loaded_runs: int = 8):
+                 max_loaded_runs: int = 8, roots: Optional[List[logdirs.Root]] = None):
         self.logdir = logdir
+        # Every folder runs are listed from (``--logdir``, or each ``--logdir_spec`` entry).
+        self.roots = list(roots) if roots is not None else ([logdirs.Root(None, logdir)] if logdir else [])
         self._cache_root, self._cache_factory = cache_root, cache_factory
         self._generation, self._clock, self._ttl = generation, clock, runs_ttl_s
         self._lock = threading.RLock()
-        self._memo: Optional[Tuple[float, List[str]]] = None
+        self._memo: Optional[Tuple[float, tuple]] = None
         self._runs: Dict[str, RunState] = {}  # small objects: one per run seen
         self._loaded = LRU(max_loaded_runs, on_evict=lambda run: run.drop_heavy())
 
     # ------------------------------------------------------------------ finding runs
 
-    def names(self, fresh: bool = False) -> List[str]:
-        """Run names (``storage.list_runs``), re-listed at most every ``runs_ttl_s``."""
-        if not self.logdir:
-            return []
+    def _listing(self, fresh: bool = False):
+        """({name: (root, relative name)}, skipped) of ``logdirs.list_runs``, re-listed at most
+        every ``runs_ttl_s``. Only the list of names is memoised: epochs are scanned per request."""
+        if not self.roots:
+            return {}, []
         now = self._clock()
         with self._lock:
             if not fresh and self._memo is not None and now - self._memo[0] < self._ttl:
                 return self._memo[1]
-        try:
-            runs = storage.list_runs(self.logdir)
-        except OSError:
-            runs = []
+        listing = logdirs.list_runs(self.roots)
         with self._lock:
-            self._memo = (now, runs)
-        return runs
+            self._memo = (now, listing)
+        return listing
+
+    def names(self, fresh: bool = False) -> List[str]:
+        """Run names that the routes can open, sorted."""
+        return sorted(self._listing(fresh)[0])
+
+    def skipped(self) -> List[dict]:
+        """Runs found on disk but not listed: ``[{"name", "reason"}]`` (see logdirs.py)."""
+        return list(self._listing()[1])
+
+    def locate(self, name: str, fresh: bool = True) -> Tuple[str, str]:
+        """(absolute path, the root confining it) of a listed run; :class:`UnknownRun` otherwise."""
+        found = self._listing()[0].get(name)
+        if found is None and fresh:
+            found = self._listing(fresh=True)[0].get(name)  # a run created a moment ago
+        if found is None:
+            raise UnknownRun(f"unknown run {name!r}")
+        root, rel = found
+        return validate.resolve_run(root.path, rel, [rel]), root.path
 
     def cache_dir(self, run_path: str) -> str:
         from ..engine.cache import default_cache_dir
         d = default_cache_dir(run_path)
         return dfs.join(self._cache_root, os.path.basename(d)) if self._cache_root else d
 
-    def get(self, name: str, path: str) -> RunState:
+    def get(self, name: str, path: str, confine: Optional[str] = None) -> RunState:
         with self._lock:
             run = self._runs.get(name)
             if run is None or run.path != path:
@@ -176,7 +194,8 @@ class Runs:
                 else:
                     from ..engine.cache import RunCache
                     cache = RunCache(cache_dir)
-                run = self._runs[name] = RunState(name, path, cache_dir, cache, confine=self.logdir or None)
+                run = self._runs[name] = RunState(name, path, cache_dir, cache,
+                                                  confine=confine or self.logdir or None)
             return run
 
     def known(self, name: str) -> Optional[RunState]:
@@ -186,10 +205,7 @@ class Runs:
     def open(self, args) -> RunState:
         """The run named by the request's ``run`` parameter, with readable metadata."""
         name = validate.run_name(args)
-        known = self.names()
-        if name not in known:
-            known = self.names(fresh=True)  # a run created a moment ago
-        run = self.get(name, validate.resolve_run(self.logdir, name, known))
+        run = self.get(name, *self.locate(name))
         try:
             run.reader.meta
         except storage.FormatError as e:
@@ -197,11 +213,11 @@ class Runs:
         return run
 
     def resolve(self, name: str) -> Optional[RunState]:
-        """The run ``name`` if it is still listed (watcher), else None."""
-        known = self.names()
-        if name not in known:
+        """The run ``name`` if it is still listed (watcher, ``runs``), else None."""
+        try:
+            return self.get(name, *self.locate(name, fresh=False))
+        except UnknownRun:
             return None
-        return self.get(name, validate.resolve_run(self.logdir, name, known))
 
     # ------------------------------------------------------------------ epochs
 

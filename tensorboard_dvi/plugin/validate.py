@@ -172,3 +172,74 @@ def static_file(static_root: str, rel: str) -> Optional[str]:
     if not is_inside(path, static_root) or not os.path.isfile(path):
         return None
     return path
+
+
+def run_name_problem(name: str) -> Optional[str]:
+    """Why a run found on disk could not be opened by name (None: it can), so it is not listed."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the folder name is not valid UTF-8"
+    try:
+        run_name({"run": name})
+    except (BadParam, ForbiddenName) as err:
+        return re.sub(r"^Invalid argument: ", "", str(err))
+    return None
+
+
+MAX_REGEX_LEN = 200
+MAX_REGEX_REPEATS = 2
+
+
+def _regex_risk(items, inside_repeat: bool = False) -> Optional[str]:
+    """Why a parsed pattern may backtrack catastrophically (None: it is linear-ish)."""
+    import re._parser as sre  # Python >= 3.11
+    c = sre.constants if hasattr(sre, "constants") else sre
+    count = 0
+    for op, av in items:
+        if op in (c.GROUPREF, c.GROUPREF_EXISTS):
+            return "backreferences are not supported"
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
+            lo, hi, body = av
+            many = hi is c.MAXREPEAT or hi > 1
+            if inside_repeat and lo != hi:
+                return "a repeated group that holds a repeat (like (a+)+ or (a?){9}) is not supported"
+            if hi is c.MAXREPEAT:
+                count += 1
+            found = _regex_risk(body, inside_repeat or many)
+        elif op is c.BRANCH:
+            if inside_repeat:
+                return "an alternative inside a repeat (like (a|b)*) is not supported"
+            found = next(filter(None, (_regex_risk(b, inside_repeat) for b in av[1])), None)
+        elif op is c.SUBPATTERN:
+            found = _regex_risk(av[-1], inside_repeat)
+        elif op in (c.ASSERT, c.ASSERT_NOT):
+            found = _regex_risk(av[1], inside_repeat)
+        elif op is getattr(c, "ATOMIC_GROUP", None):
+            found = _regex_risk(av, inside_repeat)
+        else:
+            found = None
+        if isinstance(found, int):
+            count += found
+        elif found:
+            return found
+    if count > MAX_REGEX_REPEATS and not inside_repeat:
+        return f"at most {MAX_REGEX_REPEATS} unbounded repeats (*, +, {{n,}}) are supported"
+    return count or None
+
+
+def regex(args, name: str = "q"):
+    """A case-insensitive compiled pattern, refused (BadParam) when invalid, too long or prone to
+    catastrophic backtracking (Python's ``re`` has no timeout)."""
+    pattern = required(args, name)
+    if len(pattern) > MAX_REGEX_LEN:
+        raise BadParam(f"parameter '{name}': a regular expression of at most {MAX_REGEX_LEN} characters")
+    try:
+        compiled = re.compile(pattern, re.IGNORECASE)
+        import re._parser as sre
+        risk = _regex_risk(sre.parse(pattern))
+    except re.error as err:
+        raise BadParam(f"parameter '{name}' is not a valid regular expression: {err}") from None
+    if isinstance(risk, str):
+        raise BadParam(f"parameter '{name}': {risk}")
+    return compiled

@@ -67,12 +67,14 @@ def _get(url, timeout=2.0):
 
 @contextlib.contextmanager
 def tensorboard(logdir, cache_dir, extra_args=(), timeout=90):
-    """Runs `tensorboard --logdir ... --dvi_cache_dir ...` on a free port; yields its base URL."""
+    """Runs `tensorboard --logdir ... --dvi_cache_dir ...` on a free port; yields its base URL.
+
+    ``logdir=None``: no ``--logdir`` (pass ``--logdir_spec`` in ``extra_args``)."""
     port = free_port()
     exe = shutil.which("tensorboard", path=os.path.dirname(sys.executable)) or shutil.which("tensorboard")
     cmd = [exe] if exe else [sys.executable, "-m", "tensorboard.main"]
-    cmd += ["--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port),
-            "--dvi_cache_dir", str(cache_dir), *extra_args]
+    cmd += ["--logdir", str(logdir)] if logdir is not None else []
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--dvi_cache_dir", str(cache_dir), *extra_args]
     log = open(os.path.join(str(cache_dir), f"tensorboard-{port}.log"), "wb")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
