@@ -85,6 +85,26 @@ def get_fs(url) -> Tuple[object, str]:
         raise RemoteError(f"{text}: {e}") from None
 
 
+def read_bytes(url: str) -> bytes:
+    """One object's bytes; FileNotFoundError when absent, RemoteError (naming it) otherwise."""
+    fsys, path = get_fs(url)
+    try:
+        return fsys.cat_file(path)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise remote_error(url, "read", e) from e
+
+
+def write_bytes(url: str, data: bytes) -> None:
+    """Write one object in one PUT (atomic on object stores: readers see old or new)."""
+    fsys, path = get_fs(url)
+    try:
+        fsys.pipe_file(path, data)
+    except Exception as e:  # noqa: BLE001
+        raise remote_error(url, "write", e) from e
+
+
 def describe(err: BaseException) -> str:
     """A short reason for a backend error, with the hint a user needs."""
     name = type(err).__name__

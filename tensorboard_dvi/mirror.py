@@ -210,15 +210,20 @@ class RemoteRun:
         self.local = local_for(self.url)
         self._plugin = dfs.join(self.url, *md.PLUGIN_DIR)
         self._lplugin = os.path.join(self.local, *md.PLUGIN_DIR)
+        self.errors: Dict[int, str] = {}  # epoch -> why it could not be mirrored (lenient readers)
 
-    def _guard(self, fn, *args):
+    def _guard(self, fn, *args, epoch: Optional[int] = None):
         try:
-            return fn(*args)
+            out = fn(*args)
+            self.errors.pop(epoch, None)
+            return out
         except Exception as e:  # noqa: BLE001
             err = e if isinstance(e, dfs.RemoteError) else dfs.remote_error(self.url, "read", e)
             if self.strict:
                 raise err from e
             log.warning("tensorboard-dvi: keeping the local mirror of %s: %s", self.url, err)
+            if epoch is not None:
+                self.errors[epoch] = str(err)
             return None
 
     def ensure_static(self) -> None:
@@ -245,7 +250,7 @@ class RemoteRun:
         if not _due(f"epoch:{ldir}/{name}", None) and os.path.isdir(os.path.join(ldir, name)):
             return
         fsys, parent = dfs.get_fs(dfs.join(self._plugin, md.EPOCHS_DIR))
-        self._guard(sync_folder, fsys, parent, ldir, name, dfs.join(self._plugin, md.EPOCHS_DIR, name))
+        self._guard(sync_folder, fsys, parent, ldir, name, dfs.join(self._plugin, md.EPOCHS_DIR, name), epoch=epoch)
 
 
 def remote_run(path) -> Optional[RemoteRun]:

@@ -257,6 +257,8 @@ class RunReader:
     def epoch(self, epoch: int) -> EpochData:
         folder = self.epoch_path(epoch)
         if not os.path.isdir(folder):
+            if self._remote is not None and epoch in self._remote.errors:
+                raise DamagedEpochError(epoch, f"could not be mirrored: {self._remote.errors[epoch]}")
             raise KeyError(f"epoch {epoch} has not been logged in {self.run_path}")
         if _outside(os.path.join(folder, md.EPOCH_FILE), self.confine):
             raise DamagedEpochError(epoch, "the epoch folder or its epoch.json is a link out of the logdir")

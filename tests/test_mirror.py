@@ -11,7 +11,7 @@ from s3_fixtures import moto_s3, s3_prefix  # noqa: F401
 from tensorboard_dvi import fs as dfs
 from tensorboard_dvi import metadata as md
 from tensorboard_dvi import mirror, publish
-from tensorboard_dvi.storage import RunReader
+from tensorboard_dvi.storage import DamagedEpochError, RunReader
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,11 @@ def test_mirror_refuses_a_marker_with_wrong_sizes(local_run):
         mirror.sync_run(url)
     local = mirror.local_for(url)
     assert not mirror.refresh(local)  # non-strict: logged, the mirror kept as it was
-    assert RunReader(local).epochs() == []
+    lenient = RunReader(local)  # the plugin's reader (a mirror path): listed, reported damaged
+    assert lenient.epochs() == [1]
+    with pytest.raises(DamagedEpochError, match=r"could not be mirrored: .*logits.npy: 9 bytes"):
+        lenient.epoch(1)
+    assert not os.path.isdir(lenient.epoch_path(1))
 
 
 def test_missing_bucket_names_the_url(moto_s3):
