@@ -278,18 +278,23 @@ def refresh(path: str, what: str = "run", *, strict: bool = False, interval: Opt
     ``interval`` seconds. ``what``: "run", "logdir" or "children" (a cache's epochs). Errors are
     logged and the mirror kept (``strict`` re-raises them)."""
     url = source_url(path)
-    if url is None or not _due(f"{what}:{path}", interval):
+    if url is None:
         return False
-    try:
-        if what == "logdir":
-            sync_logdir(url)
-        elif what == "run":
-            sync_run(url)
-        else:
-            sync_children(url, path, keep=_is_epoch)
-        return True
-    except OSError as e:
-        if strict:
-            raise
-        log.warning("tensorboard-dvi: keeping the local mirror of %s: %s", url, e)
-        return False
+    # One sync at a time per mirror: a caller arriving meanwhile waits for it instead of
+    # reading a half-synchronised folder (the plugin's watcher and request threads).
+    with _folder_lock(f"{what}:{path}"):
+        if not _due(f"{what}:{path}", interval):
+            return False
+        try:
+            if what == "logdir":
+                sync_logdir(url)
+            elif what == "run":
+                sync_run(url)
+            else:
+                sync_children(url, path, keep=_is_epoch)
+            return True
+        except OSError as e:
+            if strict:
+                raise
+            log.warning("tensorboard-dvi: keeping the local mirror of %s: %s", url, e)
+            return False

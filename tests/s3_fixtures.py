@@ -45,9 +45,12 @@ def wait_port(port: int, timeout: float = 30.0, proc=None) -> None:
 
 
 def clear_fs_cache() -> None:
-    """Forget cached s3fs instances (they hold the credentials they were made with)."""
+    """Forget cached s3fs instances and boto3's default session (TensorBoard's S3 client uses
+    it): both keep the credentials and endpoint they were made with."""
+    import boto3
     import s3fs
     s3fs.S3FileSystem.clear_instance_cache()
+    boto3.DEFAULT_SESSION = None
 
 
 class MotoS3:
@@ -92,11 +95,8 @@ def moto_s3():
         server.fs().mkdir(BUCKET)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        proc.kill()  # in-memory server: nothing to flush
+        proc.wait()
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

@@ -4,17 +4,15 @@ mirror and no local cache) serves the fitted epochs without refitting."""
 
 import os
 import shutil
-import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 
 import pytest
 from conftest import make_run
 from engine_testdata import TINY
-from s3_fixtures import free_port, moto_s3, s3_prefix  # noqa: F401
-from test_plugin_process import get
+from s3_fixtures import moto_s3, s3_prefix  # noqa: F401
+from test_plugin_process import get, start
 
 from tensorboard_dvi import cli
 from tensorboard_dvi import fs as dfs
@@ -22,9 +20,6 @@ from tensorboard_dvi import publish
 from tensorboard_dvi.engine import EngineConfig
 from tensorboard_dvi.engine.cache import RunCache, default_cache_dir
 from tensorboard_dvi.storage import RunReader
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 
 
 @pytest.fixture
@@ -37,27 +32,13 @@ def fit_machine(tmp_path, monkeypatch):
     return tmp_path
 
 
-def start_tensorboard(logdir, cache_root, tmp_path, env):
+def start_tensorboard(logdir, cache_root, tmp_path, monkeypatch):
+    """Another machine: its own (empty) mirror and user cache; only the URLs are shared."""
+    monkeypatch.setenv("TENSORBOARD_DVI_MIRROR", str(tmp_path / "viewer-mirror"))
+    monkeypatch.setenv("TENSORBOARD_DVI_SYNC_S", "0.5")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "viewer-xdg"))
     exe = shutil.which("tensorboard", path=os.path.dirname(sys.executable))
-    port = free_port()
-    env = dict(os.environ, **env, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
-               TENSORBOARD_DVI_MIRROR=str(tmp_path / "viewer-mirror"), TENSORBOARD_DVI_SYNC_S="0.5",
-               XDG_CACHE_HOME=str(tmp_path / "viewer-xdg"))
-    env.pop("TENSORBOARD_DVI_CACHE", None)
-    proc = subprocess.Popen([exe, "--logdir", logdir, "--dvi_cache_dir", cache_root, "--host", "127.0.0.1",
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            cwd=str(tmp_path))
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if get(port, "runs")["runs"]:
-                return proc, port
-        except (urllib.error.URLError, OSError, ValueError):
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError("TensorBoard did not start: " + proc.stderr.read().decode()[-3000:])
-        time.sleep(0.3)
+    return start(logdir, tmp_path, [exe, "--dvi_cache_dir", cache_root])
 
 
 def committed_versions(cache_url):
@@ -65,7 +46,7 @@ def committed_versions(cache_url):
     return {n: publish.read_marker(fsys, parent, n)["folder"] for n in publish.committed_names(fsys, parent)}
 
 
-def test_log_fit_and_view_through_s3(moto_s3, s3_prefix, fit_machine, capsys):
+def test_log_fit_and_view_through_s3(moto_s3, s3_prefix, fit_machine, capsys, monkeypatch):
     logs = s3_prefix + "/logs"
     make_run(logs + "/run", epochs=2, n_train=120, n_test=30, thumbnails=False)
     assert not os.path.exists(fit_machine / "s3:")  # no local folder named after the scheme
@@ -82,7 +63,7 @@ def test_log_fit_and_view_through_s3(moto_s3, s3_prefix, fit_machine, capsys):
     assert sorted(versions) == ["epoch-000001", "epoch-000002"]
 
     # Viewed from elsewhere: an empty local mirror, the same URLs.
-    proc, port = start_tensorboard(logs, cache_root, fit_machine, moto_s3.env)
+    proc, port = start_tensorboard(logs, cache_root, fit_machine, monkeypatch)
     try:
         assert [r["name"] if isinstance(r, dict) else r for r in get(port, "runs")["runs"]] == ["run"]
         st = get(port, "status?run=run", timeout=30)

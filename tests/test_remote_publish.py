@@ -56,16 +56,20 @@ def test_npy_bytes_round_trip_and_refuse_objects():
         publish.npy_bytes("x.npy", np.array([{}], dtype=object))
 
 
-class FlakyFS:
-    """Wraps a filesystem; the n-th pipe_file raises (a dropped connection mid-upload)."""
+def _reset():
+    raise ConnectionResetError("connection reset by peer")
 
-    def __init__(self, fs, fail_at: int):
-        self._fs, self._n, self._fail_at = fs, 0, fail_at
+
+class FlakyFS:
+    """Wraps a filesystem; before the n-th pipe_file ``action()`` runs (default: the connection drops)."""
+
+    def __init__(self, fs, at: int, action=_reset):
+        self._fs, self._n, self._at, self._action = fs, 0, at, action
 
     def pipe_file(self, path, data, **kw):
         self._n += 1
-        if self._n == self._fail_at:
-            raise ConnectionResetError("connection reset by peer")
+        if self._n == self._at:
+            self._action()
         return self._fs.pipe_file(path, data, **kw)
 
     def __getattr__(self, name):
@@ -164,17 +168,10 @@ def test_server_stopped_mid_write(threaded_moto):
     parent = "faults/run/epochs"
     publish.write_folder(fs, parent, "epoch-000001", _files("one")[0])
 
-    class StopAfterFirst(FlakyFS):
-        def pipe_file(self, path, data, **kw):
-            self._n += 1
-            if self._n == 2:
-                threaded_moto.stop()
-            return self._fs.pipe_file(path, data, **kw)
-
     for name, replace in (("epoch-000001", True), ("epoch-000002", False)):
         with pytest.raises(dfs.RemoteError, match=rf"could not write s3://faults/run/epochs/{name}: "
                                                   r"cannot reach the storage server"):
-            publish.write_folder(StopAfterFirst(fs, 0), parent, name, _files("two")[0], replace=replace,
+            publish.write_folder(FlakyFS(fs, 2, threaded_moto.stop), parent, name, _files("two")[0], replace=replace,
                                  url=f"s3://faults/run/epochs/{name}")
         threaded_moto.start()
         fs.invalidate_cache()
@@ -185,36 +182,30 @@ def test_server_stopped_mid_write(threaded_moto):
     assert _read(fs, parent, "epoch-000002")[0] == "two"
 
 
-def test_writer_survives_the_server_going_away(threaded_moto, monkeypatch, tmp_path):
+def test_writer_survives_the_server_going_away(threaded_moto, moto_s3, monkeypatch, tmp_path):
     """DVIWriter on s3://: the server stops while epoch 2 uploads; the error names the URL,
     epoch 2 is not visible, and once the server is back the writer logs epoch 2 fine."""
     from conftest import make_run
     from tensorboard_dvi import storage
-    for k, v in {"AWS_ENDPOINT_URL": threaded_moto.endpoint, "AWS_ACCESS_KEY_ID": "k",
-                 "AWS_SECRET_ACCESS_KEY": "s", "AWS_DEFAULT_REGION": "us-east-1",
+    for k, v in {"AWS_ENDPOINT_URL": threaded_moto.endpoint, "AWS_ACCESS_KEY_ID": moto_s3.key,
+                 "AWS_SECRET_ACCESS_KEY": moto_s3.secret, "AWS_DEFAULT_REGION": "us-east-1",
                  "TENSORBOARD_DVI_MIRROR": str(tmp_path / "mirror"), "AWS_MAX_ATTEMPTS": "1"}.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("FSSPEC_S3_ENDPOINT_URL", raising=False)
     clear_fs_cache()
-    dfs.get_fs("s3://faults")[0].mkdir("faults")
-    url = "s3://faults/logs/run"
+    dfs.get_fs("s3://faults-writer")[0].mkdir("faults-writer")  # (moto's data is per process)
+    url = "s3://faults-writer/logs/run"
     writer = make_run(url, epochs=1, n_train=60, n_test=20, thumbnails=False)
     real = publish.write_folder
     calls = {"n": 0}
 
     def stop_midway(fsys, parent, name, files, **kw):
-        class Stop(FlakyFS):
-            def pipe_file(self, path, data, **kw2):
-                self._n += 1
-                if self._n == 2:
-                    threaded_moto.stop()
-                return self._fs.pipe_file(path, data, **kw2)
         calls["n"] += 1
-        return real(Stop(fsys, 0) if calls["n"] == 1 else fsys, parent, name, files, **kw)
+        return real(FlakyFS(fsys, 2, threaded_moto.stop) if calls["n"] == 1 else fsys, parent, name, files, **kw)
 
     monkeypatch.setattr(publish, "write_folder", stop_midway)
     writer.trained_model.train()
-    with pytest.raises(storage.StorageError, match=r"could not write s3://faults/logs/run/plugins/dvi/epochs/"
+    with pytest.raises(storage.StorageError, match=r"could not write s3://faults-writer/logs/run/plugins/dvi/epochs/"
                                                    r"epoch-000002: cannot reach the storage server"):
         writer.log_epoch(2)
     threaded_moto.start()
