@@ -31,6 +31,7 @@ setup(
         "s3": ["fsspec>=2023.1", "s3fs>=2023.1"],
         "gcs": ["fsspec>=2023.1", "gcsfs>=2023.1"],
         "distributed": ["dask>=2023.1", "distributed>=2023.1"],
+        "transformers": ["transformers>=4.30", "accelerate>=0.26"],
         "test": ["pytest>=7", "scikit-learn>=1.1", "playwright>=1.40", "moto[server]>=5", "boto3>=1.28",
                  "s3fs>=2023.1", "dask>=2023.1", "distributed>=2023.1"],
     },

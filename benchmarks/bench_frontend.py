@@ -74,7 +74,7 @@ JS_BENCH = """async ({repeats}) => {
   for (let k = 0; k < REPEATS; k++) {
     const e = pick(k + 1);
     const t0 = performance.now();
-    await app._showEpoch(e);
+    await app.session.showEpoch(e);
     sync();
     res.tabCached.push(performance.now() - t0);
   }
@@ -82,7 +82,7 @@ JS_BENCH = """async ({repeats}) => {
     const e = pick(k + 1);
     await nextPaint();
     const t0 = performance.now();
-    await app._showEpoch(e);
+    await app.session.showEpoch(e);
     await nextPaint();
     res.tabPainted.push(performance.now() - t0);
   }
@@ -92,7 +92,7 @@ JS_BENCH = """async ({repeats}) => {
     // samples are per run: keep them (invalidate dropped them, refetch outside the timing)
     await api.samples(run);
     const t0 = performance.now();
-    await app._showEpoch(e);
+    await app.session.showEpoch(e);
     sync();
     res.tabFetch.push(performance.now() - t0);
   }

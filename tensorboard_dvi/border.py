@@ -14,11 +14,12 @@ forward passes of ~N/10 inputs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 import torch
 
+from .inputs import leaves
 from .scoring import NEAR_BOUNDARY_MARGIN as MARGIN  # spec: normalised top1 - top2 < 0.1
 from .scoring import normalised_margin
 
@@ -65,15 +66,18 @@ def _choose_pairs(rng: np.random.Generator, predictions: np.ndarray, logits: np.
 
 
 @torch.no_grad()
-def find_border_points(forward: Callable[[torch.Tensor], Tuple[torch.Tensor, torch.Tensor]],
-                       get_inputs: Callable[[np.ndarray], torch.Tensor], predictions: np.ndarray,
+def find_border_points(forward: Callable[[object], Tuple[torch.Tensor, torch.Tensor]],
+                       get_inputs: Callable[[np.ndarray], object], predictions: np.ndarray,
                        logits: np.ndarray, count: int, seed: int, *, batch_size: int = 512,
-                       lower: float = 0.0, max_rounds: int = 4) -> BorderResult:
+                       lower: float = 0.0, max_rounds: int = 4, mix: Optional[Callable] = None) -> BorderResult:
     """Generate up to ``count`` border representations.
 
     ``forward(x) -> (representations, logits)`` runs the model on a batch of
     inputs (already on the model's device); ``get_inputs(indices)`` returns
-    the logged inputs with those indices. Fewer than ``count`` points come
+    the logged inputs with those indices; ``mix(x1, x2, lam, active)`` mixes
+    the rows ``active`` of two such batches (default: ``lam * x1 + (1 - lam) * x2``
+    for tensors; writer.mixing has spaces for inputs that cannot be interpolated).
+    Fewer than ``count`` points come
     back when the model predicts a single class or pairs keep failing; the
     caller records how many were found.
     """
@@ -96,7 +100,8 @@ def find_border_points(forward: Callable[[torch.Tensor], Tuple[torch.Tensor, tor
         for start in range(0, n_pairs, batch_size):
             sl = slice(start, start + batch_size)
             c1_t, c2_t = torch.as_tensor(c1[sl]), torch.as_tensor(c2[sl])
-            reps, ok = _search_boundary(forward, get_inputs(first[sl]), get_inputs(second[sl]), c1_t, c2_t, lower,
+            reps, ok = _search_boundary(forward, mix or mix_tensors, get_inputs(first[sl]), get_inputs(second[sl]),
+                                        c1_t, c2_t, lower,
                                f_hi=_side(torch.as_tensor(logits[first[sl]]), c1_t, c2_t),
                                f_lo=_side(torch.as_tensor(logits[second[sl]]), c1_t, c2_t))
             ok_np = ok.cpu().numpy()
@@ -109,14 +114,26 @@ def find_border_points(forward: Callable[[torch.Tensor], Tuple[torch.Tensor, tor
 
 
 def _side(logits: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
-    """n[c1] - n[c2] on min-max normalised logits: > 0 on x1's side of the boundary."""
+    """n[c1] - n[c2] on normalised logits (as scoring.normalised_margin): > 0 on x1's side.
+
+    Two classes: the softmax probability difference, tanh((z[c1] - z[c2]) / 2).
+    """
+    if logits.shape[1] == 2:
+        z = logits.float()
+        return torch.tanh((z.gather(1, c1.view(-1, 1)) - z.gather(1, c2.view(-1, 1))).squeeze(1) / 2)
     lo = logits.min(dim=1, keepdim=True).values
     n = (logits - lo) / (logits.max(dim=1, keepdim=True).values - lo).clamp_min(1e-12)
     return n.gather(1, c1.view(-1, 1)).squeeze(1) - n.gather(1, c2.view(-1, 1)).squeeze(1)
 
 
-def _search_boundary(forward, x1: torch.Tensor, x2: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor, lower: float,
-            f_hi: torch.Tensor, f_lo: torch.Tensor):
+def mix_tensors(x1: torch.Tensor, x2: torch.Tensor, lam: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """lam * x1 + (1 - lam) * x2 over the rows ``active`` (lam broadcast over the other dims)."""
+    lam_b = lam.view((-1,) + (1,) * (x1.dim() - 1)).to(x1.dtype)
+    return lam_b * x1[active] + (1 - lam_b) * x2[active]
+
+
+def _search_boundary(forward, mix, x1, x2, c1: torch.Tensor, c2: torch.Tensor, lower: float,
+                     f_hi: torch.Tensor, f_lo: torch.Tensor):
     """Search lambda in [lower, 1] for x = lambda*x1 + (1-lambda)*x2, all pairs at once.
 
     A bracketing search on s(lambda) = n[c1] - n[c2], which is > 0 at
@@ -127,8 +144,8 @@ def _search_boundary(forward, x1: torch.Tensor, x2: torch.Tensor, c1: torch.Tens
     undecided point in about half the forward passes. A pair succeeds when
     the normalised top1 - top2 < 0.1 (spec section 3).
     """
-    n = x1.shape[0]
-    device = x1.device
+    n = c1.shape[0]
+    device = next((t.device for t in leaves(x1)), f_hi.device)
     c1, c2 = c1.to(device), c2.to(device)
     lo = torch.full((n,), float(lower), device=device)
     hi = torch.ones(n, device=device)
@@ -136,7 +153,6 @@ def _search_boundary(forward, x1: torch.Tensor, x2: torch.Tensor, c1: torch.Tens
     last = torch.zeros(n, dtype=torch.int8, device=device)  # side moved last: 1 hi, -1 lo
     done = torch.zeros(n, dtype=torch.bool, device=device)
     reps_out = None
-    shape = (n,) + (1,) * (x1.dim() - 1)
     for _ in range(MAX_STEPS):
         active = torch.nonzero(~done).squeeze(1)
         if active.numel() == 0:
@@ -145,8 +161,7 @@ def _search_boundary(forward, x1: torch.Tensor, x2: torch.Tensor, c1: torch.Tens
         valid = (g_lo < 0) & (g_hi > 0)
         frac = torch.where(valid, g_hi / (g_hi - g_lo).clamp_min(1e-12), torch.full_like(g_hi, 0.5))
         lam = (a_hi - frac.clamp(0.05, 0.95) * (a_hi - a_lo))
-        lam_b = lam.view((-1,) + shape[1:])
-        x = lam_b * x1[active] + (1 - lam_b) * x2[active]
+        x = mix(x1, x2, lam, active)
         reps, logits = forward(x)
         if reps_out is None:
             reps_out = torch.zeros((n, reps.shape[1]), dtype=reps.dtype, device=device)
@@ -164,3 +179,4 @@ def _search_boundary(forward, x1: torch.Tensor, x2: torch.Tensor, c1: torch.Tens
         reps_out[active[ok]] = reps[ok]
         done[active[ok]] = True
     return reps_out if reps_out is not None else torch.zeros(n, 0), done
+

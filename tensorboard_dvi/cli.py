@@ -40,9 +40,16 @@ def _runs(logdir: str, run: Optional[str]) -> List[str]:
     except OSError as e:  # a remote logdir: credentials, bucket, network (the message names the URL)
         raise SystemExit(f"error: {e}") from None
     if run is not None:
-        if run not in runs:
-            raise SystemExit(f"error: no DVI run named {run!r} in {logdir}; runs: {', '.join(runs) or 'none'}")
-        return [run]
+        if run in runs:
+            return [run]
+        prefix = run.strip("/") + "/"
+        matches = [r for r in runs if r.startswith(prefix)]  # TensorBoardLogger("runs", name=run): run/version_N
+        if len(matches) == 1:
+            print(f"--run {run}: using {matches[0]}", file=sys.stderr)
+            return matches
+        if matches:
+            raise SystemExit(f"error: --run {run} matches {len(matches)} runs: {', '.join(matches)}; pick one")
+        raise SystemExit(f"error: no DVI run named {run!r} in {logdir}; runs: {', '.join(runs) or 'none'}")
     if not runs:
         raise SystemExit(f"error: {logdir} contains no DVI runs (nothing logged with the DVI writer)")
     return runs
@@ -75,6 +82,20 @@ def _config(args):
     return EngineConfig(threads=args.threads) if args.threads else EngineConfig()
 
 
+def _fitted(run_path: str, cache_dir: str):
+    """(uid per readable epoch, epochs already fitted in the cache)."""
+    from .engine.cache import RunCache
+    from .storage import DamagedEpochError, RunReader
+    reader = RunReader(run_path)
+    uids = {}
+    for e in reader.epochs():
+        try:
+            uids[e] = reader.epoch(e).uid
+        except DamagedEpochError:
+            pass
+    return uids, RunCache(cache_dir).fitted_epochs(uids)
+
+
 def _fit_one(name: str, run_path: str, cache_dir: str, args) -> int:
     from tqdm import tqdm
 
@@ -82,6 +103,11 @@ def _fit_one(name: str, run_path: str, cache_dir: str, args) -> int:
     from .storage import RunReader
     cfg = _config(args)
     epochs = _epoch_filter(RunReader(run_path), args.epochs)
+    uids, fresh = _fitted(run_path, cache_dir)
+    wanted = [e for e in (epochs if epochs is not None else uids) if e in uids]
+    if wanted and all(e in fresh for e in wanted):
+        print(f"{name}: already fitted ({len(wanted)} epoch(s)); cache: {cache_dir}")
+        return 0
     bar = tqdm(total=1000, desc=f"{name}", unit="", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
                file=sys.stderr, disable=args.quiet)
     state = {"n": 0}
@@ -130,16 +156,8 @@ def metrics_table(cache, epochs: Sequence[int]) -> str:
 
 def _eval_one(name: str, run_path: str, cache_dir: str, args) -> int:
     from .engine.cache import RunCache
-    from .storage import DamagedEpochError, RunReader
-    reader = RunReader(run_path)
-    uids = {}
-    for e in reader.epochs():
-        try:
-            uids[e] = reader.epoch(e).uid
-        except DamagedEpochError:
-            pass
+    uids, fresh = _fitted(run_path, cache_dir)
     cache = RunCache(cache_dir)
-    fresh = cache.fitted_epochs(uids)
     missing = [e for e in uids if e not in fresh]
     if missing and args.fit:
         _fit_one(name, run_path, cache_dir, args)

@@ -29,6 +29,15 @@ LABELS_FILE = "labels.npy"
 SPLIT_FILE = "split.npy"
 NOISY_FILE = "noisy.npy"
 THUMBNAILS_FILE = "thumbnails.npy"
+TEXTS_FILE = "texts.json"  # optional: one string per sample
+FEATURE_NAMES_FILE = "feature_names.json"  # optional: tabular column names [F]
+FEATURES_FILE = "features.npy"  # optional: float32 [N, F] tabular input values
+METADATA_FILE = "metadata.json"  # optional: {"columns": {name: [str|number|null] * N}}
+
+#: meta.json "border_space": where border points were mixed.
+BORDER_SPACE_INPUT = "input"
+BORDER_SPACE_EMBEDDING_PREFIX = "embedding:"
+BORDER_SPACE_REPRESENTATION = "representation"
 
 # epochs/epoch-NNNNNN/ (one per logged epoch)
 EPOCH_FILE = "epoch.json"

@@ -286,6 +286,23 @@ class RunReader:
         return out
 
 
+    # Optional per-sample extras (docs/FORMAT.md; checks in static_extras.py); None when not logged.
+    def texts(self) -> Optional[List[str]]:
+        from . import static_extras
+        return static_extras.texts(self)
+
+    def feature_names(self) -> Optional[List[str]]:
+        from . import static_extras
+        return static_extras.feature_names(self)
+
+    def features(self) -> Optional[np.ndarray]:
+        from . import static_extras
+        return static_extras.features(self)
+
+    def metadata_columns(self) -> Optional[Dict[str, list]]:
+        from . import static_extras
+        return static_extras.metadata_columns(self)
+
 def list_runs(logdir: str) -> List[str]:
     """Run names (relative, '/'-separated; '.' for the logdir itself) that hold DVI data.
 

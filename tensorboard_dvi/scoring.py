@@ -46,9 +46,13 @@ def normalised_margin(logits):
 
     Works on a numpy array (result in its float dtype) or a torch tensor (same dtype and
     device; the border search runs it on the model's device). Fewer than two
-    classes: margin 1 (never near a boundary).
+    classes: margin 1 (never near a boundary). Two classes: the softmax probability
+    difference |p0 - p1| = tanh(|z0 - z1| / 2), because min-max normalisation maps any
+    two logits to (1, 0): no binary sample (and no border point) could ever be undecided.
     """
     if hasattr(logits, "topk"):  # torch.Tensor, without importing torch here
+        if logits.shape[1] == 2:
+            return ((logits[:, 0] - logits[:, 1]).float().abs() / 2).tanh().to(logits.dtype)
         lo = logits.min(dim=1, keepdim=True).values
         hi = logits.max(dim=1, keepdim=True).values
         n = (logits - lo) / (hi - lo).clamp_min(1e-12)
@@ -61,6 +65,8 @@ def normalised_margin(logits):
         z = z.astype(np.float64)  # float32 stays float32: the projection route computes it per request
     if z.shape[1] < 2:
         return np.ones(len(z), z.dtype)
+    if z.shape[1] == 2:
+        return np.tanh(np.abs(z[:, 0] - z[:, 1]) / 2).astype(z.dtype)
     top2 = np.partition(z, z.shape[1] - 2, axis=1)[:, -2:]
     span = top2[:, 1] - z.min(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -80,7 +80,7 @@ def test_runs_list_extras_and_name_damaged_files(env):
     assert runs["txt"]["metadata_columns"] == ["source", "score"] and runs["txt"]["border_space"] == "representation"
     assert runs["txt"]["damaged_extras"] == {}
     assert runs["plain"]["has_texts"] is False and runs["plain"]["feature_names"] is None
-    assert runs["plain"]["metadata_columns"] == [] and runs["plain"]["border_space"] is None
+    assert runs["plain"]["metadata_columns"] == [] and runs["plain"]["border_space"] == "input"   # float inputs: mixed as they are
     bad = runs["bad"]
     assert bad["epochs"] == [1, 2, 3] and not bad["has_texts"] and bad["metadata_columns"] == []
     assert set(bad["damaged_extras"]) == {"texts.json", "metadata.json", "feature_names.json"}

@@ -133,10 +133,12 @@ def test_static_data_written_once_and_checked(tmp_path):
     DVIWriter(str(tmp_path / "run"), model, x, y, border_points=0).log_epoch(0)
     static = os.path.join(storage.plugin_dir(str(tmp_path / "run")), md.STATIC_DIR, md.LABELS_FILE)
     mtime = os.stat(static).st_mtime_ns
-    DVIWriter(str(tmp_path / "run"), model, x, y, border_points=0).log_epoch(1)  # resumed training
+    with pytest.raises(storage.EpochExistsError, match="already holds logged epochs 0..0.*on_exists='error' to add epochs"):
+        DVIWriter(str(tmp_path / "run"), model, x, y, border_points=0)  # checked before any training
+    DVIWriter(str(tmp_path / "run"), model, x, y, border_points=0, on_exists="error").log_epoch(1)  # resumed
     assert os.stat(static).st_mtime_ns == mtime
     with pytest.raises(ValueError, match="different sample subset"):
-        DVIWriter(str(tmp_path / "run"), model, x, (y + 1) % 3, border_points=0).log_epoch(2)
+        DVIWriter(str(tmp_path / "run"), model, x, (y + 1) % 3, border_points=0, on_exists="skip").log_epoch(2)
     assert storage.RunReader(str(tmp_path / "run")).epochs() == [0, 1]
 
 
@@ -148,13 +150,13 @@ def _model():
 
 @pytest.mark.parametrize("kwargs,error,match", [
     (dict(train_data=torch.randn(10, 4), train_labels=torch.zeros(9, dtype=torch.long)), ValueError, r"train_labels has shape \(9,\).*\(10,\)"),
-    (dict(train_data=[[1.0] * 4] * 10, train_labels=[0] * 10), TypeError, "train_data must be a torch.Tensor"),
+    (dict(train_data=["a text"] * 10, train_labels=[0] * 10), TypeError, "cannot batch a list of str.*collate_fn="),
     (dict(train_data=torch.randn(10, 4), train_labels=None), ValueError, "train_labels are missing"),
     (dict(train_data=torch.randn(10, 4), train_labels=[0] * 10, test_data=torch.randn(5, 4), test_labels=[0] * 4),
      ValueError, r"test_labels has shape \(4,\)"),
     (dict(train_data=torch.randn(10, 4), train_labels=[0] * 10, train_ids=[1] * 10), ValueError, "unique"),
     (dict(train_data=torch.randn(10, 4), train_labels=[0] * 10, class_names=["a", "b"]), ValueError, "class_names has 2"),
-    (dict(train_data=torch.randn(10, 5), train_labels=[0] * 10), RuntimeError, r"10x5 and 4x8|shapes"),
+    (dict(train_data=torch.randn(10, 5), train_labels=[0] * 10), RuntimeError, r"2x5 and 4x8|shapes"),
 ])
 def test_bad_input_names_the_problem(tmp_path, kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ._common import WriterHolder
+
 try:
     import lightning.pytorch as pl
 except ImportError:  # pragma: no cover - depends on the environment
@@ -22,7 +24,7 @@ except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("DVICallback needs PyTorch Lightning: pip install 'tensorboard-dvi[lightning]'") from e
 
 
-class DVICallback(pl.Callback):
+class DVICallback(pl.Callback, WriterHolder):
     """Calls :meth:`DVIWriter.log_epoch` after each training epoch (every ``every_n_epochs``).
 
     All keyword arguments other than ``logdir`` and ``every_n_epochs`` go to
@@ -32,21 +34,39 @@ class DVICallback(pl.Callback):
     def __init__(self, train_data, train_labels=None, *, logdir: Optional[str] = None, every_n_epochs: int = 1,
                  **writer_kwargs):
         super().__init__()
-        if every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
-        self.train_data, self.train_labels = train_data, train_labels
-        self.logdir, self.every_n_epochs = logdir, every_n_epochs
-        self.writer_kwargs = writer_kwargs
-        self.writer = None
+        self._hold(train_data, train_labels, logdir, every_n_epochs, writer_kwargs)
+        self._target_now = self._folder = None
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        """Resolve the run folder on every rank (``trainer.log_dir`` is a collective call).
+
+        Each ``fit`` of a new Trainer gets its own writer, in that Trainer's logger folder
+        (a second Trainer's ``version_1``), so training in stages never writes into
+        the first Trainer's run.
+        """
+        if stage != "fit":
+            return
+        target = self._target(trainer)
+        folder = target.get_logdir() if hasattr(target, "get_logdir") else target
+        if self.writer is not None and self._folder != folder:
+            self.writer.close()
+            self.writer = None
+        self._target_now, self._folder = target, folder
 
     def _target(self, trainer):
         if self.logdir is not None:
             return self.logdir
-        for logger in trainer.loggers:
-            experiment = getattr(logger, "experiment", None)
-            if hasattr(experiment, "file_writer") and hasattr(experiment, "get_logdir"):
-                return experiment  # a torch SummaryWriter: the tab's summary goes to its event file
-        return trainer.log_dir or trainer.default_root_dir
+        if not trainer.loggers:
+            raise ValueError("DVICallback: the Trainer has no logger (logger=False), so there is no run folder to "
+                             "log into; pass DVICallback(..., logdir='runs/my_run') or give the Trainer a "
+                             "TensorBoardLogger")
+        folder = trainer.log_dir  # all ranks (it broadcasts)
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                experiment = getattr(logger, "experiment", None)
+                if hasattr(experiment, "file_writer") and hasattr(experiment, "get_logdir"):
+                    return experiment  # a torch SummaryWriter: the tab's summary goes to its event file
+        return folder
 
     def on_train_epoch_end(self, trainer, pl_module):
         epoch = trainer.current_epoch + 1
@@ -54,10 +74,9 @@ class DVICallback(pl.Callback):
             return
         if self.writer is None:
             from ..writer import DVIWriter
-            self.writer = DVIWriter(self._target(trainer), pl_module, self.train_data, self.train_labels,
-                                    **self.writer_kwargs)
+            target = getattr(self, "_target_now", None) or self._target(trainer)
+            self.writer = DVIWriter(target, pl_module, self.train_data, self.train_labels, **self.writer_kwargs)
         self.writer.log_epoch(epoch, step=trainer.global_step)
 
     def on_fit_end(self, trainer, pl_module):
-        if self.writer is not None:
-            self.writer.close()
+        self._close_writer()

@@ -1,43 +1,49 @@
 // All access to the DVI plugin's HTTP API (docs/HTTP_API.md) goes through this module.
 // URLs are relative: the plugin page has <base href="plugin/dvi/">, so "./runs" resolves to
-// /data/plugin/dvi/runs under TensorBoard.
+// /data/plugin/dvi/runs under TensorBoard. Errors are recognised by their X-DVI-Error code, never by
+// their text.
 
+import { parseContainer } from "./container.js";
+import { makeSamples } from "./selection.js";
+
+export { parseContainer };
+
+/** A failed request: HTTP status (0: no answer), the server's message (shown to the user) and its
+ *  machine code from the X-DVI-Error header (null from a server that does not send one). */
 export class ApiError extends Error {
-  constructor(status, message, route) {
+  constructor(status, message, route, code = null) {
     super(message);
     this.status = status;
     this.route = route;
+    this.code = code;
   }
+  /** The epoch is not fitted (yet, or any more): by the error code; a server without codes says
+   *  it with a 404 on an epoch's data, which the caller then re-checks against `status`. */
   get notFitted() {
-    return this.status === 404 && /not fitted/i.test(this.message);
+    return this.code === "not_fitted" || (this.code === null && this.status === 404 && EPOCH_ROUTES.has(this.route));
   }
 }
 
-const DTYPES = {
-  float32: Float32Array, float64: Float64Array, int32: Int32Array, uint32: Uint32Array,
-  int16: Int16Array, uint16: Uint16Array, int8: Int8Array, uint8: Uint8Array,
-};
+const EPOCH_ROUTES = new Set(["projection", "background", "background_meta"]);
 
-/** Parses the binary container: uint32 LE header length, JSON header, 8-aligned arrays. */
-export function parseContainer(buf) {
-  const dv = new DataView(buf);
-  const len = dv.getUint32(0, true);
-  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, len)));
-  const base = 4 + len;
-  const arrays = {};
-  for (const [name, spec] of Object.entries(header.arrays || {})) {
-    const T = DTYPES[spec.dtype];
-    if (!T) throw new Error(`unsupported dtype ${spec.dtype} for ${name}`);
-    const count = spec.shape.reduce((a, b) => a * b, 1);
-    const start = base + spec.offset;
-    // Typed arrays need aligned offsets; the container guarantees 8-byte alignment, but copy
-    // defensively if a server ever gets it wrong.
-    arrays[name] = start % T.BYTES_PER_ELEMENT === 0
-      ? new T(buf, start, count)
-      : new T(buf.slice(start, start + count * T.BYTES_PER_ELEMENT));
+/** The user-facing sentence for an error while doing `what`. */
+export function errorText(e, what) {
+  if (e instanceof ApiError) {
+    if (e.status === 0) return `${what}: TensorBoard does not answer. Check that it is still running, then reload this page.`;
+    if (e.status === 404) return `${what}: ${e.message}.`;
+    if (e.status === 400) return `${what}: the request was refused (${e.message}).`;
+    return `${what}: the server failed (HTTP ${e.status}: ${e.message}). See TensorBoard's console output for details.`;
   }
-  return { header, arrays };
+  return `${what}: ${e && e.message ? e.message : e}`;
 }
+
+async function failure(res, route) {
+  let text = "";
+  try { text = (await res.text()).trim(); } catch (e) { /* ignore */ }
+  return new ApiError(res.status, text || `${route}: HTTP ${res.status}`, route, res.headers.get("X-DVI-Error") || null);
+}
+
+const unreachable = (route) => new ApiError(0, "TensorBoard is not reachable (is it still running?)", route);
 
 function qs(params) {
   const u = new URLSearchParams();
@@ -76,18 +82,14 @@ export class Api {
     return this.base + route + (q ? "?" + q : "");
   }
 
-  async _fetch(route, params, { method = "GET", as = "json" } = {}) {
+  async _fetch(route, params, { method = "GET", as = "json", body = undefined } = {}) {
     let res;
     try {
-      res = await fetch(this.url(route, params), { method, credentials: "same-origin" });
+      res = await fetch(this.url(route, params), { method, body, credentials: "same-origin" });
     } catch (e) {
-      throw new ApiError(0, "TensorBoard is not reachable (is it still running?)", route);
+      throw unreachable(route);
     }
-    if (!res.ok) {
-      let text = "";
-      try { text = (await res.text()).trim(); } catch (e) { /* ignore */ }
-      throw new ApiError(res.status, text || `${route}: HTTP ${res.status}`, route);
-    }
+    if (!res.ok) throw await failure(res, route);
     if (as === "json") return res.json();
     if (as === "buffer") return res.arrayBuffer();
     if (as === "blob") return res.blob();
@@ -95,6 +97,13 @@ export class Api {
   }
 
   runs() { return this._fetch("runs", {}); }
+  /** The catalogue (catalogue.js), or null from a server that predates it (404 without a code). */
+  catalogue() {
+    return this._fetch("catalogue", {}).catch((e) => {
+      if (e instanceof ApiError && e.status === 404 && e.code === null) return null;
+      throw e;
+    });
+  }
   status(run) { return this._fetch("status", { run }); }
   fit(run) { return this._fetch("fit", { run }, { method: "POST" }); }
   cancel(run) { return this._fetch("cancel", { run }, { method: "POST" }); }
@@ -105,47 +114,36 @@ export class Api {
     return this._fetch("trajectories", { run, ids: ids.join(","), start, end });
   }
 
-  /** Static per-sample arrays of a run, fetched once: {n, ids, labels, split, noisy, indexOf}. */
-  samples(run) {
-    let p = this._samples.get(run);
+  /** The promise cached under `key` in `cache`, else make() (a failed promise is dropped again). */
+  _cached(cache, key, make) {
+    let p = cache.get(key);
     if (!p) {
-      p = this._fetch("samples", { run }, { as: "buffer" }).then((buf) => {
-        const { header, arrays } = parseContainer(buf);
-        const n = header.n;
-        const ids = arrays.ids;
-        const index = new Map();
-        for (let i = 0; i < n; i++) index.set(ids[i], i);
-        return {
-          n, ids, labels: arrays.labels, split: arrays.split, noisy: arrays.noisy || null,
-          indexOf: (id) => (index.has(id) ? index.get(id) : -1),
-        };
-      });
-      p.catch(() => this._samples.delete(run));
-      this._samples.set(run, p);
+      p = make();
+      p.catch(() => cache.delete(key));
+      cache.set(key, p);
     }
     return p;
+  }
+
+  /** Static per-sample arrays of a run, fetched once: {n, ids, labels, split, noisy, indexOf}. */
+  samples(run) {
+    return this._cached(this._samples, run, () => this._fetch("samples", { run }, { as: "buffer" }).then((buf) => {
+      const { header, arrays } = parseContainer(buf);
+      return makeSamples(header, arrays);
+    }));
   }
 
   /** One fitted epoch: {epoch, n, coords, predictions, confidence, flags}. Cached (LRU). */
   projection(run, epoch) {
-    const key = run + "\u0000" + epoch;
-    let p = this._proj.get(key);
-    if (!p) {
-      p = this._fetch("projection", { run, epoch }, { as: "buffer" }).then((buf) => {
-        const { header, arrays } = parseContainer(buf);
-        return { epoch, n: header.n, ...arrays };
-      });
-      p.catch(() => this._proj.delete(key));
-      this._proj.set(key, p);
-    }
-    return p;
+    return this._cached(this._proj, run + "\u0000" + epoch, () => this._fetch("projection", { run, epoch }, { as: "buffer" }).then((buf) => {
+      const { header, arrays } = parseContainer(buf);
+      return { epoch, n: header.n, ...arrays };
+    }));
   }
 
   /** Background image and its bounds: {image: HTMLImageElement, bounds, resolution}. */
   background(run, epoch) {
-    const key = run + "\u0000" + epoch;
-    let p = this._bg.get(key);
-    if (!p) {
+    return this._cached(this._bg, run + "\u0000" + epoch, () => {
       const meta = this._fetch("background_meta", { run, epoch });
       const img = new Image();
       const loaded = new Promise((resolve, reject) => {
@@ -153,26 +151,17 @@ export class Api {
         img.onerror = () => reject(new ApiError(404, `background of epoch ${epoch} could not be loaded`, "background"));
       });
       img.src = this.url("background", { run, epoch });
-      p = Promise.all([meta, loaded]).then(([m]) => ({ image: img, bounds: m.bounds, resolution: m.resolution, palette: m.palette || null }));
-      p.catch(() => this._bg.delete(key));
-      this._bg.set(key, p);
-    }
-    return p;
+      return Promise.all([meta, loaded]).then(([m]) => ({ image: img, bounds: m.bounds, resolution: m.resolution, palette: m.palette || null }));
+    });
   }
 
   /** What the model predicts at a 2-D point; cached on a coarse grid of the query. */
   predictAt(run, epoch, x, y) {
     const key = `${run}\u0000${epoch}\u0000${x.toPrecision(4)}\u0000${y.toPrecision(4)}`;
-    let p = this._predict.get(key);
-    if (!p) {
-      p = this._fetch("predict_at", { run, epoch, x: x.toPrecision(6), y: y.toPrecision(6) });
-      p.catch(() => this._predict.delete(key));
-      this._predict.set(key, p);
-    }
-    return p;
+    return this._cached(this._predict, key, () => this._fetch("predict_at", { run, epoch, x: x.toPrecision(6), y: y.toPrecision(6) }));
   }
 
-  // Training dynamics (docs/HTTP_API.md, "Training dynamics"); the panel is static/dynamics.js.
+  // Training dynamics (docs/HTTP_API.md, "Training dynamics"); the panel is static/panels/dynamics.js.
   /** Per-sample signals: {header, arrays} of the binary container (not cached: it grows with training). */
   dynamics(run) {
     return this._fetch("dynamics", { run }, { as: "buffer" }).then(parseContainer);
@@ -180,19 +169,13 @@ export class Api {
   /** A ready-made query: {query, params, count, total, ids, indices, epochs[, warning]}. */
   dynamicsQuery(run, query, params = {}) { return this._fetch("dynamics_query", { ...params, run, query }); }
   /** Export of ids or of a query result as a Response (a download); large id lists go in a POST body. */
-  async dynamicsExport(run, format, { ids = null, query = null, params = {} } = {}) {
+  dynamicsExport(run, format, { ids = null, query = null, params = {} } = {}) {
     const args = ids ? { run, format } : { ...params, run, format, query };
-    const body = ids ? new URLSearchParams({ ids: ids.join(",") }) : null;
-    if (ids && ids.join(",").length < 1500) args.ids = ids.join(",");
-    let res;
-    try {
-      res = await fetch(this.url("dynamics_export", args), args.ids || !ids ? { credentials: "same-origin" }
-        : { method: "POST", body, credentials: "same-origin" });
-    } catch (e) {
-      throw new ApiError(0, "TensorBoard is not reachable (is it still running?)", "dynamics_export");
-    }
-    if (!res.ok) throw new ApiError(res.status, ((await res.text().catch(() => "")) || "").trim() || `HTTP ${res.status}`, "dynamics_export");
-    return res;
+    const joined = ids ? ids.join(",") : "";
+    if (ids && joined.length < 1500) args.ids = joined;
+    const post = ids && !args.ids;
+    return this._fetch("dynamics_export", args, post ? { method: "POST", body: new URLSearchParams({ ids: joined }), as: "response" }
+      : { as: "response" });
   }
 
   /** Forget cached data of a run (e.g. after a refit). */

@@ -9,7 +9,8 @@
 //
 // The component knows nothing about the app (like MapView); static/dynamics.js links it.
 
-import { drawLasso, extendLasso, insidePolygon, lassoPolygon, polygonBounds } from "./lasso.js";
+import { drawLasso, extendLasso, lassoPolygon, pointsInPolygon } from "./lasso.js";
+import { measure } from "./ui.js";
 
 const PAD = { l: 34, r: 8, t: 8, b: 30 };
 
@@ -104,28 +105,12 @@ export class DataMap {
   }
 
   /** Visible samples inside a polygon given in CSS pixels. */
-  pickPolygon(poly) {
-    const out = [];
-    const m = this.mask;
-    if (poly.length < 3) return Uint32Array.from(out);
-    const [x0, y0, x1, y1] = polygonBounds(poly);
-    for (let i = 0; i < this.n; i++) {
-      if (m && !m[i]) continue;
-      const [x, y] = this.toScreen(this.x[i], this.y[i]);
-      if (x < x0 || x > x1 || y < y0 || y > y1) continue;
-      if (insidePolygon(poly, x, y)) out.push(i);
-    }
-    return Uint32Array.from(out);
-  }
+  pickPolygon(poly) { return pointsInPolygon(poly, this.n, this.mask, (i) => this.toScreen(this.x[i], this.y[i])); }
 
   // ------------------------------------------------------------------------- drawing
   _resize() {
-    const r = this.root.getBoundingClientRect();
-    const dpr = window.devicePixelRatio || 1;
-    this.dpr = dpr;
-    this.cssW = Math.max(1, r.width);
-    this.cssH = Math.max(1, r.height);
-    const W = Math.round(this.cssW * dpr), H = Math.round(this.cssH * dpr);
+    const { dpr, cssW, cssH, W, H } = measure(this.root);
+    Object.assign(this, { dpr, cssW, cssH });
     if (this.canvas.width !== W || this.canvas.height !== H) { this.canvas.width = W; this.canvas.height = H; this._layerDirty = true; }
     this.drawNow();
   }

@@ -1,11 +1,9 @@
 // Visual encoding of samples: which points are visible (filters) and how they look
-// (colour, size, shape). Pure functions over typed arrays, shared by every map view.
+// (colour, size, shape). Pure functions over typed arrays, shared by every map view; the flag bits
+// come from the backend's catalogue (catalogue.js). Tested in tests/js/encode.test.mjs.
 
 import { hexToRgb, CORRECT, WRONG } from "./colors.js";
-
-export const FLAG_WRONG = 1;
-export const FLAG_NOISY = 2;
-export const FLAG_BOUNDARY = 4;
+import { FLAGS } from "./catalogue.js";
 
 // Shape codes understood by the point shader.
 export const SHAPE_DISC = 0;
@@ -36,9 +34,9 @@ export function computeMask(samples, proj, f, out = null) {
     else if (preds && predictions && !preds.has(predictions[i])) ok = 0;
     else if (flags) {
       const fl = flags[i];
-      if (wantWrong >= 0 && ((fl & FLAG_WRONG) ? 1 : 0) !== wantWrong) ok = 0;
-      else if (f.boundary && !(fl & FLAG_BOUNDARY)) ok = 0;
-      else if (f.noisy && !((fl & FLAG_NOISY) || (noisy && noisy[i]))) ok = 0;
+      if (wantWrong >= 0 && ((fl & FLAGS.WRONG) ? 1 : 0) !== wantWrong) ok = 0;
+      else if (f.boundary && !(fl & FLAGS.BOUNDARY)) ok = 0;
+      else if (f.noisy && !((fl & FLAGS.NOISY) || (noisy && noisy[i]))) ok = 0;
     } else if (f.noisy && !(noisy && noisy[i])) ok = 0;
     if (extra && !extra[i]) ok = 0;
     mask[i] = ok;
@@ -70,7 +68,7 @@ export function computeStyle(samples, proj, { colorMode, palette, mask, selected
   const useColors = !!colors && colors.length === n * 3, useSizes = !!sizes && sizes.length === n;
   const own = [0, 0, 0];
   for (let i = 0; i < n; i++) {
-    const wrong = flags ? (flags[i] & FLAG_WRONG) !== 0 : false;
+    const wrong = flags ? (flags[i] & FLAGS.WRONG) !== 0 : false;
     let c;
     if (colorMode === "prediction" && preds) c = rgb[preds[i]] || grey;
     else if (colorMode === "correct") c = flags ? (wrong ? bad : ok) : grey;
@@ -103,3 +101,18 @@ export function countBy(values, mask, numClasses) {
   for (let i = 0; i < values.length; i++) if (!mask || mask[i]) counts[values[i]]++;
   return counts;
 }
+
+/** Whether sample i is misclassified / near the boundary / noisy at this epoch (noisy also from the samples). */
+export function isWrong(proj, i) { return (proj.flags[i] & FLAGS.WRONG) !== 0; }
+export function isNearBoundary(proj, i) { return (proj.flags[i] & FLAGS.BOUNDARY) !== 0; }
+export function isNoisy(samples, proj, i) { return ((proj && (proj.flags[i] & FLAGS.NOISY)) || (samples.noisy && samples.noisy[i])) ? true : false; }
+
+/** Number of visible (mask) misclassified samples. */
+export function countWrong(proj, mask) {
+  let wrong = 0;
+  if (proj) for (let i = 0; i < proj.flags.length; i++) if ((!mask || mask[i]) && (proj.flags[i] & FLAGS.WRONG)) wrong++;
+  return wrong;
+}
+
+/** Point size in CSS px for a map of n samples (dense maps get smaller points). */
+export function pointSizeFor(n) { return n <= 3000 ? 7 : n <= 20000 ? 5 : 3.5; }

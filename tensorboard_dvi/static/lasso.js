@@ -38,6 +38,20 @@ export function insidePolygon(poly, x, y) {
   return inside;
 }
 
+/** Rows i (visible in `mask`, or all) whose point at(i) = [x, y] lies inside the polygon (same units). */
+export function pointsInPolygon(poly, n, mask, at) {
+  if (poly.length < 3) return new Uint32Array(0);
+  const [x0, y0, x1, y1] = polygonBounds(poly);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    if (mask && !mask[i]) continue;
+    const [x, y] = at(i);
+    if (x < x0 || x > x1 || y < y0 || y > y1) continue;
+    if (insidePolygon(poly, x, y)) out.push(i);
+  }
+  return Uint32Array.from(out);
+}
+
 /** Draws the lasso (or box) being dragged: dashed orange outline over a light fill. */
 export function drawLasso(ctx, lasso) {
   ctx.beginPath();

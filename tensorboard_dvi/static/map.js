@@ -4,6 +4,10 @@
 //   map.setSource({samples, palette, projection: (e) => Promise, background: (e) => Promise});
 //   await map.showEpoch(5);               // animates from the current positions
 //   map.setEncoding({colorMode, filter, selection});
+//   map.setExtraMask(mask, {emphasis}); map.setBoundsHook(fn); map.setView(v | null); map.refit();
+//
+// Public state the pages read: proj, mask, visibleCount, colors, epoch, view, autoFit, samples.
+// Everything underscored is internal (map_layers.js and map_input.js are parts of this component).
 //
 // Three stacked layers: a 2-D canvas with the background image (cross-faded between epochs),
 // a WebGL canvas with all points in one draw call (positions of two epochs in two buffers,
@@ -12,194 +16,16 @@
 // The view (centre, scale) follows each epoch's extent until the user zooms or pans.
 
 import { computeMask, computeStyle } from "./encode.js";
-import { hexToRgb } from "./colors.js";
-import { drawLasso, extendLasso, insidePolygon, lassoPolygon, polygonBounds } from "./lasso.js";
-
-const VS = `
-attribute vec2 a_p0; attribute vec2 a_p1;
-attribute vec4 a_c0; attribute vec4 a_c1;
-attribute vec2 a_s;
-uniform float u_t; uniform vec4 u_view; uniform float u_scale; uniform float u_sel;
-varying vec4 v_c; varying float v_shape; varying float v_px;
-void main() {
-  vec2 p = mix(a_p0, a_p1, u_t);
-  gl_Position = vec4((p.x - u_view.x) * u_view.z, (p.y - u_view.y) * u_view.w, 0.0, 1.0);
-  float px = a_s.x * 0.25 * u_scale;
-  v_shape = a_s.y;
-  v_c = mix(a_c0, a_c1, u_t);
-  if (u_sel > 0.5) { px = px + 6.0 * u_scale; v_shape = 3.0; v_c.a = 1.0; }
-  gl_PointSize = px;
-  v_px = px;
-}`;
-
-const FS = `
-precision mediump float;
-varying vec4 v_c; varying float v_shape; varying float v_px;
-void main() {
-  vec2 d = gl_PointCoord * 2.0 - 1.0;
-  float r = length(d);
-  float aa = 2.0 / max(v_px, 1.0);
-  float alpha = 1.0 - smoothstep(1.0 - aa, 1.0, r);
-  if (alpha <= 0.0) discard;
-  vec3 col = v_c.rgb;
-  float a = v_c.a;
-  // Rims need room: small points (dense maps) get none, and misclassified ones are darkened.
-  float big = step(5.5, v_px);
-  if (v_shape < 0.5) {            // disc with a thin white rim
-    float rim = smoothstep(1.0 - 2.6 / v_px - aa, 1.0 - 2.6 / v_px, r);
-    col = mix(col, vec3(1.0), rim * 0.8 * big);
-  } else if (v_shape < 1.5) {     // misclassified: near-black ring around the colour
-    float ring = smoothstep(1.0 - 3.4 / v_px - aa, 1.0 - 3.4 / v_px, r);
-    col = big > 0.5 ? mix(col, vec3(0.08), ring) : col * 0.35;
-  } else if (v_shape > 2.5) {     // selected: black ring, white gap, colour core
-    float outer = smoothstep(1.0 - 5.0 / v_px - aa, 1.0 - 5.0 / v_px, r);
-    float gap = smoothstep(1.0 - 8.0 / v_px - aa, 1.0 - 8.0 / v_px, r) * (1.0 - outer);
-    col = mix(mix(col, vec3(1.0), gap), vec3(0.0), outer);
-  }
-  gl_FragColor = vec4(col * a * alpha, a * alpha);
-}`;
-
-function compile(gl, type, src) {
-  const s = gl.createShader(type);
-  gl.shaderSource(s, src);
-  gl.compileShader(s);
-  if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s));
-  return s;
-}
-
-/** WebGL point renderer. */
-class GLPoints {
-  constructor(canvas) {
-    const gl = canvas.getContext("webgl", {
-      alpha: true, premultipliedAlpha: true, antialias: false, preserveDrawingBuffer: false, depth: false,
-    });
-    if (!gl) throw new Error("WebGL unavailable");
-    this.gl = gl;
-    this.kind = "webgl";
-    const prog = gl.createProgram();
-    gl.attachShader(prog, compile(gl, gl.VERTEX_SHADER, VS));
-    gl.attachShader(prog, compile(gl, gl.FRAGMENT_SHADER, FS));
-    gl.linkProgram(prog);
-    if (!gl.getProgramParameter(prog, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(prog));
-    this.prog = prog;
-    this.uintIndex = !!gl.getExtension("OES_element_index_uint");
-    const loc = (n) => gl.getAttribLocation(prog, n);
-    this.attr = { p0: loc("a_p0"), p1: loc("a_p1"), c0: loc("a_c0"), c1: loc("a_c1"), s: loc("a_s") };
-    this.uni = {};
-    for (const u of ["u_t", "u_view", "u_scale", "u_sel"]) this.uni[u] = gl.getUniformLocation(prog, u);
-    this.buf = {};
-    for (const k of ["p0", "p1", "c0", "c1", "s"]) this.buf[k] = gl.createBuffer();
-    this.selBuf = gl.createBuffer();
-    this.n = 0;
-    this.nSel = 0;
-    this.maxPointSize = gl.getParameter(gl.ALIASED_POINT_SIZE_RANGE)[1];
-  }
-  _upload(key, data) {
-    const gl = this.gl;
-    gl.bindBuffer(gl.ARRAY_BUFFER, this.buf[key]);
-    gl.bufferData(gl.ARRAY_BUFFER, data, gl.DYNAMIC_DRAW);
-  }
-  setPositions(p0, p1) { this._upload("p0", p0); this._upload("p1", p1); this.n = p1.length / 2; }
-  setColors(c0, c1) { this._upload("c0", c0); this._upload("c1", c1); }
-  setStyle(s) { this._upload("s", s); }
-  setSelected(indices) {
-    const gl = this.gl;
-    let idx = indices;
-    if (!this.uintIndex) idx = Uint16Array.from(indices.filter((i) => i < 65536));
-    gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.selBuf);
-    gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, idx, gl.DYNAMIC_DRAW);
-    this.nSel = idx.length;
-    this.selType = idx instanceof Uint32Array ? gl.UNSIGNED_INT : gl.UNSIGNED_SHORT;
-  }
-  resize(w, h) { this.gl.viewport(0, 0, w, h); }
-  draw(view, t, dpr, canvasW, canvasH) {
-    const gl = this.gl;
-    gl.clearColor(0, 0, 0, 0);
-    gl.clear(gl.COLOR_BUFFER_BIT);
-    if (!this.n) return;
-    gl.useProgram(this.prog);
-    gl.enable(gl.BLEND);
-    gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
-    const bind = (key, size, type, norm) => {
-      gl.bindBuffer(gl.ARRAY_BUFFER, this.buf[key]);
-      gl.enableVertexAttribArray(this.attr[key]);
-      gl.vertexAttribPointer(this.attr[key], size, type, norm, 0, 0);
-    };
-    bind("p0", 2, gl.FLOAT, false);
-    bind("p1", 2, gl.FLOAT, false);
-    bind("c0", 4, gl.UNSIGNED_BYTE, true);
-    bind("c1", 4, gl.UNSIGNED_BYTE, true);
-    bind("s", 2, gl.UNSIGNED_BYTE, false);
-    gl.uniform1f(this.uni.u_t, t);
-    gl.uniform4f(this.uni.u_view, view.cx, view.cy, (2 * view.k * dpr) / canvasW, (2 * view.k * dpr) / canvasH);
-    gl.uniform1f(this.uni.u_scale, dpr * view.sizeScale);
-    gl.uniform1f(this.uni.u_sel, 0);
-    gl.drawArrays(gl.POINTS, 0, this.n);
-    if (this.nSel) {
-      gl.uniform1f(this.uni.u_sel, 1);
-      gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.selBuf);
-      gl.drawElements(gl.POINTS, this.nSel, this.selType, 0);
-    }
-  }
-  finish() { this.gl.finish(); }
-}
-
-/** Canvas-2D fallback with the same interface (slower: one path per point). */
-class CanvasPoints {
-  constructor(canvas) {
-    this.ctx = canvas.getContext("2d");
-    this.kind = "canvas2d";
-    this.canvas = canvas;
-    this.n = 0;
-    this.sel = new Uint32Array(0);
-  }
-  setPositions(p0, p1) { this.p0 = p0; this.p1 = p1; this.n = p1.length / 2; }
-  setColors(c0, c1) { this.c0 = c0; this.c1 = c1; }
-  setStyle(s) { this.s = s; }
-  setSelected(indices) { this.sel = indices; }
-  resize() {}
-  draw(view, t, dpr, W, H) {
-    const ctx = this.ctx;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, W, H);
-    if (!this.n) return;
-    const sx = view.k * dpr, cx = W / 2, cy = H / 2;
-    const { p0, p1, c1, s } = this;
-    const drawOne = (i, extra, ring) => {
-      const x = (p0[2 * i] + (p1[2 * i] - p0[2 * i]) * t - view.cx) * sx + cx;
-      const y = cy - (p0[2 * i + 1] + (p1[2 * i + 1] - p0[2 * i + 1]) * t - view.cy) * sx;
-      const r = ((s[2 * i] * 0.25 * view.sizeScale + extra) * dpr) / 2;
-      ctx.beginPath();
-      ctx.arc(x, y, r, 0, 6.2832);
-      ctx.fillStyle = `rgba(${c1[4 * i]},${c1[4 * i + 1]},${c1[4 * i + 2]},${ring ? 1 : c1[4 * i + 3] / 255})`;
-      ctx.fill();
-      if (ring || s[2 * i + 1] === 1) {
-        ctx.lineWidth = (ring ? 2 : 1.5) * dpr;
-        ctx.strokeStyle = ring ? "#000" : "rgba(30,30,30,0.9)";
-        ctx.stroke();
-      }
-    };
-    for (let i = 0; i < this.n; i++) drawOne(i, 0, false);
-    for (const i of this.sel) drawOne(i, 5, true);
-  }
-  finish() {}
-}
+import { extent } from "./align.js";
+import { pointsInPolygon } from "./lasso.js";
+import { measure } from "./ui.js";
+import { createLayers, compositeLayers, drawBackground, drawOverlay, lerpInto } from "./map_layers.js";
+import { bindMapInput } from "./map_input.js";
 
 // Layers to redraw.
 const BG = 1, PTS = 2, OV = 4, ALL = 7;
 
 const ease = (t) => (t < 0.5 ? 4 * t * t * t : 1 - Math.pow(-2 * t + 2, 3) / 2);
-
-function extentOf(coords, n) {
-  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const x = coords[2 * i], y = coords[2 * i + 1];
-    if (x < x0) x0 = x; if (x > x1) x1 = x;
-    if (y < y0) y0 = y; if (y > y1) y1 = y;
-  }
-  if (!Number.isFinite(x0)) return [-1, -1, 1, 1];
-  return [x0, y0, x1, y1];
-}
 
 export class MapView {
   /**
@@ -211,24 +37,7 @@ export class MapView {
   constructor(container, opts = {}) {
     this.opts = { animationMs: 550, pointSize: 5, renderer: "auto", ...opts };
     this.container = container;
-    this.root = document.createElement("div");
-    this.root.className = "dvi-map";
-    this.root.tabIndex = 0;
-    this.bgCanvas = document.createElement("canvas");
-    this.bgCanvas.className = "dvi-map-bg";
-    this.ptCanvas = document.createElement("canvas");
-    this.ptCanvas.className = "dvi-map-points";
-    this.ovCanvas = document.createElement("canvas");
-    this.ovCanvas.className = "dvi-map-overlay";
-    this.root.append(this.bgCanvas, this.ptCanvas, this.ovCanvas);
-    container.appendChild(this.root);
-    this.bgCtx = this.bgCanvas.getContext("2d");
-    this.ovCtx = this.ovCanvas.getContext("2d");
-    this.points = null;
-    if (this.opts.renderer !== "canvas") {
-      try { this.points = new GLPoints(this.ptCanvas); } catch (e) { this.points = null; }
-    }
-    if (!this.points) this.points = new CanvasPoints(this.ptCanvas);
+    Object.assign(this, createLayers(container, this.opts.renderer));
 
     this.source = null;
     this.samples = null;
@@ -243,6 +52,9 @@ export class MapView {
     this.prevBg = null;
     this.showBackground = true;
     this.encoding = { colorMode: "label", filter: {}, selection: [] };
+    this.extraMask = null;   // setExtraMask: a second mask from the page (e.g. compare's differences)
+    this.emphasis = 0;
+    this.boundsHook = null;  // setBoundsHook: the page widens the bounds the view fits
     this.mask = null;
     this.visibleCount = 0;
     this.selectedFlags = null;
@@ -257,16 +69,16 @@ export class MapView {
     this._settled = [];
     this.lastFrameMs = 0;
 
-    this._resizeObs = new ResizeObserver(() => this._resize());
-    this._resizeObs.observe(this.root);
-    this._bindEvents();
-    this._resize();
+    this.resizeObs = new ResizeObserver(() => this.resize());
+    this.resizeObs.observe(this.root);
+    bindMapInput(this);
+    this.resize();
   }
 
   get rendererKind() { return this.points.kind; }
 
   destroy() {
-    this._resizeObs.disconnect();
+    this.resizeObs.disconnect();
     cancelAnimationFrame(this._frameReq);
     this.root.remove();
   }
@@ -289,7 +101,7 @@ export class MapView {
     this.highlight = -1;
     this.points.setPositions(new Float32Array(0), new Float32Array(0));
     this.points.setSelected(new Uint32Array(0));
-    this._requestFrame();
+    this.requestFrame();
   }
 
   /**
@@ -322,10 +134,7 @@ export class MapView {
       if (!this._scratch || this._scratch.length !== n * 2) this._scratch = new Float32Array(n * 2);
       from = this._scratch;
       if (t >= 1 || this.pos0 === this.pos1) from.set(this.pos1);
-      else {
-        const a = this.pos0, b = this.pos1;
-        for (let i = 0; i < n * 2; i++) from[i] = a[i] + (b[i] - a[i]) * t;
-      }
+      else lerpInto(from, this.pos0, this.pos1, t);
     } else {
       from = proj.coords;
     }
@@ -339,7 +148,7 @@ export class MapView {
     this.points.setPositions(this.pos0, this.pos1);
     this._restyle(fromColor);
     // Target view.
-    const fit = this._fitView(bg ? bg.bounds : extentOf(proj.coords, n));
+    const fit = this._fitView(bg ? bg.bounds : extent(proj.coords, n));
     if (this.autoFit) {
       this.fitFrom = doAnim ? { ...this.view } : null;
       this.fitTo = fit;
@@ -381,8 +190,22 @@ export class MapView {
       this.points.setSelected(this.selectedIdx);
     }
     if (this.proj) this._restyle(null);
-    this._requestFrame(PTS);
+    this.requestFrame(PTS);
   }
+
+  /**
+   * Fades every sample outside `mask` (Uint8Array, 1 = keep) on top of the encoding's filter, and
+   * draws the kept ones `emphasis` px larger; null removes it.
+   */
+  setExtraMask(mask, { emphasis = 0 } = {}) {
+    this.extraMask = mask;
+    this.emphasis = mask ? emphasis : 0;
+    if (this.proj) this._restyle(null);
+    this.requestFrame(PTS);
+  }
+
+  /** Per-point RGBA of the current epoch (Uint8Array n*4, as drawn), or null before one is shown. */
+  get colors() { return this.color1 || null; }
 
   _restyle(fromColor) {
     const s = this.samples;
@@ -391,6 +214,12 @@ export class MapView {
     const { mask, count } = computeMask(s, this.proj, e.filter || {}, this.mask);
     this.mask = mask;
     this.visibleCount = count;
+    const x = this.extraMask;
+    if (x && x.length === s.n) {
+      let kept = 0;
+      for (let i = 0; i < x.length; i++) { mask[i] &= x[i]; kept += mask[i]; }
+      this.visibleCount = kept;
+    }
     const hasSelection = this.selectedIdx.length > 0;
     // While a transition fades from the old colours, write the new ones into the spare array.
     let target = this.color1;
@@ -400,7 +229,7 @@ export class MapView {
     }
     const { color, style } = computeStyle(s, this.proj, {
       colorMode: e.colorMode, palette, mask, selected: this.selectedFlags, hasSelection,
-      pointSize: e.pointSize || this.opts.pointSize, colors: e.colors || null, sizes: e.sizes || null,
+      pointSize: (e.pointSize || this.opts.pointSize) + (x ? this.emphasis : 0), colors: e.colors || null, sizes: e.sizes || null,
     }, target, this.style);
     this.color1 = color;
     this.style = style;
@@ -408,16 +237,16 @@ export class MapView {
     this.points.setStyle(style);
   }
 
-  setBackgroundVisible(on) { this.showBackground = !!on; this._requestFrame(BG); }
+  setBackgroundVisible(on) { this.showBackground = !!on; this.requestFrame(BG); }
 
   /** Trails: {epochs: number[], positions: ([x,y]|null)[][], colors: string[]} or null. */
-  setTrails(trails) { this.trails = trails; this._requestFrame(OV); }
+  setTrails(trails) { this.trails = trails; this.requestFrame(OV); }
 
   /** Highlights one sample (linked hover from another view); -1 for none. */
   setHighlight(index) {
     if (index === this.highlight) return;
     this.highlight = index;
-    this._requestFrame(OV);
+    this.requestFrame(OV);
   }
 
   setTool(tool) { this.tool = tool; this.root.dataset.tool = tool; }
@@ -425,12 +254,38 @@ export class MapView {
   resetView() {
     this.autoFit = true;
     if (this.fitTo) Object.assign(this.view, this.fitTo);
-    this._emitView();
-    this._requestFrame();
+    this.emitView();
+    this.requestFrame();
+  }
+
+  /** Follows another view (linked panes): {cx, cy, k}, or null to fit this map's own extent again. */
+  setView(v) {
+    this.fitFrom = null;
+    if (!v) { this.autoFit = true; if (this.fitTo) Object.assign(this.view, this.fitTo); }
+    else { this.autoFit = false; Object.assign(this.view, { cx: v.cx, cy: v.cy, k: v.k }); }
+    this.requestFrame();
+  }
+
+  /** hook(bounds) → the bounds the view fits instead (e.g. the union of several panes), or null. */
+  setBoundsHook(hook) { this.boundsHook = hook; }
+
+  /** Bounds of the current epoch: the background image's, else the points' extent; null before one. */
+  ownBounds() {
+    if (this.bg) return this.bg.bounds;
+    return this.pos1 ? extent(this.pos1, this.samples.n) : null;
+  }
+
+  /** Recomputes the fitted view (after the bounds hook's answer changed). */
+  refit() {
+    if (!this.pos1) return;
+    this.fitTo = this._fitView(this.ownBounds());
+    if (this.autoFit && !this.anim) Object.assign(this.view, this.fitTo);
+    this.requestFrame();
   }
 
   // ------------------------------------------------------------------------- geometry
-  _fitView(b) {
+  _fitView(bounds) {
+    const b = this.boundsHook ? this.boundsHook(bounds) || bounds : bounds;
     const w = this.cssW || 1, h = this.cssH || 1;
     const pad = 24;
     const dx = Math.max(b[2] - b[0], 1e-9), dy = Math.max(b[3] - b[1], 1e-9);
@@ -475,40 +330,28 @@ export class MapView {
 
   /** Visible samples inside a polygon given in CSS pixels. */
   pickPolygon(poly) {
-    if (!this.pos1 || poly.length < 3) return new Uint32Array(0);
-    const pts = poly.map(([px, py]) => this.toData(px, py));
-    const [x0, y0, x1, y1] = polygonBounds(pts);
-    const out = [];
-    const p = this.pos1, m = this.mask, n = this.samples.n;
-    for (let i = 0; i < n; i++) {
-      if (m && !m[i]) continue;
-      const x = p[2 * i], y = p[2 * i + 1];
-      if (x < x0 || x > x1 || y < y0 || y > y1) continue;
-      if (insidePolygon(pts, x, y)) out.push(i);
-    }
-    return Uint32Array.from(out);
+    if (!this.pos1) return new Uint32Array(0);
+    const p = this.pos1;
+    return pointsInPolygon(poly.map(([px, py]) => this.toData(px, py)), this.samples.n, this.mask, (i) => [p[2 * i], p[2 * i + 1]]);
   }
 
   // ------------------------------------------------------------------------- drawing
-  _resize() {
-    const r = this.root.getBoundingClientRect();
-    const dpr = window.devicePixelRatio || 1;
-    this.dpr = dpr;
-    this.cssW = Math.max(1, r.width);
-    this.cssH = Math.max(1, r.height);
-    const W = Math.round(this.cssW * dpr), H = Math.round(this.cssH * dpr);
+  /** Measures the container again (call after it was hidden or changed size without a resize event). */
+  resize() {
+    const { dpr, cssW, cssH, W, H } = measure(this.root);
+    Object.assign(this, { dpr, cssW, cssH });
     for (const c of [this.bgCanvas, this.ptCanvas, this.ovCanvas]) {
       if (c.width !== W || c.height !== H) { c.width = W; c.height = H; }
     }
     this.points.resize(W, H);
     if (this.pos1 && this.autoFit) {
-      this.fitTo = this._fitView(this.bg ? this.bg.bounds : extentOf(this.pos1, this.samples.n));
+      this.fitTo = this._fitView(this.bg ? this.bg.bounds : extent(this.pos1, this.samples.n));
       if (!this.anim) Object.assign(this.view, this.fitTo);
     }
     this._drawFrame(performance.now());
   }
 
-  _requestFrame(layers = ALL) {
+  requestFrame(layers = ALL) {
     this._dirty = (this._dirty || 0) | layers;
     if (this._frameReq) return;
     this._frameReq = requestAnimationFrame(() => {
@@ -549,229 +392,32 @@ export class MapView {
         this.fitFrom = null;
       }
     }
-    if (layers & BG) this._drawBackground(t);
+    if (layers & BG) drawBackground(this, t);
     if (layers & PTS) {
       const W = this.ptCanvas.width, H = this.ptCanvas.height;
       this.points.draw(this.view, t, this.dpr, W, H);
     }
-    if (layers & OV) this._drawOverlay(t);
+    if (layers & OV) drawOverlay(this, t);
     this.lastFrameMs = performance.now() - t0;
-    if (this.anim) this._requestFrame();
+    if (this.anim) this.requestFrame();
     else this._settle();
-  }
-
-  _drawBgImage(ctx, bg, alpha) {
-    const [x0, y0, x1, y1] = bg.bounds;
-    const [sx0, sy0] = this.toScreen(x0, y1);
-    const [sx1, sy1] = this.toScreen(x1, y0);
-    ctx.globalAlpha = alpha;
-    ctx.imageSmoothingEnabled = true;
-    ctx.imageSmoothingQuality = "high";
-    ctx.drawImage(bg.image, sx0, sy0, sx1 - sx0, sy1 - sy0);
-    ctx.globalAlpha = 1;
-  }
-
-  _drawBackground(t) {
-    const ctx = this.bgCtx;
-    const dpr = this.dpr;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, this.bgCanvas.width, this.bgCanvas.height);
-    if (!this.showBackground) return;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    if (this.prevBg && t < 1) this._drawBgImage(ctx, this.prevBg, 1);
-    if (this.bg) this._drawBgImage(ctx, this.bg, this.prevBg && t < 1 ? t : 1);
-  }
-
-  _drawOverlay(t) {
-    const ctx = this.ovCtx;
-    const dpr = this.dpr;
-    const empty = !(this.trails && this.pos1) && !(this.highlight >= 0 && this.pos1) && !(this.lasso && this.lasso.length > 1);
-    if (empty && this._ovEmpty) return;
-    this._ovEmpty = empty;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, this.ovCanvas.width, this.ovCanvas.height);
-    this.ovCanvas.style.visibility = empty ? "hidden" : "visible";
-    if (empty) return;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    if (this.trails && this.pos1) this._drawTrails(ctx, t);
-    if (this.highlight >= 0 && this.pos1) {
-      const p = this.positionOf(this.highlight, t);
-      const [x, y] = this.toScreen(p[0], p[1]);
-      ctx.beginPath();
-      ctx.arc(x, y, 9, 0, 2 * Math.PI);
-      ctx.lineWidth = 2.5;
-      ctx.strokeStyle = "#f57c00";
-      ctx.stroke();
-      ctx.beginPath();
-      ctx.arc(x, y, 11, 0, 2 * Math.PI);
-      ctx.lineWidth = 1;
-      ctx.strokeStyle = "rgba(255,255,255,0.9)";
-      ctx.stroke();
-    }
-    if (this.lasso && this.lasso.length > 1) drawLasso(ctx, this.lasso);
-  }
-
-  _drawTrails(ctx, t) {
-    const { epochs, positions, colors, indices } = this.trails;
-    const cur = epochs.indexOf(this.epoch);
-    ctx.lineJoin = "round";
-    ctx.lineCap = "round";
-    for (let j = 0; j < positions.length; j++) {
-      const traj = positions[j];
-      const col = colors ? colors[j] : "#333";
-      const pts = [];
-      for (let e = 0; e < traj.length; e++) if (traj[e]) pts.push([e, ...this.toScreen(traj[e][0], traj[e][1])]);
-      if (pts.length < 2) continue;
-      // halo then colour, segments fade towards the earliest epoch
-      for (const pass of [0, 1]) {
-        for (let s = 1; s < pts.length; s++) {
-          const [e0, xa, ya] = pts[s - 1];
-          const [, xb, yb] = pts[s];
-          const age = cur >= 0 ? Math.abs(e0 - cur) / Math.max(1, epochs.length) : 0;
-          ctx.beginPath();
-          ctx.moveTo(xa, ya);
-          ctx.lineTo(xb, yb);
-          if (pass === 0) { ctx.strokeStyle = "rgba(255,255,255,0.85)"; ctx.lineWidth = 4.5; }
-          else { ctx.strokeStyle = col; ctx.globalAlpha = 0.95 - 0.55 * age; ctx.lineWidth = 2; }
-          ctx.stroke();
-          ctx.globalAlpha = 1;
-        }
-      }
-      for (const [e, x, y] of pts) {
-        ctx.beginPath();
-        ctx.arc(x, y, e === 0 ? 3.5 : 2.2, 0, 2 * Math.PI);
-        ctx.fillStyle = e === 0 ? "#fff" : col;
-        ctx.fill();
-        ctx.lineWidth = 1.2;
-        ctx.strokeStyle = e === 0 ? col : "rgba(255,255,255,0.9)";
-        ctx.stroke();
-      }
-      // Connect the current animated position to the trail.
-      if (indices && indices[j] >= 0 && t < 1) {
-        const p = this.positionOf(indices[j], t);
-        const [x, y] = this.toScreen(p[0], p[1]);
-        ctx.beginPath();
-        ctx.arc(x, y, 4, 0, 2 * Math.PI);
-        ctx.strokeStyle = col;
-        ctx.stroke();
-      }
-    }
   }
 
   /** The current view as one canvas (background, points, overlay), for PNG export. */
   composite(extraDraw = null) {
     this.drawNow();
-    const c = document.createElement("canvas");
-    c.width = this.bgCanvas.width;
-    c.height = this.bgCanvas.height;
-    const ctx = c.getContext("2d");
-    ctx.drawImage(this.bgCanvas, 0, 0);
-    ctx.drawImage(this.ptCanvas, 0, 0);
-    ctx.drawImage(this.ovCanvas, 0, 0);
-    if (extraDraw) extraDraw(ctx, this.dpr);
-    return c;
+    return compositeLayers(this, extraDraw);
   }
 
   /** Finishes GPU work (for timing). */
   finish() { this.points.finish(); }
 
   // ------------------------------------------------------------------------- events
-  _emitView() { if (this.opts.onViewChange) this.opts.onViewChange({ ...this.view, autoFit: this.autoFit }); }
+  emitView() { if (this.opts.onViewChange) this.opts.onViewChange({ ...this.view, autoFit: this.autoFit }); }
 
-  _local(e) {
+  /** CSS pixel of a pointer event relative to the map. */
+  localPoint(e) {
     const r = this.root.getBoundingClientRect();
     return [e.clientX - r.left, e.clientY - r.top];
   }
-
-  _bindEvents() {
-    const el = this.root;
-    let hoverReq = 0, lastMove = null;
-    const doHover = () => {
-      hoverReq = 0;
-      if (!lastMove || !this.opts.onHover || this.drag) return;
-      const [px, py] = this._local(lastMove);
-      const i = this.anim ? -1 : this.pick(px, py);
-      const [x, y] = this.toData(px, py);
-      this.opts.onHover({ index: i, dataX: x, dataY: y, px, py, clientX: lastMove.clientX, clientY: lastMove.clientY });
-    };
-    el.addEventListener("mousemove", (e) => {
-      if (this.drag) return;
-      lastMove = e;
-      if (!hoverReq) hoverReq = requestAnimationFrame(doHover);
-    });
-    el.addEventListener("mouseleave", () => {
-      lastMove = null;
-      if (this.opts.onHover) this.opts.onHover(null);
-    });
-    el.addEventListener("wheel", (e) => {
-      e.preventDefault();
-      const [px, py] = this._local(e);
-      const [x, y] = this.toData(px, py);
-      const f = Math.exp(-e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015));
-      this.autoFit = false;
-      this.anim && (this.fitFrom = null);
-      this.view.k = Math.min(1e9, Math.max(1e-9, this.view.k * f));
-      // keep the data point under the cursor fixed
-      this.view.cx = x - (px - this.cssW / 2) / this.view.k;
-      this.view.cy = y + (py - this.cssH / 2) / this.view.k;
-      this._emitView();
-      this._requestFrame();
-    }, { passive: false });
-    el.addEventListener("pointerdown", (e) => {
-      if (e.button !== 0) return;
-      el.focus({ preventScroll: true });
-      const [px, py] = this._local(e);
-      const mode = e.shiftKey && this.tool === "pan" ? "lasso" : this.tool;
-      this.drag = { mode, x: px, y: py, view: { ...this.view }, moved: false, ev: e };
-      if (mode !== "pan") { this.lasso = [[px, py]]; this.lasso.box = mode === "box"; }
-      el.setPointerCapture(e.pointerId);
-      if (this.opts.onHover) this.opts.onHover(null);
-    });
-    el.addEventListener("pointermove", (e) => {
-      const d = this.drag;
-      if (!d) return;
-      const [px, py] = this._local(e);
-      if (Math.abs(px - d.x) + Math.abs(py - d.y) > 3) d.moved = true;
-      if (d.mode === "pan") {
-        if (!d.moved) return;
-        this.autoFit = false;
-        this.fitFrom = null;
-        this.view.cx = d.view.cx - (px - d.x) / this.view.k;
-        this.view.cy = d.view.cy + (py - d.y) / this.view.k;
-        this.root.classList.add("dragging");
-        this._emitView();
-      } else {
-        this.lasso = extendLasso(this.lasso, px, py);
-      }
-      this._requestFrame(d.mode === "pan" ? ALL : OV);
-    });
-    const end = (e) => {
-      const d = this.drag;
-      if (!d) return;
-      this.drag = null;
-      this.root.classList.remove("dragging");
-      const [px, py] = this._local(e);
-      const mode = e.shiftKey || e.ctrlKey || e.metaKey ? "add" : "replace";
-      if (!d.moved) {
-        this.lasso = null;
-        const i = this.pick(px, py);
-        if (this.opts.onSelect) {
-          if (i >= 0) this.opts.onSelect({ indices: Uint32Array.of(i), mode: mode === "add" ? "toggle" : "replace", click: true });
-          else if (mode === "replace") this.opts.onSelect({ indices: new Uint32Array(0), mode: "replace", click: true });
-        }
-      } else if (d.mode !== "pan") {
-        const poly = lassoPolygon(this.lasso);
-        this.lasso = null;
-        const idx = this.pickPolygon(poly);
-        if (this.opts.onSelect) this.opts.onSelect({ indices: idx, mode });
-      }
-      this._requestFrame(OV);
-    };
-    el.addEventListener("pointerup", end);
-    el.addEventListener("pointercancel", () => { this.drag = null; this.lasso = null; this._requestFrame(OV); });
-    el.addEventListener("dblclick", () => this.resetView());
-  }
 }
-
-export { hexToRgb };

@@ -61,10 +61,10 @@ def main():
         frame.evaluate("""() => {
           const c = window.__dvi.compare, b = c.panes[1], a = c.panes[0];
           const ids = [];
-          for (let i = 0; i < b.samples.n && ids.length < 6; i += 7) {
-            if (!(b.samples.noisy && b.samples.noisy[i])) continue;
-            const j = a.samples.indexOf(b.samples.ids[i]);
-            if (j >= 0 && b.map.proj.predictions[i] === b.samples.labels[i]) ids.push(b.samples.ids[i]);
+          for (let i = 0; i < b.session.samples.n && ids.length < 6; i += 7) {
+            if (!(b.session.samples.noisy && b.session.samples.noisy[i])) continue;
+            const j = a.session.samples.indexOf(b.session.samples.ids[i]);
+            if (j >= 0 && b.map.proj.predictions[i] === b.session.samples.labels[i]) ids.push(b.session.samples.ids[i]);
           }
           window.__dvi.store.set({sel: ids});
         }""")
@@ -72,7 +72,7 @@ def main():
         time.sleep(0.5)
         # hover one of them in the reference pane: ringed in both panes
         pt = frame.evaluate("""() => { const c = window.__dvi.compare, m = c.panes[0].map;
-          const id = window.__dvi.store.get().sel[0], i = c.panes[0].samples.indexOf(id);
+          const id = window.__dvi.store.get().sel[0], i = c.panes[0].session.samples.indexOf(id);
           const [x, y] = m.toScreen(m.pos1[2 * i], m.pos1[2 * i + 1]); const r = m.root.getBoundingClientRect();
           return [r.left + x, r.top + y]; }""")
         box = page.locator("iframe").bounding_box()

@@ -36,6 +36,40 @@ PALETTE = [
 
 ENTRY_SCRIPT = 'import("./index.js").then((m) => void m.render());'
 
+# GET catalogue (docs/HTTP_API.md). The query defaults differ on purpose from the tab's built-in
+# fallback (static/catalogue.js) so that a test can see which one the tab used.
+CATALOGUE = {
+    "flags": {"misclassified": 1, "noisy": 2, "near_boundary": 4},
+    "near_boundary_margin": 0.1,
+    "palette": ["#%02x%02x%02x" % c for c in PALETTE] + [
+        "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"],
+    "signals": [
+        {"name": "mislabel_score", "label": "Mislabel score", "help": "how likely the label is wrong", "kind": "float",
+         "min": 0, "max": 1},
+        {"name": "conf_mean", "label": "Confidence (mean)", "help": "mean confidence in the label", "kind": "float",
+         "min": 0, "max": 1},
+        {"name": "conf_std", "label": "Variability", "help": "std of that confidence", "kind": "float", "min": 0},
+        {"name": "forgetting", "label": "Forgetting events", "help": "correct to wrong", "kind": "count", "min": 0},
+        {"name": "final_correct", "label": "Correct at the last epoch", "help": "0/1", "kind": "flag", "min": 0, "max": 1},
+    ],
+    "queries": [
+        {"name": "largest_movers", "label": "Largest movers on the map", "help": "longest 2-D distance",
+         "params": [{"name": "n", "type": "int", "default": 77, "min": 1, "help": "how many"},
+                    {"name": "split", "type": "choice", "default": "all", "choices": ["all", "train", "test"],
+                     "help": "which samples"}]},
+        {"name": "crossed_boundary", "label": "Crossed the boundary ≥ k times", "help": "boundary crossings",
+         "params": [{"name": "k", "type": "int", "default": 3, "min": 0, "help": "at least k"}]},
+    ],
+}
+
+
+class FakeError(Exception):
+    """An error answer: HTTP status, the X-DVI-Error code and the message (as the real plugin)."""
+
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code = status, code
+
 
 def _csp(script_sha=None):
     scripts = "'self' 'unsafe-eval'" + (" 'sha256-%s'" % script_sha if script_sha else "")
@@ -150,8 +184,9 @@ class FakeRun:
 
 
 class FakeAPI:
-    def __init__(self, runs, fit_seconds=0.0, fail_run=None):
+    def __init__(self, runs, fit_seconds=0.0, fail_run=None, catalogue=True):
         self.runs = {r.name: r for r in runs}
+        self.catalogue = catalogue  # False: a server that predates GET catalogue (404 without a code)
         self.fit_seconds = fit_seconds
         self.fail_run = fail_run
         if fit_seconds > 0:
@@ -204,10 +239,10 @@ class FakeAPI:
         req = Request(environ)
         try:
             resp = self.dispatch(req)
-        except KeyError as e:
-            resp = Response("unknown %s" % e, 404, mimetype="text/plain")
+        except FakeError as e:
+            resp = Response(str(e), e.status, mimetype="text/plain", headers={"X-DVI-Error": e.code})
         except ValueError as e:
-            resp = Response("bad parameter: %s" % e, 400, mimetype="text/plain")
+            resp = Response("bad parameter: %s" % e, 400, mimetype="text/plain", headers={"X-DVI-Error": "bad_param"})
         return resp(environ, start_response)
 
     def _run(self, req):
@@ -215,7 +250,7 @@ class FakeAPI:
         if name is None:
             raise ValueError("missing run")
         if name not in self.runs:
-            raise KeyError("run %r" % name)
+            raise FakeError(404, "unknown_run", "unknown run %r" % name)
         return self.runs[name]
 
     def _epoch(self, req, r, need_fitted=True):
@@ -224,10 +259,10 @@ class FakeAPI:
         except (KeyError, ValueError):
             raise ValueError("epoch must be a non-negative integer")
         if e not in r.epochs:
-            raise KeyError("epoch %d" % e)
+            raise FakeError(404, "unknown_epoch", "unknown epoch %d" % e)
         self._advance(r)
         if need_fitted and e not in r.fitted:
-            raise LookupError("epoch %d not fitted yet" % e)
+            raise FakeError(404, "not_fitted", "epoch %d not fitted yet" % e)
         return e
 
     def dispatch(self, req):
@@ -250,16 +285,13 @@ class FakeAPI:
         if not p.startswith(prefix):
             return Response("not found", 404, mimetype="text/plain")
         route = p[len(prefix):]
+        if route == "catalogue" and self.catalogue:
+            return self._json(CATALOGUE)
         if route in ("runs", "status", "fit", "cancel", "samples", "projection", "background",
                      "background_meta", "predict_at", "metrics", "sample", "thumbnail", "trajectories"):
-            try:
-                return getattr(self, "r_" + route)(req)
-            except LookupError as e:
-                if isinstance(e, KeyError):
-                    raise
-                return Response(str(e), 404, mimetype="text/plain")
-        fn = os.path.join(STATIC, route)
-        if "/" in route or not os.path.isfile(fn):
+            return getattr(self, "r_" + route)(req)
+        fn = os.path.normpath(os.path.join(STATIC, route))
+        if not fn.startswith(STATIC + os.sep) or not os.path.isfile(fn):
             return Response("not found: %s" % route, 404, mimetype="text/plain")
         mt = {"js": "text/javascript", "css": "text/css", "svg": "image/svg+xml",
               "png": "image/png", "html": "text/html"}.get(route.rsplit(".", 1)[-1], "application/octet-stream")
@@ -345,7 +377,7 @@ class FakeAPI:
             raise ValueError("id must be an integer")
         idx = np.nonzero(r.ids == i)[0]
         if len(idx) == 0:
-            raise KeyError("sample id %d" % i)
+            raise FakeError(404, "unknown_sample", "unknown sample id %d" % i)
         return int(idx[0])
 
     def r_sample(self, req):
@@ -387,16 +419,16 @@ class FakeAPI:
         out = []
         for i in ids:
             if i not in pos:
-                raise KeyError("sample id %d" % i)
+                raise FakeError(404, "unknown_sample", "unknown sample id %d" % i)
             k = pos[i]
             out.append([r.data[e]["coords"][k].tolist() if e in r.fitted else None for e in eps])
         return self._json({"ids": ids, "epochs": eps, "positions": out})
 
 
-def make_api(n=2000, epochs=8, fit_seconds=0.0, fail_run=None):
+def make_api(n=2000, epochs=8, fit_seconds=0.0, fail_run=None, catalogue=True):
     runs = [FakeRun("clean", n, epochs, seed=0), FakeRun("noisy/labels-20", n, epochs, seed=1),
             FakeRun("cifar100-ish", max(n // 2, 10), max(epochs - 2, 2), num_classes=20, seed=2, noisy=False)]
-    return FakeAPI(runs, fit_seconds=fit_seconds, fail_run=fail_run)
+    return FakeAPI(runs, fit_seconds=fit_seconds, fail_run=fail_run, catalogue=catalogue)
 
 
 class FakeServer:

@@ -20,8 +20,7 @@ import harness  # noqa: E402
 
 
 def wait_epoch(frame, epoch):
-    frame.wait_for_function(f"() => window.__dvi.map.epoch === {epoch} && window.__dvi.map.anim === null",
-                            timeout=30000)
+    harness.wait_ready(frame, epoch)
 
 
 def main():

@@ -61,7 +61,7 @@ def main():
         frame.evaluate(f"() => window.__dvi.store.set({{epoch: {last}}})")
         frame.wait_for_function(f"() => window.__dvi.map.epoch === {last} && window.__dvi.map.anim === null "
                                 "&& window.__dvi.dyn.data !== null", timeout=30000)
-        frame.evaluate("() => window.__dvi.dyn.section.scrollIntoView({block: 'start'})")
+        frame.evaluate("() => window.__dvi.dyn.el.scrollIntoView({block: 'start'})")
 
         # 1. colour by mislabel score; box-select the data map's hard-to-learn corner
         r = frame.evaluate("""() => { const dm = window.__dvi.dyn.dm, c = dm.canvas.getBoundingClientRect();
@@ -88,9 +88,9 @@ def main():
         frame.locator("select[aria-label='Query split']").select_option("train")
         frame.get_by_role("button", name="Run query").click()
         frame.wait_for_function("() => window.__dvi.store.get().query.startsWith('likely_mislabelled')")
-        frame.evaluate("() => window.__dvi.dyn.el.query.scrollIntoView({block: 'center'})")
+        frame.evaluate("() => window.__dvi.dyn.queries.query.scrollIntoView({block: 'center'})")
         time.sleep(0.6)
-        print(frame.evaluate("() => window.__dvi.dyn.el.qInfo.textContent"))
+        print(frame.evaluate("() => window.__dvi.dyn.queries.info.textContent"))
         shot(page, "dynamics-query-mislabelled.png")
     print("screenshots in", out)
 

@@ -114,7 +114,7 @@ def ready(frame, epochs=None):
     cond = "window.__dvi.compare && window.__dvi.compare.active && window.__dvi.compare.ready"
     if epochs is not None:
         cond += f" && JSON.stringify(window.__dvi.compare.panes.map(p => p.shown)) === '{json.dumps(epochs, separators=(',', ':'))}'"
-    frame.wait_for_function(f"() => {cond}", polling=100, timeout=20000)
+    frame.wait_for_function(f"() => {cond}", polling=100)  # the page's default: harness.HANG_GUARD_MS
 
 
 def top_hash(page):
@@ -263,7 +263,7 @@ def test_linked_hover_selection_and_locked_slider(tb, page):
     s = frame.evaluate(JS_ISOLATED, 0)
     page.mouse.move(*to_page(page, s))
     frame.wait_for_function(f"() => window.__dvi.compare.hoverId === {s['id']}")
-    idx_b = cmp(frame, f"c.panes[1].samples.indexOf({s['id']})")
+    idx_b = cmp(frame, f"c.panes[1].session.samples.indexOf({s['id']})")
     assert cmp(frame, "c.panes[1].map.highlight") == idx_b >= 0
     assert frame.evaluate(JS_PANE_OVERLAY, 1) > 30  # the ring is drawn in pane B
     tip = frame.locator(".dvi-cmp-pane[data-pane='0'] .dvi-tooltip")
@@ -274,7 +274,7 @@ def test_linked_hover_selection_and_locked_slider(tb, page):
     s2 = frame.evaluate(JS_ISOLATED, 1)
     page.mouse.move(*to_page(page, s2))
     frame.wait_for_function(f"() => window.__dvi.compare.hoverId === {s2['id']}")
-    assert cmp(frame, "c.panes[0].map.highlight") == cmp(frame, f"c.panes[0].samples.indexOf({s2['id']})")
+    assert cmp(frame, "c.panes[0].map.highlight") == cmp(frame, f"c.panes[0].session.samples.indexOf({s2['id']})")
 
     # linked selection: a click in pane A selects the sample in both panes, with trails in both
     page.mouse.click(*to_page(page, s))
@@ -499,8 +499,8 @@ def test_different_subsets_clamping_and_entry(tb, logged, page):
     assert int(frame.locator(".dvi-cmp-mtable").get_attribute("data-total")) == n_shared
     assert cmp(frame, "c.panes[1].map.proj.align.n") == n_shared
     # a shared id hovered in one pane rings in the other; an id logged only in clean does not
-    only_clean = cmp(frame, "Array.from(c.panes[0].samples.ids).find(id => c.panes[1].samples.indexOf(id) < 0)")
-    frame.evaluate(f"() => window.__dvi.compare._highlight({only_clean})")
+    only_clean = cmp(frame, "Array.from(c.panes[0].session.samples.ids).find(id => c.panes[1].session.samples.indexOf(id) < 0)")
+    frame.evaluate(f"() => window.__dvi.compare.highlight({only_clean})")
     assert cmp(frame, "c.panes.map(p => p.map.highlight >= 0)") == [True, False]
 
     # entering from the single-run view and leaving again

@@ -13,7 +13,7 @@ import urllib.parse
 
 import pytest
 
-from harness import browser, checked_page, chromium_missing_reason, dvi_frame, fitted_tensorboard, write_logdir
+from harness import browser, checked_page, chromium_missing_reason, dvi_frame, fitted_tensorboard, wait_ready, write_logdir
 
 pytestmark = [pytest.mark.e2e]
 
@@ -64,13 +64,13 @@ def tab_frame(page):
 def open_dynamics(page, base, extra=""):
     page.goto(base + "#dvi&dvi.run=noisy&dvi.dyn=1" + extra)
     frame = tab_frame(page)
-    frame.wait_for_function("() => window.__dvi.dyn.data !== null && window.__dvi.dyn.dm.n === %d" % N, timeout=20000)
+    frame.wait_for_function("() => window.__dvi.dyn.data !== null && window.__dvi.dyn.dm.n === %d" % N)
     frame.evaluate("() => window.__dvi.dyn.dm.canvas.scrollIntoView({block: 'center'})")
     return frame
 
 
 def settle(frame):
-    frame.wait_for_function("() => window.__dvi.map.anim === null", timeout=15000)
+    wait_ready(frame)
 
 
 def iframe_offset(page):
@@ -160,7 +160,7 @@ def test_data_map_selection_and_hover_are_linked_with_the_map(tb, page):
     frame.wait_for_function("() => window.__dvi.store.get().sel.length > 5")
     ids = sel(frame)
     got = frame.evaluate(f"""() => {{ const d = window.__dvi.dyn, s = window.__dvi.samples;
-      const idx = window.__dvi._selectionIndices();
+      const idx = window.__dvi.selectionIndices();
       return {{conf: idx.map(i => d.data.arrays.conf_mean[i]), noisy: idx.map(i => s.noisy[i]),
               below: Array.from(d.data.arrays.conf_mean).filter(v => v <= {q30} - 0.01).length,
               mapSel: window.__dvi.map.selectedIdx.length}}; }}""")
@@ -176,7 +176,7 @@ def test_data_map_selection_and_hover_are_linked_with_the_map(tb, page):
     assert "dvi.sel=" in top_hash(page)
 
     # data map hover → the map's highlight ring
-    i = frame.evaluate("() => window.__dvi._selectionIndices()[0]")
+    i = frame.evaluate("() => window.__dvi.selectionIndices()[0]")
     xy = frame.evaluate(f"() => [window.__dvi.dyn.data.arrays.conf_std[{i}], window.__dvi.dyn.data.arrays.conf_mean[{i}]]")
     page.mouse.move(*dm_page_point(page, frame, *xy))
     frame.wait_for_function("() => window.__dvi.map.highlight >= 0")
@@ -204,7 +204,7 @@ def test_data_map_selection_and_hover_are_linked_with_the_map(tb, page):
     assert dm3["dark"] > dm2["dark"] + 100, (dm2, dm3)
     # and the map's hover shows on the data map
     frame.get_by_role("radio", name="Pan").click()
-    j = frame.evaluate("() => window.__dvi._selectionIndices()[0]")
+    j = frame.evaluate("() => window.__dvi.selectionIndices()[0]")
     pt = frame.evaluate(f"""() => {{ const m = window.__dvi.map, r = m.root.getBoundingClientRect();
       const [x, y] = m.toScreen(m.pos1[2 * {j}], m.pos1[2 * {j} + 1]); return [r.left + x, r.top + y]; }}""")
     orange0 = frame.evaluate(JS_DM_PIXELS)["orange"]
@@ -322,7 +322,7 @@ def test_export_of_a_query_result_and_of_a_selection(tb, page, tmp_path):
     assert name == "dvi-dynamics-noisy-selection.json"
     data = json.loads(text)
     assert data["count"] == 5 and [s["id"] for s in data["samples"]] == pick
-    conf = frame.evaluate("() => window.__dvi._selectionIndices().map(i => window.__dvi.dyn.data.arrays.conf_mean[i])")
+    conf = frame.evaluate("() => window.__dvi.selectionIndices().map(i => window.__dvi.dyn.data.arrays.conf_mean[i])")
     assert all(abs(s["conf_mean"] - c) < 1e-5 for s, c in zip(data["samples"], conf))
 
     # every sample: the ids go in a POST body

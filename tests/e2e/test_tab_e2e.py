@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness import browser, checked_page, chromium_missing_reason, dvi_frame, fitted_tensorboard, write_logdir
+from harness import HANG_GUARD_MS, browser, checked_page, chromium_missing_reason, dvi_frame, fitted_tensorboard, wait_ready, write_logdir
 
 pytestmark = [pytest.mark.e2e]
 
@@ -48,10 +48,7 @@ def open_tab(page, base, hash_="#dvi"):
 
 
 def settle(frame, epoch=None):
-    cond = "window.__dvi.map.anim === null"
-    if epoch is not None:
-        cond += f" && window.__dvi.map.epoch === {int(epoch)}"
-    frame.wait_for_function(f"() => {cond}", polling=100, timeout=15000)
+    wait_ready(frame, epoch)
 
 
 # --- pixel helpers (run inside the plugin iframe) -------------------------------------------
@@ -293,7 +290,7 @@ def test_click_and_box_selection_show_trails(tb, page):
     frame.locator("input[type=search]").fill("digit 3")
     frame.locator("input[type=search]").press("Enter")
     frame.wait_for_function("() => window.__dvi.store.get().sel.length > 10")
-    labels = frame.evaluate("() => window.__dvi._selectionIndices().map(i => window.__dvi.samples.labels[i])")
+    labels = frame.evaluate("() => window.__dvi.selectionIndices().map(i => window.__dvi.samples.labels[i])")
     assert set(labels) == {3}
     frame.locator(".dvi-map").focus()
     page.keyboard.press("Escape")
@@ -397,6 +394,7 @@ def test_reload_and_shared_link_restore_the_view(tb, page, chromium):
     assert frame.locator("label[for=dvi-fn]").is_visible()
     # a shared link opened in a fresh browser context shows the same view
     ctx = chromium.new_context(viewport={"width": 1200, "height": 800})
+    ctx.set_default_timeout(HANG_GUARD_MS)
     try:
         p2 = ctx.new_page()
         p2.goto(url)

@@ -1,0 +1,118 @@
+// Alignment of one run's map onto another's (docs/COMPARE.md): orthogonal Procrustes with uniform
+// scale on shared sample ids, similarity transforms of points and of the background's bounds.
+// Pure (tests/js/align.test.mjs); the canvas drawing of a warped background is in compare_pane.js.
+
+/**
+ * Orthogonal Procrustes with uniform scale in 2-D: finds s, R (rotation or reflection) and t
+ * minimising sum_k |a_k - (s R b_k + t)|^2 over the pairs (ia[k], ib[k]) of the coordinate
+ * arrays A and B (N×2, flat). Closed form: with centred x = b - mean(b), y = a - mean(a),
+ *   rotation by θ:    p = Σ x·y,            q = Σ (x1 y2 - x2 y1),   score √(p²+q²), θ = atan2(q, p)
+ *   reflection:       p' = Σ (x1 y1 - x2 y2), q' = Σ (x1 y2 + x2 y1), score √(p'²+q'²)
+ * (the trace of the 2×2 SVD's singular values, with and without a sign flip); the larger score
+ * wins, s = score / Σ|x|², t = mean(a) - s R mean(b).
+ * Returns {s, m: [m00, m01, m10, m11] (= s R), t: [tx, ty], angle (degrees), reflect, rms,
+ * rel (rms / rms spread of a), n}; with fewer than 3 pairs the identity with `identity: true`.
+ */
+export function procrustes(A, B, ia, ib) {
+  const n = ia.length;
+  if (n < 3) return { s: 1, m: [1, 0, 0, 1], t: [0, 0], angle: 0, reflect: false, rms: NaN, rel: NaN, n, identity: true };
+  let ax = 0, ay = 0, bx = 0, by = 0;
+  for (let k = 0; k < n; k++) {
+    ax += A[2 * ia[k]]; ay += A[2 * ia[k] + 1];
+    bx += B[2 * ib[k]]; by += B[2 * ib[k] + 1];
+  }
+  ax /= n; ay /= n; bx /= n; by /= n;
+  let p = 0, q = 0, pr = 0, qr = 0, xx = 0, yy = 0;
+  for (let k = 0; k < n; k++) {
+    const x1 = B[2 * ib[k]] - bx, x2 = B[2 * ib[k] + 1] - by;
+    const y1 = A[2 * ia[k]] - ax, y2 = A[2 * ia[k] + 1] - ay;
+    p += x1 * y1 + x2 * y2;
+    q += x1 * y2 - x2 * y1;
+    pr += x1 * y1 - x2 * y2;
+    qr += x1 * y2 + x2 * y1;
+    xx += x1 * x1 + x2 * x2;
+    yy += y1 * y1 + y2 * y2;
+  }
+  const rot = Math.hypot(p, q), ref = Math.hypot(pr, qr);
+  const reflect = ref > rot * (1 + 1e-9);
+  const th = reflect ? Math.atan2(qr, pr) : Math.atan2(q, p);
+  const c = Math.cos(th), sn = Math.sin(th);
+  const s = xx > 0 ? (reflect ? ref : rot) / xx : 1;
+  // rotation: [[c, -s], [s, c]]; reflection: rotation · diag(1, -1) = [[c, s], [s, -c]]
+  const R = reflect ? [c, sn, sn, -c] : [c, -sn, sn, c];
+  const m = R.map((v) => v * s);
+  const t = [ax - (m[0] * bx + m[1] * by), ay - (m[2] * bx + m[3] * by)];
+  // residual: Σ|y|² - s² Σ|x|² (exact for the optimum), guarded against rounding
+  const res = Math.max(0, yy - s * s * xx);
+  return { s, m, t, angle: (th * 180) / Math.PI, reflect, rms: Math.sqrt(res / n), rel: yy > 0 ? Math.sqrt(res / yy) : 0, n };
+}
+
+/** Applies {m, t} to a flat N×2 array (a new Float32Array). */
+export function applySimilarity(T, coords) {
+  const out = new Float32Array(coords.length);
+  const [a, b, c, d] = T.m, [tx, ty] = T.t;
+  for (let i = 0; i < coords.length; i += 2) {
+    const x = coords[i], y = coords[i + 1];
+    out[i] = a * x + b * y + tx;
+    out[i + 1] = c * x + d * y + ty;
+  }
+  return out;
+}
+
+/** Applies {m, t} to one point. */
+export function applyPoint(T, x, y) {
+  const [a, b, c, d] = T.m, [tx, ty] = T.t;
+  return [a * x + b * y + tx, c * x + d * y + ty];
+}
+
+/** Applies T to every non-null [x, y] of trajectories (one list per id), epoch by epoch: Ts[j] for epoch j. */
+export function alignTrajectories(positions, Ts) {
+  return positions.map((traj) => traj.map((xy, j) => {
+    const t = Ts[j];
+    return xy && t && !t.identity ? applyPoint(t, xy[0], xy[1]) : xy;
+  }));
+}
+
+/**
+ * Geometry of a background image (bounds [x0, y0, x1, y1], iw×ih pixels, row 0 at y1) warped by T:
+ * the new axis-aligned bounds, the canvas size and the canvas transform [a, b, c, d, e, f] that
+ * maps image pixels onto it (for ctx.setTransform before drawImage).
+ */
+export function warpGeometry(bounds, iw, ih, T) {
+  const [x0, y0, x1, y1] = bounds;
+  const corners = [[x0, y0], [x1, y0], [x0, y1], [x1, y1]].map(([x, y]) => applyPoint(T, x, y));
+  const X0 = Math.min(...corners.map((p) => p[0])), X1 = Math.max(...corners.map((p) => p[0]));
+  const Y0 = Math.min(...corners.map((p) => p[1])), Y1 = Math.max(...corners.map((p) => p[1]));
+  const side = Math.max(iw, ih) * 1.5;
+  const width = Math.max(2, Math.round(side));
+  const height = Math.min(Math.max(2, Math.round(side * (Y1 - Y0) / Math.max(X1 - X0, 1e-12))), 4 * width);
+  // image pixel (u, v) → data (x, y) → warped data (X, Y) → canvas pixel (U, V); all affine
+  const toCanvas = (u, v) => {
+    const x = x0 + (u / iw) * (x1 - x0), y = y1 - (v / ih) * (y1 - y0);
+    const [X, Y] = applyPoint(T, x, y);
+    return [((X - X0) / (X1 - X0)) * width, ((Y1 - Y) / (Y1 - Y0)) * height];
+  };
+  const o = toCanvas(0, 0), eu = toCanvas(1, 0), ev = toCanvas(0, 1);
+  return { bounds: [X0, Y0, X1, Y1], width, height, transform: [eu[0] - o[0], eu[1] - o[1], ev[0] - o[0], ev[1] - o[1], o[0], o[1]] };
+}
+
+/** [x0, y0, x1, y1] of a flat N×2 array ([-1, -1, 1, 1] when empty). */
+export function extent(coords, n = coords.length / 2) {
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const x = coords[2 * i], y = coords[2 * i + 1];
+    if (x < x0) x0 = x; if (x > x1) x1 = x;
+    if (y < y0) y0 = y; if (y > y1) y1 = y;
+  }
+  return Number.isFinite(x0) ? [x0, y0, x1, y1] : [-1, -1, 1, 1];
+}
+
+/** The union of boxes (nulls skipped); null when there is none. */
+export function unionBounds(boxes) {
+  let out = null;
+  for (const b of boxes) {
+    if (!b) continue;
+    out = out ? [Math.min(out[0], b[0]), Math.min(out[1], b[1]), Math.max(out[2], b[2]), Math.max(out[3], b[3])] : b.slice();
+  }
+  return out;
+}

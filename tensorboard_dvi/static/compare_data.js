@@ -1,0 +1,84 @@
+// The data side of "Compare runs": rows paired by sample id, each pane's projection aligned onto
+// the reference pane's map of the same epoch (Procrustes, align.js), the warped backgrounds, and
+// the differences between the runs (diff.js). Cached per pane and epoch; compare.js shows them.
+
+import { clampEpoch } from "./epochs.js";
+import { procrustes, applySimilarity } from "./align.js";
+import { pairByIds, compareRuns } from "./diff.js";
+import { warpBackground } from "./compare_pane.js";
+
+export class CompareData {
+  /** @param panes () → the panes (reference first); @param aligned () → whether alignment is on. */
+  constructor(api, panes, aligned) {
+    Object.assign(this, { api, panes, aligned });
+    this._alignCache = new Map();
+    this._bgCache = new Map();
+    this._pairCache = new Map();
+  }
+
+  clear() { this._alignCache.clear(); this._bgCache.clear(); this._pairCache.clear(); }
+
+  /** Rows of the ids both panes' runs logged (diff.js pairByIds), cached per pair of runs. */
+  pairs(a, b) {
+    const key = a.run + "\u0000" + b.run;
+    let pr = this._pairCache.get(key);
+    if (!pr) { pr = pairByIds(a.session.samples, b.session.samples); this._pairCache.set(key, pr); }
+    return pr;
+  }
+
+  /** The pane's projection, mapped onto the reference pane's map of the same epoch when aligned. */
+  async projection(p, ep) {
+    const raw = await this.api.projection(p.run, ep);
+    const ref = this.panes()[0];
+    if (!this.aligned() || p === ref || !ref || !ref.session.fitted.length) return raw;
+    const refEp = clampEpoch(ref.session.fitted, ep);
+    const key = `${p.run}\u0000${ep}\u0000${ref.run}\u0000${refEp}`;
+    let out = this._alignCache.get(key);
+    if (!out) {
+      out = this.api.projection(ref.run, refEp).then((rp) => {
+        const pr = this.pairs(ref, p);
+        const T = procrustes(rp.coords, raw.coords, pr.ia, pr.ib);
+        T.refEpoch = refEp;
+        return { ...raw, coords: T.identity ? raw.coords : applySimilarity(T, raw.coords), align: T };
+      });
+      this._alignCache.set(key, out);
+      out.catch(() => this._alignCache.delete(key));
+      while (this._alignCache.size > 48) this._alignCache.delete(this._alignCache.keys().next().value);
+    }
+    return out;
+  }
+
+  async background(p, ep) {
+    const bg = await this.api.background(p.run, ep);
+    p.session.takePalette(bg, p.source);
+    const proj = await this.projection(p, ep);
+    if (!proj.align || proj.align.identity) return bg;
+    const key = `${p.run}\u0000${ep}\u0000${this.panes()[0].run}\u0000${proj.align.refEpoch}`;
+    let w = this._bgCache.get(key);
+    if (!w) {
+      w = warpBackground(bg, proj.align);
+      this._bgCache.set(key, w);
+      while (this._bgCache.size > 24) this._bgCache.delete(this._bgCache.keys().next().value);
+    }
+    return w;
+  }
+
+  /** diff.js's comparison of the reference pane with the others at their shown epochs (null until all show one). */
+  async difference(panes) {
+    const ref = panes[0];
+    if (!ref || panes.some((p) => !p.map.proj)) return null;
+    const prevEpoch = (p) => { const f = p.session.fitted; return f[f.indexOf(p.shown) - 1]; };
+    const prevOf = async (p) => {
+      const e = prevEpoch(p);
+      if (e === undefined) return null;
+      try { return (await this.api.projection(p.run, e)).predictions; } catch (err) { return null; }
+    };
+    const prev = await Promise.all(panes.map(prevOf));
+    const C = Math.max(...panes.map((p) => p.entry.num_classes || 1));
+    const others = panes.slice(1).map((p, j) => ({ n: p.session.samples.n, predictions: p.map.proj.predictions, prev: prev[j + 1], pairs: this.pairs(ref, p) }));
+    const d = compareRuns({ n: ref.session.samples.n, predictions: ref.map.proj.predictions, prev: prev[0] }, others, C);
+    d.pairs.forEach((r, j) => Object.assign(r, { run: panes[j + 1].run, epoch: panes[j + 1].shown, prevA: prevEpoch(ref), prevB: prevEpoch(panes[j + 1]) }));
+    return { ref: ref.run, refEpoch: ref.shown, C, ...d };
+  }
+
+}

@@ -1,0 +1,127 @@
+// One pane of "Compare runs": a run picker and epoch head over its own MapView, fed by its own
+// RunSession (data and status polling only; the compare view decides the epoch). Also the warped
+// background canvas of an aligned pane and the pane's tooltip (the sample in every run).
+
+import { MapView } from "./map.js";
+import { RunSession } from "./session.js";
+import { TrailLoader } from "./trails.js";
+import { warpGeometry } from "./align.js";
+import { isWrong, isNoisy } from "./encode.js";
+import { h, placeTooltip, swatch } from "./ui.js";
+
+/** The background image warped by T, as a canvas with its new axis-aligned bounds. */
+export function warpBackground(bg, T) {
+  const iw = bg.image.naturalWidth || bg.image.width, ih = bg.image.naturalHeight || bg.image.height;
+  const g = warpGeometry(bg.bounds, iw, ih, T);
+  const canvas = document.createElement("canvas");
+  canvas.width = g.width;
+  canvas.height = g.height;
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingEnabled = true;
+  ctx.setTransform(...g.transform);
+  ctx.drawImage(bg.image, 0, 0);
+  return { image: canvas, bounds: g.bounds, resolution: bg.resolution, palette: bg.palette };
+}
+
+/**
+ * Builds pane k showing `entry` (a run of GET runs). view: the CompareView (callbacks setPaneRun,
+ * stepPane, removePane, hover / select / view linking); runs: every run for the picker.
+ */
+export function makePane(view, entry, k, runs) {
+  const run = entry.name;
+  const p = { run, k, entry, shown: null, want: null, source: null };
+  p.session = new RunSession(view.api, { pollMs: 2000, metrics: false });
+  p.runSel = h("select", { class: "dvi-select dvi-cmp-runsel", "aria-label": `Run of pane ${k + 1}`, onchange: (e) => view.setPaneRun(k, e.target.value) },
+    ...runs.map((r) => h("option", { value: r.name, selected: r.name === run }, r.name)));
+  p.epochEl = h("span", { class: "dvi-cmp-ep" });
+  p.clampEl = h("span", { class: "dvi-cmp-clamp", hidden: true });
+  p.alignEl = h("div", { class: "dvi-cmp-align" });
+  const mini = (label, d, text) => h("button", { type: "button", class: "dvi-cmp-mini", "aria-label": `${label} epoch of pane ${k + 1}`, onclick: () => view.stepPane(k, d) }, text);
+  p.steps = h("span", { class: "dvi-cmp-steps" }, mini("Previous", -1, "‹"), mini("Next", 1, "›"));
+  p.remove = h("button", { type: "button", class: "dvi-x", "aria-label": `Remove pane ${k + 1}`, title: "Remove this run from the comparison", onclick: () => view.removePane(k) }, "×");
+  const role = h("span", { class: `dvi-cmp-role${k === 0 ? " ref" : ""}`, text: k === 0 ? "reference" : String.fromCharCode(65 + k) });
+  const head = h("div", { class: "dvi-cmp-head" },
+    h("div", { class: "dvi-cmp-head-row" }, role, p.runSel, h("span", { class: "dvi-cmp-eplabel" }, "epoch ", p.epochEl), p.steps, p.clampEl, p.remove),
+    p.alignEl);
+  p.wrap = h("div", { class: "dvi-mapwrap dvi-cmp-mapwrap" });
+  p.tip = h("div", { class: "dvi-tooltip", hidden: true });
+  p.empty = h("div", { class: "dvi-empty", hidden: false }, h("div", { class: "dvi-spinner" }), h("p", { text: "Loading…" }));
+  p.el = h("div", { class: "dvi-cmp-pane", "data-run": run, "data-pane": String(k) }, head, p.wrap);
+  p.map = new MapView(p.wrap, {
+    onHover: (ev) => view.onPaneHover(p, ev),
+    onSelect: (ev) => view.onPaneSelect(p, ev),
+    onViewChange: (v) => view.onPaneView(p, v),
+  });
+  p.map.setBoundsHook((b) => view.commonBounds(p, b));
+  p.trails = new TrailLoader(view.api, p.map, (n) => { p.el.dataset.trails = String(n); });
+  p.wrap.append(p.tip, p.empty);
+  p.map.setTool("pan");
+  return p;
+}
+
+/** Removes a pane's map and stops its polling. */
+export function destroyPane(p) { p.session.close(); p.map.destroy(); }
+
+/** Shows a spinner or an error in the pane instead of its map (null text: hide). */
+export function paneMessage(p, text, { busy = false, error = false } = {}) {
+  p.empty.hidden = !text;
+  if (!text) return;
+  p.empty.className = `dvi-empty${error ? " error" : ""}`;
+  p.empty.replaceChildren(...(busy ? [h("div", { class: "dvi-spinner" })] : []), h("p", { text }));
+}
+
+/** The pane's head: shown epoch, the note when it is clamped, the alignment it uses. */
+export function renderPaneHead(p, { lock, panes, aligned }) {
+  p.epochEl.textContent = p.shown === null ? "—" : String(p.shown);
+  p.epochEl.dataset.epoch = String(p.shown);
+  const fitted = p.session.fitted;
+  const clamped = p.want !== null && p.shown !== null && p.want !== p.shown;
+  p.clampEl.hidden = !clamped;
+  if (clamped) {
+    const logged = p.entry.epochs && p.entry.epochs.includes(p.want);
+    p.clampEl.textContent = logged ? `epoch ${p.want} not fitted yet` : `no epoch ${p.want} in this run (last: ${fitted[fitted.length - 1]})`;
+    p.clampEl.title = `"${p.run}" shows epoch ${p.shown}, the closest fitted epoch before ${p.want}.`;
+  }
+  p.steps.hidden = lock;
+  p.remove.hidden = panes.length <= 2;
+  p.el.dataset.epoch = String(p.shown);
+  p.el.dataset.clamped = clamped ? "1" : "0";
+  const T = p.map.proj && p.map.proj.align;
+  if (p.k === 0) {
+    p.alignEl.textContent = aligned ? "other panes are aligned to this map" : "own coordinates";
+  } else if (!aligned) {
+    p.alignEl.textContent = "own coordinates (alignment off)";
+  } else if (T && !T.identity) {
+    const deg = Math.round(T.angle) || 0;  // no "-0°"
+    p.alignEl.textContent = `aligned to ${panes[0].run} @ ${T.refEpoch}: ${T.reflect ? "mirrored, " : ""}rotated ${deg}°, ×${T.s.toPrecision(2)} · residual ${(100 * T.rel).toFixed(0)}% of spread${T.rel > 0.5 ? " (the maps differ in shape)" : ""}`;
+    p.alignEl.title = `Orthogonal Procrustes on ${T.n} shared samples (docs/COMPARE.md). Residual: RMS distance to the reference positions after alignment, relative to the reference map's RMS spread.`;
+  } else {
+    p.alignEl.textContent = "too few shared samples to align";
+  }
+}
+
+/** The tooltip of pane p for sample row `index`: the sample's label → prediction in every pane. */
+export function showPaneTooltip(p, panes, index, ev, api) {
+  const id = p.session.samples.ids[index];
+  const thumb = p.entry.has_thumbnails ? h("img", { class: "dvi-thumb", src: api.thumbnailUrl(p.run, id), alt: "" }) : null;
+  if (thumb) thumb.addEventListener("error", () => thumb.remove());
+  const rows = panes.map((q) => {
+    const { samples, palette, classNames: names } = q.session;
+    const i = samples ? samples.indexOf(id) : -1;
+    const proj = q.map.proj;
+    if (i < 0 || !proj) return h("div", { class: "dvi-cmp-tiprow" }, h("span", { class: "k", text: q.run }), h("span", { class: "k", text: " not logged" }));
+    const lab = samples.labels[i], pred = proj.predictions[i];
+    return h("div", { class: "dvi-cmp-tiprow" },
+      h("span", { class: "k", text: `${q.run} @ ${q.shown}` }),
+      h("span", {}, swatch(palette[lab]), names[lab] ?? String(lab), isNoisy(samples, proj, i) ? h("span", { class: "tag noisy", text: "noisy" }) : null,
+        h("span", { class: "k", text: " → " }),
+        swatch(palette[pred]), h("b", { class: isWrong(proj, i) ? "wrong" : "", text: names[pred] ?? String(pred) }),
+        h("span", { class: "k", text: ` ${(proj.confidence[i] * 100).toFixed(0)}%` })));
+  });
+  const T = p.tip;
+  T.replaceChildren(...(thumb ? [thumb] : []), h("div", { class: "dvi-tip-body" },
+    h("div", { class: "dvi-tip-title" }, h("b", { text: `#${id}` }), h("span", { class: "dvi-tip-split", text: p.session.samples.split[index] ? "test" : "train" })),
+    h("div", { class: "k dvi-cmp-tipcap", text: "label → prediction" }), ...rows));
+  T.dataset.id = String(id);
+  placeTooltip(T, p.wrap, ev.px, ev.py);
+}

@@ -1,0 +1,67 @@
+// Fitting progress: the bar with stage, epochs ready and ETA while the engine fits, Retry after an
+// error, Resume after a cancel; damaged epochs as a banner.
+
+import { h } from "../ui.js";
+
+export function fmtEta(s) {
+  if (s === null || s === undefined || !Number.isFinite(s)) return "";
+  if (s < 60) return `about ${Math.max(1, Math.round(s))} s left`;
+  if (s < 3600) return `about ${Math.round(s / 60)} min left`;
+  return `about ${(s / 3600).toFixed(1)} h left`;
+}
+
+export class ProgressPanel {
+  constructor({ session, banners }) {
+    this.session = session;
+    this.banners = banners;
+    this.el = h("div", { class: "dvi-progress", hidden: true });
+    session.on("job", ({ error }) => this.render(error || null));
+  }
+
+  render(err = null) {
+    const P = this.el, session = this.session, job = session.job;
+    P.replaceChildren();
+    P.className = "dvi-progress";
+    if (err) {
+      P.hidden = false;
+      P.classList.add("error");
+      P.append(h("span", { class: "dvi-progress-msg", text: err }));
+      return;
+    }
+    if (!job) { P.hidden = true; return; }
+    const total = job.epochs_total || (session.run ? session.run.epochs.length : 0) || 1;
+    const done = Math.max(job.epochs_done ?? 0, session.fitted.length);
+    const pct = Math.max(0, Math.min(100, (100 * done) / total));
+    const bar = h("div", { class: "dvi-bar" }, h("div", { class: "dvi-bar-fill", style: `width:${pct.toFixed(1)}%` }));
+    if (job.state === "queued" || job.state === "running") {
+      P.hidden = false;
+      const stage = job.state === "queued" ? "Waiting for a worker" : (job.message || `Fitting epoch ${job.epoch}`);
+      P.append(
+        h("div", { class: "dvi-progress-text" },
+          h("b", { text: "Fitting the visualizer" }),
+          h("span", { text: ` · ${stage} · ${done} of ${total} epochs ready` }),
+          h("span", { class: "dvi-eta", text: job.eta_s ? ` · ${fmtEta(job.eta_s)}` : "" })),
+        bar,
+        h("button", { type: "button", class: "dvi-link", onclick: () => session.cancelFit() }, "Cancel"));
+      bar.classList.toggle("indeterminate", job.state === "queued");
+    } else if (job.state === "error") {
+      P.hidden = false;
+      P.classList.add("error");
+      P.append(h("span", { class: "dvi-progress-msg" },
+        h("b", { text: "Fitting failed: " }), job.error || job.message || "unknown error",
+        ` (${done} of ${total} epochs ready). Fix the cause, then retry.`),
+        h("button", { type: "button", class: "dvi-btn", onclick: () => session.startFit() }, "Retry"));
+    } else if (job.state === "cancelled") {
+      P.hidden = false;
+      P.classList.add("paused");
+      P.append(h("span", { class: "dvi-progress-msg", text: `Fitting was cancelled; ${done} of ${total} epochs are ready.` }),
+        h("button", { type: "button", class: "dvi-btn", onclick: () => session.startFit() }, "Resume"));
+    } else {
+      P.hidden = true;
+    }
+    const damaged = session.run && session.run.damaged ? Object.entries(session.run.damaged) : [];
+    this.banners.set("damaged", damaged.length
+      ? `Skipped damaged epoch${damaged.length > 1 ? "s" : ""}: ${damaged.map(([e, why]) => `${e} (${why})`).join("; ")}.`
+      : null);
+  }
+}

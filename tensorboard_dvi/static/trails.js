@@ -1,0 +1,48 @@
+// Trails of selected samples (GET trajectories), one loader for the single-run map and every
+// compare pane: fetches the positions of at most MAX_TRAILS ids, optionally maps them (alignment),
+// colours them by label, hands them to a MapView and skips refetching an unchanged request.
+
+export const MAX_TRAILS = 300;
+
+export class TrailLoader {
+  /** @param api Api; @param map MapView; @param onCount(n) told how many trails are drawn. */
+  constructor(api, map, onCount = () => {}) {
+    this.api = api;
+    this.map = map;
+    this.onCount = onCount;
+    this.key = null;
+  }
+
+  /** Forget the last request (the next load fetches again). */
+  reset() { this.key = null; }
+
+  /**
+   * Loads the trails of `ids` of run `run` (session-like {samples, palette, fitted}); `on` false or no
+   * ids clears them. transform(tr) → positions (Promise) maps them (e.g. onto a reference run).
+   * Rejects with the API error (the caller shows it).
+   */
+  async load(run, data, ids, { on = true, transform = null, keyExtra = "" } = {}) {
+    ids = ids.filter((id) => data.samples && data.samples.indexOf(id) >= 0).slice(0, MAX_TRAILS);
+    if (!on || !ids.length || !data.fitted.length) {
+      this.key = null;
+      this.map.setTrails(null);
+      this.onCount(0);
+      return;
+    }
+    const key = `${run}|${ids.join(",")}|${data.fitted.join(",")}|${keyExtra}`;
+    if (key === this.key) return;
+    this.key = key;
+    try {
+      const tr = await this.api.trajectories(run, ids);
+      const positions = transform ? await transform(tr) : tr.positions;
+      if (key !== this.key) return;
+      const indices = tr.ids.map((id) => data.samples.indexOf(id));
+      const colors = indices.map((i) => data.palette[data.samples.labels[i]] || "#333");
+      this.map.setTrails({ epochs: tr.epochs, positions, colors, indices });
+      this.onCount(ids.length);
+    } catch (e) {
+      this.key = null;
+      throw e;
+    }
+  }
+}
