@@ -18,6 +18,9 @@ Layout (``cache_dir`` is given by the caller, see :func:`default_cache_dir`)::
         knn.npy               int32 n_train x k, high-D neighbours (temporal term)
         npr.npy               float32 n_train, neighbour-preserving rate vs predecessor
         offsets.npy           float32 n_train x 2, refined position − encoder output (warm start)
+        border_embedding.npy  float32 n_border x 2, drawn positions of the border points used
+        border_rows.npy       int32 n_border, their rows in the epoch's logged border array
+    cache_dir/run_metrics.json  run-level figures of the reference evaluator (run_metrics.py)
 
 Every epoch folder is written by the format's own atomic writer
 (``storage.write_folder``: dot-prefixed temporary folder, every file fsynced,
@@ -31,6 +34,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from typing import Dict, List, Optional, Tuple
 
@@ -52,9 +56,15 @@ STATE_FILE = "visualizer.pt"
 KNN_FILE = "knn.npy"
 NPR_FILE = "npr.npy"
 OFFSETS_FILE = "offsets.npy"
+BORDER_EMBEDDING_FILE = "border_embedding.npy"
+BORDER_ROWS_FILE = "border_rows.npy"
+RUN_METRICS_FILE = "run_metrics.json"
 
-METRIC_KEYS = ("nn_10", "nn_15", "nn_20", "boundary_nn_15", "ppr_train", "ppr_test",
-               "inv_conf_diff", "trustworthiness", "tnn_5", "tr", "temporal_corr")
+METRIC_KEYS = ("nn_10", "nn_15", "nn_20", "nn_15_test", "nn_15_test_rows", "boundary_nn_15",
+               "boundary_nn_15_test", "ppr_train", "ppr_test", "inv_conf_diff", "trustworthiness",
+               "tnn_5_chain", "tr_chain", "temporal_corr_chain")
+#: run-level figures (every epoch an anchor), in ``run_metrics.json`` (see run_metrics.py)
+RUN_METRIC_KEYS = ("tnn_3", "tnn_5", "tr", "temporal_corr")
 
 
 def default_cache_dir(run_path: str) -> str:
@@ -203,6 +213,38 @@ class RunCache:
         except NotFittedError:
             return None
 
+    def border_embedding(self, epoch: int) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+        """(positions n_border x 2, rows in the logged border array), None when not stored."""
+        try:
+            return self._npy(epoch, BORDER_EMBEDDING_FILE), self._npy(epoch, BORDER_ROWS_FILE)
+        except NotFittedError:
+            return None
+
+    def run_metrics(self) -> Optional[dict]:
+        """The run-level figures (``run_metrics.json``), None before they were computed.
+
+        Only the documented fields come back, each a finite number or None (``epochs`` a list of
+        ints, ``mean`` a dict of numbers): the file may be damaged or hostile, and it is served."""
+        try:
+            with open(os.path.join(self.cache_dir, RUN_METRICS_FILE), encoding="utf-8") as f:
+                raw = json.load(f)
+        except (OSError, ValueError, RecursionError):
+            return None
+        if not isinstance(raw, dict):
+            return None
+        out = {k: _finite_or_none(raw.get(k)) for k in RUN_METRIC_KEYS}
+        epochs = raw.get("epochs")
+        out["epochs"] = [int(e) for e in epochs if isinstance(e, int) and not isinstance(e, bool)] \
+            if isinstance(epochs, list) else []
+        mean = raw.get("mean")
+        out["mean"] = {str(k): _finite_or_none(v) for k, v in mean.items()} if isinstance(mean, dict) else {}
+        uids = raw.get("input_uids")
+        out["input_uids"] = {str(k): v for k, v in uids.items() if isinstance(v, str)} \
+            if isinstance(uids, dict) else {}
+        if "n_samples" in raw:
+            out["n_samples"] = _finite_or_none(raw["n_samples"])
+        return out
+
     def knn(self, epoch: int) -> np.ndarray:
         return self._npy(epoch, KNN_FILE)
 
@@ -257,3 +299,25 @@ class RunCache:
             trash = os.path.join(self.epochs_dir, TRASH_PREFIX + epoch_dir_name(epoch) + "-" + uuid.uuid4().hex[:8])
             os.rename(final, trash)
             shutil.rmtree(trash, ignore_errors=True)
+
+    def write_run_metrics(self, obj: dict) -> None:
+        """Write ``run_metrics.json`` atomically (temp file, fsync, then replace)."""
+        os.makedirs(self.cache_dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".json", dir=self.cache_dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(obj, f, indent=1, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, os.path.join(self.cache_dir, RUN_METRICS_FILE))
+            tmp = None
+        finally:
+            if tmp is not None:
+                os.unlink(tmp)
+
+
+def _finite_or_none(value) -> Optional[float]:
+    """A JSON number as a finite float, anything else (NaN, strings, lists, bools) as None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if np.isfinite(value) else None

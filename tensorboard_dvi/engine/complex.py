@@ -197,7 +197,7 @@ def build_complex(x_train: np.ndarray, border: np.ndarray, *, n_neighbors: int =
     n = x_train.shape[0]
     warnings: List[str] = []
     if knn is None:
-        knn = knn_exact(x_train, x_train, n_neighbors, exclude_self_first=True, device=device)
+        knn = knn_self(x_train, n_neighbors, device=device)
     knn_idx = np.ascontiguousarray(knn[0][:, :n_neighbors])
     knn_dist = np.ascontiguousarray(knn[1][:, :n_neighbors])
     spatial = prune(fuzzy_simplicial_set(knn_idx, knn_dist, n), prune_n_epochs)

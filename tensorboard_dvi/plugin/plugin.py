@@ -311,7 +311,7 @@ class DVIPlugin(base_plugin.TBPlugin):
                 continue
             out_epochs.append(f)
             metrics.append({"epoch": f, **m})
-        return self._json(request, {"epochs": out_epochs, "metrics": metrics})
+        return self._json(request, {"epochs": out_epochs, "metrics": metrics, "run": run.cache.run_metrics()})
 
     @wrappers.Request.application
     def _serve_sample(self, request):
