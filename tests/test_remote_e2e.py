@@ -61,6 +61,8 @@ def test_log_fit_and_view_through_s3(moto_s3, s3_prefix, fit_machine, capsys, mo
     run_cache = dfs.join(cache_root, default_cache_dir(logs + "/run").rsplit("/", 1)[-1])
     versions = committed_versions(run_cache)
     assert sorted(versions) == ["epoch-000001", "epoch-000002"]
+    monkeypatch.setenv("TENSORBOARD_DVI_MIRROR", str(fit_machine / "other-mirror"))
+    assert RunCache(run_cache).run_metrics() is not None  # run-level figures shared too
 
     # Viewed from elsewhere: an empty local mirror, the same URLs.
     proc, port = start_tensorboard(logs, cache_root, fit_machine, monkeypatch)

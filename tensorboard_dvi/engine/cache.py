@@ -226,8 +226,11 @@ class RunCache:
         Only the documented fields come back, each a finite number or None (``epochs`` a list of
         ints, ``mean`` a dict of numbers): the file may be damaged or hostile, and it is served."""
         try:
-            with open(os.path.join(self.cache_dir, RUN_METRICS_FILE), encoding="utf-8") as f:
-                raw = json.load(f)
+            if self.url:  # the shared copy (one object, replaced in one PUT)
+                raw = json.loads(dfs.read_bytes(dfs.join(self.url, RUN_METRICS_FILE)))
+            else:
+                with open(os.path.join(self.cache_dir, RUN_METRICS_FILE), encoding="utf-8") as f:
+                    raw = json.load(f)
         except (OSError, ValueError, RecursionError):
             return None
         if not isinstance(raw, dict):
@@ -301,7 +304,9 @@ class RunCache:
             shutil.rmtree(trash, ignore_errors=True)
 
     def write_run_metrics(self, obj: dict) -> None:
-        """Write ``run_metrics.json`` atomically (temp file, fsync, then replace)."""
+        """Write ``run_metrics.json`` atomically (temp file, fsync, then replace; one PUT remotely)."""
+        if self.url:
+            dfs.write_bytes(dfs.join(self.url, RUN_METRICS_FILE), json.dumps(obj, indent=1, sort_keys=True).encode())
         os.makedirs(self.cache_dir, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".json", dir=self.cache_dir)
         try:
