@@ -26,6 +26,11 @@ import numpy as np
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+try:
+    from fake_extras import EXTRA_ROUTES, ExtrasMixin, add_extras
+except ImportError:  # imported as tests.e2e.fake_api
+    from .fake_extras import EXTRA_ROUTES, ExtrasMixin, add_extras
+
 STATIC = os.path.join(os.path.dirname(__file__), "..", "..", "tensorboard_dvi", "static")
 STATIC = os.path.abspath(STATIC)
 
@@ -134,6 +139,7 @@ class FakeRun:
                     "epochs_total": len(self.epochs), "eta_s": 0.0, "error": None, "message": "all epochs fitted"}
         self._bg_cache = {}
         self.lock = threading.Lock()
+        add_extras(self, rng)
 
     def bounds(self, e):
         c = self.data[e]["coords"]
@@ -184,7 +190,7 @@ class FakeRun:
         return m
 
 
-class FakeAPI:
+class FakeAPI(ExtrasMixin):
     def __init__(self, runs, fit_seconds=0.0, fail_run=None, catalogue=True):
         self.runs = {r.name: r for r in runs}
         self.catalogue = catalogue  # False: a server that predates GET catalogue (404 without a code)
@@ -233,6 +239,7 @@ class FakeAPI:
                                                    "frog", "horse", "ship", "truck"][i] for i in range(r.c)],
              "n_train": int((r.split == 0).sum()), "n_test": int((r.split == 1).sum()), "dim": 64,
              "has_thumbnails": True, "has_noisy": r.noisy is not None, "job": dict(r.job)}
+        self.extra_run_json(r, d)
         return d
 
     # --- WSGI ----------------------------------------------------------------
@@ -282,6 +289,8 @@ class FakeAPI:
             html = ('<!DOCTYPE html>\n<head><base href="plugin/dvi/" /></head>\n'
                     '<body><script type="module">%s</script></body>\n' % ENTRY_SCRIPT)
             return Response(html, mimetype="text/html", headers={"Content-Security-Policy": _csp(sha)})
+        if p == "/favicon.ico":  # as TensorBoard serves one (a 404 would be a console error)
+            return Response(b"", 204)
         prefix = "/data/plugin/dvi/"
         if not p.startswith(prefix):
             return Response("not found", 404, mimetype="text/plain")
@@ -289,7 +298,7 @@ class FakeAPI:
         if route == "catalogue" and self.catalogue:
             return self._json(CATALOGUE)
         if route in ("runs", "status", "fit", "cancel", "samples", "projection", "background",
-                     "background_meta", "predict_at", "metrics", "sample", "thumbnail", "trajectories"):
+                     "background_meta", "predict_at", "metrics", "sample", "thumbnail", "trajectories") + EXTRA_ROUTES:
             return getattr(self, "r_" + route)(req)
         fn = os.path.normpath(os.path.join(STATIC, route))
         if not fn.startswith(STATIC + os.sep) or not os.path.isfile(fn):
@@ -395,6 +404,7 @@ class FakeAPI:
             e = self._epoch(req, r)
             p = int(r.data[e]["predictions"][k])
             d.update(prediction=p, prediction_name=names[p], confidence=float(r.data[e]["confidence"][k]))
+        self.extra_sample(r, k, d, e if "epoch" in req.args else None, names)
         return self._json(d)
 
     def r_thumbnail(self, req):
