@@ -41,7 +41,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .. import fs as dfs
-from .. import mirror, storage
+from .. import mirror, safe_read, storage
 from ..metadata import EPOCH_FILE, EPOCHS_DIR, TEMP_PREFIX, TRASH_PREFIX  # noqa: F401 (re-exported)
 from ..metadata import epoch_dir_name, parse_epoch_dir_name
 
@@ -125,14 +125,23 @@ class RunCache:
                 out.append(e)
         return sorted(out)
 
+    def _json(self, epoch: int, name: str) -> dict:
+        """A JSON object of the cache, read safely (storage.read_json: regular files only, size
+        and nesting limits); wrong type or syntax is ValueError, a missing file NotFittedError."""
+        try:
+            obj = safe_read.read_json(os.path.join(self.epoch_path(epoch), name), name, max_bytes=4 << 20)
+        except FileNotFoundError:
+            raise NotFittedError(f"epoch {epoch} is not fitted ({name} missing)") from None
+        except safe_read.FormatError as e:
+            raise ValueError(f"cached {e}") from None
+        if not isinstance(obj, dict):
+            raise ValueError(f"cached {name} must hold a JSON object, got {type(obj).__name__}")
+        return obj
+
     def epoch_info(self, epoch: int) -> dict:
         """The epoch's ``epoch.json`` (input uid, predecessor, config hash, timings)."""
-        path = os.path.join(self.epoch_path(epoch), EPOCH_FILE)
         try:
-            with open(path, encoding="utf-8") as f:
-                return json.load(f)
-        except FileNotFoundError:
-            raise NotFittedError(f"epoch {epoch} is not fitted") from None
+            return self._json(epoch, EPOCH_FILE)
         except ValueError as e:
             raise NotFittedError(f"epoch {epoch}: unreadable {EPOCH_FILE} ({e})") from None
 
@@ -171,8 +180,10 @@ class RunCache:
 
     def _file(self, epoch: int, name: str) -> str:
         path = os.path.join(self.epoch_path(epoch), name)
-        if not os.path.exists(path):
-            raise NotFittedError(f"epoch {epoch} is not fitted ({name} missing)")
+        try:
+            safe_read.check_regular(path, name, ValueError)  # a FIFO or device is never opened
+        except FileNotFoundError:
+            raise NotFittedError(f"epoch {epoch} is not fitted ({name} missing)") from None
         return path
 
     def _npy(self, epoch: int, name: str) -> np.ndarray:
@@ -188,8 +199,15 @@ class RunCache:
 
     def background_meta(self, epoch: int) -> dict:
         """``{"bounds": [x_min, y_min, x_max, y_max], "resolution": R}``; row 0 = y_max."""
-        with open(self._file(epoch, BACKGROUND_META), encoding="utf-8") as f:
-            return json.load(f)
+        meta = self._json(epoch, BACKGROUND_META)
+        bounds, r = meta.get("bounds"), meta.get("resolution")
+        if (not isinstance(bounds, list) or len(bounds) != 4
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in bounds)
+                or not bounds[0] < bounds[2] or not bounds[1] < bounds[3]):
+            raise ValueError(f"cached {BACKGROUND_META}: 'bounds' must be 4 finite numbers x_min < x_max, y_min < y_max")
+        if not isinstance(r, int) or isinstance(r, bool) or not 1 <= r <= 8192:
+            raise ValueError(f"cached {BACKGROUND_META}: 'resolution' must be an integer in [1, 8192]")
+        return meta
 
     def grid(self, epoch: int) -> Tuple[np.ndarray, np.ndarray]:
         """(classes R x R, confidence float32 R x R), same orientation as the PNG."""
@@ -197,8 +215,7 @@ class RunCache:
 
     def metrics(self, epoch: int) -> dict:
         """NN@k, boundary NN, PPR, ..., ``poor`` and ``warnings`` (None = undefined)."""
-        with open(self._file(epoch, METRICS_FILE), encoding="utf-8") as f:
-            return json.load(f)
+        return self._json(epoch, METRICS_FILE)
 
     def npr(self, epoch: int) -> Optional[np.ndarray]:
         try:
@@ -226,12 +243,8 @@ class RunCache:
         Only the documented fields come back, each a finite number or None (``epochs`` a list of
         ints, ``mean`` a dict of numbers): the file may be damaged or hostile, and it is served."""
         try:
-            if self.url:  # the shared copy (one object, replaced in one PUT)
-                raw = json.loads(dfs.read_bytes(dfs.join(self.url, RUN_METRICS_FILE)))
-            else:
-                with open(os.path.join(self.cache_dir, RUN_METRICS_FILE), encoding="utf-8") as f:
-                    raw = json.load(f)
-        except (OSError, ValueError, RecursionError):
+            raw = safe_read.read_json_at(dfs.join(self.url or self.cache_dir, RUN_METRICS_FILE), RUN_METRICS_FILE)
+        except (OSError, safe_read.FormatError):
             return None
         if not isinstance(raw, dict):
             return None
@@ -269,10 +282,11 @@ class RunCache:
         if not (np.isfinite(x) and np.isfinite(y)):
             raise ValueError("x and y must be finite numbers")
         inside = x_min <= x <= x_max and y_min <= y <= y_max
-        col = int(np.floor((x - x_min) / (x_max - x_min) * r))
-        row = int(np.floor((y_max - y) / (y_max - y_min) * r))
-        col = min(max(col, 0), r - 1)
-        row = min(max(row, 0), r - 1)
+        if classes.shape != (r, r) or conf.shape != (r, r):
+            raise ValueError(f"cached grid has shape {classes.shape}/{conf.shape}, expected ({r}, {r})")
+        # clipped as floats first: far outside the bounds (x = 1e308) the cell index overflows an int
+        col = int(np.clip(np.floor((x - x_min) / (x_max - x_min) * r), 0, r - 1))
+        row = int(np.clip(np.floor((y_max - y) / (y_max - y_min) * r), 0, r - 1))
         return int(classes[row, col]), float(conf[row, col]), bool(inside)
 
     # ------------------------------------------------------------------ writing
@@ -289,8 +303,15 @@ class RunCache:
             published = storage.write_folder(dfs.join(self.url, EPOCHS_DIR), epoch_dir_name(epoch), arrays, ordered,
                                              replace=True, extra_files=blobs)
             blobs = {**blobs, mirror.SOURCE_FILE: published.rsplit("/", 1)[-1].encode("utf-8")}
-        return storage.write_folder(self.epochs_dir, epoch_dir_name(epoch), arrays, ordered, replace=True,
-                                    extra_files=blobs)
+        try:
+            return storage.write_folder(self.epochs_dir, epoch_dir_name(epoch), arrays, ordered, replace=True,
+                                        extra_files=blobs)
+        except storage.StorageError as e:
+            if "no space left" in str(e):
+                raise storage.StorageError(e.errno, f"cache disk full (no space left on device): epoch {epoch}'s "
+                                           "results could not be written to the cache; free space there or "
+                                           "choose another cache folder with --dvi_cache_dir") from e
+            raise
 
     def remove_epoch(self, epoch: int) -> None:
         if self.url:

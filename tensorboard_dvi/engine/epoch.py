@@ -25,7 +25,7 @@ from .config import EngineConfig, EngineError
 from .faithfulness import epoch_metrics
 from .model import Visualizer, apply_in_batches
 from .phases import train_visualizer
-from .progress import Progress, check_stop
+from .progress import Progress, check_stop, warn
 from .refine import interpolate
 from .transform import place_new_points
 
@@ -115,9 +115,17 @@ class EpochFitter:
         check_stop(self.should_stop)
 
     def _prev_state(self, prev, dim: int, e: int):
+        """The previous epoch's visualizer state, or None when there is none or it cannot be read
+        safely (``weights_only=True`` refused it, or it is damaged): the epoch is then fitted
+        without warm start, and nothing suggests loading it unsafely."""
         if prev is None:
             return None
-        state = torch.load(self.cache.state_path(prev), map_location=self.device, weights_only=True)
+        try:
+            state = torch.load(self.cache.state_path(prev), map_location=self.device, weights_only=True)
+        except Exception:  # noqa: BLE001 - UnpicklingError, RuntimeError, OSError, EOFError, ...
+            state = None
+        if not isinstance(state, dict) or not hasattr(state.get("center"), "shape"):
+            return None
         prev_dim = state["center"].shape[0]
         if prev_dim != dim:
             raise EngineError(f"epoch {e} has {dim}-dimensional representations but epoch {prev} "
@@ -186,6 +194,11 @@ class EpochFitter:
         warns += one_class_warning(logits[self.train_rows])
         dim = reps.shape[1]
         prev_state = self._prev_state(prev, dim, e)
+        if prev is not None and prev_state is None:
+            warns.append(f"the cached visualizer of epoch {prev} cannot be read safely; epoch {e} is "
+                         "fitted without warm start")
+            warn(warns[-1])
+            prev = None
         timings["load"] = time.perf_counter() - t0
         self._stop()
 

@@ -18,7 +18,6 @@ run_metrics.py (the metrics).
 from __future__ import annotations
 
 import logging
-import warnings as _warnings
 from typing import Callable, Dict, Iterable, List, Optional
 
 import torch
@@ -29,7 +28,7 @@ from .config import EngineConfig, EngineError
 from .epoch import EpochFitter
 from .faithfulness import damaged_error_types
 from .phases import train_visualizer
-from .progress import Progress, Stopped
+from .progress import Progress, Stopped, warn
 from .run_metrics import update_run_metrics
 
 __all__ = ["fit_run", "EngineConfig", "EngineError", "train_visualizer"]
@@ -37,11 +36,11 @@ __all__ = ["fit_run", "EngineConfig", "EngineError", "train_visualizer"]
 log = logging.getLogger(__name__)
 
 
-def _open_reader(run):
+def _open_reader(run, confine=None):
     if hasattr(run, "epochs") and hasattr(run, "epoch"):
         return run
     from ..storage import RunReader
-    return RunReader(run)
+    return RunReader(run, confine=confine)
 
 
 def _select(all_epochs: List[int], epochs) -> List[int]:
@@ -57,20 +56,21 @@ def _select(all_epochs: List[int], epochs) -> List[int]:
 def fit_run(run_path, cache_dir: str, *, epochs: Optional[Iterable[int]] = None,
             config: Optional[EngineConfig] = None, device: str = "cpu",
             progress: Optional[Callable[[dict], None]] = None,
-            should_stop: Optional[Callable[[], bool]] = None) -> List[int]:
+            should_stop: Optional[Callable[[], bool]] = None, confine: Optional[str] = None) -> List[int]:
     """Fit every epoch of the run that is not fresh in the cache; return those fitted.
 
     ``run_path`` is a run folder (or an object with the RunReader API).
     Epochs are fitted in order; each warm-starts from the latest fresh epoch
     before it (unless ``config.temporal`` is False); an epoch that arrives after
     later ones were fitted makes those later ones refit (``_in_epoch_order``). ``should_stop()`` is
-    polled between stages and trainer epochs; finished epochs stay valid.
+    polled between stages and trainer epochs; finished epochs stay valid. ``confine`` (the
+    plugin passes its logdir): files reached through a symlink out of it are not read.
     """
     cfg = config or EngineConfig()
     device = str(device)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise EngineError("device 'cuda' was requested but torch sees no CUDA GPU")
-    reader = _open_reader(run_path)
+    reader = _open_reader(run_path, confine)
     damaged_types = damaged_error_types()
     old_threads = torch.get_num_threads()
     if cfg.threads:
@@ -86,7 +86,7 @@ def fit_run(run_path, cache_dir: str, *, epochs: Optional[Iterable[int]] = None,
             try:
                 uids[e] = reader.epoch(e).uid
             except damaged_types as err:
-                _warn(f"skipping epoch {e}: {getattr(err, 'reason', err)}")
+                warn(f"skipping epoch {e}: {getattr(err, 'reason', err)}")
             except KeyError:
                 pass
         if not uids:
@@ -112,7 +112,7 @@ def fit_run(run_path, cache_dir: str, *, epochs: Optional[Iterable[int]] = None,
             except Stopped:
                 break
             except damaged_types as err:
-                _warn(f"skipping epoch {e}: {getattr(err, 'reason', err)}")
+                warn(f"skipping epoch {e}: {getattr(err, 'reason', err)}")
                 continue
             done.append(e)
             P.done += 1
@@ -140,6 +140,3 @@ def _in_epoch_order(cache: RunCache, fresh: set, good: List[int]) -> set:
     return kept
 
 
-def _warn(msg: str) -> None:
-    log.warning(msg)
-    _warnings.warn(msg, RuntimeWarning, stacklevel=3)

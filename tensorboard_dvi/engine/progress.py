@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from typing import Callable, Optional
+
+log = logging.getLogger("tensorboard_dvi.engine.fit")
+
+
+def warn(msg: str) -> None:
+    """A warning about the fit: logged (the plugin's worker log) and raised as RuntimeWarning."""
+    log.warning(msg)
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
 
 
 class Stopped(Exception):

@@ -85,7 +85,8 @@ export class Api {
   async _fetch(route, params, { method = "GET", as = "json", body = undefined, headers = undefined } = {}) {
     let res;
     try {
-      res = await fetch(this.url(route, params), { method, body, headers, credentials: "same-origin" });
+      res = await fetch(this.url(route, params), { method, body, credentials: "same-origin",
+        headers: { "X-DVI-Request": "1", ...(headers || {}) } });
     } catch (e) {
       throw unreachable(route);
     }
@@ -104,7 +105,7 @@ export class Api {
       throw e;
     });
   }
-  status(run) { return this._fetch("status", { run }); }
+  status(run) { return this._fetch("status", { run }, { method: "POST" }); }  // POST: opens the run (lazy fitting)
   fit(run) { return this._fetch("fit", { run }, { method: "POST" }); }
   cancel(run) { return this._fetch("cancel", { run }, { method: "POST" }); }
   metrics(run, epoch) { return this._fetch("metrics", { run, epoch }); }
