@@ -245,7 +245,11 @@ class RunReader:
     def epoch_names(self) -> Dict[int, str]:
         """{epoch: folder name} of complete-looking epoch folders; temporary folders are skipped.
         Of several spellings of one epoch (``epoch-1``, ``epoch-000001``) the canonical one wins,
-        else the first in name order, so an epoch is listed once."""
+        else the first in name order, so an epoch is listed once. A remote run: its committed epochs
+        (one listing; an epoch's files are downloaded when its path is first asked for)."""
+        listed = self._remote.list_epochs() if self._remote is not None else None
+        if listed is not None:
+            return {e: md.epoch_dir_name(e) for e in listed}
         folder = os.path.join(self.root, md.EPOCHS_DIR)
         if _outside(folder, self.confine):
             return {}
@@ -265,9 +269,6 @@ class RunReader:
 
     def epochs(self) -> List[int]:
         """Complete epochs, sorted; temporary folders of a writer at work are skipped."""
-        listed = self._remote.list_epochs() if self._remote is not None else None
-        if listed is not None:  # a remote run: committed epochs (one listing, nothing downloaded)
-            return listed
         return sorted(self.epoch_names())
 
     def epoch_path(self, epoch: int) -> str:

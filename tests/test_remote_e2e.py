@@ -3,7 +3,9 @@ shared cache there, and a TensorBoard started elsewhere (`--logdir s3://...`, it
 mirror and no local cache) serves the fitted epochs without refitting."""
 
 import os
+import re
 import shutil
+import subprocess
 import sys
 import time
 import urllib.request
@@ -82,16 +84,17 @@ def test_log_fit_and_view_through_s3(moto_s3, s3_prefix, fit_machine, capsys, mo
     assert committed_versions(run_cache) == versions  # served, never refitted
 
 
-def test_remote_errors_name_the_url(moto_s3, s3_prefix, fit_machine, monkeypatch, capsys):
+def test_remote_errors_name_the_url(moto_s3, s3_prefix, fit_machine):
     with pytest.raises(SystemExit, match=r"s3://no-such-bucket-dvi/logs: the bucket does not exist"):
         cli.main(["fit", "s3://no-such-bucket-dvi/logs", "--quiet"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
-    from s3_fixtures import clear_fs_cache
-    clear_fs_cache()
-    with pytest.raises(SystemExit, match=rf"{s3_prefix}/logs: access denied"):
-        cli.main(["fit", s3_prefix + "/logs", "--quiet"])
-    with pytest.raises(OSError, match=rf"could not (read|write) {s3_prefix}/run\S*: access denied"):
-        make_run(s3_prefix + "/run", epochs=1, n_train=60, n_test=20, thumbnails=False)
-    monkeypatch.undo()
-    clear_fs_cache()
+    # Wrong credentials, in child processes (clients cache credentials in-process).
+    env = dict(os.environ, AWS_SECRET_ACCESS_KEY="wrong",
+               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.abspath(__file__)), os.environ.get("PYTHONPATH", "")]))
+    p = subprocess.run([sys.executable, "-m", "tensorboard_dvi.cli", "fit", s3_prefix + "/logs", "--quiet"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0 and f"{s3_prefix}/logs: access denied" in p.stderr, p.stderr[-2000:]
+    code = f"from conftest import make_run; make_run({s3_prefix + '/run'!r}, epochs=1, n_train=60, n_test=20)"
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0 and re.search(rf"could not (read|write) {s3_prefix}/run\S*: access denied", p.stderr), \
+        p.stderr[-2000:]
     assert RunReader(s3_prefix + "/run").epochs() == []  # nothing half-written is visible
