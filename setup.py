@@ -22,11 +22,18 @@ setup(
         # complex); also the baseline the benchmark compares against.
         "umap-learn>=0.5.4",
         "tqdm>=4.60",
+        # URLs wherever a path goes (fs.py); torch needs it anyway
+        "fsspec>=2023.1",
     ],
     extras_require={
         "lightning": ["lightning>=2.0"],
+        # remote logdirs and caches (docs/REMOTE.md): fsspec + the backend of your store
+        "s3": ["fsspec>=2023.1", "s3fs>=2023.1"],
+        "gcs": ["fsspec>=2023.1", "gcsfs>=2023.1"],
+        "distributed": ["dask>=2023.1", "distributed>=2023.1"],
         "transformers": ["transformers>=4.30", "accelerate>=0.26"],
-        "test": ["pytest>=7", "scikit-learn>=1.1", "playwright>=1.40"],
+        "test": ["pytest>=7", "scikit-learn>=1.1", "playwright>=1.40", "moto[server]>=5", "boto3>=1.28",
+                 "s3fs>=2023.1", "dask>=2023.1", "distributed>=2023.1"],
     },
     entry_points={
         "tensorboard_plugins": ["dvi = tensorboard_dvi.plugin.loader:DVILoader"],

@@ -12,6 +12,8 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
+from . import fs as dfs
+
 
 def _parse_epochs(text: Optional[str]):
     """'A:B' (inclusive, either side optional) or 'E' -> (lo, hi) or None."""
@@ -31,9 +33,12 @@ def _parse_epochs(text: Optional[str]):
 
 def _runs(logdir: str, run: Optional[str]) -> List[str]:
     from .storage import list_runs
-    if not os.path.isdir(logdir):
+    if dfs.is_local(logdir) and not os.path.isdir(logdir):
         raise SystemExit(f"error: {logdir} is not a folder")
-    runs = list_runs(logdir)
+    try:
+        runs = list_runs(logdir)
+    except OSError as e:  # a remote logdir: credentials, bucket, network (the message names the URL)
+        raise SystemExit(f"error: {e}") from None
     if run is not None:
         if run in runs:
             return [run]
@@ -51,7 +56,7 @@ def _runs(logdir: str, run: Optional[str]) -> List[str]:
 
 
 def _run_path(logdir: str, run: str) -> str:
-    return logdir if run == "." else os.path.join(logdir, *run.split("/"))
+    return logdir if run == "." else dfs.join(logdir, *run.split("/"))
 
 
 def _cache_dir(args, run_path: str, n_runs: int) -> str:
@@ -60,6 +65,8 @@ def _cache_dir(args, run_path: str, n_runs: int) -> str:
         if n_runs > 1:
             raise SystemExit("error: --cache-dir names one run's cache; pick the run with --run")
         return args.cache_dir
+    if args.cache_root:  # the same layout as TensorBoard's --dvi_cache_dir (may be a URL)
+        return dfs.join(args.cache_root, default_cache_dir(run_path).replace(os.sep, "/").rsplit("/", 1)[-1])
     return default_cache_dir(run_path)
 
 
@@ -184,6 +191,27 @@ def _eval_one(name: str, run_path: str, cache_dir: str, args) -> int:
     return 0
 
 
+def _fit_on_cluster(logdir: str, runs: List[str], args) -> int:
+    """``fit --scheduler``: the runs fan out over a Dask cluster (distributed.py)."""
+    from .distributed import fit_runs_on_cluster
+    from .storage import RunReader
+    jobs = []
+    for name in runs:
+        path = _run_path(logdir, name)
+        jobs.append((name, path, _cache_dir(args, path, len(runs)), _epoch_filter(RunReader(path), args.epochs)))
+    out = fit_runs_on_cluster(jobs, args.scheduler, config=_config(args), device=args.device,
+                              progress=(lambda msg: None) if args.quiet else None)
+    rc = 0
+    for name, _, cache_dir, _ in jobs:
+        res = out.get(name)
+        if isinstance(res, BaseException):
+            print(f"error: {name}: {res}", file=sys.stderr)
+            rc = 1
+        else:
+            print(f"{name}: fitted {len(res)} epoch(s){': ' + ', '.join(map(str, res)) if res else ''}; cache: {cache_dir}")
+    return rc
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="tensorboard-dvi",
                                      description="Fit and evaluate DeepVisualInsight maps of logged runs.")
@@ -195,15 +223,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         p.add_argument("--run", help="run name as TensorBoard lists it (default: every run)")
         p.add_argument("--epochs", type=_parse_epochs, help="A:B inclusive range of epochs (default: all)")
         p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-        p.add_argument("--cache-dir", help="cache folder of one run (default: the plugin's cache)")
+        p.add_argument("--cache-dir", help="cache folder (or URL) of one run (default: the plugin's cache)")
+        p.add_argument("--cache-root", help="cache root shared with TensorBoard's --dvi_cache_dir, e.g. "
+                                            "s3://bucket/dvi-cache (one sub-folder per run, keyed by its URL)")
         p.add_argument("--threads", type=int, help="torch CPU threads")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
         if cmd == "eval":
             p.add_argument("--fit", action="store_true", help="fit missing epochs first")
+        else:
+            p.add_argument("--all-runs", action="store_true", help="every run of the logdir (the default without --run)")
+            p.add_argument("--scheduler", help="address of a Dask distributed scheduler (tcp://host:8786): "
+                                               "one task per run on its workers")
     args = parser.parse_args(argv)
     from .engine.fit import EngineError
-    logdir = os.path.abspath(args.logdir)
+    logdir = os.path.abspath(dfs.local_path(args.logdir)) if dfs.is_local(args.logdir) else args.logdir
+    if getattr(args, "all_runs", False) and args.run:
+        raise SystemExit("error: --all-runs and --run exclude each other")
     runs = _runs(logdir, args.run)
+    if args.command == "fit" and args.scheduler:
+        return _fit_on_cluster(logdir, runs, args)
     rc = 0
     for name in runs:
         run_path = _run_path(logdir, name)
@@ -213,7 +251,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 _fit_one(name, run_path, cache_dir, args)
             else:
                 _eval_one(name, run_path, cache_dir, args)
-        except EngineError as e:
+        except (EngineError, OSError) as e:  # OSError: a remote store (the message names the URL)
             print(f"error: {name}: {e}", file=sys.stderr)
             rc = 1
         except KeyboardInterrupt:

@@ -19,6 +19,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from . import metadata as md
+from . import mirror
 from .safe_read import (MAX_CLASSES, MAX_DIM, MAX_JSON_BYTES, MAX_LOGIT_ELEMENTS, MAX_SAMPLES,  # noqa: F401
                         REL_ROOT, FormatError, _reason, check_meta, check_regular, read_json)
 
@@ -165,13 +166,17 @@ class RunReader:
     """
 
     def __init__(self, run_path: str, confine: Optional[str] = None):
-        self.run_path = run_path
+        # A URL (or a mirror of one) reads through its local mirror (mirror.py), lazily.
+        self._remote = mirror.remote_run(run_path)
+        self.run_path = run_path = self._remote.local if self._remote else run_path
         self.root = plugin_dir(run_path)
-        self.confine = os.path.realpath(confine) if confine else None
+        self.confine = os.path.realpath(mirror.localize(confine)) if confine else None
         self._meta: Optional[dict] = None
         self._static: Optional[StaticData] = None
 
     def exists(self) -> bool:
+        if self._remote is not None:
+            self._remote.ensure_static()
         try:
             return stat.S_ISREG(os.stat(os.path.join(self.root, md.STATIC_DIR, md.META_FILE)).st_mode)
         except OSError:
@@ -180,6 +185,8 @@ class RunReader:
     @property
     def meta(self) -> dict:
         if self._meta is None:
+            if self._remote is not None:
+                self._remote.ensure_static()
             path = os.path.join(self.root, md.STATIC_DIR, md.META_FILE)
             rel = f"{REL_ROOT}/{md.STATIC_DIR}/{md.META_FILE}"
             if _outside(path, self.confine):
@@ -238,7 +245,11 @@ class RunReader:
     def epoch_names(self) -> Dict[int, str]:
         """{epoch: folder name} of complete-looking epoch folders; temporary folders are skipped.
         Of several spellings of one epoch (``epoch-1``, ``epoch-000001``) the canonical one wins,
-        else the first in name order, so an epoch is listed once."""
+        else the first in name order, so an epoch is listed once. A remote run: its committed epochs
+        (one listing; an epoch's files are downloaded when its path is first asked for)."""
+        listed = self._remote.list_epochs() if self._remote is not None else None
+        if listed is not None:
+            return {e: md.epoch_dir_name(e) for e in listed}
         folder = os.path.join(self.root, md.EPOCHS_DIR)
         if _outside(folder, self.confine):
             return {}
@@ -261,6 +272,8 @@ class RunReader:
         return sorted(self.epoch_names())
 
     def epoch_path(self, epoch: int) -> str:
+        if self._remote is not None:
+            self._remote.ensure_epoch(epoch)
         canonical = os.path.join(self.root, md.EPOCHS_DIR, md.epoch_dir_name(epoch))
         if os.path.isdir(canonical):
             return canonical
@@ -270,6 +283,8 @@ class RunReader:
     def epoch(self, epoch: int) -> EpochData:
         folder = self.epoch_path(epoch)
         if not os.path.isdir(folder):
+            if self._remote is not None and epoch in self._remote.errors:
+                raise DamagedEpochError(epoch, f"could not be mirrored: {self._remote.errors[epoch]}")
             raise KeyError(f"epoch {epoch} has not been logged")
         if _outside(os.path.join(folder, md.EPOCH_FILE), self.confine):
             raise DamagedEpochError(epoch, "the epoch folder or its epoch.json is a link out of the logdir")
@@ -320,6 +335,8 @@ def list_runs(logdir: str) -> List[str]:
     Symlinked folders are not followed, so a run cannot point out of the logdir.
     """
     runs = []
+    if mirror.source_url(logdir) or not mirror.dfs.is_local(logdir):
+        logdir = mirror.sync_logdir_of(logdir)
     logdir = os.path.abspath(logdir)
     for dirpath, dirnames, _ in os.walk(logdir, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))

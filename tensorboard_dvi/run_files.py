@@ -47,9 +47,8 @@ def check_same_model(logdir: str, dim: int, num_classes: int, head_spec: dict) -
 def write_static(logdir: str, root: str, *, ids, labels, n_train: int, n_test: int, meta_extra: dict,
                  arrays: dict, jsons: dict) -> None:
     """Write static/ once; if it exists, check that it describes the same samples."""
-    folder = os.path.join(root, md.STATIC_DIR)
     split = np.concatenate([np.full(n_train, md.SPLIT_TRAIN, np.uint8), np.full(n_test, md.SPLIT_TEST, np.uint8)])
-    if os.path.isdir(folder):
+    if storage.folder_exists(root, md.STATIC_DIR):  # a committed folder on object stores
         st = storage.RunReader(logdir).static()
         if not (np.array_equal(st.ids, ids) and np.array_equal(st.labels, labels) and np.array_equal(st.split, split)):
             raise ValueError(f"{logdir} already holds DVI data for a different sample subset "

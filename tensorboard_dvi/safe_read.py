@@ -81,12 +81,24 @@ def read_json(path: str, rel: str, max_bytes: int = MAX_JSON_BYTES):
         raise FormatError(f"{rel} is unreadable ({_reason(e)})") from None
     finally:
         os.close(fd)
+    return _parse_json(data, rel, max_bytes)
+
+
+def _parse_json(data: bytes, rel: str, max_bytes: int):
     if len(data) > max_bytes:
         raise FormatError(f"{rel} is too large (limit {max_bytes} bytes)")
     try:
         return json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError, MemoryError) as e:
         raise FormatError(f"{rel} is not valid JSON ({_reason(e)[:200]})") from None
+
+
+def read_json_at(location: str, rel: str, max_bytes: int = MAX_JSON_BYTES):
+    """:func:`read_json` for a local path or a URL (one object of an object store, same limits)."""
+    from . import fs as dfs
+    if dfs.is_local(location):
+        return read_json(dfs.local_path(location), rel, max_bytes)
+    return _parse_json(dfs.read_bytes(location), rel, max_bytes)
 
 
 def _int_field(meta: dict, key: str, lo: int, hi: int, rel: str) -> int:

@@ -21,6 +21,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from . import fs as dfs
 from . import metadata as md
 from .reader import (DamagedEpochError, EpochData, FormatError, RunReader, StaticData,  # noqa: F401
                      list_runs, plugin_dir)
@@ -158,8 +159,12 @@ def write_folder(parent: str, name: str, arrays: Dict[str, np.ndarray], jsons: D
 
     Any OSError (disk full, read-only) removes the temporary folder and is
     re-raised as :class:`StorageError` naming the folder; what was already in
-    place is untouched.
+    place is untouched. ``parent`` may be a URL: object stores get the commit-marker
+    protocol of publish.py (the returned path is then the committed version's URL).
     """
+    if not dfs.is_local(parent):
+        return _write_remote(parent, name, arrays, jsons, replace, extra_files)
+    parent = dfs.local_path(parent)
     final = os.path.join(parent, name)
     try:
         os.makedirs(parent, exist_ok=True)
@@ -194,3 +199,25 @@ def write_folder(parent: str, name: str, arrays: Dict[str, np.ndarray], jsons: D
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _write_remote(parent, name, arrays, jsons, replace, extra_files) -> str:
+    from . import publish
+    try:
+        return publish.write_arrays(parent, name, arrays, jsons, replace=replace, extra_files=extra_files)
+    except publish.FolderExistsError as e:
+        raise EpochExistsError(f"{e}; pass on_exists='replace' to overwrite it or 'skip' to keep it") from None
+    except dfs.RemoteError as e:
+        raise StorageError(e.errno, str(e)) from e
+
+
+def folder_exists(parent: str, name: str) -> bool:
+    """Whether ``parent/name`` is there: a folder locally, a committed folder on object stores."""
+    if dfs.is_local(parent):
+        return os.path.isdir(os.path.join(dfs.local_path(parent), name))
+    from . import publish
+    fsys, path = dfs.get_fs(parent)
+    try:
+        return publish.read_marker(fsys, path, name) is not None
+    except Exception as e:  # noqa: BLE001
+        raise StorageError(getattr(e, "errno", None) or errno.EIO, str(dfs.remote_error(dfs.join(parent, name), "read", e))) from e

@@ -239,10 +239,11 @@ class DVIWriter:
         if not _is_rank_zero():
             return None
         reader = storage.RunReader(self.logdir)
-        final = reader.epoch_path(epoch)
-        if os.path.isdir(final) and self.on_exists == "skip":
+        # A folder locally, a committed epoch on object stores (nothing is downloaded to know).
+        exists = storage.folder_exists(os.path.join(self.root, md.EPOCHS_DIR), md.epoch_dir_name(epoch))
+        if exists and self.on_exists == "skip":
             return None
-        if os.path.isdir(final) and self.on_exists in ("new", "error"):
+        if exists and self.on_exists in ("new", "error"):
             raise storage.EpochExistsError(
                 f"epoch {epoch} is already logged in {self.logdir}; create the writer with "
                 "on_exists='replace' to overwrite it or 'skip' to keep it")

@@ -103,3 +103,21 @@ def test_build_complex_without_enough_border_points_warns():
     cx = build_complex(x, rng.randn(8, 4).astype(np.float32), n_neighbors=10, boundary_neighbors=15)
     assert cx.n_border == 8 and cx.border_knn.shape == (60, 8)
     assert "boundary NN@15 is undefined" in cx.warnings[0]
+
+
+@pytest.mark.slow
+def test_knn_self_switches_to_nndescent_and_keeps_self_first():
+    """Above the threshold the approximate search answers: same shape, self first at 0,
+    recall >= 0.97 against the exact search (pays numba's compile: slow)."""
+    from tensorboard_dvi.engine.complex import knn_exact, knn_self
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(10, 32))[rng.integers(0, 10, 3000)] + rng.normal(size=(3000, 32)) * 0.5).astype(np.float32)
+    x[5] = x[4]  # a duplicate
+    exact_idx, _ = knn_exact(x, x, 15, exclude_self_first=True)
+    idx, dist = knn_self(x, 15, approx_from=1000)
+    assert idx.shape == (3000, 15) and dist.shape == (3000, 15) and idx.dtype == np.int64
+    assert (idx[:, 0] == np.arange(3000)).all() and (dist[:, 0] == 0).all()
+    recall = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(idx, exact_idx)])
+    assert recall >= 0.97, recall
+    small_idx, _ = knn_self(x[:500], 15, approx_from=1000)  # below the threshold: exact
+    assert np.array_equal(small_idx, knn_exact(x[:500], x[:500], 15, exclude_self_first=True)[0])

@@ -184,7 +184,9 @@ def test_logdir_spec_real_tensorboard(logs, tmp_path):
 def test_parse_spec_and_unnamed_roots(logs):
     from tensorboard_dvi.plugin import logdirs
     roots = logdirs.parse_spec(f"a:{logs / 'A'}, {logs / 'B'},gs://bucket/x,b:gs://y,,")
-    assert roots == [logdirs.Root("a", os.path.realpath(logs / "A")), logdirs.Root(None, os.path.realpath(logs / "B"))]
+    from tensorboard_dvi import mirror
+    assert roots == [logdirs.Root("a", os.path.realpath(logs / "A")), logdirs.Root(None, os.path.realpath(logs / "B")),
+                     logdirs.Root(None, mirror.local_for("gs://bucket/x")), logdirs.Root("b", mirror.local_for("gs://y"))]
     found, skipped = logdirs.list_runs([logdirs.Root(None, str(logs / "A")), logdirs.Root(None, str(logs / "B"))])
     assert list(found) == ["clean"] and found["clean"][0].path == str(logs / "A")  # first entry wins
     assert {"name": "clean", "reason": "the name is taken by an earlier --logdir_spec entry"} in skipped

@@ -40,7 +40,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .. import safe_read, storage
+from .. import fs as dfs
+from .. import mirror, safe_read, storage
 from ..metadata import EPOCH_FILE, EPOCHS_DIR, TEMP_PREFIX, TRASH_PREFIX  # noqa: F401 (re-exported)
 from ..metadata import epoch_dir_name, parse_epoch_dir_name
 
@@ -71,15 +72,25 @@ def default_cache_dir(run_path: str) -> str:
 
     ``$TENSORBOARD_DVI_CACHE/<key>`` if set, else
     ``($XDG_CACHE_HOME or ~/.cache)/tensorboard-dvi/<key>``, where ``key`` is
-    the first 16 hex digits of the SHA-1 of the absolute real path of the run.
+    the first 16 hex digits of the SHA-1 of the absolute real path of the run, or
+    of its URL for a remote run (also when given its local mirror), so a fit on
+    one machine and a TensorBoard on another find the same cache (which may be a
+    URL too: ``TENSORBOARD_DVI_CACHE=s3://...``); freshness is per epoch content.
     """
-    real = os.path.realpath(os.path.abspath(run_path))
-    key = hashlib.sha1(real.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    key = hashlib.sha1(run_identity(run_path).encode("utf-8", "surrogateescape")).hexdigest()[:16]
     root = os.environ.get("TENSORBOARD_DVI_CACHE")
     if not root:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         root = os.path.join(base, "tensorboard-dvi")
-    return os.path.join(root, key)
+    return dfs.join(root, key)
+
+
+def run_identity(run_path: str) -> str:
+    """The run's URL (remote runs and their mirrors) or its absolute real path (local runs)."""
+    text = os.fspath(run_path)
+    if not dfs.is_local(text):
+        return dfs.normalise(text)
+    return mirror.source_url(text) or os.path.realpath(os.path.abspath(dfs.local_path(text)))
 
 
 class NotFittedError(KeyError):
@@ -90,6 +101,9 @@ class RunCache:
     """Read (and, for the engine, write) the results of one run."""
 
     def __init__(self, cache_dir: str):
+        # A URL: writes are published there (commit markers), reads go through a local mirror.
+        self.url = None if dfs.is_local(cache_dir) else dfs.normalise(cache_dir)
+        cache_dir = mirror.local_for(self.url) if self.url else dfs.local_path(cache_dir)
         self.cache_dir = cache_dir
         self.epochs_dir = os.path.join(cache_dir, EPOCHS_DIR)
 
@@ -98,6 +112,8 @@ class RunCache:
         return os.path.join(self.epochs_dir, epoch_dir_name(epoch))
 
     def _all_epochs(self) -> List[int]:
+        if self.url:
+            mirror.refresh(self.epochs_dir, "children")
         try:
             names = os.listdir(self.epochs_dir)
         except (FileNotFoundError, NotADirectoryError):
@@ -227,7 +243,7 @@ class RunCache:
         Only the documented fields come back, each a finite number or None (``epochs`` a list of
         ints, ``mean`` a dict of numbers): the file may be damaged or hostile, and it is served."""
         try:
-            raw = safe_read.read_json(os.path.join(self.cache_dir, RUN_METRICS_FILE), RUN_METRICS_FILE)
+            raw = safe_read.read_json_at(dfs.join(self.url or self.cache_dir, RUN_METRICS_FILE), RUN_METRICS_FILE)
         except (OSError, safe_read.FormatError):
             return None
         if not isinstance(raw, dict):
@@ -283,6 +299,10 @@ class RunCache:
         disk is full or read-only; what was in place stays untouched.
         """
         ordered = dict(sorted(jsons.items(), key=lambda kv: kv[0] == EPOCH_FILE))
+        if self.url:  # the shared copy first, then this machine's mirror of it
+            published = storage.write_folder(dfs.join(self.url, EPOCHS_DIR), epoch_dir_name(epoch), arrays, ordered,
+                                             replace=True, extra_files=blobs)
+            blobs = {**blobs, mirror.SOURCE_FILE: published.rsplit("/", 1)[-1].encode("utf-8")}
         try:
             return storage.write_folder(self.epochs_dir, epoch_dir_name(epoch), arrays, ordered, replace=True,
                                         extra_files=blobs)
@@ -294,6 +314,10 @@ class RunCache:
             raise
 
     def remove_epoch(self, epoch: int) -> None:
+        if self.url:
+            from .. import publish
+            fsys, parent = dfs.get_fs(dfs.join(self.url, EPOCHS_DIR))
+            publish.remove_folder(fsys, parent, epoch_dir_name(epoch), url=dfs.join(self.url, EPOCHS_DIR))
         final = self.epoch_path(epoch)
         if os.path.exists(final):
             trash = os.path.join(self.epochs_dir, TRASH_PREFIX + epoch_dir_name(epoch) + "-" + uuid.uuid4().hex[:8])
@@ -301,7 +325,9 @@ class RunCache:
             shutil.rmtree(trash, ignore_errors=True)
 
     def write_run_metrics(self, obj: dict) -> None:
-        """Write ``run_metrics.json`` atomically (temp file, fsync, then replace)."""
+        """Write ``run_metrics.json`` atomically (temp file, fsync, then replace; one PUT remotely)."""
+        if self.url:
+            dfs.write_bytes(dfs.join(self.url, RUN_METRICS_FILE), json.dumps(obj, indent=1, sort_keys=True).encode())
         os.makedirs(self.cache_dir, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".json", dir=self.cache_dir)
         try:

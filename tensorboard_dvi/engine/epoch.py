@@ -19,7 +19,7 @@ from . import metrics as M
 from .cache import (BACKGROUND_META, BACKGROUND_PNG, BORDER_EMBEDDING_FILE, BORDER_ROWS_FILE, CACHE_FORMAT,
                     EMBEDDING_FILE, EPOCH_FILE, GRID_CLASSES, GRID_CONFIDENCE, KNN_FILE, METRICS_FILE, NPR_FILE,
                     OFFSETS_FILE, STATE_FILE, RunCache)
-from .complex import build_complex, knn_exact
+from .complex import build_complex, knn_exact, knn_self
 from .consistency import snap_to_prediction
 from .config import EngineConfig, EngineError
 from .faithfulness import epoch_metrics
@@ -202,7 +202,7 @@ class EpochFitter:
         t0 = time.perf_counter()
         P("complex", e, f"building the neighbourhood graph of epoch {e}")
         x_train = reps[self.train_rows]
-        knn20 = knn_exact(x_train, x_train, max(20, cfg.n_neighbors), exclude_self_first=True, device=dev)
+        knn20 = knn_self(x_train, max(20, cfg.n_neighbors), device=dev)  # NNDescent from 20k rows (CPU)
         cx = build_complex(x_train, border, n_neighbors=cfg.n_neighbors,
                            boundary_neighbors=cfg.boundary_neighbors, prune_n_epochs=cfg.prune_n_epochs,
                            min_border=cfg.min_border, device=dev, knn=knn20)

@@ -14,7 +14,7 @@ import os
 import re
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from .. import storage
+from .. import mirror, storage
 from . import validate
 
 _URI = re.compile(r"[a-zA-Z][0-9a-zA-Z.]*://.*")
@@ -28,7 +28,7 @@ class Root(NamedTuple):
 def parse_spec(spec: str) -> List[Root]:
     """Roots of a ``--logdir_spec`` value (TensorBoard's rules: ``name:path`` or ``path``).
 
-    URIs (``gs://...``) are left out: the plugin reads local folders only.
+    URIs (``s3://...``) are read through their local mirror folder (mirror.py).
     """
     roots = []
     for item in (spec or "").split(","):
@@ -40,6 +40,7 @@ def parse_spec(spec: str) -> List[Root]:
         if _URI.match(item) is None and ":" in item and item[0] != "/" and not os.path.splitdrive(item)[0]:
             prefix, _, path = item.partition(":")
         if _URI.match(path) is not None:
+            roots.append(Root(prefix or None, mirror.localize(path)))
             continue
         roots.append(Root(prefix or None, os.path.realpath(os.path.expanduser(path))))
     return roots
@@ -49,7 +50,7 @@ def roots_from_context(context) -> List[Root]:
     """The plugin's roots: ``context.logdir``, else the flags' ``logdir_spec``."""
     logdir = getattr(context, "logdir", None)
     if logdir:
-        return [Root(None, os.path.abspath(logdir))]
+        return [Root(None, mirror.localize(logdir))]
     flags = getattr(context, "flags", None)
     return parse_spec(getattr(flags, "logdir_spec", "") or "")
 

@@ -25,6 +25,8 @@ from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
 
 from .. import catalogue
+from .. import fs as dfs
+from .. import mirror
 from .. import metadata as md
 from .. import scoring, storage
 from ..engine.png import encode_png
@@ -72,7 +74,8 @@ class DVIPlugin(base_plugin.TBPlugin):
                  runs_ttl_s: float = 2.0, projection_cache_bytes: int = 64 << 20, max_loaded_runs: int = 8,
                  max_concurrent: int = 8):
         flags = getattr(context, "flags", None)
-        logdir = os.path.abspath(context.logdir) if getattr(context, "logdir", None) else ""
+        # A URL logdir (s3://...) is read through its local mirror (mirror.py); caches may be URLs.
+        logdir = mirror.localize(context.logdir) if getattr(context, "logdir", None) else ""
         root = cache_root if cache_root is not None else (getattr(flags, "dvi_cache_dir", "") or "")
         if jobs is None:
             jobs = JobManager(max_workers=int(getattr(flags, "dvi_workers", 1) or 1),
@@ -86,7 +89,7 @@ class DVIPlugin(base_plugin.TBPlugin):
         atexit.register(jobs.shutdown, 1.0, graceful=False)
         on_sigterm(jobs)
         self._static_root = static_root
-        self.runs = Runs(logdir, cache_root=os.path.abspath(os.path.expanduser(root)) if root else None,
+        self.runs = Runs(logdir, cache_root=dfs.normalise(os.path.expanduser(root)) if root else None,
                          cache_factory=cache_factory, generation=jobs.generation, clock=clock,
                          runs_ttl_s=runs_ttl_s, max_loaded_runs=max_loaded_runs,
                          roots=logdirs.roots_from_context(context))
@@ -99,7 +102,7 @@ class DVIPlugin(base_plugin.TBPlugin):
         atexit.register(self.zoom.close)
         allowed = str(getattr(flags, "dvi_allowed_hosts", "") or "").split(",")
         from ..engine.cache import default_cache_dir
-        cache_base = os.path.abspath(os.path.expanduser(root)) if root else os.path.dirname(default_cache_dir("."))
+        cache_base = mirror.localize(os.path.expanduser(root)) if root else os.path.dirname(default_cache_dir("."))
         scrub = {cache_base: "<cache>", os.path.realpath(cache_base): "<cache>"}
         for folder in [logdir] + [r.path for r in self.runs.roots]:
             if folder:

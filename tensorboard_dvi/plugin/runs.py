@@ -22,6 +22,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .. import fs as dfs
 from .. import metadata as md
 from .. import storage
 from . import logdirs, validate
@@ -206,7 +207,7 @@ class Runs:
     def cache_dir(self, run_path: str) -> str:
         from ..engine.cache import default_cache_dir
         d = default_cache_dir(run_path)
-        return os.path.join(self._cache_root, os.path.basename(d)) if self._cache_root else d
+        return dfs.join(self._cache_root, os.path.basename(d)) if self._cache_root else d
 
     def get(self, name: str, path: str, confine: Optional[str] = None) -> RunState:
         with self._lock:

@@ -22,6 +22,7 @@ from tensorboard import errors
 from tensorboard.backend import http_util
 from werkzeug import wrappers
 
+from .. import fs as dfs
 from . import codes, validate
 from .sample_routes import respond_json
 
@@ -89,12 +90,12 @@ class TagRoutes:
 
     @staticmethod
     def path(run) -> str:
-        return os.path.join(run.cache_dir, TAGS_FILE)
+        return dfs.join(run.cache_dir, TAGS_FILE)
 
     def load(self, run) -> dict:
-        from ..safe_read import FormatError, read_json
+        from ..safe_read import FormatError, read_json_at
         try:
-            doc = read_json(self.path(run), TAGS_FILE)  # regular files only, size and nesting limits
+            doc = read_json_at(self.path(run), TAGS_FILE)  # regular files only, size and nesting limits
         except FileNotFoundError:
             return {}
         except (FormatError, OSError) as err:
@@ -106,6 +107,10 @@ class TagRoutes:
         return tags
 
     def _save(self, run, tags: dict) -> None:
+        if not dfs.is_local(run.cache_dir):  # one PUT: readers see the old or the new document
+            dfs.write_bytes(self.path(run), json.dumps({"version": 1, "run": run.name, "tags": tags},
+                                                       separators=(",", ":")).encode("utf-8"))
+            return
         os.makedirs(run.cache_dir, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tags-", suffix=".tmp", dir=run.cache_dir)
         try:
