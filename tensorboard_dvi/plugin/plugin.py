@@ -30,7 +30,7 @@ from .. import mirror
 from .. import metadata as md
 from .. import scoring, storage
 from ..engine.png import encode_png
-from . import codes, dynamics_route, logdirs, validate, wire, zoom_route
+from . import codes, dynamics_route, logdirs, map_data, validate, zoom_route
 from .fitting import LazyFitter
 from .guard import Guard
 from .lifecycle import on_sigterm
@@ -49,20 +49,6 @@ _CONTENT_TYPES = {
     ".svg": "image/svg+xml", ".json": "application/json", ".html": "text/html", ".map": "application/json",
     ".woff2": "font/woff2", ".txt": "text/plain",
 }
-
-
-def _confidence_and_flags(preds, labels, logits, noisy, block_elems: int = 1 << 20):
-    """Softmax confidence and flag bits, computed over row blocks of the memory-mapped logits so
-    that the memory used does not grow with the class count (at most ``block_elems`` at once)."""
-    n = len(preds)
-    rows = max(1, block_elems // max(1, logits.shape[1]))
-    conf, flags = np.empty(n, np.float32), np.empty(n, np.uint8)
-    for s in range(0, n, rows):
-        block = np.asarray(logits[s:s + rows], dtype=np.float32)
-        conf[s:s + rows] = scoring.softmax_confidence(block)
-        flags[s:s + rows] = scoring.projection_flags(preds[s:s + rows], labels[s:s + rows], block,
-                                                     None if noisy is None else noisy[s:s + rows])
-    return conf, flags
 
 
 class DVIPlugin(base_plugin.TBPlugin):
@@ -260,42 +246,16 @@ class DVIPlugin(base_plugin.TBPlugin):
     def _serve_samples(self, request):
         run = self.runs.open(request.args)
         self.runs.touch(run)
-        blob = run.samples_blob
-        if blob is None:
-            static = self.runs.static(run)
-            ids = static.ids
-            if len(ids) and ids.min() >= -(2 ** 31) and ids.max() < 2 ** 31:
-                ids = ids.astype(np.int32)
-            else:
-                ids = ids.astype(np.float64)
-            arrays = {"ids": ids, "labels": static.labels.astype(np.int16), "split": static.split.astype(np.uint8)}
-            if static.noisy is not None:
-                arrays["noisy"] = static.noisy.astype(np.uint8)
-            blob = run.samples_blob = wire.encode(arrays, n=int(len(static.ids)))
-        return http_util.Respond(request, blob, "application/octet-stream")
+        if run.samples_blob is None:
+            run.samples_blob = map_data.samples_blob(self.runs.static(run))
+        return http_util.Respond(request, run.samples_blob, "application/octet-stream")
 
     def projection_bytes(self, run: RunState, e: int, uid: str) -> bytes:
         key = (run.path, e, uid, self._jobs.generation(run.name))
         blob = self._projections.get(key)
         if blob is not None:
             return blob
-        ep = self.runs.epoch_data(run, e)
-        try:
-            logits, preds = ep.logits_raw, ep.predictions
-        except storage.DamagedEpochError as err:
-            raise codes.Damaged(f"epoch {e} of run {run.name!r} is damaged: {err.reason}") from None
-        try:
-            coords = np.asarray(run.cache.embedding(e), dtype=np.float32)
-        except (KeyError, ValueError, OSError) as err:  # being (re)written: fitting will replace it
-            raise codes.NotFitted(f"epoch {e} of run {run.name!r} is not fitted yet ({err})") from None
-        static = self.runs.static(run)
-        n = len(static.ids)
-        if coords.shape != (n, 2):
-            raise codes.NotFitted(f"epoch {e} of run {run.name!r} is not fitted yet "
-                                  f"(cached projection has shape {coords.shape}, expected ({n}, 2))")
-        conf, flags = _confidence_and_flags(preds, static.labels, logits, static.noisy)
-        blob = wire.encode({"coords": coords, "predictions": preds.astype(np.int16),
-                            "confidence": conf, "flags": flags}, n=n, epoch=e)
+        blob = map_data.projection_blob(run, e, self.runs.epoch_data(run, e), self.runs.static(run))
         self._projections.discard_if(lambda k: k[0] == run.path and k[1] == e and k != key)
         return self._projections.put(key, blob)
 

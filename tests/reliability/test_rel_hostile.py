@@ -311,7 +311,7 @@ def _sparse_run(run_dir, n=2000, c=30000, dim=8):
 
 
 def test_memory_sparse_logits_and_caps(tmp_path, report):
-    from tensorboard_dvi.plugin.plugin import _confidence_and_flags
+    from tensorboard_dvi.plugin.map_data import confidence_and_flags
     logdir = tmp_path / "logs"
     make_run(logdir / "good", epochs=1, n_train=60, n_test=10, hidden=8, seed=8)
     _sparse_run(logdir / "sparse")
@@ -331,7 +331,7 @@ def test_memory_sparse_logits_and_caps(tmp_path, report):
     ep = storage.RunReader(os.fspath(logdir / "sparse")).epoch(1)
     preds, labels = ep.predictions, np.zeros(2000, np.int64)
     tracemalloc.start()
-    conf, flags = _confidence_and_flags(preds, labels, ep.logits_raw, None)
+    conf, flags = confidence_and_flags(preds, labels, ep.logits_raw, None)
     _, peak_proj = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     declared = 2000 * 30000 * 4
