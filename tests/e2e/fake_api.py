@@ -216,7 +216,8 @@ class FakeAPI:
             else:
                 nxt = r.epochs[len(r.fitted)]
                 left = (len(r.epochs) - len(r.fitted)) * self.fit_seconds - ((time.time() - r.started) % self.fit_seconds)
-                r.job.update(state="running", stage="train", epoch=nxt, epochs_done=len(r.fitted),
+                r.job.update(state="running", stage="train", epoch=nxt,
+                             epochs_done=len(r.fitted) - getattr(r, "resumed_from", 0),
                              eta_s=round(left, 1), message="training visualizer for epoch %d" % nxt)
 
     def _schedule(self, r):
@@ -316,7 +317,9 @@ class FakeAPI:
             return Response("use POST", 405)
         with r.lock:
             if r.job["state"] in ("cancelled", "error", "idle"):
-                r.job.update(state="queued", error=None, message="waiting for a worker")
+                r.job.update(state="queued", error=None, message="waiting for a worker",
+                             epochs_total=len(r.epochs) - len(r.fitted), epochs_done=0)
+                r.resumed_from = len(r.fitted)
                 r.started = time.time() - len(r.fitted) * self.fit_seconds
         return self._json(dict(r.job), 202)
 
@@ -450,6 +453,7 @@ class FakeServer:
 
     def __exit__(self, *a):
         self.srv.shutdown()
+        self.srv.server_close()  # frees the port: a test may start the server again on it
 
 
 def main():

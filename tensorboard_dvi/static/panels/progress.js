@@ -10,6 +10,14 @@ export function fmtEta(s) {
   return `about ${(s / 3600).toFixed(1)} h left`;
 }
 
+/** {done, total}: fitted epochs of the run out of its logged ones (the job's own counts cover
+ *  only what it fits, e.g. 7 left of 8 after a resume). */
+export function readyCount(job, fitted, logged) {
+  const total = Math.max(logged.length, fitted.length) || (job && job.epochs_total) || 1;
+  const done = logged.length ? fitted.filter((e) => logged.includes(e)).length : Math.max(fitted.length, (job && job.epochs_done) || 0);
+  return { done, total };
+}
+
 export class ProgressPanel {
   constructor({ session, banners }) {
     this.session = session;
@@ -29,8 +37,9 @@ export class ProgressPanel {
       return;
     }
     if (!job) { P.hidden = true; return; }
-    const total = job.epochs_total || (session.run ? session.run.epochs.length : 0) || 1;
-    const done = Math.max(job.epochs_done ?? 0, session.fitted.length);
+    // Counts of the run, not of this job: a resumed job fits only the epochs left (its
+    // epochs_total), while the user asks how many of the run's logged epochs are ready.
+    const { done, total } = readyCount(job, session.fitted, session.run ? session.run.epochs : []);
     const pct = Math.max(0, Math.min(100, (100 * done) / total));
     const bar = h("div", { class: "dvi-bar" }, h("div", { class: "dvi-bar-fill", style: `width:${pct.toFixed(1)}%` }));
     if (job.state === "queued" || job.state === "running") {

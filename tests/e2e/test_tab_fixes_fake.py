@@ -1,0 +1,127 @@
+"""Browser tests of issue 15's tab bugs against the fake backend (tests/e2e/fake_api.py, which
+follows docs/HTTP_API.md; fitting can be staged and the server stopped and started again):
+the URL hash moves the tab (back / forward / edited), "server unreachable" and recovery, the
+"k of N epochs ready" count after a resume, and the slider and its ticks sharing one domain."""
+
+import pytest
+
+from fake_api import FakeServer
+from harness import browser, chromium_missing_reason, plugin_frame, wait_ready
+
+pytestmark = [pytest.mark.e2e]
+_missing = chromium_missing_reason()
+if _missing:
+    pytestmark.append(pytest.mark.skip(reason=_missing))
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with browser() as b:
+        yield b
+
+
+def _open(chromium, srv, hash_="#dvi"):
+    page = chromium.new_page(viewport={"width": 1300, "height": 800})
+    page.set_default_timeout(90_000)  # the fake backend answers at once
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(srv.url + hash_)
+    f = plugin_frame(page)
+    f.wait_for_function("() => window.__dvi && window.__dvi.job")
+    return page, f, errors
+
+
+def test_hash_change_back_and_forward_move_the_tab(chromium):
+    with FakeServer(n=300, epochs=8) as srv:
+        page, f, errors = _open(chromium, srv, "#dvi&dvi.run=clean&dvi.epoch=1")
+        wait_ready(f, 1)
+        # an edited hash in a page already showing epoch 1 (the issue's case)
+        page.evaluate("() => { location.hash = '#dvi&dvi.run=noisy%2Flabels-20&dvi.epoch=8'; }")
+        wait_ready(f, 8)
+        assert f.evaluate("() => window.__dvi.run.name") == "noisy/labels-20"
+        assert f.locator("[data-testid=epoch]").inner_text() == "8"
+        page.go_back()
+        wait_ready(f, 1)
+        assert f.evaluate("() => window.__dvi.run.name") == "clean"
+        page.go_forward()
+        wait_ready(f, 8)
+        assert f.evaluate("() => window.__dvi.run.name") == "noisy/labels-20"
+        # another TensorBoard tab's hash is not followed
+        page.evaluate("() => { location.hash = '#scalars&dvi.epoch=3'; }")
+        page.wait_for_timeout(500)
+        assert f.evaluate("() => window.__dvi.session.shownEpoch") == 8
+        assert not errors, errors
+        page.close()
+
+
+def test_server_gone_is_shown_and_the_tab_recovers(chromium):
+    srv = FakeServer(n=300, epochs=4).__enter__()
+    port = srv.port
+    try:
+        page, f, errors = _open(chromium, srv, "#dvi&dvi.epoch=1")
+        wait_ready(f, 1)
+        srv.__exit__(None, None, None)
+        srv = None
+        # the next request (here: stepping to an epoch not loaded yet) finds no server
+        f.evaluate("() => window.__dvi.store.set({ epoch: 2 })")
+        banner = f.locator(".dvi-banner[data-key=server]")
+        banner.wait_for(state="visible")
+        assert "Server unreachable" in banner.inner_text()
+        assert f.evaluate("() => document.querySelector('.dvi-root').dataset.server") == "unreachable"
+        srv = FakeServer(port=port, n=300, epochs=4).__enter__()
+        # recovers without a reload: the banner goes, the wanted epoch is drawn
+        banner.wait_for(state="detached")
+        wait_ready(f, 2)
+        assert f.locator(".dvi-banner.error").count() == 0
+        assert not errors, errors
+        page.close()
+    finally:
+        if srv is not None:
+            srv.__exit__(None, None, None)
+
+
+def test_resume_after_cancel_counts_the_runs_epochs(chromium):
+    with FakeServer(n=300, epochs=8, fit_seconds=0.8) as srv:
+        page, f, errors = _open(chromium, srv)
+        f.wait_for_function("() => window.__dvi.fitted.length >= 1")
+        f.get_by_role("button", name="Cancel").click()
+        f.wait_for_function("() => window.__dvi.job.state === 'cancelled'")
+        k = f.evaluate("() => window.__dvi.fitted.length")
+        assert f"{k} of 8 epochs are ready" in f.locator(".dvi-progress").inner_text()
+        f.get_by_role("button", name="Resume").click()
+        f.wait_for_function("() => window.__dvi.job.state === 'running' && window.__dvi.job.epochs_total < 8")
+        f.wait_for_function("() => window.__dvi.fitted.length > %d" % k)
+        text = f.locator(".dvi-progress").inner_text()
+        done = f.evaluate("() => window.__dvi.fitted.length")
+        # the job fits 8 - k epochs, the run has 8: the count is the run's
+        assert f"of 8 epochs ready" in text and (f"{done} of 8" in text or f"{done + 1} of 8" in text), text
+        assert not errors, errors
+        page.close()
+
+
+def test_slider_and_ticks_share_the_logged_epochs(chromium):
+    with FakeServer(n=300, epochs=6, fit_seconds=1.5) as srv:
+        page, f, errors = _open(chromium, srv)
+        f.wait_for_function("() => window.__dvi.fitted.length >= 2")
+        geo = f.evaluate("""() => {
+          const s = document.querySelector('input[aria-label=Epoch]'), r = s.getBoundingClientRect();
+          const ticks = [...document.querySelectorAll('.dvi-ticks .tick')].map((t) => {
+            const b = t.getBoundingClientRect(); return { ep: Number(t.dataset.epoch), x: b.left + b.width / 2, cls: t.className }; });
+          return { max: Number(s.max), left: r.left, width: r.width, ticks, fitted: window.__dvi.fitted };
+        }""")
+        n = len(geo["ticks"])
+        assert n == 6 and geo["max"] == n - 1, geo
+        # Chromium's range thumb is 16 px wide: value k is drawn at left + 8 + (width - 16) * k / (n - 1)
+        for k, t in enumerate(geo["ticks"]):
+            thumb = geo["left"] + 8 + (geo["width"] - 16) * k / (n - 1)
+            assert abs(t["x"] - thumb) < 3, (k, t, thumb)
+        pending = [t["ep"] for t in geo["ticks"] if "pending" in t["cls"]]
+        assert pending and not set(pending) & set(geo["fitted"])
+        # picking an unfitted epoch on the slider: the map keeps a fitted one and says so
+        last = geo["ticks"][-1]["ep"]
+        f.locator("input[aria-label=Epoch]").evaluate("(s, v) => { s.value = String(v); s.dispatchEvent(new Event('input')); }", n - 1)
+        f.locator("[data-testid=epoch-pending]").wait_for()
+        assert f"{last} not fitted yet" in f.locator("[data-testid=epoch-pending]").inner_text()
+        assert f.evaluate("() => window.__dvi.session.shownEpoch") in geo["fitted"] + [last]
+        assert not errors, errors
+        page.close()
