@@ -189,6 +189,7 @@ export class MapView {
       this.selectedIdx = Uint32Array.from(idx);
       this.points.setSelected(this.selectedIdx);
     }
+    if ("order" in enc) this.points.setOrder(enc.order && enc.order.length === this.samples.n ? enc.order : null);
     if (this.proj) this._restyle(null);
     this.requestFrame(PTS);
   }

@@ -69,6 +69,15 @@ export function colorize(values, dom) {
   return out;
 }
 
+/** Draw order (Uint32Array of indices): missing values first, then by value ascending, so the
+ *  strongest values are drawn last, on top of the others (a high mislabel score stays visible). */
+export function drawOrder(values) {
+  const n = values.length, idx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  const key = (i) => (Number.isFinite(values[i]) ? values[i] : -Infinity);
+  return idx.sort((a, b) => key(a) - key(b) || a - b);
+}
+
 /** Point sizes in CSS px (Float32Array n): base·(0.45 + 1.6 t), missing values the smallest. */
 export function sizesFor(values, dom, base, out = null) {
   const n = values.length;
