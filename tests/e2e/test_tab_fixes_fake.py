@@ -125,3 +125,33 @@ def test_slider_and_ticks_share_the_logged_epochs(chromium):
         assert f.evaluate("() => window.__dvi.session.shownEpoch") in geo["fitted"] + [last]
         assert not errors, errors
         page.close()
+
+
+def test_compare_while_one_run_is_still_fitting(chromium):
+    """The reference fits 6x slower than the other run: before its first epoch the other pane says
+    it is not aligned yet because the reference is not fitted (not "too few shared samples"); then,
+    locked at epoch 3, the reference shows epoch 1 and says so, the other pane is aligned onto the
+    reference map on screen, and the agreement matrix names both epochs."""
+    slow = "noisy/labels-20"
+    with FakeServer(n=400, epochs=6, fit_seconds=0.5, slow={slow: 6}) as srv:
+        page, f, errors = _open(chromium, srv, "#dvi&dvi.run=clean&dvi.epoch=3&dvi.compare=noisy%2Flabels-20,clean")
+        f.wait_for_function("() => { const c = window.__dvi.compare; return c && c.active && c.panes.length === 2 && c.panes[1].shown !== null; }")
+        # the reference's first epoch comes 3 s after the other pane's first
+        f.wait_for_function("() => document.querySelector(\".dvi-cmp-pane[data-pane='1'] .dvi-cmp-align\").textContent.includes('not aligned yet')",
+                            timeout=10_000)
+        align = f.locator(".dvi-cmp-pane[data-pane='1'] .dvi-cmp-align").inner_text()
+        assert slow in align and "is not fitted yet" in align and "too few" not in align, align
+        f.wait_for_function("""() => { const c = window.__dvi.compare; return c.ready && c.panes[0].shown === 1
+          && c.panes[1].shown === 3 && c.panes[1].map.proj && c.panes[1].map.proj.align; }""")
+        clamp = f.locator(".dvi-cmp-pane[data-pane='0'] .dvi-cmp-clamp")
+        assert clamp.is_visible() and "shows epoch 1, not 3" in clamp.inner_text() and "not fitted yet" in clamp.inner_text()
+        assert "aligned to %s @ 1" % slow in f.locator(".dvi-cmp-pane[data-pane='1'] .dvi-cmp-align").inner_text()
+        warn = f.locator("[data-testid=matrix-epochs]")
+        assert warn.text_content() == ("Different epochs: %s has no fitted epoch 3 yet, so this compares %s @ 1 with clean @ 3."
+                                       % (slow, slow))
+        assert "%s @ 1 vs clean @ 3" % slow in f.locator(".dvi-compare h3", has_text="Differences").text_content()
+        # when the reference catches up, both show epoch 3 and the warning goes
+        f.wait_for_function("() => { const c = window.__dvi.compare; return c.ready && c.panes[0].shown === 3 && c.panes[1].shown === 3; }")
+        f.wait_for_function("() => !document.querySelector('[data-testid=matrix-epochs]')")
+        assert not errors, errors
+        page.close()
