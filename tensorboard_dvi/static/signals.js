@@ -14,6 +14,7 @@ export const LUT = (() => {
   return out;
 })();
 export const RAMP_CSS = `linear-gradient(to right, ${VIRIDIS.join(", ")})`;
+export const RAMP_STOPS = VIRIDIS;
 export const NAN_RGB = [170, 170, 170];
 
 export function quantile(sorted, q) {

@@ -155,3 +155,50 @@ def test_compare_while_one_run_is_still_fitting(chromium):
         f.wait_for_function("() => !document.querySelector('[data-testid=matrix-epochs]')")
         assert not errors, errors
         page.close()
+
+
+def test_png_has_a_legend_and_svg_export(chromium, tmp_path):
+    import io
+    import xml.etree.ElementTree as ET
+
+    with FakeServer(n=300, epochs=3) as srv:
+        page = chromium.new_page(viewport={"width": 1300, "height": 800}, accept_downloads=True)
+        page.set_default_timeout(90_000)
+        page.goto(srv.url + "#dvi&dvi.epoch=2")
+        f = plugin_frame(page)
+        wait_ready(f, 2)
+        with page.expect_download() as d:
+            f.get_by_role("button", name="PNG of the view").click()
+        png = tmp_path / d.value.suggested_filename
+        d.value.save_as(png)
+        from PIL import Image
+        img = Image.open(io.BytesIO(png.read_bytes())).convert("RGB")
+        geo = f.evaluate("() => ({ w: window.__dvi.map.bgCanvas.width, h: window.__dvi.map.bgCanvas.height, dpr: window.__dvi.map.dpr,"
+                         " names: window.__dvi.session.classNames, palette: window.__dvi.session.palette })")
+        assert img.size == (geo["w"] + round(190 * geo["dpr"]), max(geo["h"], img.size[1]))
+        # the legend strip beside the map holds each class colour (its swatches)
+        strip = img.crop((geo["w"], 0, img.size[0], img.size[1]))
+        colours = set(strip.getdata())
+        for hexc in geo["palette"][:10]:
+            rgb = tuple(int(hexc[k:k + 2], 16) for k in (1, 3, 5))
+            assert any(sum(abs(a - b) for a, b in zip(rgb, c)) < 12 for c in colours), hexc
+        legend = f.evaluate("() => window.__dvi.panels.get('export').lastExport.legend")
+        assert [r["label"] for r in legend["rows"]] == geo["names"]
+        assert sum(r["count"] for r in legend["rows"]) == 300
+        # SVG: one circle per sample inside the view, the legend's names as text
+        with page.expect_download() as d:
+            f.get_by_role("button", name="SVG of the view").click()
+        svg = tmp_path / d.value.suggested_filename
+        d.value.save_as(svg)
+        assert svg.name.endswith(".svg")
+        root = ET.parse(svg).getroot()
+        ns = "{http://www.w3.org/2000/svg}"
+        pts = root.find(f"{ns}g[@class='points']").findall(f"{ns}circle")
+        inside = f.evaluate("""() => { const m = window.__dvi.map; let k = 0;
+          for (let i = 0; i < m.samples.n; i++) { const [x, y] = m.toScreen(m.pos1[2*i], m.pos1[2*i+1]);
+            if (x >= 0 && x <= m.cssW && y >= 0 && y <= m.cssH && m.color1[4*i+3] > 0) k++; } return k; }""")
+        assert abs(len(pts) - inside) <= 3 and inside > 250, (len(pts), inside)
+        texts = [t.text for t in root.iter(f"{ns}text")]
+        assert any(geo["names"][0] in (t or "") for t in texts)
+        assert root.find(f"{ns}image") is not None  # the background
+        page.close()

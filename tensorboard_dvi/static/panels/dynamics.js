@@ -131,7 +131,7 @@ export class DynamicsPanel {
     if (dom.nan) rows.push(h("div", { class: "dvi-legend-note" }, h("i", { class: "nan" }), h("span", { text: `grey: no value (${dom.nan.toLocaleString()})` })));
     const size = catalogue().signal[signalKey(s.sizeby)];
     if (size) rows.push(h("div", { class: "dvi-legend-note" }, h("span", { text: `Size: ${size.label} (larger = higher)` })));
-    rows.push(h("div", { class: "dvi-legend-note" }, h("i", { class: "ring" }), h("span", { text: `dark ring: misclassified (${countWrong(this.map.proj, this.map.mask).toLocaleString()})` })));
+    rows.push(h("div", { class: "dvi-legend-note" }, h("i", { class: "ring light" }), h("span", { text: `light ring: misclassified (${countWrong(this.map.proj, this.map.mask).toLocaleString()})` })));
     rows.push(h("button", { type: "button", class: "dvi-link", onclick: () => this.store.set({ colorby: "" }) }, "Back to class colours"));
     L.replaceChildren(...rows);
     return true;
