@@ -21,7 +21,10 @@ export class MapBinding extends Emitter {
     super();
     Object.assign(this, { api, store, session, map, banners, root });
     this.encoders = [];
-    this.trails = new TrailLoader(api, map, (n) => { root.dataset.trails = String(n); });
+    this.trails = new TrailLoader(api, map, (n, total) => {
+      root.dataset.trails = String(n);
+      banners.set("trails", total > n ? `Trails are drawn for the first ${n} of the ${total.toLocaleString("en-US")} selected samples (more would hide the map).` : null);
+    });
     store.subscribe((s, changed) => {
       if (ENCODING_KEYS.some((k) => changed.has(k))) this.apply();
       if (changed.has("bg")) map.setBackgroundVisible(s.bg);

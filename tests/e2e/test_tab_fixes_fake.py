@@ -202,3 +202,33 @@ def test_png_has_a_legend_and_svg_export(chromium, tmp_path):
         assert any(geo["names"][0] in (t or "") for t in texts)
         assert root.find(f"{ns}image") is not None  # the background
         page.close()
+
+
+def test_trails_are_capped_with_a_note_and_clipped_to_the_map(chromium):
+    with FakeServer(n=400, epochs=6) as srv:
+        page, f, errors = _open(chromium, srv, "#dvi&dvi.epoch=3")
+        wait_ready(f, 3)
+        f.evaluate("() => window.__dvi.store.set({ sel: Array.from(window.__dvi.samples.ids.slice(0, 150)) })")
+        f.wait_for_function("() => document.querySelector('.dvi-root').dataset.trails === '100'")
+        note = f.locator(".dvi-banner[data-key=trails]")
+        assert "first 100 of the 150 selected samples" in note.inner_text()
+        # zoom out so that the data map is smaller than the canvas: nothing is drawn outside it
+        res = f.evaluate("""async () => {
+          const m = window.__dvi.map; m.setView({ ...m.view, k: m.view.k * 0.5 }); m.drawNow();
+          const c = m.ovCanvas, d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, dpr = m.dpr;
+          const [x0, y0, x1, y1] = m.bg.bounds, [sx0, sy0] = m.toScreen(x0, y1), [sx1, sy1] = m.toScreen(x1, y0);
+          let inside = 0, outside = 0;
+          for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+            if (!d[4 * (y * c.width + x) + 3]) continue;
+            const px = x / dpr, py = y / dpr;
+            if (px >= sx0 - 1 && px <= sx1 + 1 && py >= sy0 - 1 && py <= sy1 + 1) inside++; else outside++;
+          }
+          return { inside, outside, box: [sx0, sy0, sx1, sy1], W: c.width / dpr, H: c.height / dpr };
+        }""")
+        assert res["inside"] > 1000 and res["outside"] == 0, res
+        assert res["box"][0] > 5 or res["box"][1] > 5, res  # the map really was smaller than the canvas
+        f.evaluate("() => window.__dvi.store.set({ sel: Array.from(window.__dvi.samples.ids.slice(0, 5)) })")
+        f.wait_for_function("() => document.querySelector('.dvi-root').dataset.trails === '5'")
+        note.wait_for(state="detached")
+        assert not errors, errors
+        page.close()
