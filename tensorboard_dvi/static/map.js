@@ -270,10 +270,11 @@ export class MapView {
   /** hook(bounds) → the bounds the view fits instead (e.g. the union of several panes), or null. */
   setBoundsHook(hook) { this.boundsHook = hook; }
 
-  /** Bounds of the current epoch: the background image's, else the points' extent; null before one. */
+  /** Bounds of the current epoch: the points' extent (the view fits the samples, so the square
+   *  background with its margins fills the map instead of leaving bands), else the background's. */
   ownBounds() {
-    if (this.bg) return this.bg.bounds;
-    return this.pos1 ? extent(this.pos1, this.samples.n) : null;
+    if (this.pos1) return extent(this.pos1, this.samples.n);
+    return this.bg ? this.bg.bounds : null;
   }
 
   /** Recomputes the fitted view (after the bounds hook's answer changed). */
