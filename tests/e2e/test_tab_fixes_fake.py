@@ -6,12 +6,9 @@ the URL hash moves the tab (back / forward / edited), "server unreachable" and r
 import pytest
 
 from fake_api import FakeServer
-from harness import browser, chromium_missing_reason, plugin_frame, wait_ready
+from harness import browser, e2e_marks, plugin_frame, wait_ready
 
-pytestmark = [pytest.mark.e2e]
-_missing = chromium_missing_reason()
-if _missing:
-    pytestmark.append(pytest.mark.skip(reason=_missing))
+pytestmark = e2e_marks()
 
 
 @pytest.fixture(scope="module")
