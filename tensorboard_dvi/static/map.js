@@ -148,7 +148,7 @@ export class MapView {
     this.points.setPositions(this.pos0, this.pos1);
     this._restyle(fromColor);
     // Target view.
-    const fit = this._fitView(bg ? bg.bounds : extent(proj.coords, n));
+    const fit = this._fitView(extent(proj.coords, n));  // the samples, not the background's margins
     if (this.autoFit) {
       this.fitFrom = doAnim ? { ...this.view } : null;
       this.fitTo = fit;
@@ -347,7 +347,7 @@ export class MapView {
     }
     this.points.resize(W, H);
     if (this.pos1 && this.autoFit) {
-      this.fitTo = this._fitView(this.bg ? this.bg.bounds : extent(this.pos1, this.samples.n));
+      this.fitTo = this._fitView(this.ownBounds());
       if (!this.anim) Object.assign(this.view, this.fitTo);
     }
     this._drawFrame(performance.now());
