@@ -132,9 +132,21 @@ def _fmt(v, digits=3):
     return str(v)
 
 
-COLUMNS = [("epoch", "epoch"), ("nn_15", "NN@15"), ("boundary_nn_15", "bNN@15"), ("ppr_train", "PPR train"),
-           ("ppr_test", "PPR test"), ("inv_conf_diff", "conf.diff"), ("trustworthiness", "trust"),
-           ("tnn_5", "tnn@5"), ("tr", "tr"), ("temporal_corr", "t.corr"), ("poor", "poor")]
+COLUMNS = [("epoch", "epoch"), ("nn_15", "NN@15"), ("nn_15_test", "NN@15 test"), ("boundary_nn_15", "bNN@15"),
+           ("ppr_train", "PPR train"), ("ppr_test", "PPR test"), ("inv_conf_diff", "conf.diff"),
+           ("trustworthiness", "trust"), ("tnn_5_chain", "tnn@5 chain"), ("tr_chain", "tr chain"),
+           ("temporal_corr_chain", "t.corr chain"), ("poor", "poor")]
+RUN_FIGURES = [("tnn_5", "tnn@5"), ("tnn_3", "tnn@3"), ("tr", "tr"), ("temporal_corr", "temporal r")]
+
+
+def run_figures(run: dict) -> str:
+    """The run-level lines of ``eval``: the reference evaluator's figures over all epochs."""
+    mean = run.get("mean") or {}
+    head = (f"run level over {len(run.get('epochs') or [])} epochs, {run.get('n_samples')} training samples "
+            "(every epoch an anchor, as the DVI/TimeVis evaluator):")
+    temporal = "  " + "  ".join(f"{title} {_fmt(run.get(key))}" for key, title in RUN_FIGURES)
+    means = "  mean over epochs: " + "  ".join(f"{k} {_fmt(v)}" for k, v in mean.items())
+    return "\n".join([head, temporal, means])
 
 
 def metrics_table(cache, epochs: Sequence[int]) -> str:
@@ -158,7 +170,10 @@ def _eval_one(name: str, run_path: str, cache_dir: str, args) -> int:
         missing = [e for e in uids if e not in fresh]
     print(f"== {name} ({cache_dir})")
     if fresh:
+        from .engine.run_metrics import update_run_metrics
         print(metrics_table(cache, fresh))
+        from .storage import RunReader
+        print(run_figures(update_run_metrics(RunReader(run_path), cache, uids)))
         for e in fresh:
             for w in cache.metrics(e).get("warnings") or []:
                 print(f"  epoch {e}: {w}")

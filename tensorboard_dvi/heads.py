@@ -104,8 +104,11 @@ def head_files(head) -> Dict[str, bytes]:
 
 
 def read_head_spec(folder: str) -> dict:
-    with open(os.path.join(folder, md.HEAD_SPEC_FILE), encoding="utf-8") as f:
-        spec = json.load(f)
+    from .safe_read import FormatError, read_json
+    try:
+        spec = read_json(os.path.join(folder, md.HEAD_SPEC_FILE), md.HEAD_SPEC_FILE, max_bytes=1 << 20)
+    except FormatError as e:
+        raise ValueError(str(e)) from None
     if not isinstance(spec, dict) or spec.get("format") != "dvi-head-1" or not isinstance(spec.get("layers"), list):
         raise ValueError(f"{md.HEAD_SPEC_FILE} is not a DVI head description")
     return spec
@@ -185,14 +188,38 @@ def _expected_tensors(spec: dict) -> Dict[str, tuple]:
     return out
 
 
-def check_head_files(folder: str) -> dict:
+#: Most parameters a head may declare (a 4096-wide two-layer MLP over 4096 features is ~34M).
+MAX_HEAD_PARAMS = 64 << 20
+
+
+def _check_head_sizes(spec: dict, expected: Dict[str, tuple], in_dim, num_classes) -> None:
+    """Declared sizes against the representation width, the class count and
+    :data:`MAX_HEAD_PARAMS`, before anything is allocated (a zip bomb declares huge layers)."""
+    import math
+    total = sum(math.prod(s) for s in expected.values())
+    if any(d < 0 for s in expected.values() for d in s) or total > MAX_HEAD_PARAMS:
+        raise ValueError(f"{md.HEAD_SPEC_FILE} declares {total} parameters, over the limit {MAX_HEAD_PARAMS}")
+    linear = [layer for layer in spec["layers"] if isinstance(layer, dict) and layer.get("type") == "Linear"]
+    if in_dim is not None and linear and int(linear[0]["in"]) != int(in_dim):
+        raise ValueError(f"{md.HEAD_SPEC_FILE}: the first Linear layer takes {linear[0]['in']} inputs but the "
+                         f"representations are {in_dim}-dimensional")
+    if num_classes is not None and linear and int(linear[-1]["out"]) != int(num_classes):
+        raise ValueError(f"{md.HEAD_SPEC_FILE}: the last Linear layer has {linear[-1]['out']} outputs but the "
+                         f"run has {num_classes} classes")
+
+
+def check_head_files(folder: str, *, in_dim=None, num_classes=None) -> dict:
     """Check head.json and the headers of head.npz's tensors (names, float dtype, shapes, sizes)
-    without loading them or torch; returns the spec. ValueError names the problem."""
+    without loading them or torch; returns the spec. ValueError names the problem. With
+    ``in_dim``/``num_classes`` the declared layer widths must match them."""
     spec = read_head_spec(folder)
     expected = _expected_tensors(spec)
+    _check_head_sizes(spec, expected, in_dim, num_classes)
     path = os.path.join(folder, md.HEAD_WEIGHTS_FILE)
     found = {}
     try:
+        from .safe_read import check_regular
+        check_regular(path, md.HEAD_WEIGHTS_FILE, ValueError)
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
                 if not info.filename.endswith(".npy"):
@@ -207,7 +234,8 @@ def check_head_files(folder: str) -> dict:
     except FileNotFoundError:
         raise ValueError(f"{md.HEAD_WEIGHTS_FILE} is missing") from None
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as e:
-        raise ValueError(f"{md.HEAD_WEIGHTS_FILE} is unreadable ({e})") from None
+        why = e.strerror if isinstance(e, OSError) and e.strerror else e
+        raise ValueError(f"{md.HEAD_WEIGHTS_FILE} is unreadable ({why})") from None
     for name, shape in expected.items():
         if name not in found:
             raise ValueError(f"{md.HEAD_WEIGHTS_FILE} lacks the tensor {name!r}")
@@ -221,9 +249,9 @@ def check_head_files(folder: str) -> dict:
     return spec
 
 
-def load_head(folder: str):
-    """The head stored in an epoch folder, as an eval-mode torch module."""
-    spec = check_head_files(folder)
+def load_head(folder: str, *, in_dim=None, num_classes=None):
+    """The head stored in an epoch folder, as an eval-mode torch module (sizes checked first)."""
+    spec = check_head_files(folder, in_dim=in_dim, num_classes=num_classes)
     try:
         with np.load(os.path.join(folder, md.HEAD_WEIGHTS_FILE), allow_pickle=False) as z:
             tensors = {k: z[k] for k in z.files}

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 import numpy as np
 
 from . import metadata as md
-
-
-class FormatError(Exception):
-    """The logdir holds DVI data this version cannot read."""
+from .safe_read import (MAX_CLASSES, MAX_DIM, MAX_JSON_BYTES, MAX_LOGIT_ELEMENTS, MAX_SAMPLES,  # noqa: F401
+                        REL_ROOT, FormatError, _reason, check_meta, check_regular, read_json)
 
 
 class DamagedEpochError(FormatError):
@@ -49,7 +48,9 @@ class StaticData:
         return int(np.count_nonzero(self.split == md.SPLIT_TRAIN))
 
 
-def _load_npy(path: str, mmap: bool = False) -> np.ndarray:
+def _load_npy(path: str, mmap: bool = False, rel: str = "", exc=None) -> np.ndarray:
+    """An .npy file (never unpickled); only a regular file is opened (a FIFO would block)."""
+    check_regular(path, rel or os.path.basename(path), exc)
     return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
 
 
@@ -80,11 +81,13 @@ class EpochData:
             if _outside(path, self._confine):
                 raise DamagedEpochError(self.epoch, f"{fname} is a link out of the logdir")
             try:
-                arr = _load_npy(path, mmap=mmap)
+                arr = _load_npy(path, mmap=mmap, rel=fname)
             except FileNotFoundError:
                 raise DamagedEpochError(self.epoch, f"{fname} is missing") from None
-            except (ValueError, OSError, EOFError) as e:
-                raise DamagedEpochError(self.epoch, f"{fname} is unreadable ({e})") from None
+            except FormatError as e:
+                raise DamagedEpochError(self.epoch, str(e)) from None
+            except (ValueError, OSError, EOFError, MemoryError) as e:
+                raise DamagedEpochError(self.epoch, f"{fname} is unreadable ({_reason(e)[:200]})") from None
             if arr.dtype.kind not in kinds:
                 raise DamagedEpochError(self.epoch, f"{fname} has dtype {arr.dtype}")
             if tuple(arr.shape) != tuple(d if d is not None else arr.shape[i] for i, d in enumerate(shape)) \
@@ -105,11 +108,16 @@ class EpochData:
 
     @property
     def logits(self) -> np.ndarray:
-        return np.array(self._array(md.LOGITS_FILE, (self._n, self._c), "f"), dtype=np.float32)
+        return np.array(self.logits_raw, dtype=np.float32)
+
+    @property
+    def logits_raw(self) -> np.ndarray:
+        """As stored, memory-mapped: index rows of it instead of copying all of them."""
+        return self._array(md.LOGITS_FILE, (self._n, self._c), "f")
 
     def logits_rows(self, rows) -> np.ndarray:
-        """Only ``rows`` of the logits (float32), read through the memory map: per-sample routes."""
-        return np.array(self._array(md.LOGITS_FILE, (self._n, self._c), "f")[rows], dtype=np.float32)
+        """float32 logits of the given rows only (a slice or index array)."""
+        return np.array(self.logits_raw[rows], dtype=np.float32)
 
     @property
     def predictions(self) -> np.ndarray:
@@ -125,13 +133,14 @@ class EpochData:
                 raise DamagedEpochError(self.epoch, f"head: {fname} is a link out of the logdir")
 
     def head_module(self):
-        """The logged classifier head as an eval-mode float32 torch module."""
+        """The logged classifier head as an eval-mode float32 torch module (its declared sizes
+        are checked against the representation width and a limit before anything is allocated)."""
         from .heads import load_head
         self._check_head_links()
         try:
-            return load_head(self.folder)
-        except (FileNotFoundError, ValueError, KeyError, OSError) as e:
-            raise DamagedEpochError(self.epoch, f"head: {e}") from None
+            return load_head(self.folder, in_dim=self._dim, num_classes=self._c)
+        except (FileNotFoundError, ValueError, KeyError, OSError, RecursionError) as e:
+            raise DamagedEpochError(self.epoch, f"head: {_reason(e) if isinstance(e, OSError) else e}") from None
 
     def validate(self) -> None:
         """Touch every file once; raises DamagedEpochError with the reason."""
@@ -143,9 +152,9 @@ class EpochData:
         from .heads import check_head_files
         self._check_head_links()
         try:
-            check_head_files(self.folder)
-        except (FileNotFoundError, ValueError, KeyError, OSError) as e:
-            raise DamagedEpochError(self.epoch, f"head: {e}") from None
+            check_head_files(self.folder, in_dim=self._dim, num_classes=self._c)
+        except (FileNotFoundError, ValueError, KeyError, OSError, RecursionError) as e:
+            raise DamagedEpochError(self.epoch, f"head: {_reason(e) if isinstance(e, OSError) else e}") from None
 
 
 class RunReader:
@@ -163,26 +172,23 @@ class RunReader:
         self._static: Optional[StaticData] = None
 
     def exists(self) -> bool:
-        return os.path.isfile(os.path.join(self.root, md.STATIC_DIR, md.META_FILE))
+        try:
+            return stat.S_ISREG(os.stat(os.path.join(self.root, md.STATIC_DIR, md.META_FILE)).st_mode)
+        except OSError:
+            return False
 
     @property
     def meta(self) -> dict:
         if self._meta is None:
             path = os.path.join(self.root, md.STATIC_DIR, md.META_FILE)
+            rel = f"{REL_ROOT}/{md.STATIC_DIR}/{md.META_FILE}"
             if _outside(path, self.confine):
-                raise FormatError(f"{self.run_path}: {md.STATIC_DIR}/{md.META_FILE} is a link out of the logdir")
+                raise FormatError(f"{rel} is a link out of the logdir")
             try:
-                with open(path, encoding="utf-8") as f:
-                    meta = json.load(f)
+                meta = read_json(path, rel)
             except FileNotFoundError:
-                raise FormatError(f"{self.run_path} has no DVI data (missing {md.STATIC_DIR}/{md.META_FILE})") from None
-            except (ValueError, OSError) as e:
-                raise FormatError(f"{path} is unreadable: {e}") from None
-            version = meta.get("format_version")
-            if not isinstance(version, int) or version > md.FORMAT_VERSION:
-                raise FormatError(f"{path}: format version {version!r} is newer than this "
-                                  f"tensorboard-dvi understands ({md.FORMAT_VERSION}); upgrade the package")
-            self._meta = meta
+                raise FormatError(f"the run has no DVI data (missing {rel})") from None
+            self._meta = check_meta(meta, rel)
         return self._meta
 
     def static(self) -> StaticData:
@@ -191,12 +197,15 @@ class RunReader:
             n = self.meta["n_train"] + self.meta["n_test"]
 
             def load(fname, kinds):
+                rel = f"{md.STATIC_DIR}/{fname}"
                 if _outside(os.path.join(folder, fname), self.confine):
-                    raise FormatError(f"{md.STATIC_DIR}/{fname} is a link out of the logdir")
+                    raise FormatError(f"{rel} is a link out of the logdir")
                 try:
-                    arr = _load_npy(os.path.join(folder, fname))
-                except (ValueError, OSError, EOFError) as e:
-                    raise FormatError(f"{md.STATIC_DIR}/{fname} is unreadable: {e}") from None
+                    arr = _load_npy(os.path.join(folder, fname), rel=rel)
+                except FormatError:
+                    raise
+                except (ValueError, OSError, EOFError, MemoryError) as e:
+                    raise FormatError(f"{rel} is unreadable: {_reason(e)[:200]}") from None
                 if arr.shape != (n,) or arr.dtype.kind not in kinds:
                     raise FormatError(f"{md.STATIC_DIR}/{fname} has shape {arr.shape} and dtype "
                                       f"{arr.dtype}, expected ({n},)")
@@ -215,46 +224,61 @@ class RunReader:
         path = os.path.join(self.root, md.STATIC_DIR, md.THUMBNAILS_FILE)
         if _outside(path, self.confine):
             raise FormatError(f"{md.STATIC_DIR}/{md.THUMBNAILS_FILE} is a link out of the logdir")
+        rel = f"{md.STATIC_DIR}/{md.THUMBNAILS_FILE}"
         try:
-            arr = _load_npy(path, mmap=True)
-        except (ValueError, OSError) as e:
-            raise FormatError(f"{md.STATIC_DIR}/{md.THUMBNAILS_FILE} is unreadable: {e}") from None
+            arr = _load_npy(path, mmap=True, rel=rel)
+        except FormatError:
+            raise
+        except (ValueError, OSError, EOFError) as e:
+            raise FormatError(f"{rel} is unreadable: {_reason(e)[:200]}") from None
         if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or arr.shape[0] != self.meta["n_train"] + self.meta["n_test"]:
             raise FormatError(f"{md.STATIC_DIR}/{md.THUMBNAILS_FILE} has shape {arr.shape} dtype {arr.dtype}")
         return arr
 
-    def epochs(self) -> List[int]:
-        """Complete epochs, sorted; temporary folders of a writer at work are skipped."""
+    def epoch_names(self) -> Dict[int, str]:
+        """{epoch: folder name} of complete-looking epoch folders; temporary folders are skipped.
+        Of several spellings of one epoch (``epoch-1``, ``epoch-000001``) the canonical one wins,
+        else the first in name order, so an epoch is listed once."""
         folder = os.path.join(self.root, md.EPOCHS_DIR)
         if _outside(folder, self.confine):
-            return []
+            return {}
+        found: Dict[int, str] = {}
         try:
-            names = os.listdir(folder)
-        except FileNotFoundError:
-            return []
-        found = []
-        for name in names:
+            with os.scandir(folder) as it:
+                entries = sorted((d.name, d.is_dir()) for d in it)
+        except OSError:  # missing, a regular file (NotADirectoryError), unreadable
+            return {}
+        for name, is_dir in entries:
             e = md.parse_epoch_dir_name(name)
-            if e is not None and os.path.isdir(os.path.join(folder, name)):
-                found.append(e)
-        return sorted(found)
+            if e is None or not is_dir:
+                continue
+            if e not in found or name == md.epoch_dir_name(e):
+                found[e] = name
+        return found
+
+    def epochs(self) -> List[int]:
+        """Complete epochs, sorted; temporary folders of a writer at work are skipped."""
+        return sorted(self.epoch_names())
 
     def epoch_path(self, epoch: int) -> str:
-        return os.path.join(self.root, md.EPOCHS_DIR, md.epoch_dir_name(epoch))
+        canonical = os.path.join(self.root, md.EPOCHS_DIR, md.epoch_dir_name(epoch))
+        if os.path.isdir(canonical):
+            return canonical
+        name = self.epoch_names().get(epoch)
+        return os.path.join(self.root, md.EPOCHS_DIR, name) if name else canonical
 
     def epoch(self, epoch: int) -> EpochData:
         folder = self.epoch_path(epoch)
         if not os.path.isdir(folder):
-            raise KeyError(f"epoch {epoch} has not been logged in {self.run_path}")
+            raise KeyError(f"epoch {epoch} has not been logged")
         if _outside(os.path.join(folder, md.EPOCH_FILE), self.confine):
             raise DamagedEpochError(epoch, "the epoch folder or its epoch.json is a link out of the logdir")
         try:
-            with open(os.path.join(folder, md.EPOCH_FILE), encoding="utf-8") as f:
-                info = json.load(f)
+            info = read_json(os.path.join(folder, md.EPOCH_FILE), md.EPOCH_FILE, max_bytes=1 << 20)
         except FileNotFoundError:
             raise DamagedEpochError(epoch, f"{md.EPOCH_FILE} is missing") from None
-        except (ValueError, OSError) as e:
-            raise DamagedEpochError(epoch, f"{md.EPOCH_FILE} is unreadable ({e})") from None
+        except FormatError as e:
+            raise DamagedEpochError(epoch, str(e)) from None
         if not isinstance(info, dict) or not isinstance(info.get("uid"), str) or info.get("epoch") != epoch:
             raise DamagedEpochError(epoch, f"{md.EPOCH_FILE} does not describe epoch {epoch}")
         meta = self.meta
@@ -289,6 +313,7 @@ class RunReader:
         from . import static_extras
         return static_extras.metadata_columns(self)
 
+
 def list_runs(logdir: str) -> List[str]:
     """Run names (relative, '/'-separated; '.' for the logdir itself) that hold DVI data.
 
@@ -298,7 +323,8 @@ def list_runs(logdir: str) -> List[str]:
     logdir = os.path.abspath(logdir)
     for dirpath, dirnames, _ in os.walk(logdir, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        if os.path.isfile(os.path.join(dirpath, *md.PLUGIN_DIR, md.STATIC_DIR, md.META_FILE)):
+        meta = os.path.join(dirpath, *md.PLUGIN_DIR, md.STATIC_DIR, md.META_FILE)
+        if os.path.exists(meta) and not os.path.isdir(meta):  # a FIFO too: listed, reported damaged
             rel = os.path.relpath(dirpath, logdir)
             runs.append(rel.replace(os.sep, "/"))
         if os.path.basename(dirpath) == "plugins":

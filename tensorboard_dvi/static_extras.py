@@ -7,7 +7,6 @@ call these; each returns None when the run did not log it and raises
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Dict, List, Optional
 
@@ -25,14 +24,12 @@ def _path(reader, fname: str) -> str:
 
 
 def _json(reader, fname: str):
-    from .reader import FormatError
+    """safe_read.read_json: regular files only, size and nesting limits; None when absent."""
+    from .safe_read import read_json
     try:
-        with open(_path(reader, fname), encoding="utf-8") as f:
-            return json.load(f)
+        return read_json(_path(reader, fname), f"{md.STATIC_DIR}/{fname}")
     except FileNotFoundError:
         return None
-    except (ValueError, OSError) as e:
-        raise FormatError(f"{md.STATIC_DIR}/{fname} is unreadable: {e}") from None
 
 
 def _n(reader) -> int:

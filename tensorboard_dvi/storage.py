@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -130,6 +130,28 @@ def _publish(tmp: str, final: str, replace: bool) -> None:
     _fsync_dir(parent)
 
 
+#: Temporary or trash folders older than this are left by a killed writer: the next write removes them.
+STALE_TEMP_S = 600.0
+
+
+def clean_stale(parent: str, now: Optional[float] = None) -> List[str]:
+    """Remove ``.tmp-*``/``.trash-*`` folders in ``parent`` older than :data:`STALE_TEMP_S`
+    (a writer killed mid-write leaves one); never fails, returns the names removed."""
+    import time
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        with os.scandir(parent) as it:
+            for d in it:
+                if (d.name.startswith((md.TEMP_PREFIX, md.TRASH_PREFIX)) and d.is_dir(follow_symlinks=False)
+                        and now - d.stat(follow_symlinks=False).st_mtime > STALE_TEMP_S):
+                    shutil.rmtree(d.path, ignore_errors=True)
+                    removed.append(d.name)
+    except OSError:
+        pass
+    return removed
+
+
 def write_folder(parent: str, name: str, arrays: Dict[str, np.ndarray], jsons: Dict[str, object],
                  *, replace: bool = False, extra_files: Optional[Dict[str, bytes]] = None) -> str:
     """Write ``arrays`` (.npy) and ``jsons`` into ``parent/name`` atomically.
@@ -146,6 +168,7 @@ def write_folder(parent: str, name: str, arrays: Dict[str, np.ndarray], jsons: D
     if os.path.exists(final) and not replace:
         raise EpochExistsError(
             f"{final} already exists; pass on_exists='replace' to overwrite it or 'skip' to keep it")
+    clean_stale(parent)
     tmp = None
     try:
         tmp = tempfile.mkdtemp(prefix=md.TEMP_PREFIX + name + "-", dir=parent)
@@ -164,8 +187,8 @@ def write_folder(parent: str, name: str, arrays: Dict[str, np.ndarray], jsons: D
         if isinstance(e, EpochExistsError):
             raise
         reason = os.strerror(e.errno) if e.errno else str(e)
-        if e.errno == errno.ENOSPC:
-            reason = "no space left on device"
+        if e.errno == errno.ENOSPC or (e.errno is None and "requested and" in str(e)):
+            reason = "no space left on device"  # numpy reports a short write without an errno
         raise StorageError(e.errno or errno.EIO, f"could not write {final}: {reason}") from e
     finally:
         if tmp is not None:

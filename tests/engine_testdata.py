@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 TINY = dict(hidden=(32, 32), max_trainer_epochs=3, edges_per_trainer_epoch=3000, batch_size=500,
+            decoder_min_steps=100, refine_steps_small=None,
             background_resolution=16, temporal_sample=100)
 
 

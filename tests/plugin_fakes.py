@@ -16,6 +16,7 @@ import signal
 import time
 
 import numpy as np
+from werkzeug import test as wtest
 
 RES = 16
 
@@ -107,7 +108,17 @@ def make_client(logdir, flags=None, **plugin_kwargs):
                                     flags=flags)
     plugin = DVIPlugin(context, **plugin_kwargs)
     app = application.TensorBoardWSGI([plugin], data_provider=provider)
-    return wtest.Client(app, wrappers.Response), plugin
+    return TabClient(app, wrappers.Response), plugin
+
+
+class TabClient(wtest.Client):
+    """A test client that, like the tab (static/api.js), sends ``X-DVI-Request: 1`` on every
+    request; pass ``headers=...`` explicitly to send other headers (or none)."""
+
+    def open(self, *args, **kwargs):
+        if "headers" not in kwargs and not (args and not isinstance(args[0], str)):
+            kwargs["headers"] = {"X-DVI-Request": "1"}
+        return super().open(*args, **kwargs)
 
 
 PREFIX = "/data/plugin/dvi/"

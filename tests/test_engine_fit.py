@@ -43,10 +43,10 @@ def test_fit_writes_every_output(blobs, tmp_path):
         assert set(METRIC_KEYS) <= set(m) and isinstance(m["poor"], bool) and isinstance(m["warnings"], list)
         assert 1 <= m["nn_15"] <= 15 and 0 <= m["ppr_train"] <= 1 and 0 <= m["ppr_test"] <= 1
         assert 0 <= m["boundary_nn_15"] <= 15 and 0 < m["trustworthiness"] <= 1
-    assert cache.metrics(1)["tnn_5"] is None and cache.metrics(1)["temporal_corr"] is None
+    assert cache.metrics(1)["tnn_5_chain"] is None and cache.metrics(1)["temporal_corr_chain"] is None
     assert cache.epoch_info(2)["prev_epoch"] == 1 and cache.epoch_info(3)["prev_epoch"] == 2
     # tr needs 3 other epochs, tnn@5 six: undefined here, not a made-up number
-    assert cache.metrics(3)["tr"] is None and cache.metrics(3)["tnn_5"] is None
+    assert cache.metrics(3)["tr_chain"] is None and cache.metrics(3)["tnn_5_chain"] is None
     assert 0 <= cache.metrics(3)["npr_mean"] <= 1
     state = torch.load(cache.state_path(3), weights_only=True)
     assert "encoder_net.0.weight" in state and "center" in state
@@ -163,7 +163,7 @@ def test_run_with_one_epoch(tmp_path):
     done, cache = _fit(FakeReader(labels, split, epochs), tmp_path)
     assert done == [7]
     m = cache.metrics(7)
-    assert m["tnn_5"] is None and m["tr"] is None and m["temporal_corr"] is None
+    assert m["tnn_5_chain"] is None and m["tr_chain"] is None and m["temporal_corr_chain"] is None
 
 
 def test_class_never_predicted_and_class_predicted_once(tmp_path):

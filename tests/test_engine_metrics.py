@@ -96,3 +96,64 @@ def test_knn_in_two_dimensions_matches_the_dense_search():
     assert np.mean(tree == dense) > 0.99  # ties may order differently
     b = rng.randn(40, 2).astype(np.float32)
     assert np.array_equal(M.knn(y, 5, base=b), knn_exact(y, b, 5)[0])
+
+
+def test_run_level_figures_use_every_epoch_as_anchor():
+    from tensorboard_dvi.engine.run_metrics import temporal_figures
+    # 2 samples, 8 epochs: sample 0 drifts steadily in both spaces (rank order kept);
+    # sample 1's 2-D path is the reverse of its high-D path
+    t = 8
+    steps = np.cumsum(np.arange(1, t + 1, dtype=np.float64)) - 1  # 0, 2, 5, 9, ... distinct gaps
+    high = np.zeros((t, 2, 3))
+    low = np.zeros((t, 2, 2))
+    high[:, 0, 0] = steps
+    low[:, 0, 0] = 2 * steps
+    high[:, 1, 1] = steps
+    low[:, 1, 1] = -2 * steps[::-1]
+    knns = [np.tile(np.arange(2), (2, 1))] * t  # neighbourhoods never change
+    out = temporal_figures(lambda e: high[e], lambda e: low[e], t, knns)
+    # sample 0 is perfect (tnn@5 = 5 at every anchor, rho = 1); sample 1's ranks are reversed
+    # for anchors at the ends, so the mean tr is below 1 and equals the direct computation
+    tnn5, tr = M.temporal_ranking(high, low, 5)
+    assert out["tnn_5"] == pytest.approx(tnn5) and out["tr"] == pytest.approx(tr)
+    assert out["tnn_5"] < 5 and tr < 1
+    tnn_0, tr_0 = M.temporal_ranking(high[:, :1], low[:, :1], 5)
+    assert tnn_0 == 5.0 and tr_0 == pytest.approx(1.0)
+    assert out["epochs_used"] == t and out["temporal_corr"] is None  # constant NPR: undefined
+
+
+def test_run_level_temporal_corr_pairs_npr_with_displacement():
+    from tensorboard_dvi.engine.run_metrics import temporal_figures
+    # 4 samples, 4 epochs: sample 0 moves most where its neighbour list changes (r < 0),
+    # sample 1 moves most where its list is kept (r > 0); samples 2, 3 never move
+    t = 4
+    base = np.array([[0, 1, 2], [1, 0, 2], [2, 1, 0], [3, 2, 1]])
+    knns = [base.copy() for _ in range(t)]
+    knns[2] = base.copy()
+    knns[2][0] = [0, 3, 1]  # sample 0 changes one of its two neighbours at pair (1, 2)
+    knns[3] = knns[2].copy()
+    knns[1][1] = [1, 3, 2]  # sample 1 changes one at pair (0, 1)
+    knns[2][1] = [1, 3, 2]
+    knns[3][1] = [1, 3, 2]
+    low = np.zeros((t, 4, 2))
+    low[:, 0, 0] = [0, 0, 5, 5.5]   # displacements 0, 5, 0.5
+    low[:, 1, 0] = [0, 0, 3, 3]     # displacements 0, 3, 0
+    high = np.random.RandomState(0).randn(t, 4, 3)
+    out = temporal_figures(lambda e: high[e], lambda e: low[e], t, knns)
+    series = np.stack([M.neighbour_preserving_rate(knns[i], knns[i + 1]) for i in range(t - 1)])
+    assert np.allclose(series[:, 0], [1, .5, 1]) and np.allclose(series[:, 1], [.5, 1, 1])
+    disp = np.stack([np.linalg.norm(low[i + 1] - low[i], axis=1) for i in range(t - 1)])
+    r0 = np.corrcoef(series[:, 0], disp[:, 0])[0, 1]
+    r1 = np.corrcoef(series[:, 1], disp[:, 1])[0, 1]
+    assert r0 < 0 < r1  # samples 2, 3: constant series, left out
+    assert out["temporal_corr"] == pytest.approx((r0 + r1) / 2)
+
+
+def test_nn_test_is_measured_among_train_and_test_together():
+    # 3 train + 2 test points on a line; in 2-D the two test points swap sides
+    high = np.array([[0.0], [1.1], [2.0], [0.4], [1.6]], dtype=np.float32)
+    low = np.c_[np.array([0.0, 1.0, 2.0, 1.6, 0.4]), np.zeros(5)].astype(np.float32)
+    rows = M.nn_preservation_rows(high, low, 2)
+    hk, lk = M.knn(high, 2), M.knn(low, 2)
+    assert np.array_equal(rows, [len(set(a) & set(b)) for a, b in zip(hk, lk)])
+    assert rows[3] == 1 and rows[4] == 1  # each test point lost its true neighbour

@@ -80,14 +80,14 @@ def test_runs_list_extras_and_name_damaged_files(env):
     assert runs["txt"]["metadata_columns"] == ["source", "score"] and runs["txt"]["border_space"] == "representation"
     assert runs["txt"]["damaged_extras"] == {}
     assert runs["plain"]["has_texts"] is False and runs["plain"]["feature_names"] is None
-    assert runs["plain"]["metadata_columns"] == [] and runs["plain"]["border_space"] is None
+    assert runs["plain"]["metadata_columns"] == [] and runs["plain"]["border_space"] == "input"   # float inputs: mixed as they are
     bad = runs["bad"]
     assert bad["epochs"] == [1, 2, 3] and not bad["has_texts"] and bad["metadata_columns"] == []
     assert set(bad["damaged_extras"]) == {"texts.json", "metadata.json", "feature_names.json"}
     assert "1 entries, expected 500" in bad["damaged_extras"]["texts.json"]
     assert "features.npy has shape (500, 2)" in bad["damaged_extras"]["feature_names.json"]
     assert "column 'x'" in bad["damaged_extras"]["metadata.json"]
-    assert runs["nometa"]["has_texts"] is False  # a malformed meta.json: listed, no 500
+    assert "n_train" in runs["nometa"]["error"] and runs["nometa"]["epochs"] == []  # malformed meta.json: listed with its reason, no 500
 
 
 def test_sample_extras_and_top_k(env):

@@ -95,7 +95,7 @@ def test_tags_change_persist_and_export(env):
 def test_tags_bad_input(env):
     ids = [int(i) for i in env["ids"][:3]]
     r = post_tags(env, {"tag": "x", "ids": ids, "op": "add"}, headers={})
-    assert r.status_code == 403 and r.headers["X-DVI-Error"] == "forbidden"
+    assert r.status_code == 403 and r.headers["X-DVI-Error"] == "cross_site"  # plugin/guard.py answers first
     assert "X-DVI-Request" in r.get_data(as_text=True)
     cases = [({"tag": "x", "ids": [ids[0], ids[0]], "op": "add"}, "duplicates"),
              ({"tag": "x" * 65, "ids": ids, "op": "add"}, "at most 64"),
@@ -178,7 +178,7 @@ def test_logdir_spec_real_tensorboard(logs, tmp_path):
         assert json.loads(r.read())["tags"] == {"mislabelled": [sid]}
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=10)
-        assert err.value.code == 403 and err.value.headers["X-DVI-Error"] == "forbidden"
+        assert err.value.code == 403 and err.value.headers["X-DVI-Error"] == "cross_site"
 
 
 def test_parse_spec_and_unnamed_roots(logs):

@@ -63,7 +63,7 @@ def setup(template, tmp_path):
 
 
 def status(client, run="run"):
-    r = client.get(PREFIX + "status", query_string={"run": run})
+    r = client.post(PREFIX + "status", query_string={"run": run})  # the tab's poll: opens the run
     assert r.status_code == 200, r.get_data(as_text=True)
     return json.loads(r.get_data())
 

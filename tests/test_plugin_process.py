@@ -70,7 +70,11 @@ def alive(pid):
 
 
 def get(port, route, timeout=2.0):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/plugin/dvi/{route}", timeout=timeout) as r:
+    """GET, except ``status`` which is POSTed like the tab does (it opens the run: lazy fitting)."""
+    method = "POST" if route.startswith("status") else "GET"
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/data/plugin/dvi/{route}", method=method,
+                                 headers={"X-DVI-Request": "1"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.loads(r.read())
 
 

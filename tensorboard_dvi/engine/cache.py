@@ -18,6 +18,9 @@ Layout (``cache_dir`` is given by the caller, see :func:`default_cache_dir`)::
         knn.npy               int32 n_train x k, high-D neighbours (temporal term)
         npr.npy               float32 n_train, neighbour-preserving rate vs predecessor
         offsets.npy           float32 n_train x 2, refined position − encoder output (warm start)
+        border_embedding.npy  float32 n_border x 2, drawn positions of the border points used
+        border_rows.npy       int32 n_border, their rows in the epoch's logged border array
+    cache_dir/run_metrics.json  run-level figures of the reference evaluator (run_metrics.py)
 
 Every epoch folder is written by the format's own atomic writer
 (``storage.write_folder``: dot-prefixed temporary folder, every file fsynced,
@@ -31,12 +34,13 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .. import storage
+from .. import safe_read, storage
 from ..metadata import EPOCH_FILE, EPOCHS_DIR, TEMP_PREFIX, TRASH_PREFIX  # noqa: F401 (re-exported)
 from ..metadata import epoch_dir_name, parse_epoch_dir_name
 
@@ -51,9 +55,15 @@ STATE_FILE = "visualizer.pt"
 KNN_FILE = "knn.npy"
 NPR_FILE = "npr.npy"
 OFFSETS_FILE = "offsets.npy"
+BORDER_EMBEDDING_FILE = "border_embedding.npy"
+BORDER_ROWS_FILE = "border_rows.npy"
+RUN_METRICS_FILE = "run_metrics.json"
 
-METRIC_KEYS = ("nn_10", "nn_15", "nn_20", "boundary_nn_15", "ppr_train", "ppr_test",
-               "inv_conf_diff", "trustworthiness", "tnn_5", "tr", "temporal_corr")
+METRIC_KEYS = ("nn_10", "nn_15", "nn_20", "nn_15_test", "nn_15_test_rows", "boundary_nn_15",
+               "boundary_nn_15_test", "ppr_train", "ppr_test", "inv_conf_diff", "trustworthiness",
+               "tnn_5_chain", "tr_chain", "temporal_corr_chain")
+#: run-level figures (every epoch an anchor), in ``run_metrics.json`` (see run_metrics.py)
+RUN_METRIC_KEYS = ("tnn_3", "tnn_5", "tr", "temporal_corr")
 
 
 def default_cache_dir(run_path: str) -> str:
@@ -99,14 +109,23 @@ class RunCache:
                 out.append(e)
         return sorted(out)
 
+    def _json(self, epoch: int, name: str) -> dict:
+        """A JSON object of the cache, read safely (storage.read_json: regular files only, size
+        and nesting limits); wrong type or syntax is ValueError, a missing file NotFittedError."""
+        try:
+            obj = safe_read.read_json(os.path.join(self.epoch_path(epoch), name), name, max_bytes=4 << 20)
+        except FileNotFoundError:
+            raise NotFittedError(f"epoch {epoch} is not fitted ({name} missing)") from None
+        except safe_read.FormatError as e:
+            raise ValueError(f"cached {e}") from None
+        if not isinstance(obj, dict):
+            raise ValueError(f"cached {name} must hold a JSON object, got {type(obj).__name__}")
+        return obj
+
     def epoch_info(self, epoch: int) -> dict:
         """The epoch's ``epoch.json`` (input uid, predecessor, config hash, timings)."""
-        path = os.path.join(self.epoch_path(epoch), EPOCH_FILE)
         try:
-            with open(path, encoding="utf-8") as f:
-                return json.load(f)
-        except FileNotFoundError:
-            raise NotFittedError(f"epoch {epoch} is not fitted") from None
+            return self._json(epoch, EPOCH_FILE)
         except ValueError as e:
             raise NotFittedError(f"epoch {epoch}: unreadable {EPOCH_FILE} ({e})") from None
 
@@ -145,8 +164,10 @@ class RunCache:
 
     def _file(self, epoch: int, name: str) -> str:
         path = os.path.join(self.epoch_path(epoch), name)
-        if not os.path.exists(path):
-            raise NotFittedError(f"epoch {epoch} is not fitted ({name} missing)")
+        try:
+            safe_read.check_regular(path, name, ValueError)  # a FIFO or device is never opened
+        except FileNotFoundError:
+            raise NotFittedError(f"epoch {epoch} is not fitted ({name} missing)") from None
         return path
 
     def _npy(self, epoch: int, name: str) -> np.ndarray:
@@ -162,8 +183,15 @@ class RunCache:
 
     def background_meta(self, epoch: int) -> dict:
         """``{"bounds": [x_min, y_min, x_max, y_max], "resolution": R}``; row 0 = y_max."""
-        with open(self._file(epoch, BACKGROUND_META), encoding="utf-8") as f:
-            return json.load(f)
+        meta = self._json(epoch, BACKGROUND_META)
+        bounds, r = meta.get("bounds"), meta.get("resolution")
+        if (not isinstance(bounds, list) or len(bounds) != 4
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in bounds)
+                or not bounds[0] < bounds[2] or not bounds[1] < bounds[3]):
+            raise ValueError(f"cached {BACKGROUND_META}: 'bounds' must be 4 finite numbers x_min < x_max, y_min < y_max")
+        if not isinstance(r, int) or isinstance(r, bool) or not 1 <= r <= 8192:
+            raise ValueError(f"cached {BACKGROUND_META}: 'resolution' must be an integer in [1, 8192]")
+        return meta
 
     def grid(self, epoch: int) -> Tuple[np.ndarray, np.ndarray]:
         """(classes R x R, confidence float32 R x R), same orientation as the PNG."""
@@ -171,8 +199,7 @@ class RunCache:
 
     def metrics(self, epoch: int) -> dict:
         """NN@k, boundary NN, PPR, ..., ``poor`` and ``warnings`` (None = undefined)."""
-        with open(self._file(epoch, METRICS_FILE), encoding="utf-8") as f:
-            return json.load(f)
+        return self._json(epoch, METRICS_FILE)
 
     def npr(self, epoch: int) -> Optional[np.ndarray]:
         try:
@@ -186,6 +213,37 @@ class RunCache:
             return self._npy(epoch, OFFSETS_FILE)
         except NotFittedError:
             return None
+
+    def border_embedding(self, epoch: int) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+        """(positions n_border x 2, rows in the logged border array), None when not stored."""
+        try:
+            return self._npy(epoch, BORDER_EMBEDDING_FILE), self._npy(epoch, BORDER_ROWS_FILE)
+        except NotFittedError:
+            return None
+
+    def run_metrics(self) -> Optional[dict]:
+        """The run-level figures (``run_metrics.json``), None before they were computed.
+
+        Only the documented fields come back, each a finite number or None (``epochs`` a list of
+        ints, ``mean`` a dict of numbers): the file may be damaged or hostile, and it is served."""
+        try:
+            raw = safe_read.read_json(os.path.join(self.cache_dir, RUN_METRICS_FILE), RUN_METRICS_FILE)
+        except (OSError, safe_read.FormatError):
+            return None
+        if not isinstance(raw, dict):
+            return None
+        out = {k: _finite_or_none(raw.get(k)) for k in RUN_METRIC_KEYS}
+        epochs = raw.get("epochs")
+        out["epochs"] = [int(e) for e in epochs if isinstance(e, int) and not isinstance(e, bool)] \
+            if isinstance(epochs, list) else []
+        mean = raw.get("mean")
+        out["mean"] = {str(k): _finite_or_none(v) for k, v in mean.items()} if isinstance(mean, dict) else {}
+        uids = raw.get("input_uids")
+        out["input_uids"] = {str(k): v for k, v in uids.items() if isinstance(v, str)} \
+            if isinstance(uids, dict) else {}
+        if "n_samples" in raw:
+            out["n_samples"] = _finite_or_none(raw["n_samples"])
+        return out
 
     def knn(self, epoch: int) -> np.ndarray:
         return self._npy(epoch, KNN_FILE)
@@ -208,10 +266,11 @@ class RunCache:
         if not (np.isfinite(x) and np.isfinite(y)):
             raise ValueError("x and y must be finite numbers")
         inside = x_min <= x <= x_max and y_min <= y <= y_max
-        col = int(np.floor((x - x_min) / (x_max - x_min) * r))
-        row = int(np.floor((y_max - y) / (y_max - y_min) * r))
-        col = min(max(col, 0), r - 1)
-        row = min(max(row, 0), r - 1)
+        if classes.shape != (r, r) or conf.shape != (r, r):
+            raise ValueError(f"cached grid has shape {classes.shape}/{conf.shape}, expected ({r}, {r})")
+        # clipped as floats first: far outside the bounds (x = 1e308) the cell index overflows an int
+        col = int(np.clip(np.floor((x - x_min) / (x_max - x_min) * r), 0, r - 1))
+        row = int(np.clip(np.floor((y_max - y) / (y_max - y_min) * r), 0, r - 1))
         return int(classes[row, col]), float(conf[row, col]), bool(inside)
 
     # ------------------------------------------------------------------ writing
@@ -224,8 +283,15 @@ class RunCache:
         disk is full or read-only; what was in place stays untouched.
         """
         ordered = dict(sorted(jsons.items(), key=lambda kv: kv[0] == EPOCH_FILE))
-        return storage.write_folder(self.epochs_dir, epoch_dir_name(epoch), arrays, ordered, replace=True,
-                                    extra_files=blobs)
+        try:
+            return storage.write_folder(self.epochs_dir, epoch_dir_name(epoch), arrays, ordered, replace=True,
+                                        extra_files=blobs)
+        except storage.StorageError as e:
+            if "no space left" in str(e):
+                raise storage.StorageError(e.errno, f"cache disk full (no space left on device): epoch {epoch}'s "
+                                           "results could not be written to the cache; free space there or "
+                                           "choose another cache folder with --dvi_cache_dir") from e
+            raise
 
     def remove_epoch(self, epoch: int) -> None:
         final = self.epoch_path(epoch)
@@ -233,3 +299,25 @@ class RunCache:
             trash = os.path.join(self.epochs_dir, TRASH_PREFIX + epoch_dir_name(epoch) + "-" + uuid.uuid4().hex[:8])
             os.rename(final, trash)
             shutil.rmtree(trash, ignore_errors=True)
+
+    def write_run_metrics(self, obj: dict) -> None:
+        """Write ``run_metrics.json`` atomically (temp file, fsync, then replace)."""
+        os.makedirs(self.cache_dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".json", dir=self.cache_dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(obj, f, indent=1, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, os.path.join(self.cache_dir, RUN_METRICS_FILE))
+            tmp = None
+        finally:
+            if tmp is not None:
+                os.unlink(tmp)
+
+
+def _finite_or_none(value) -> Optional[float]:
+    """A JSON number as a finite float, anything else (NaN, strings, lists, bools) as None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if np.isfinite(value) else None

@@ -65,6 +65,11 @@ def nn_preservation(high: np.ndarray, low: np.ndarray, k: int = 15, high_knn: Op
     return float(overlap_counts(high_knn[:, :k], low_knn[:, :k]).mean())
 
 
+def nn_preservation_rows(high: np.ndarray, low: np.ndarray, k: int = 15, device: str = "cpu") -> np.ndarray:
+    """Per row, |kNN_high(i) ∩ kNN_2D(i)| (self included); mean of it is NN@k."""
+    return overlap_counts(knn(high, k, device=device), knn(low, k, device=device))
+
+
 def boundary_nn(high: np.ndarray, border_high: np.ndarray, low: np.ndarray, border_low: np.ndarray,
                 k: int = 15, high_knn: Optional[np.ndarray] = None, device: str = "cpu") -> Optional[float]:
     """Boundary NN@k: shared k nearest border points, high-D vs 2-D (None if < k border points)."""
@@ -174,7 +179,17 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 def temporal_ranking(high: np.ndarray, low: np.ndarray, k: int = 5,
                      anchors: Optional[Sequence[int]] = None) -> Tuple[Optional[float], Optional[float]]:
-    """TimeVis' tnn@k and tr for arrays epochs x samples x dims.
+    """TimeVis' tnn@k and tr for arrays epochs x samples x dims (see :func:`temporal_ranking_dist`)."""
+    t = high.shape[0]
+    anchors = list(range(t)) if anchors is None else list(anchors)
+    dh = np.stack([np.linalg.norm(high - high[e][None], axis=-1) for e in anchors])
+    dl = np.stack([np.linalg.norm(low - low[e][None], axis=-1) for e in anchors])
+    return temporal_ranking_dist(dh, dl, k, anchors)
+
+
+def temporal_ranking_dist(dist_high: np.ndarray, dist_low: np.ndarray, k: int = 5,
+                          anchors: Optional[Sequence[int]] = None) -> Tuple[Optional[float], Optional[float]]:
+    """tnn@k and tr from per-sample distances between epochs, arrays anchors x epochs x samples.
 
     For sample i at anchor epoch e, its vectors at all other epochs are ranked by
     distance to its vector at e, in high-D and in 2-D: tnn@k = size of the
@@ -183,13 +198,12 @@ def temporal_ranking(high: np.ndarray, low: np.ndarray, k: int = 5,
     than k + 1 other epochs (the overlap would be trivially k), tr with fewer
     than 3.
     """
-    t = high.shape[0]
-    anchors = range(t) if anchors is None else anchors
+    t = dist_high.shape[1]
+    anchors = list(range(t)) if anchors is None else list(anchors)
     tnn_vals, tr_vals = [], []
-    for e in anchors:
+    for a, e in enumerate(anchors):
         others = [o for o in range(t) if o != e]
-        dh = np.linalg.norm(high[others] - high[e][None], axis=-1).T  # samples x others
-        dl = np.linalg.norm(low[others] - low[e][None], axis=-1).T
+        dh, dl = dist_high[a, others].T, dist_low[a, others].T  # samples x others
         if len(others) > k:
             th = np.argsort(dh, axis=1, kind="stable")[:, :k]
             tl = np.argsort(dl, axis=1, kind="stable")[:, :k]

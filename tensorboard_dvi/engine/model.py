@@ -6,8 +6,9 @@ reference; hidden widths are configurable (EngineConfig.hidden).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -31,12 +32,14 @@ class Visualizer(nn.Module):
     dimensions keeps the reconstruction loss weighted as in raw space.
     """
 
-    def __init__(self, dim: int, hidden: Sequence[int] = (256, 256, 256, 256)):
+    def __init__(self, dim: int, hidden: Sequence[int] = (256, 256, 256, 256),
+                 decoder_hidden: Optional[Sequence[int]] = None):
         super().__init__()
         hidden = [int(h) for h in hidden]
+        dec = list(reversed(hidden)) if decoder_hidden is None else [int(h) for h in decoder_hidden]
         self.dim = int(dim)
         self.encoder_net = _mlp([self.dim, *hidden, 2])
-        self.decoder_net = _mlp([2, *reversed(hidden), self.dim])
+        self.decoder_net = _mlp([2, *dec, self.dim])
         self.register_buffer("center", torch.zeros(self.dim))
         self.register_buffer("scale", torch.ones(()))
 
@@ -58,3 +61,28 @@ class Visualizer(nn.Module):
     def forward(self, x: torch.Tensor):
         y = self.encoder(x)
         return y, self.decoder(y)
+
+
+def apply_in_batches(fn, x: np.ndarray, device: str, batch: int = 8192) -> np.ndarray:
+    """``fn`` (tensor -> tensor) over the rows of a numpy array, in chunks, without gradients."""
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(x), batch):
+            chunk = torch.as_tensor(np.require(x[s:s + batch], np.float32, ["C", "W"]), device=device)
+            out.append(fn(chunk).float().cpu().numpy())
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(out)
+
+
+def load_state(path: str, device) -> Optional[dict]:
+    """A cached visualizer state (``weights_only=True``: never unpickled), or None when it is
+    refused, damaged or not a visualizer's; callers then refit, and nothing suggests loading
+    it unsafely."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception:  # noqa: BLE001 - UnpicklingError, RuntimeError, OSError, EOFError, ...
+        return None
+    if not isinstance(state, dict) or not hasattr(state.get("center"), "shape"):
+        return None
+    return state

@@ -50,12 +50,16 @@ def sampling_weights(weight: torch.Tensor, n_spatial: int, boundary_share: Optio
 def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, weight: torch.Tensor, *,
                      steps: int, edges_per_step: int, lr: float, negative_sample_rate: int,
                      generator: torch.Generator, offsets: Optional[torch.Tensor] = None,
+                     anchor: Optional[torch.Tensor] = None, anchor_weight: Optional[torch.Tensor] = None,
                      should_stop: Optional[Callable[[], None]] = None,
                      on_step: Optional[Callable[[int], None]] = None) -> torch.Tensor:
     """Offsets (same shape as ``p0``) that lower UMAP's cross-entropy of ``p0 + offsets``.
 
     ``weight`` are the sampling weights (see :func:`sampling_weights`);
-    ``offsets`` warm-starts from an earlier epoch's offsets.
+    ``offsets`` warm-starts from an earlier epoch's offsets. ``anchor`` (positions, same
+    shape as ``p0``) with ``anchor_weight`` (one weight per node) adds the pull
+    ``anchor_weight_i / 2 · ‖p_i − anchor_i‖²``, which keeps samples whose neighbourhood
+    did not change where they were in the previous epoch's map (temporal continuity).
     """
     n = p0.shape[0]
     delta = (offsets.clone() if offsets is not None else torch.zeros_like(p0)).requires_grad_(True)
@@ -88,6 +92,8 @@ def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, w
             grad.index_add_(0, t, -g_pos)
             grad.index_add_(0, hr, g_neg)
             grad.index_add_(0, neg, -g_neg)
+            if anchor is not None and anchor_weight is not None:
+                grad += anchor_weight.unsqueeze(1) * (p - anchor)
         delta.grad = grad
         opt.step()
         if on_step is not None:

@@ -25,6 +25,11 @@ CODES = {
     "damaged": "the run's or the epoch's files (or its cached results) cannot be read (404)",
     "unknown_file": "no such file in the tab's static folder (404)",
     "method": "the route does not take this HTTP method (405, with an Allow header)",
+    "bad_host": "the Host header names a machine this TensorBoard does not answer for (DNS rebinding "
+                "protection; --dvi_allowed_hosts) (403)",
+    "cross_site": "a state-changing request without the X-DVI-Request header or a same-origin Origin (403)",
+    "busy": "too many DVI requests at once; waited too long for a slot (503)",
+    "internal": "an unexpected error; logged by TensorBoard, no details in the answer (500)",
 }
 
 

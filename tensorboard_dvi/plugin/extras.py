@@ -12,7 +12,6 @@ Parsed contents are cached per run and reloaded when a file's stat changes.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from dataclasses import dataclass, field
@@ -67,11 +66,11 @@ def _path(reader, fname: str) -> str:
 
 
 def _json(reader, fname: str):
-    try:
-        with open(_path(reader, fname), encoding="utf-8") as f:
-            return json.load(f)
-    except (ValueError, OSError) as err:  # UnicodeDecodeError is a ValueError
-        raise _Bad(f"is unreadable ({err})") from None
+    from ..safe_read import FormatError, read_json
+    try:  # regular files only (a FIFO would block), size and nesting limits
+        return read_json(_path(reader, fname), fname)
+    except (FormatError, OSError) as err:
+        raise _Bad(f"is unreadable ({err.strerror if isinstance(err, OSError) and err.strerror else err})") from None
 
 
 def _string_list(value, n: Optional[int], what: str) -> List[str]:
@@ -89,6 +88,8 @@ def _texts(reader, n: int) -> List[str]:
 def _features(reader, n: int):
     names = _string_list(_json(reader, FEATURE_NAMES_FILE), None, "one per feature column")
     try:
+        from ..safe_read import check_regular
+        check_regular(_path(reader, FEATURES_FILE), FEATURES_FILE, _Bad)  # a FIFO would block np.load
         arr = np.load(_path(reader, FEATURES_FILE), mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
         raise _Bad(f"{FEATURES_FILE} is unreadable ({err})") from None

@@ -13,10 +13,11 @@ class Job:
     __slots__ = ("id", "run", "run_path", "cache_dir", "epochs", "state", "stage", "epoch", "epochs_done",
                  "epochs_total", "fraction", "eta_s", "error", "message", "user_cancelled", "cancel_requested",
                  "cancel_deadline", "submitted_at", "started_at", "finished_at", "done_times", "fitted",
-                 "rerun", "generation", "traceback", "eta_at", "s_per_epoch")
+                 "rerun", "generation", "traceback", "eta_at", "s_per_epoch", "budget_error")
 
     def __init__(self, run: str):
         self.id = 0
+        self.budget_error: Optional[str] = None  # set when the memory guard stopped the job
         self.run = run
         self.run_path = self.cache_dir = None
         self.epochs: Optional[List[int]] = None

@@ -33,6 +33,7 @@ from multiprocessing import connection as mp_connection
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from .job import STATES, Job  # noqa: F401 (Job and STATES are part of this module's API)
+from .lifecycle import check_budgets, default_max_rss
 from .worker import WorkerHandle, exit_reason, worker_main
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ class JobManager:
 
     def __init__(self, *, fit: Union[str, Callable] = DEFAULT_FIT, max_workers: int = 1, device: str = "cpu",
                  config=None, mp_context=None, clock: Callable[[], float] = time.monotonic,
-                 cancel_grace_s: float = 5.0, idle_timeout_s: float = 600.0, poll_s: float = 0.5):
+                 cancel_grace_s: float = 5.0, idle_timeout_s: float = 600.0, poll_s: float = 0.5,
+                 slice_s: float = 600.0, max_worker_mb: Optional[float] = None):
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         self._fit = fit
@@ -61,6 +63,12 @@ class JobManager:
         self._grace = float(cancel_grace_s)
         self._idle_timeout = float(idle_timeout_s)
         self._poll = float(poll_s)
+        # Fairness and memory guard (worker.py: over_budget): a job that ran ``slice_s`` while
+        # other runs wait is stopped between stages and requeued behind them (fitted epochs are
+        # kept); a worker above ``max_worker_mb`` resident memory is stopped with an error.
+        self.confine: Optional[str] = None  # the logdir: the plugin sets it, the fit reads nothing outside
+        self._slice = float(slice_s)
+        self._max_rss = default_max_rss() if max_worker_mb is None else float(max_worker_mb) * 2 ** 20
         self._lock = threading.RLock()
         self._jobs: Dict[str, Job] = {}
         self._queue: "collections.deque[str]" = collections.deque()
@@ -227,6 +235,7 @@ class JobManager:
         job.message = "waiting for a worker"
         job.cancel_requested = False
         job.cancel_deadline = None
+        job.budget_error = None
         job.submitted_at, job.started_at, job.finished_at = self._clock(), None, None
         job.done_times = []
         job.rerun = None
@@ -295,6 +304,8 @@ class JobManager:
                 job.message = "starting worker" if not idle else "starting"
                 job.started_at = self._clock()
                 kwargs = {"epochs": job.epochs, "config": self._config, "device": self._device}
+                if self.confine:
+                    kwargs["confine"] = self.confine
                 msg = (job.id, self._fit, job.run_path, job.cache_dir, kwargs)
             try:
                 worker.conn.send(msg)
@@ -329,8 +340,11 @@ class JobManager:
             worker.job = None
             if kind == "done":
                 self._finish(job, "done", message=f"{len(msg[2])} epochs fitted", fitted=msg[2])
+            elif kind == "cancelled" and getattr(job, "budget_error", None):
+                self._finish(job, "error", error=job.budget_error, message="fitting stopped", fitted=msg[2])
             elif kind == "cancelled":
-                self._finish(job, "cancelled", message="cancelled", fitted=msg[2])
+                self._finish(job, "cancelled", message="cancelled" if job.rerun is None else job.message,
+                             fitted=msg[2])
             elif kind == "error":
                 job.traceback = msg[3]
                 logger.error("DVI fitting of run %r failed: %s\n%s", job.run, msg[2], msg[3])
@@ -348,7 +362,9 @@ class JobManager:
             job = worker.job
             worker.job = None
             if job is not None:
-                if job.cancel_requested:
+                if getattr(job, "budget_error", None):
+                    self._finish(job, "error", error=job.budget_error, message="fitting stopped")
+                elif job.cancel_requested:
                     self._finish(job, "cancelled", message="cancelled (worker stopped)")
                 else:
                     self._finish(job, "error", error=f"the worker process died ({exit_reason(code)})",
@@ -356,6 +372,7 @@ class JobManager:
         self._drop(worker)
 
     def _check_cancels(self):
+        check_budgets(self)
         now = self._clock()
         for worker in list(self._workers):
             with self._lock:

@@ -31,6 +31,11 @@ class DVILoader(base_plugin.TBLoader):
         group.add_argument(
             "--dvi_workers", metavar="N", type=int, default=1,
             help="Maximum number of background fitting processes (one run each; default 1).")
+        group.add_argument(
+            "--dvi_allowed_hosts", metavar="NAMES", type=str, default="",
+            help="Comma-separated host names (besides localhost, this machine's names, --host and IP "
+                 "addresses) under which the DVI routes answer; protects against DNS rebinding. '*' "
+                 "allows any name (e.g. behind a reverse proxy that checks it).")
 
     def fix_flags(self, flags):
         workers = getattr(flags, "dvi_workers", 1)

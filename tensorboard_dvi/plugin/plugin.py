@@ -12,6 +12,7 @@ names its cause in the ``X-DVI-Error`` header.
 from __future__ import annotations
 
 import json
+import logging
 import mimetypes
 import os
 import time
@@ -29,11 +30,15 @@ from .. import scoring, storage
 from ..engine.png import encode_png
 from . import codes, dynamics_route, logdirs, validate, wire
 from .fitting import LazyFitter
+from .guard import Guard
+from .lifecycle import on_sigterm
 from .jobs import JobManager
 from .neighbours import NeighbourRoutes
 from .runs import LRU, Runs, RunState
 from .sample_routes import SampleRoutes
 from .tags import TagRoutes
+
+logger = logging.getLogger(__name__)
 
 STATIC_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "static")
 
@@ -44,13 +49,28 @@ _CONTENT_TYPES = {
 }
 
 
+def _confidence_and_flags(preds, labels, logits, noisy, block_elems: int = 1 << 20):
+    """Softmax confidence and flag bits, computed over row blocks of the memory-mapped logits so
+    that the memory used does not grow with the class count (at most ``block_elems`` at once)."""
+    n = len(preds)
+    rows = max(1, block_elems // max(1, logits.shape[1]))
+    conf, flags = np.empty(n, np.float32), np.empty(n, np.uint8)
+    for s in range(0, n, rows):
+        block = np.asarray(logits[s:s + rows], dtype=np.float32)
+        conf[s:s + rows] = scoring.softmax_confidence(block)
+        flags[s:s + rows] = scoring.projection_flags(preds[s:s + rows], labels[s:s + rows], block,
+                                                     None if noisy is None else noisy[s:s + rows])
+    return conf, flags
+
+
 class DVIPlugin(base_plugin.TBPlugin):
     plugin_name = md.PLUGIN_NAME
 
     def __init__(self, context, *, jobs: Optional[JobManager] = None, cache_root: Optional[str] = None,
                  cache_factory: Optional[Callable] = None, clock: Callable[[], float] = time.monotonic,
                  watch_interval_s: float = 2.0, static_root: str = STATIC_ROOT, autofit: bool = True,
-                 runs_ttl_s: float = 2.0, projection_cache_bytes: int = 64 << 20, max_loaded_runs: int = 8):
+                 runs_ttl_s: float = 2.0, projection_cache_bytes: int = 64 << 20, max_loaded_runs: int = 8,
+                 max_concurrent: int = 8):
         flags = getattr(context, "flags", None)
         logdir = os.path.abspath(context.logdir) if getattr(context, "logdir", None) else ""
         root = cache_root if cache_root is not None else (getattr(flags, "dvi_cache_dir", "") or "")
@@ -58,10 +78,13 @@ class DVIPlugin(base_plugin.TBPlugin):
             jobs = JobManager(max_workers=int(getattr(flags, "dvi_workers", 1) or 1),
                               device=str(getattr(flags, "dvi_device", "cpu") or "cpu"))
         self._jobs = jobs
+        if logdir and getattr(jobs, "confine", None) is None:
+            jobs.confine = logdir  # the fitting process reads nothing outside the logdir either
         # On exit (TensorBoard turns SIGTERM into sys.exit), stop workers at once: a fit
         # in progress keeps what it finished in the cache and resumes next time.
         import atexit
         atexit.register(jobs.shutdown, 1.0, graceful=False)
+        on_sigterm(jobs)
         self._static_root = static_root
         self.runs = Runs(logdir, cache_root=os.path.abspath(os.path.expanduser(root)) if root else None,
                          cache_factory=cache_factory, generation=jobs.generation, clock=clock,
@@ -72,11 +95,21 @@ class DVIPlugin(base_plugin.TBPlugin):
         self._samples = SampleRoutes(self.runs)
         self._neighbours = NeighbourRoutes(self.runs)
         self._tags = TagRoutes(self.runs)
+        allowed = str(getattr(flags, "dvi_allowed_hosts", "") or "").split(",")
+        from ..engine.cache import default_cache_dir
+        cache_base = os.path.abspath(os.path.expanduser(root)) if root else os.path.dirname(default_cache_dir("."))
+        scrub = {cache_base: "<cache>", os.path.realpath(cache_base): "<cache>"}
+        for folder in [logdir] + [r.path for r in self.runs.roots]:
+            if folder:
+                scrub.update({folder: "<logdir>", os.path.realpath(folder): "<logdir>"})
+        self._guard = Guard(bind_host=getattr(flags, "host", None), allowed_hosts=allowed, scrub=scrub,
+                            max_concurrent=max_concurrent)
 
     # ------------------------------------------------------------------ TBPlugin
 
     def get_plugin_apps(self):
-        return {
+        """The route table; every route goes through the security wrapper (guard.py)."""
+        routes = {
             "/runs": self._serve_runs,
             "/status": self._serve_status,
             "/fit": self._serve_fit,
@@ -104,6 +137,8 @@ class DVIPlugin(base_plugin.TBPlugin):
             "/index.js": self._serve_static,
             "/*": self._serve_static,
         }
+        return {path: self._guard.wrap(app, bounded=app != self._serve_static, heavy=path.endswith("_export"))
+                for path, app in routes.items()}
 
     def is_active(self):
         return bool(self.runs.names())
@@ -145,38 +180,44 @@ class DVIPlugin(base_plugin.TBPlugin):
 
     # ------------------------------------------------------------------ routes: runs and jobs
 
-    @wrappers.Request.application
-    def _serve_runs(self, request):
-        out = []
-        for name in self.runs.names():
-            entry = {"name": name}
-            try:
-                run = self.runs.resolve(name)
-                meta = run.reader.meta if run is not None else None
-            except codes.Forbidden:
-                continue
-            except storage.FormatError as err:
-                entry.update({"epochs": [], "fitted": [], "damaged": {}, "error": str(err),
-                              "job": self._jobs.status(name)})
-                out.append(entry)
-                continue
+    def _run_entry(self, name: str) -> Optional[dict]:
+        """One run of ``GET runs``; its damage stays in its entry (``error``), never a 500."""
+        entry = {"name": name}
+        try:
+            run = self.runs.resolve(name)
             if run is None:  # removed since it was listed
-                continue
+                return None
+            meta = run.reader.meta
             entry.update({"num_classes": meta.get("num_classes"), "class_names": meta.get("class_names"),
                           "n_train": meta.get("n_train"), "n_test": meta.get("n_test"), "dim": meta.get("dim"),
                           "has_thumbnails": bool(meta.get("has_thumbnails")),
                           "has_noisy": bool(meta.get("has_noisy"))})
             entry.update(self._samples.extras.summary(run))
             entry.update(self._run_summary(run))
-            out.append(entry)
+            return entry
+        except codes.Forbidden:
+            return None
+        except Exception as err:  # noqa: BLE001 - FormatError, or anything a hostile run provokes
+            reason = str(err) if isinstance(err, storage.FormatError) else f"unreadable ({type(err).__name__})"
+            if not isinstance(err, storage.FormatError):
+                logger.warning("DVI: run %r cannot be listed: %r", name, err)
+            return {"name": name, "epochs": [], "fitted": [], "damaged": {}, "error": reason,
+                    "job": self._jobs.status(name)}
+
+    @wrappers.Request.application
+    def _serve_runs(self, request):
+        out = [e for e in (self._run_entry(name) for name in self.runs.names()) if e is not None]
         skipped = self.runs.skipped()
         return self._json(request, {"runs": out, **({"skipped": skipped} if skipped else {})})
 
     @wrappers.Request.application
     def _serve_status(self, request):
+        """GET: the job and the epochs, no side effect. POST (the tab opening or polling a run):
+        also watch the run and queue fitting of unfitted epochs (:class:`LazyFitter`)."""
         run = self.runs.open(request.args)
-        self.fitter.open(run)
-        self.fitter.schedule(run)
+        if request.method == "POST":
+            self.fitter.open(run)
+            self.fitter.schedule(run)
         summary = self._run_summary(run)
         job = dict(summary.pop("job"))
         job.update({"run": run.name, **summary})
@@ -234,7 +275,7 @@ class DVIPlugin(base_plugin.TBPlugin):
             return blob
         ep = self.runs.epoch_data(run, e)
         try:
-            logits, preds = ep.logits, ep.predictions
+            logits, preds = ep.logits_raw, ep.predictions
         except storage.DamagedEpochError as err:
             raise codes.Damaged(f"epoch {e} of run {run.name!r} is damaged: {err.reason}") from None
         try:
@@ -246,9 +287,9 @@ class DVIPlugin(base_plugin.TBPlugin):
         if coords.shape != (n, 2):
             raise codes.NotFitted(f"epoch {e} of run {run.name!r} is not fitted yet "
                                   f"(cached projection has shape {coords.shape}, expected ({n}, 2))")
-        flags = scoring.projection_flags(preds, static.labels, logits, static.noisy)
+        conf, flags = _confidence_and_flags(preds, static.labels, logits, static.noisy)
         blob = wire.encode({"coords": coords, "predictions": preds.astype(np.int16),
-                            "confidence": scoring.softmax_confidence(logits), "flags": flags}, n=n, epoch=e)
+                            "confidence": conf, "flags": flags}, n=n, epoch=e)
         self._projections.discard_if(lambda k: k[0] == run.path and k[1] == e and k != key)
         return self._projections.put(key, blob)
 
@@ -308,7 +349,7 @@ class DVIPlugin(base_plugin.TBPlugin):
                 continue
             out_epochs.append(f)
             metrics.append({"epoch": f, **m})
-        return self._json(request, {"epochs": out_epochs, "metrics": metrics})
+        return self._json(request, {"epochs": out_epochs, "metrics": metrics, "run": run.cache.run_metrics()})
 
     @wrappers.Request.application
     def _serve_sample(self, request):
@@ -326,7 +367,7 @@ class DVIPlugin(base_plugin.TBPlugin):
             ep = self.runs.epoch_data(run, e)
             try:
                 pred = int(ep.predictions[idx])
-                logits = ep.logits[idx:idx + 1]
+                logits = ep.logits_rows(slice(idx, idx + 1))
             except storage.DamagedEpochError as err:
                 raise codes.Damaged(f"epoch {e} of run {run.name!r} is damaged: {err.reason}") from None
             out.update({"epoch": e, "prediction": pred, "prediction_name": self._class_name(run, pred),

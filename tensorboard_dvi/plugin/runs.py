@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import os
 import threading
+import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -25,6 +26,10 @@ from .. import metadata as md
 from .. import storage
 from . import logdirs, validate
 from .codes import Damaged, NotFitted, UnknownEpoch, UnknownRun, UnknownSample
+
+
+#: How long an epoch scan is reused while the epochs folder is unchanged (seconds).
+SCAN_TTL_S = 0.5
 
 
 class LRU:
@@ -94,6 +99,7 @@ class RunState:
         self.lock = threading.RLock()
         self.epoch_state: Dict[int, tuple] = {}  # epoch -> (stat key, uid or None, reason or None)
         self.fitted_memo = None  # (key, time, fitted list)
+        self.scan_memo = None  # (epochs folder stat, time, scan result)
         self.id_order = None  # (sorted ids, argsort)
         self.samples_blob = None
         self.dynamics = None  # dynamics_route's memo (accumulators over the logged epochs)
@@ -114,14 +120,20 @@ class RunState:
         except OSError:
             return None
 
-    def epoch_key(self, epoch: int):
-        folder = self.reader.epoch_path(epoch)
+    def epoch_key(self, epoch: int, folder: Optional[str] = None):
+        """Stat of the epoch folder and its epoch.json: the scan re-validates an epoch only when it
+        changes. A folder without (a readable) epoch.json has a key too, so that its damage is
+        remembered instead of re-checked on every request (a flood of empty folders)."""
+        folder = folder or self.reader.epoch_path(epoch)
         try:
-            st = os.stat(os.path.join(folder, md.EPOCH_FILE))
             dst = os.stat(folder)
-            return (st.st_ino, st.st_mtime_ns, st.st_size, dst.st_ino, dst.st_mtime_ns)
         except OSError:
             return None
+        try:
+            st = os.stat(os.path.join(folder, md.EPOCH_FILE))
+            return (st.st_ino, st.st_mtime_ns, st.st_size, dst.st_ino, dst.st_mtime_ns)
+        except OSError:
+            return (None, None, None, dst.st_ino, dst.st_mtime_ns)
 
 
 class Runs:
@@ -133,13 +145,16 @@ class Runs:
 
     def __init__(self, logdir: str, *, cache_root: Optional[str], cache_factory: Optional[Callable],
                  generation: Callable[[str], int], clock: Callable[[], float], runs_ttl_s: float = 2.0,
-                 max_loaded_runs: int = 8, roots: Optional[List[logdirs.Root]] = None):
+                 max_loaded_runs: int = 8, roots: Optional[List[logdirs.Root]] = None,
+                 min_rescan_s: float = 1.0):
         self.logdir = logdir
         # Every folder runs are listed from (``--logdir``, or each ``--logdir_spec`` entry).
         self.roots = list(roots) if roots is not None else ([logdirs.Root(None, logdir)] if logdir else [])
         self._cache_root, self._cache_factory = cache_root, cache_factory
         self._generation, self._clock, self._ttl = generation, clock, runs_ttl_s
+        self._min_rescan = min(float(min_rescan_s), float(runs_ttl_s))
         self._lock = threading.RLock()
+        self._walk_lock = threading.Lock()  # one walk of the logdir at a time; others reuse it
         self._memo: Optional[Tuple[float, tuple]] = None
         self._runs: Dict[str, RunState] = {}  # small objects: one per run seen
         self._loaded = LRU(max_loaded_runs, on_evict=lambda run: run.drop_heavy())
@@ -148,16 +163,26 @@ class Runs:
 
     def _listing(self, fresh: bool = False):
         """({name: (root, relative name)}, skipped) of ``logdirs.list_runs``, re-listed at most
-        every ``runs_ttl_s``. Only the list of names is memoised: epochs are scanned per request."""
+        every ``runs_ttl_s``. Only the list of names is memoised: epochs are scanned per request.
+
+        ``fresh`` (an unknown name was asked for) re-lists at most every ``min_rescan_s``: a
+        flood of unknown names is answered from this negative cache instead of walking the
+        logdir once per request. Concurrent callers wait for one walk instead of starting theirs.
+        """
         if not self.roots:
             return {}, []
-        now = self._clock()
+        limit = self._min_rescan if fresh else self._ttl
         with self._lock:
-            if not fresh and self._memo is not None and now - self._memo[0] < self._ttl:
+            if self._memo is not None and self._clock() - self._memo[0] < limit:
                 return self._memo[1]
-        listing = logdirs.list_runs(self.roots)
-        with self._lock:
-            self._memo = (now, listing)
+        with self._walk_lock:
+            with self._lock:  # another thread may have walked while this one waited
+                if self._memo is not None and self._clock() - self._memo[0] < limit:
+                    return self._memo[1]
+            now = self._clock()
+            listing = logdirs.list_runs(self.roots)
+            with self._lock:
+                self._memo = (now, listing)
         return listing
 
     def names(self, fresh: bool = False) -> List[str]:
@@ -222,11 +247,22 @@ class Runs:
 
     def scan(self, run: RunState) -> Tuple[List[int], Dict[int, str], Dict[int, str]]:
         """(logged epochs, {epoch: uid} of readable ones, {epoch: reason} of damaged ones)."""
-        logged = run.reader.epochs()
+        try:
+            dst = os.stat(os.path.join(run.reader.root, md.EPOCHS_DIR))
+            dkey = (dst.st_ino, dst.st_mtime_ns, dst.st_size)
+        except OSError:
+            dkey = None
+        now = time.monotonic()
+        with run.lock:  # a listing unchanged within SCAN_TTL_S is not re-checked epoch by epoch
+            memo = run.scan_memo
+            if memo is not None and dkey is not None and memo[0] == dkey and now - memo[1] < SCAN_TTL_S:
+                return memo[2]
+        folders = run.reader.epoch_names()
+        logged = sorted(folders)
         uids, damaged = {}, {}
         with run.lock:
             for e in logged:
-                key = run.epoch_key(e)
+                key = run.epoch_key(e, os.path.join(run.reader.root, md.EPOCHS_DIR, folders[e]))
                 cached = run.epoch_state.get(e)
                 if cached is None or cached[0] != key or key is None:
                     try:
@@ -239,6 +275,8 @@ class Runs:
                         continue
                     except storage.FormatError as err:
                         cached = (key, None, str(err))
+                    except (OSError, ValueError, RecursionError, MemoryError) as err:  # never a 500
+                        cached = (key, None, f"unreadable ({type(err).__name__})")
                     run.epoch_state[e] = cached
                 if cached[1] is not None:
                     uids[e] = cached[1]
@@ -246,6 +284,7 @@ class Runs:
                     damaged[e] = cached[2]
             for e in [e for e in run.epoch_state if e not in logged]:
                 del run.epoch_state[e]
+            run.scan_memo = (dkey, now, (logged, uids, damaged))
         return logged, uids, damaged
 
     def fitted(self, run: RunState, uids: Dict[int, str]) -> List[int]:

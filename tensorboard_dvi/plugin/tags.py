@@ -92,13 +92,13 @@ class TagRoutes:
         return os.path.join(run.cache_dir, TAGS_FILE)
 
     def load(self, run) -> dict:
+        from ..safe_read import FormatError, read_json
         try:
-            with open(self.path(run), encoding="utf-8") as f:
-                doc = json.load(f)
+            doc = read_json(self.path(run), TAGS_FILE)  # regular files only, size and nesting limits
         except FileNotFoundError:
             return {}
-        except (ValueError, OSError) as err:
-            raise codes.Damaged(f"tags of run {run.name!r} ({self.path(run)}) are unreadable: {err}") from None
+        except (FormatError, OSError) as err:
+            raise codes.Damaged(f"tags of run {run.name!r} are unreadable: {err}") from None
         tags = doc.get("tags") if isinstance(doc, dict) else None
         if not isinstance(tags, dict) or not all(isinstance(v, list) and all(type(i) is int for i in v)
                                                  for v in tags.values()):

@@ -73,8 +73,16 @@ def id_list(args, name: str = "ids", *, limit: int = MAX_IDS, per: str = "reques
     for item in items:
         item = item.strip()
         if not _SIGNED_INT_RE.match(item):
-            raise BadParam(f"parameter '{name}' must be comma-separated integers, got {item!r}")
+            raise BadParam(f"parameter '{name}' must be comma-separated integers, got {item[:40]!r}")
         out.append(int(item))
+    if len(set(out)) != len(out):  # repeated ids would multiply the work and the answer's size
+        seen, dup = set(), None
+        for i in out:
+            if i in seen:
+                dup = i
+                break
+            seen.add(i)
+        raise BadParam(f"parameter '{name}' repeats the id {dup}; give each id once")
     return out
 
 

@@ -32,6 +32,15 @@ def _resolve(fit):
     return fit
 
 
+def _accepts(fn, name: str) -> bool:
+    import inspect
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 def _watch_parent(parent_pid: int, interval: float = 0.25) -> None:
     def loop():
         while True:
@@ -75,6 +84,8 @@ def worker_main(conn, stop_event, parent_pid: int, idle_timeout_s: float) -> Non
 
         try:
             fn = _resolve(fit)
+            if "confine" in kwargs and not _accepts(fn, "confine"):
+                kwargs = {k: v for k, v in kwargs.items() if k != "confine"}
             result = fn(run_path, cache_dir, progress=progress, should_stop=should_stop, **kwargs)
             epochs = [int(e) for e in (result or [])]
             conn.send(("cancelled" if stop_event.is_set() else "done", job_id, epochs))

@@ -82,10 +82,11 @@ export class Api {
     return this.base + route + (q ? "?" + q : "");
   }
 
-  async _fetch(route, params, { method = "GET", as = "json", body = undefined } = {}) {
+  async _fetch(route, params, { method = "GET", as = "json", body = undefined, headers = undefined } = {}) {
     let res;
     try {
-      res = await fetch(this.url(route, params), { method, body, credentials: "same-origin" });
+      res = await fetch(this.url(route, params), { method, body, credentials: "same-origin",
+        headers: { "X-DVI-Request": "1", ...(headers || {}) } });
     } catch (e) {
       throw unreachable(route);
     }
@@ -104,7 +105,7 @@ export class Api {
       throw e;
     });
   }
-  status(run) { return this._fetch("status", { run }); }
+  status(run) { return this._fetch("status", { run }, { method: "POST" }); }  // POST: opens the run (lazy fitting)
   fit(run) { return this._fetch("fit", { run }, { method: "POST" }); }
   cancel(run) { return this._fetch("cancel", { run }, { method: "POST" }); }
   metrics(run, epoch) { return this._fetch("metrics", { run, epoch }); }
@@ -177,6 +178,20 @@ export class Api {
     return this._fetch("dynamics_export", args, post ? { method: "POST", body: new URLSearchParams({ ids: joined }), as: "response" }
       : { as: "response" });
   }
+
+  // Per-sample extras, neighbours, history and tags (docs/HTTP_API.md); panels/sample_*.js, tags.js.
+  texts(run) { return this._fetch("texts", { run }); }
+  metadata(run) { return this._fetch("metadata", { run }); }
+  search(run, q, field = "text", regex = false) { return this._fetch("search", { run, q, field, regex: regex ? 1 : 0 }); }
+  neighbours(run, epoch, id, k = 10) { return this._fetch("neighbours", { run, epoch, id, k }); }
+  history(run, id) { return this._fetch("history", { run, id }); }
+  tags(run) { return this._fetch("tags", { run }); }
+  /** op: add | remove | set | delete; the header proves the request comes from this page. */
+  changeTags(run, tag, ids, op) {
+    const body = JSON.stringify({ tag, ids, op });
+    return this._fetch("tags", { run }, { method: "POST", body, headers: { "X-DVI-Request": "1", "Content-Type": "application/json" } });
+  }
+  tagsExportUrl(run, format) { return this.url("tags_export", { run, format }); }
 
   /** Forget cached data of a run (e.g. after a refit). */
   invalidate(run) {

@@ -184,7 +184,7 @@ export class RunSession extends Emitter {
     let m = { epochs: [], metrics: [] };
     try {
       const all = await this.api.metrics(name);
-      m = { epochs: all.epochs || [], metrics: all.metrics || [] };
+      m = { epochs: all.epochs || [], metrics: all.metrics || [], run: all.run || null };
     } catch (e) { /* no metrics yet: the panel shows dashes */ }
     if (!this.run || this.run.name !== name) return;
     this.metrics = m;

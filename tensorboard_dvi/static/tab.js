@@ -8,8 +8,9 @@ import { bindUrl, followUrl } from "./store.js";
 import { MapView } from "./map.js";
 import { RunSession } from "./session.js";
 import { MapBinding } from "./binding.js";
+import { RunExtras } from "./extras.js";
 import { PANELS } from "./panels/registry.js";
-import { h, Banners } from "./ui.js";
+import { h, Banners, injectStyle } from "./ui.js";
 
 const RUNS_POLL_MS = 10000;
 
@@ -32,12 +33,15 @@ export class Tab {
     this.map = new MapView(this.mapWrap, {
       onHover: (ev) => this.binding.emit("hover", ev),
       onSelect: (ev) => this.binding.select(ev),
+      onViewChange: (v) => this.binding.emit("view", v),
     });
     this.session = new RunSession(api, { map: this.map });
     this.binding = new MapBinding({ api, store, session: this.session, map: this.map, banners: this.banners, root });
     this.panels = new Map();
+    this.extras = new RunExtras(api, this.session);
+    injectStyle("features.css");
     const ctx = { api, store, session: this.session, map: this.map, binding: this.binding, banners: this.banners,
-      panels: this.panels, mapWrap: this.mapWrap, mapWarning: this.mapWarning, root };
+      panels: this.panels, mapWrap: this.mapWrap, mapWarning: this.mapWarning, root, extras: this.extras };
     const mapLayer = [];
     for (const { name, slot, Panel } of PANELS) {
       const panel = new Panel(ctx);

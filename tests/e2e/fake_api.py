@@ -26,6 +26,11 @@ import numpy as np
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+try:
+    from fake_extras import EXTRA_ROUTES, ExtrasMixin, add_extras
+except ImportError:  # imported as tests.e2e.fake_api
+    from .fake_extras import EXTRA_ROUTES, ExtrasMixin, add_extras
+
 STATIC = os.path.join(os.path.dirname(__file__), "..", "..", "tensorboard_dvi", "static")
 STATIC = os.path.abspath(STATIC)
 
@@ -134,6 +139,7 @@ class FakeRun:
                     "epochs_total": len(self.epochs), "eta_s": 0.0, "error": None, "message": "all epochs fitted"}
         self._bg_cache = {}
         self.lock = threading.Lock()
+        add_extras(self, rng)
 
     def bounds(self, e):
         c = self.data[e]["coords"]
@@ -175,15 +181,16 @@ class FakeRun:
         m = {"epoch": e, "nn_10": 10 * (0.5 + 0.3 * t), "nn_15": 15 * (0.52 + 0.3 * t), "nn_20": 20 * (0.55 + 0.3 * t),
              "boundary_nn_15": 15 * (0.3 + 0.4 * t), "ppr_train": 0.8 + 0.18 * t, "ppr_test": 0.78 + 0.17 * t,
              "inv_conf_diff": 0.1 * (1 - t), "trustworthiness": 0.9 + 0.08 * t,
-             "tnn_5": None if i == 0 else 5 * (0.4 + 0.2 * t), "tr": None if i == 0 else 0.6,
-             "temporal_corr": None if i < 3 else -0.2 - 0.4 * t, "poor": poor, "warnings": []}
+             "nn_15_test": 15 * (0.5 + 0.3 * t), "tnn_5_chain": None if i == 0 else 5 * (0.4 + 0.2 * t),
+             "tr_chain": None if i == 0 else 0.6, "temporal_corr_chain": None if i < 3 else -0.2 - 0.4 * t,
+             "poor": poor, "warnings": []}
         if poor:
             m["ppr_train"] = 0.55
             m["warnings"] = ["PPR train 0.55 < 0.70: the background disagrees with the classifier for many samples"]
         return m
 
 
-class FakeAPI:
+class FakeAPI(ExtrasMixin):
     def __init__(self, runs, fit_seconds=0.0, fail_run=None, catalogue=True, slow=None):
         self.runs = {r.name: r for r in runs}
         self.catalogue = catalogue  # False: a server that predates GET catalogue (404 without a code)
@@ -237,6 +244,7 @@ class FakeAPI:
                                                    "frog", "horse", "ship", "truck"][i] for i in range(r.c)],
              "n_train": int((r.split == 0).sum()), "n_test": int((r.split == 1).sum()), "dim": 64,
              "has_thumbnails": True, "has_noisy": r.noisy is not None, "job": dict(r.job)}
+        self.extra_run_json(r, d)
         return d
 
     # --- WSGI ----------------------------------------------------------------
@@ -286,6 +294,8 @@ class FakeAPI:
             html = ('<!DOCTYPE html>\n<head><base href="plugin/dvi/" /></head>\n'
                     '<body><script type="module">%s</script></body>\n' % ENTRY_SCRIPT)
             return Response(html, mimetype="text/html", headers={"Content-Security-Policy": _csp(sha)})
+        if p == "/favicon.ico":  # as TensorBoard serves one (a 404 would be a console error)
+            return Response(b"", 204)
         prefix = "/data/plugin/dvi/"
         if not p.startswith(prefix):
             return Response("not found", 404, mimetype="text/plain")
@@ -293,7 +303,7 @@ class FakeAPI:
         if route == "catalogue" and self.catalogue:
             return self._json(CATALOGUE)
         if route in ("runs", "status", "fit", "cancel", "samples", "projection", "background",
-                     "background_meta", "predict_at", "metrics", "sample", "thumbnail", "trajectories"):
+                     "background_meta", "predict_at", "metrics", "sample", "thumbnail", "trajectories") + EXTRA_ROUTES:
             return getattr(self, "r_" + route)(req)
         fn = os.path.normpath(os.path.join(STATIC, route))
         if not fn.startswith(STATIC + os.sep) or not os.path.isfile(fn):
@@ -375,7 +385,10 @@ class FakeAPI:
             e = self._epoch(req, r)
             return self._json(r.metrics(e))
         self._advance(r)
-        return self._json({"epochs": list(r.fitted), "metrics": [r.metrics(e) for e in r.fitted]})
+        fitted = list(r.fitted)
+        run_level = None if len(fitted) < 2 else {   # as engine/run_metrics.py writes them
+            "epochs": fitted, "tnn_3": 2.5, "tnn_5": 4.2, "tr": 0.71, "temporal_corr": -0.33, "mean": {}}
+        return self._json({"epochs": fitted, "metrics": [r.metrics(e) for e in fitted], "run": run_level})
 
     def _index(self, r, req):
         try:
@@ -398,6 +411,7 @@ class FakeAPI:
             e = self._epoch(req, r)
             p = int(r.data[e]["predictions"][k])
             d.update(prediction=p, prediction_name=names[p], confidence=float(r.data[e]["confidence"][k]))
+        self.extra_sample(r, k, d, e if "epoch" in req.args else None, names)
         return self._json(d)
 
     def r_thumbnail(self, req):

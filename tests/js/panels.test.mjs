@@ -6,14 +6,14 @@ import { queryParams } from "../../tensorboard_dvi/static/panels/dynamics_query.
 import { FALLBACK } from "../../tensorboard_dvi/static/catalogue.js";
 
 test("registerPanel inserts after a named panel and refuses a second panel of the same name", () => {
-  class Neighbours { constructor() { this.el = null; } render() {} }
+  class Example { constructor() { this.el = null; } render() {} }
   const before = PANELS.map((p) => p.name);
-  registerPanel({ name: "neighbours", slot: "right", Panel: Neighbours, after: "selection" });
+  registerPanel({ name: "example", slot: "right", Panel: Example, after: "selection" });
   try {
     const names = PANELS.map((p) => p.name);
-    assert.equal(names[names.indexOf("selection") + 1], "neighbours");
-    assert.throws(() => registerPanel({ name: "neighbours", slot: "left", Panel: Neighbours }), /already registered/);
-  } finally { PANELS.splice(PANELS.findIndex((p) => p.name === "neighbours"), 1); }
+    assert.equal(names[names.indexOf("selection") + 1], "example");
+    assert.throws(() => registerPanel({ name: "example", slot: "left", Panel: Example }), /already registered/);
+  } finally { PANELS.splice(PANELS.findIndex((p) => p.name === "example"), 1); }
   assert.deepEqual(PANELS.map((p) => p.name), before);
   for (const p of PANELS) assert.ok(["left", "top", "status", "map", "right", "root"].includes(p.slot), p.name);
 });

@@ -181,7 +181,10 @@ class TB:
 
     def get(self, route, timeout=30.0, method="GET", **params):
         """(status, body) — never raises for HTTP errors."""
-        req = urllib.request.Request(self.url(route, **params), method=method)
+        if route == "status" and method == "GET" and params.pop("_open", True):
+            method = "POST"  # like the tab: POST status opens the run (lazy fitting)
+        url = self.url(route, **params)
+        req = urllib.request.Request(url, method=method, headers={"X-DVI-Request": "1"})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, r.read()
@@ -253,6 +256,45 @@ def all_descendants(pid):
         out += kids
         todo += kids
     return out
+
+
+def sigterm_exit(tb, wait_s=20.0, gone=None):
+    """SIGTERM a relkit.TB; (seconds to exit, exited, worker pids still alive 0.5 s later, workers before).
+    ``gone`` (a list) receives the seconds until every worker process had ended."""
+    workers = all_descendants(tb.pid)
+    t0 = time.monotonic()
+    tb.proc.send_signal(signal.SIGTERM)
+    if gone is not None:  # the fitting workers (not multiprocessing's resource tracker, which ends with TB)
+        fitting = [p for p in workers if "spawn_main" in _cmdline(p)]
+        while any(alive(p) and not _zombie(p) for p in fitting) and time.monotonic() - t0 < wait_s:
+            time.sleep(0.005)
+        gone.append(time.monotonic() - t0)
+    try:
+        tb.proc.wait(timeout=wait_s)
+    except subprocess.TimeoutExpired:
+        pass
+    dt = time.monotonic() - t0
+    time.sleep(0.5)
+    orphans = [p for p in workers if alive(p)]
+    exited = tb.proc.poll() is not None
+    tb.kill()
+    return dt, exited, orphans, len(workers)
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def percentile(values, q):

@@ -396,15 +396,22 @@ def test_malicious_pickles_never_run(evil_env, tmp_path, report):
         # A malicious visualizer.pt in the engine's cache: the warm start of the next epoch reads it.
         cache = RunCache(os.fspath(tmp_path / "cache"))
         pt_marker = os.fspath(tmp_path / "ran-visualizer-pt")
+        pt_result, pt_ok = "not read", False
         if done:
             for e in done[:-1]:  # whichever epoch the warm start picks
                 _torch_pt(cache.state_path(e), pt_marker)
             cache.remove_epoch(done[-1])
             try:
-                fit_run(os.fspath(evil_env["run"]), os.fspath(tmp_path / "cache"), config=EngineConfig(**SMALL))
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    refit = fit_run(os.fspath(evil_env["run"]), os.fspath(tmp_path / "cache"),
+                                    config=EngineConfig(**SMALL))
+                advice = [str(w.message) for w in caught if "weights_only=False" in str(w.message)]
+                pt_result = (f"refused by torch.load(weights_only=True); epoch {done[-1]} refitted from a cold "
+                             f"start: {done[-1] in refit}; unsafe advice shown: {len(advice)}")
+                pt_ok = done[-1] in refit and not advice
             except Exception as e:  # noqa: BLE001 - refusing the state is fine, running it is not
-                engine_errors.append(f"refused by torch.load(weights_only=True) ({type(e).__name__}); "
-                                     "the fit stops instead of cold-starting")
+                pt_result, pt_ok = f"the fit failed ({type(e).__name__}) instead of cold-starting", False
     ran = _executed(evil_env["plants"]) + ([("cache/visualizer.pt", "torch.save", pt_marker)]
                                            if os.path.exists(pt_marker) else [])
     evil = evil_env["evil_epochs"]
@@ -415,15 +422,17 @@ def test_malicious_pickles_never_run(evil_env, tmp_path, report):
                      and v == 200}
     fitted_ok = set(evil_env["good"]) <= set(done) and all(
         e in evil_env["pred_only"] for e in set(done) - set(evil_env["good"]))
-    ok = not ran and not not_damaged and not bad_codes and not evil_served and not static_served and fitted_ok
+    ok = not ran and not not_damaged and not bad_codes and not evil_served and not static_served and fitted_ok \
+        and pt_ok
     report("security", "malicious pickles as .npy/.npz/head/static/.pt, every route + engine",
            len(evil_env["plants"]) + 1, ok,
            f"payload ran {len(ran)} times (control: ran); {len(evil) - len(not_damaged)}/{len(evil)} epochs "
            f"damaged; {n} requests, {len(bad_codes)} 5xx, 0 served; engine fitted {done}; static run refused "
-           f"({static_error.split(':')[0]}); pickled visualizer.pt: {engine_errors[-1] if engine_errors else 'not read'}")
+           f"({static_error.split(':')[0]}); pickled visualizer.pt: {pt_result}")
     assert not ran, ran
     assert not not_damaged, (not_damaged, damaged)
     assert not bad_codes, bad_codes
     assert not evil_served, evil_served
     assert not static_served, static_served
     assert fitted_ok, (done, engine_errors)
+    assert pt_ok, pt_result

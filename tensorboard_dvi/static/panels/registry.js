@@ -19,6 +19,12 @@ import { FaithfulnessPanel } from "./faithfulness.js";
 import { SelectionPanel } from "./selection.js";
 import { ExportPanel } from "./export.js";
 import { CompareView } from "../compare.js";
+import { MetadataPanel } from "./metadata.js";
+import { NeighboursPanel } from "./neighbours.js";
+import { HistoryPanel } from "./history.js";
+import { TagsPanel } from "./tags.js";
+import { SharePanel } from "./share.js";
+import { ZoomPanel } from "./zoom.js";
 
 export const PANELS = [
   { name: "run", slot: "left", Panel: RunPanel },
@@ -36,6 +42,14 @@ export const PANELS = [
   { name: "export", slot: "right", Panel: ExportPanel },
   { name: "compare", slot: "root", Panel: CompareView },
 ];
+
+// Sample extras, neighbours, history, tags, link and theme (issue 15 "What people expect").
+registerPanel({ name: "metadata", slot: "left", Panel: MetadataPanel, after: "search" });
+registerPanel({ name: "history", slot: "right", Panel: HistoryPanel, after: "selection" });
+registerPanel({ name: "neighbours", slot: "right", Panel: NeighboursPanel, after: "history" });
+registerPanel({ name: "tags", slot: "right", Panel: TagsPanel, after: "neighbours" });
+registerPanel({ name: "share", slot: "top", Panel: SharePanel, after: "tools" });
+registerPanel({ name: "zoom", slot: "map", Panel: ZoomPanel, after: "progress" });  // under the tooltip
 
 /** Adds a panel (before the tab is built), after the panel named `after` or at the end. */
 export function registerPanel({ name, slot, Panel, after = null }) {

@@ -1,12 +1,16 @@
-// Map tooltip: hovering a sample shows its id, split, thumbnail, label, prediction, confidence and
-// tags; hovering the background (regions shown) asks the server what the model predicts there.
+// Map tooltip: hovering a sample shows its id, split, thumbnail or text, label, prediction,
+// confidence, tags and metadata, then (after a short pause) its top-k classes and tabular
+// feature values from `GET sample`; hovering the background (regions shown) asks the server what the model predicts there.
 
 import { h, placeTooltip, swatch } from "../ui.js";
 import { isWrong, isNearBoundary, isNoisy } from "../encode.js";
+import { textBlock, pairsBlock, detailBlock } from "./sample_info.js";
+
+const DETAIL_DELAY_MS = 60;
 
 export class TooltipPanel {
-  constructor({ store, session, map, binding, api, mapWrap }) {
-    Object.assign(this, { store, session, map, api, mapWrap });
+  constructor({ store, session, map, binding, api, mapWrap, extras }) {
+    Object.assign(this, { store, session, map, api, mapWrap, extras });
     this.el = h("div", { class: "dvi-tooltip", hidden: true });
     binding.on("hover", (ev) => this.onHover(ev));
   }
@@ -57,9 +61,22 @@ export class TooltipPanel {
         h("div", {}, h("span", { class: "k", text: "label " }), swatch(palette[label]), names[label] ?? String(label)),
         h("div", {}, h("span", { class: "k", text: "prediction " }), swatch(palette[pred]),
           names[pred] ?? String(pred), h("span", { class: "k", text: ` · ${(proj.confidence[i] * 100).toFixed(1)}%` })),
-        tags.length ? h("div", { class: "dvi-tags" }, tags) : null));
+        tags.length ? h("div", { class: "dvi-tags" }, tags) : null,
+        textBlock(this.extras.textOf(i)), pairsBlock(this.extras.metadataOf(i))));
     T.dataset.kind = "sample";
     T.dataset.id = String(id);
+    placeTooltip(T, this.mapWrap, ev.px, ev.py);
+    this._timer = setTimeout(() => this.addDetail(id, ev), DETAIL_DELAY_MS);
+  }
+
+  /** Top-k classes and feature values of the hovered sample, once `GET sample` answers. */
+  async addDetail(id, ev) {
+    const T = this.el, epoch = this.session.shownEpoch;
+    let d;
+    try { d = await this.extras.detail(id, epoch); } catch (e) { return; }
+    if (T.hidden || T.dataset.id !== String(id) || this.session.shownEpoch !== epoch) return;
+    T.querySelector(".dvi-tip-body").append(detailBlock(d, this.session.palette));
+    T.dataset.detail = String(id);
     placeTooltip(T, this.mapWrap, ev.px, ev.py);
   }
 }

@@ -1,0 +1,322 @@
+"""Subjects for the quality benchmark: four model families, trained here, cached as .npz.
+
+Each subject trains a small classifier for ``EPOCHS`` epochs and records, every
+epoch, what DVIWriter logs: the penultimate representations of N_TRAIN logged
+training samples and N_TEST test samples, the logits, the head (last Linear) and
+N_TRAIN / 10 border points (border.find_border_points: mixup of the *inputs*
+with a bisection on the mixing coefficient, as the reference). Data come from
+a package or are generated (no download at run time except MNIST, which is the
+demo's hash-checked wheel):
+
+- ``mnist_cnn``: the demo's SmallCNN on real MNIST (256-d).
+- ``resnet_colour``: a small residual net on generated 3 x 16 x 16 colour images
+  (10 classes: shape x colour scheme, position/colour jitter, noise), 20 % label noise (64-d).
+- ``text_tokens``: EmbeddingBag + MLP on generated token-id sequences (8 topics);
+  border points mix the pooled token embeddings (the model's input space), 10 %
+  label noise (96-d).
+- ``tabular_mlp``: MLP on sklearn's make_classification (6 classes, 30 features) (64-d).
+
+``ArrayReader`` exposes a subject with the RunReader API the engine reads.
+Cached under ``benchmarks/.cache/subjects/`` (gitignored): reruns are cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..")
+sys.path.insert(0, ROOT)
+CACHE = os.path.join(HERE, ".cache")
+EPOCHS = 8
+N_TRAIN, N_TEST = 2500, 500
+SUBJECTS = ("mnist_cnn", "resnet_colour", "text_tokens", "tabular_mlp")
+NOISE = {"mnist_cnn": 0.0, "resnet_colour": 0.2, "text_tokens": 0.1, "tabular_mlp": 0.0}
+
+from tensorboard_dvi.border import find_border_points  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- data
+def _noisy(y, frac, classes, rng):
+    y = y.copy()
+    idx = rng.choice(len(y), int(round(frac * len(y))), replace=False)
+    y[idx] = (y[idx] + rng.integers(1, classes, len(idx))) % classes
+    return y
+
+
+def mnist_data(rng):
+    sys.path.insert(0, os.path.join(ROOT, "demo"))
+    import mnist_data
+    d = np.load(mnist_data.fetch(), allow_pickle=False)
+    n = 4000
+    x = torch.from_numpy(d["train_x"][:n]).float().div(255).unsqueeze(1)
+    xt = torch.from_numpy(d["test_x"][:N_TEST]).float().div(255).unsqueeze(1)
+    return x, d["train_y"][:n].astype(np.int64), xt, d["test_y"][:N_TEST].astype(np.int64), 10
+
+
+def colour_images(rng, n):
+    """10 classes = 5 shapes x 2 colour schemes, random position, scale jitter, noise."""
+    size = 16
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    labels = rng.integers(0, 10, n)
+    imgs = np.zeros((n, 3, size, size), np.float32)
+    for i, c in enumerate(labels):
+        shape, scheme = c % 5, c // 5
+        cx, cy = rng.uniform(5, 11, 2)
+        r = rng.uniform(2.5, 4.5)
+        dx, dy = xx - cx, yy - cy
+        mask = [np.hypot(dx, dy) < r, (abs(dx) < r) & (abs(dy) < r),
+                (abs(dx) < r / 3) | (abs(dy) < r / 3), (np.sin(xx * 1.3 + cy) > 0.3),
+                (abs(dx) + abs(dy) < r)][shape].astype(np.float32)
+        fg = rng.uniform(0.5, 1.0, 3) * (np.array([1, 0.3, 0.2]) if scheme == 0 else np.array([0.2, 0.5, 1]))
+        bg = rng.uniform(0.0, 0.4, 3)
+        imgs[i] = mask[None] * fg[:, None, None] + (1 - mask[None]) * bg[:, None, None]
+    imgs += rng.normal(0, 0.15, imgs.shape).astype(np.float32)
+    return torch.from_numpy(imgs), labels.astype(np.int64)
+
+
+def colour_data(rng):
+    x, y = colour_images(rng, 3500)
+    xt, yt = colour_images(rng, N_TEST)
+    return x, y, xt, yt, 10
+
+
+VOCAB, TOPICS, SEQ = 3000, 8, 24
+
+
+def token_data(rng, n):
+    """Sequences of token ids: a topic's 60 preferred words, overlapping neighbours, common words."""
+    y = rng.integers(0, TOPICS, n)
+    x = np.zeros((n, SEQ), np.int64)
+    common = np.arange(2000, VOCAB)
+    for i, t in enumerate(y):
+        topic_words = np.arange(t * 200, t * 200 + 60)
+        near = np.arange(((t + 1) % TOPICS) * 200, ((t + 1) % TOPICS) * 200 + 60)
+        k_topic = rng.integers(3, 8)
+        k_near = rng.integers(0, 4)
+        parts = [rng.choice(topic_words, k_topic), rng.choice(near, k_near),
+                 rng.choice(common, SEQ - k_topic - k_near)]
+        x[i] = rng.permutation(np.concatenate(parts))
+    return torch.from_numpy(x), y.astype(np.int64)
+
+
+def text_data(rng):
+    x, y = token_data(rng, 3500)
+    xt, yt = token_data(rng, N_TEST)
+    return x, y, xt, yt, TOPICS
+
+
+def tabular_data(rng):
+    from sklearn.datasets import make_classification
+    x, y = make_classification(n_samples=3500 + N_TEST, n_features=30, n_informative=12, n_redundant=6,
+                               n_classes=6, n_clusters_per_class=2, class_sep=1.2, random_state=0)
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    return (torch.from_numpy(x[:3500]), y[:3500].astype(np.int64), torch.from_numpy(x[3500:]),
+            y[3500:].astype(np.int64), 6)
+
+
+# ----------------------------------------------------------------------------- models
+class SmallCNN(nn.Module):
+    """The demo's CNN (demo/train_mnist.py)."""
+
+    def __init__(self, width=256, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 5, padding=2)
+        self.conv2 = nn.Conv2d(16, 32, 5, padding=2)
+        self.fc1 = nn.Linear(32 * 7 * 7, width)
+        self.head = nn.Linear(width, classes)
+
+    def features(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return F.relu(self.fc1(x.flatten(1)))
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.b1 = nn.BatchNorm2d(cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.b2 = nn.BatchNorm2d(cout)
+        self.skip = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                     if stride != 1 or cin != cout else nn.Identity())
+
+    def forward(self, x):
+        return F.relu(self.b2(self.c2(F.relu(self.b1(self.c1(x))))) + self.skip(x))
+
+
+class SmallResNet(nn.Module):
+    def __init__(self, classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.blocks = nn.Sequential(Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2))
+        self.head = nn.Linear(64, classes)
+
+    def features(self, x):
+        return F.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1).flatten(1)
+
+
+class TextNet(nn.Module):
+    """Token ids -> mean embedding (the input space for border points) -> MLP -> head."""
+
+    def __init__(self, classes):
+        super().__init__()
+        self.emb = nn.EmbeddingBag(VOCAB, 48, mode="mean")
+        self.body = nn.Sequential(nn.Linear(48, 96), nn.ReLU())
+        self.head = nn.Linear(96, classes)
+
+    def embed(self, ids):
+        return self.emb(ids)
+
+    def features(self, pooled):
+        return self.body(pooled)
+
+
+class TabularMLP(nn.Module):
+    def __init__(self, classes, d=30):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU())
+        self.head = nn.Linear(64, classes)
+
+    def features(self, x):
+        return self.body(x)
+
+
+# ----------------------------------------------------------------------------- training
+def train_subject(name: str, seed: int = 0, epochs: int = EPOCHS) -> dict:
+    """Train the subject and record every epoch what the writer would log."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    x, y, xt, yt, classes = {"mnist_cnn": mnist_data, "resnet_colour": colour_data, "text_tokens": text_data,
+                             "tabular_mlp": tabular_data}[name](rng)
+    y_train = _noisy(y, NOISE[name], classes, rng) if NOISE[name] else y
+    model = {"mnist_cnn": lambda: SmallCNN(classes=classes), "resnet_colour": lambda: SmallResNet(classes),
+             "text_tokens": lambda: TextNet(classes), "tabular_mlp": lambda: TabularMLP(classes)}[name]()
+    lr = {"mnist_cnn": 1e-3, "resnet_colour": 2e-3, "text_tokens": 3e-3, "tabular_mlp": 1e-3}[name]
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    text = name == "text_tokens"
+    to_input = (lambda ids: model.embed(ids)) if text else (lambda v: v)
+    logged = torch.cat([x[:N_TRAIN], xt])
+    out = {"reps": [], "logits": [], "head_w": [], "head_b": [], "border": [], "acc": []}
+    yt_t = torch.from_numpy(y_train)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        perm = torch.randperm(len(x))
+        for s in range(0, len(x), 64):
+            idx = perm[s:s + 64]
+            loss = F.cross_entropy(model.head(model.features(to_input(x[idx]))), yt_t[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            inputs = torch.cat([to_input(logged[s:s + 1000]) for s in range(0, len(logged), 1000)])
+            reps = torch.cat([model.features(inputs[s:s + 1000]) for s in range(0, len(inputs), 1000)])
+            logits = model.head(reps)
+
+        def forward(inp):
+            r = model.features(inp)
+            return r, model.head(r)
+
+        with torch.no_grad():
+            b = find_border_points(forward, lambda ix: inputs[torch.as_tensor(ix)], logits[:N_TRAIN].argmax(1).numpy(),
+                                   logits[:N_TRAIN].numpy(), N_TRAIN // 10, seed * 1000 + epoch)
+        out["reps"].append(reps.numpy().astype(np.float32))
+        out["logits"].append(logits.numpy().astype(np.float32))
+        out["head_w"].append(model.head.weight.detach().numpy().copy())
+        out["head_b"].append(model.head.bias.detach().numpy().copy())
+        out["border"].append(b.representations.numpy().reshape(-1, reps.shape[1]).astype(np.float32))
+        acc = float((logits[N_TRAIN:].argmax(1).numpy() == yt).mean())
+        out["acc"].append(acc)
+        print(f"[{name}] epoch {epoch} test acc {acc:.3f} border {len(out['border'][-1])}", flush=True)
+    labels = np.concatenate([y_train[:N_TRAIN], yt])
+    split = np.r_[np.zeros(N_TRAIN, np.uint8), np.ones(len(yt), np.uint8)]
+    return {"labels": labels, "split": split, "classes": classes, **out}
+
+
+def subject_path(name: str, seed: int = 0) -> str:
+    return os.path.join(CACHE, "subjects", f"{name}-s{seed}-e{EPOCHS}-n{N_TRAIN}.npz")
+
+
+def load_subject(name: str, seed: int = 0) -> dict:
+    """The subject's arrays, trained on first use and cached (npz, no pickle)."""
+    path = subject_path(name, seed)
+    if not os.path.exists(path):
+        d = train_subject(name, seed)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        nb = [len(b) for b in d["border"]]
+        np.savez(path + ".tmp.npz", labels=d["labels"], split=d["split"], classes=d["classes"],
+                 reps=np.stack(d["reps"]), logits=np.stack(d["logits"]), head_w=np.stack(d["head_w"]),
+                 head_b=np.stack(d["head_b"]), border=np.concatenate(d["border"]), n_border=np.array(nb),
+                 acc=np.array(d["acc"]))
+        os.replace(path + ".tmp.npz", path)
+    z = np.load(path, allow_pickle=False)
+    d = {k: z[k] for k in z.files}
+    ends = np.cumsum(d["n_border"])
+    d["border"] = np.split(d["border"], ends[:-1])
+    return d
+
+
+# ----------------------------------------------------------------------------- reader
+class _Static:
+    def __init__(self, labels, split):
+        self.ids = np.arange(len(labels), dtype=np.int64)
+        self.labels = labels.astype(np.int64)
+        self.split = split.astype(np.uint8)
+        self.noisy = None
+
+
+class _Epoch:
+    def __init__(self, e, reps, logits, border, w, b):
+        self.epoch = e
+        self.representations = reps
+        self.logits = logits
+        self.predictions = logits.argmax(1)
+        self.border = border
+        self._w, self._b = w, b
+        self.uid = hashlib.sha1(reps.tobytes() + border.tobytes()).hexdigest()[:12]
+
+    def head_module(self):
+        head = nn.Linear(self._w.shape[1], self._w.shape[0])
+        with torch.no_grad():
+            head.weight.copy_(torch.from_numpy(self._w))
+            head.bias.copy_(torch.from_numpy(self._b))
+        return head.eval()
+
+
+class ArrayReader:
+    """The RunReader API over a subject's arrays (epochs 1..E; ``order`` reorders them)."""
+
+    def __init__(self, d: dict, epochs=None):
+        self.d = d
+        self._static = _Static(d["labels"], d["split"])
+        n_ep = len(d["reps"])
+        self._epochs = list(range(1, n_ep + 1)) if epochs is None else list(epochs)
+        self.meta = {"format_version": 1, "num_classes": int(d["classes"]), "class_names": None,
+                     "n_train": int((d["split"] == 0).sum()), "n_test": int((d["split"] == 1).sum()),
+                     "dim": int(d["reps"].shape[2]), "has_thumbnails": False, "has_noisy": False}
+
+    def static(self):
+        return self._static
+
+    def epochs(self):
+        return sorted(self._epochs)
+
+    def epoch(self, e):
+        i = e - 1
+        return _Epoch(e, self.d["reps"][i], self.d["logits"][i], self.d["border"][i], self.d["head_w"][i],
+                      self.d["head_b"][i])
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    for s in (sys.argv[1:] or SUBJECTS):
+        load_subject(s)

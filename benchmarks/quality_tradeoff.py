@@ -1,0 +1,84 @@
+"""Continuity against neighbours: sweep one engine setting over every quality subject and plot.
+
+    python benchmarks/quality_tradeoff.py --param anchor_strength --values 0 0.5 1 2 4 \
+        --default 1 --png docs/quality_tradeoff.png [--set key=json ...]
+
+For each value, ``bench_quality.run_method('ours', ...)`` on all subjects (cached);
+the plot shows, per subject and averaged over subjects, the run-level tr (and
+temporal r) against NN@15 relative to umap-learn on the same epochs; the default
+is marked. matplotlib is a development dependency (requirements-dev.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import bench_quality as BQ
+import numpy as np
+import quality_subjects as QS
+
+
+def sweep(param, values, sets, subjects):
+    rows = []
+    for v in values:
+        for name in subjects:
+            d = QS.load_subject(name)
+            ours = BQ.run_method("ours", name, d, {**sets, param: v})
+            umap = BQ.run_method("umap", name, d, {})
+            nn_o = BQ.mean([a["nn_15"] for a in ours["per_epoch"]])
+            nn_u = BQ.mean([a["nn_15"] for a in umap["per_epoch"]])
+            rows.append({"value": v, "subject": name, "nn_ratio": nn_o / nn_u, **ours["run"],
+                         "ppr_train_min": min(a["ppr_train"] for a in ours["per_epoch"][2:])})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def plot(rows, param, default, png):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, key, label in ((axes[0], "tr", "run-level tr (higher is better)"),
+                           (axes[1], "temporal_corr", "temporal r (lower is better)")):
+        for name in sorted({r["subject"] for r in rows}):
+            rs = [r for r in rows if r["subject"] == name]
+            ax.plot([r["nn_ratio"] for r in rs], [r[key] for r in rs], "o-", alpha=0.5, label=name)
+        values = sorted({r["value"] for r in rows})
+        mx = [np.mean([r["nn_ratio"] for r in rows if r["value"] == v]) for v in values]
+        my = [np.mean([r[key] for r in rows if r["value"] == v]) for v in values]
+        ax.plot(mx, my, "ks-", lw=2, label="mean over subjects")
+        for v, x, y in zip(values, mx, my):
+            ax.annotate(f"{param}={v:g}", (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+            if v == default:
+                ax.plot([x], [y], marker="*", ms=16, color="crimson", label=f"default ({param}={v:g})")
+        ax.axvline(0.95, color="grey", ls=":", lw=1)
+        ax.axhline(0.70 if key == "tr" else -0.30, color="grey", ls=":", lw=1)
+        ax.set_xlabel("NN@15 train / umap-learn's (mean over 8 epochs)")
+        ax.set_ylabel(label)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Continuity vs neighbours (quality subjects, 8 epochs, 2,500 train samples; dotted: targets)")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--param", default="anchor_strength")
+    ap.add_argument("--values", nargs="+", type=float, required=True)
+    ap.add_argument("--default", type=float, required=True)
+    ap.add_argument("--set", nargs="*", default=[])
+    ap.add_argument("--subjects", nargs="*", default=list(QS.SUBJECTS))
+    ap.add_argument("--png", required=True)
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+    BQ.torch.set_num_threads(1)
+    rows = sweep(args.param, args.values, BQ.parse_sets(args.set), args.subjects)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+    plot(rows, args.param, args.default, args.png)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Engine settings (``EngineConfig``) and the engine's typed error.
+
+One place for every knob that changes results; ``config_hash`` keys the cache,
+so changing a default refits instead of serving stale maps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+
+class EngineError(Exception):
+    """Input the engine refuses to visualise; the message says why in plain words."""
+
+
+@dataclass
+class EngineConfig:
+    """Settings of the engine. Defaults follow the reference unless noted."""
+    n_neighbors: int = 15
+    boundary_neighbors: int = 15
+    prune_n_epochs: float = 15.0
+    min_border: int = 5                 # fewer border points: no boundary complex (warned)
+    negative_sample_rate: int = 5
+    #: the reference uses 4 x 256 (TF); 3 x 64 trains ~6x faster per edge on CPU and
+    #: reached better NN/PPR within the same time budget (docs/ENGINE_RESULTS.md)
+    hidden: Tuple[int, ...] = (64, 64, 64)
+    #: decoder widths (2 -> ... -> D); None: the encoder's, reversed
+    decoder_hidden: Optional[Tuple[int, ...]] = None
+    # -- phase 1, the encoder: UMAP cross-entropy on sampled edges (+ temporal term)
+    lr: float = 0.01
+    weight_decay: float = 1e-5
+    batch_size: int = 1000
+    #: trainer epochs of the encoder phase (cosine learning-rate decay over them); early stop
+    #: when the mean loss improves by less than ``min_delta`` for ``patience`` epochs
+    max_trainer_epochs: int = 2
+    patience: int = 3
+    min_delta: float = 0.01
+    #: edge samples per trainer epoch (drawn with replacement, prob ∝ weight):
+    #: ``edges_per_node`` x number of nodes unless ``edges_per_trainer_epoch`` is set;
+    #: warm-started epochs use ``warm_edges_factor`` times as many.
+    edges_per_node: float = 30.0
+    edges_per_trainer_epoch: Optional[int] = None
+    warm_edges_factor: float = 0.5
+    #: share of the sampling weight given to the boundary complex (None: raw weights, ~60 %
+    #: on the demo, which starves the spatial neighbours; docs/ENGINE_RESULTS.md)
+    boundary_share: Optional[float] = 0.3
+    # -- phase 2, per-sample refinement of the layout (engine/refine.py; 0 steps: positions
+    #    are the encoder's output, as in the DVI paper)
+    refine_steps: int = 200
+    #: steps when the complex has at most 10,000 nodes (umap-learn's own rule: 500 optimisation
+    #: epochs below 10k samples, 200 above); None: ``refine_steps`` always
+    refine_steps_small: Optional[int] = 500
+    #: edges drawn per refinement step: ``refine_edges_per_node`` x number of nodes (about 50k
+    #: on the demo's 11k nodes) unless ``refine_edges`` is set
+    refine_edges_per_node: float = 4.5
+    refine_edges: Optional[int] = None
+    refine_lr: float = 0.05
+    #: temporal continuity of the refined layout (warm-started epochs only): each training
+    #: sample is pulled towards its previous drawn position with weight
+    #: ``anchor_strength * NPR_i ** anchor_npr_power`` (NPR: high-D neighbours it kept), so
+    #: samples whose neighbourhood holds stay put and those whose neighbourhood changed move
+    anchor_strength: float = 1.0
+    anchor_npr_power: float = 1.0
+    #: start the refinement at the previous epoch's drawn positions (offsets = previous
+    #: position − new encoder output) instead of the new encoder output + previous offsets
+    init_from_previous: bool = True
+    #: new points (test rows, Projection.transform): steps of UMAP's objective against the
+    #: fixed training positions after the encoder + neighbours' offsets start (transform.py)
+    transform_steps: int = 60
+    transform_lr: float = 0.05
+    #: samples whose decoded position the head predicts as another class are moved into their
+    #: class's region, at most ``snap_max_move`` x the layout's spread (consistency.py; 0 steps: off)
+    snap_steps: int = 40
+    snap_max_move: float = 0.5
+    # -- phase 3, the decoder: fitted to the refined positions (reconstruction + prediction
+    #    term + temporal term), passes over the nodes
+    decoder_epochs: int = 20
+    decoder_batch: int = 500
+    decoder_lr: float = 0.01
+    #: at least this many decoder steps (passes are added on small runs: 20 passes of a
+    #: 2.7k-node run are only ~110 steps, too few for the PPR targets)
+    decoder_min_steps: int = 800
+    lambda_umap: float = 1.0
+    lambda_recon: float = 1.0
+    lambda_temporal: float = 0.3
+    #: "mean" (deviation from the spec's "sum"): ||θ − θ_prev||² averaged per weight.
+    #: Summed over the ~50k weights it dominated the loss and the warm-started chain
+    #: degraded epoch after epoch (docs/ENGINE_RESULTS.md); "sum" restores the spec.
+    temporal_reduction: str = "mean"
+    #: prediction-preserving term (addition to the spec; 0 switches it off): cross-entropy
+    #: of the logged head on the decoded position against the head's softmax on x.
+    #: Raises PPR (docs/ENGINE_RESULTS.md).
+    lambda_pred: float = 0.3
+    #: False = independent epochs (ablation): no warm start, no temporal term.
+    temporal: bool = True
+    background_resolution: int = 200
+    seed: int = 0
+    #: torch CPU threads; 1 measured fastest on the shared 2-core machine (2 threads
+    #: were 2-20x slower per batch under load). None: leave torch's setting.
+    threads: Optional[int] = 1
+    temporal_window: int = 20           # epochs back for temporal metrics
+    temporal_sample: int = 2000         # samples used for tnn/tr
+    trust_rows: Optional[int] = 2000    # rows that estimate trustworthiness (None: all)
+    #: recompute the run-level figures (run_metrics.json, every epoch an anchor) after a fit
+    run_metrics: bool = True
+    ppr_train_warn: float = 0.9
+    ppr_test_warn: float = 0.85
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(d["hidden"])
+        if d["decoder_hidden"] is not None:
+            d["decoder_hidden"] = list(d["decoder_hidden"])
+        return d
+
+    def config_hash(self) -> str:
+        """Hash of the settings that change results (not threads)."""
+        d = self.to_dict()
+        d.pop("threads", None)
+        d.pop("run_metrics", None)
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+

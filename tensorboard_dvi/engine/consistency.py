@@ -1,0 +1,57 @@
+"""Keep each drawn sample inside the region of its own predicted class (an addition to DVI).
+
+The background is the head's prediction on the decoded 2-D point; a smooth decoder
+cannot carve a region for every sample whose prediction differs from its 2-D
+neighbours' (on the quality subjects the 5 nearest 2-D neighbours' majority agreed
+with a sample's prediction for only 72-91 % of samples), so the sample would sit on
+a region that contradicts it. Here such samples alone are moved, a bounded
+distance, to where the decoded point is predicted as their class: minimise
+cross-entropy(head(decoder(p)), predicted class) + ``mu``·‖p − p0‖², with every
+step clipped to ``max_move`` from p0. The background is unchanged; only the
+samples that disagreed with it move, so neighbours change little
+(docs/QUALITY_RESULTS.md measures both).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+def snap_to_prediction(pos: np.ndarray, target: np.ndarray, logits_fn: Callable[[torch.Tensor], torch.Tensor], *,
+                       steps: int = 40, lr: float = 0.05, mu: float = 0.5, max_move: float = 0.2,
+                       scale: float = None, device: str = "cpu") -> np.ndarray:
+    """Positions where the samples that disagree with their region are moved into it (others
+    unchanged). ``max_move`` is relative to ``scale`` (the layout's spread; default: std of ``pos``); a
+    sample that cannot reach its class's region within it keeps its position."""
+    pos = np.asarray(pos, np.float32).copy()
+    if steps <= 0 or len(pos) == 0:
+        return pos
+    max_move = float(max_move * (pos.std() if scale is None else scale))
+    lr = lr * max_move
+    tgt = torch.as_tensor(np.asarray(target, np.int64), device=device)
+    p_all = torch.as_tensor(pos, device=device)
+    with torch.no_grad():
+        wrong = torch.cat([logits_fn(p_all[s:s + 8192]).argmax(1) for s in range(0, len(pos), 8192)]) != tgt
+    idx = torch.nonzero(wrong).flatten()
+    if len(idx) == 0:
+        return pos
+    p0 = p_all[idx].clone()
+    p = p0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([p], lr=lr)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(logits_fn(p), tgt[idx], reduction="sum") \
+            + mu * ((p - p0) ** 2).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            d = p - p0
+            n = d.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            p.copy_(p0 + d * (n.clamp(max=max_move) / n))
+    with torch.no_grad():
+        ok = logits_fn(p).argmax(1) == tgt[idx]
+    pos[idx[ok].cpu().numpy()] = p.detach()[ok].cpu().numpy()
+    return pos

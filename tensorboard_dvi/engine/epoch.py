@@ -1,0 +1,279 @@
+"""The per-epoch pipeline: load → complex → train (phases.py) → background → metrics → cache.
+
+``EpochFitter.fit(e, prev)`` fits one epoch, warm-started from ``prev`` (already in the
+cache), and writes everything the plugin and the next epoch need into the cache.
+Bad input that would give a wrong picture raises EngineError naming the problem.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import List
+
+import numpy as np
+import torch
+
+from . import background as bg
+from . import metrics as M
+from .cache import (BACKGROUND_META, BACKGROUND_PNG, BORDER_EMBEDDING_FILE, BORDER_ROWS_FILE, CACHE_FORMAT,
+                    EMBEDDING_FILE, EPOCH_FILE, GRID_CLASSES, GRID_CONFIDENCE, KNN_FILE, METRICS_FILE, NPR_FILE,
+                    OFFSETS_FILE, STATE_FILE, RunCache)
+from .complex import build_complex, knn_exact
+from .consistency import snap_to_prediction
+from .config import EngineConfig, EngineError
+from .faithfulness import epoch_metrics
+from .model import Visualizer, apply_in_batches, load_state
+from .phases import train_visualizer
+from .progress import Progress, check_stop, warn
+from .refine import interpolate
+from .transform import place_new_points
+
+
+def load_epoch(reader, e: int, n: int, train_rows: np.ndarray, num_classes: int):
+    """One logged epoch, checked: (uid, reps, logits, finite border points, their logged rows, head, warnings)."""
+    ed = reader.epoch(e)
+    reps = np.asarray(ed.representations, dtype=np.float32)
+    logits = np.asarray(ed.logits, dtype=np.float32)
+    border = np.asarray(ed.border, dtype=np.float32)
+    if reps.ndim != 2 or reps.shape[0] != n:
+        raise EngineError(f"epoch {e}: representations have shape {reps.shape}, but the run logs {n} samples")
+    if logits.ndim != 2 or logits.shape[0] != n:
+        raise EngineError(f"epoch {e}: logits have shape {logits.shape}, expected {n} rows")
+    bad = ~np.isfinite(reps).all(axis=1)
+    if bad.any():
+        raise EngineError(f"epoch {e}: {int(bad.sum())} of {n} samples have NaN or infinite "
+                          "representations (did training diverge?); refusing to draw a map of them")
+    if not np.isfinite(logits).all():
+        raise EngineError(f"epoch {e}: logits contain NaN or infinite values")
+    warns = []
+    border_rows = np.arange(len(border) if border.ndim == 2 else 0)
+    if border.ndim != 2 or (border.shape[0] and border.shape[1] != reps.shape[1]):
+        raise EngineError(f"epoch {e}: border points have shape {border.shape}, representations "
+                          f"have {reps.shape[1]} dimensions")
+    if border.shape[0]:
+        ok = np.isfinite(border).all(axis=1)
+        if not ok.all():
+            warns.append(f"{int((~ok).sum())} border points with NaN/inf values were ignored")
+            border, border_rows = border[ok], border_rows[ok]
+    head = ed.head_module()
+    return ed.uid, reps, logits, border, border_rows, head, warns
+
+
+def check_head(head, reps, logits, e, device) -> List[str]:
+    """Warn when the logged head does not reproduce the logged logits (error on a shape mismatch)."""
+    take = min(len(reps), 256)
+    with torch.no_grad():
+        out = head(torch.as_tensor(np.require(reps[:take], np.float32, ["C", "W"]), device=device)).float().cpu().numpy()
+    if out.shape != (take, logits.shape[1]):
+        raise EngineError(f"epoch {e}: the logged head maps representations to shape {out.shape[1:]}, "
+                          f"but {logits.shape[1]} logits were logged")
+    err = np.abs(out - logits[:take]).max() if take else 0.0
+    tol = 1e-3 * max(1.0, float(np.abs(logits[:take]).max()) if take else 1.0)
+    if err > tol:
+        return [f"the logged head does not reproduce the logged logits (max difference {err:.3g}); "
+                "the background may not match the model"]
+    return []
+
+
+def one_class_warning(logits: np.ndarray) -> List[str]:
+    """An epoch whose training samples are all predicted as one class has no boundary to draw."""
+    classes = np.unique(logits.argmax(1))
+    if len(classes) != 1:
+        return []
+    return [f"every training sample is predicted as class {int(classes[0])}: there is no decision boundary "
+            "in this epoch, the background shows that one class and boundary metrics are undefined"]
+
+
+class EpochFitter:
+    """Fits epochs of one run into its cache; holds what stays fixed over the run."""
+
+    def __init__(self, reader, cache: RunCache, cfg: EngineConfig, device: str, progress: Progress,
+                 should_stop):
+        self.reader = reader
+        self.cache = cache
+        self.cfg = cfg
+        self.device = device
+        self.progress = progress
+        self.should_stop = should_stop
+        static = reader.static()
+        self.meta = reader.meta
+        split = np.asarray(static.split)
+        self.n = len(split)
+        self.train_rows = np.nonzero(split == 0)[0]
+        self.test_rows = np.nonzero(split == 1)[0]
+        self.num_classes = int(self.meta.get("num_classes") or 0)
+        k = cfg.n_neighbors
+        if len(self.train_rows) < 3 * k + 2:
+            raise EngineError(f"the run logs {len(self.train_rows)} training samples; the visualizer "
+                              f"needs at least {3 * k + 2} (k = {k} neighbours)")
+        rs = np.random.RandomState(cfg.seed)
+        m = min(cfg.temporal_sample, len(self.train_rows))
+        self.temporal_rows = np.sort(rs.choice(len(self.train_rows), m, replace=False))
+
+    def _stop(self):
+        check_stop(self.should_stop)
+
+    def _prev_state(self, prev, dim: int, e: int):
+        """The previous epoch's visualizer state, or None when there is none or it cannot be read
+        safely (``weights_only=True`` refused it, or it is damaged): the epoch is then fitted
+        without warm start, and nothing suggests loading it unsafely."""
+        if prev is None:
+            return None
+        state = load_state(self.cache.state_path(prev), self.device)
+        if state is None:
+            return None
+        prev_dim = state["center"].shape[0]
+        if prev_dim != dim:
+            raise EngineError(f"epoch {e} has {dim}-dimensional representations but epoch {prev} "
+                              f"had {prev_dim}; the representation width must stay the same")
+        return state
+
+    def _warm_offsets(self, prev, cx, x_train):
+        """The previous epoch's offsets for the train rows, interpolated for border points."""
+        prev_off = self.cache.offsets(prev)
+        if prev_off is None or len(prev_off) != len(self.train_rows):
+            return None
+        prev_off = np.asarray(prev_off, dtype=np.float32)
+        b_off = np.zeros((cx.n_border, 2), np.float32)
+        if cx.n_border:
+            bi, bd = knn_exact(cx.nodes[cx.n_train:], x_train, self.cfg.n_neighbors, device=self.device)
+            b_off = interpolate(prev_off, bi, bd)
+        return torch.as_tensor(np.concatenate([prev_off, b_off]), device=self.device)
+
+    def _anchors(self, prev, cx, x_train, npr):
+        """Previous drawn positions of every node (border points: their training neighbours')
+        and the per-node pull towards them (config ``anchor_*``; border points: none)."""
+        cfg, dev = self.cfg, self.device
+        prev_pos = np.asarray(self.cache.embedding(prev), np.float32)[self.train_rows]
+        b_pos = np.zeros((cx.n_border, 2), np.float32)
+        if cx.n_border:
+            bi, bd = knn_exact(cx.nodes[cx.n_train:], x_train, cfg.n_neighbors, device=dev)
+            b_pos = interpolate(prev_pos, bi, bd)
+        pos = torch.as_tensor(np.concatenate([prev_pos, b_pos]), device=dev)
+        w = np.zeros(len(pos), np.float32)
+        w[:cx.n_train] = cfg.anchor_strength * np.power(np.asarray(npr, np.float32), cfg.anchor_npr_power)
+        return pos, torch.as_tensor(w, device=dev)
+
+    def _place(self, model, head, report, cx, reps, logits, x_train):
+        """Drawn positions of every logged row and of the border points."""
+        cfg, dev = self.cfg, self.device
+        pos = report["positions"].cpu().numpy().astype(np.float32)
+        off = report["offsets"].cpu().numpy().astype(np.float32)
+        emb = np.zeros((self.n, 2), np.float32)
+        snap = self._snapper(model, head, float(pos[:cx.n_train].std()))
+        emb[self.train_rows] = snap(pos[:cx.n_train], logits[self.train_rows].argmax(1))
+        # test rows are placed as any new point is (transform.py), so transform(x) == drawn position
+        emb[self.test_rows] = snap(place_new_points(
+            reps[self.test_rows], x_train, emb[self.train_rows], off[:cx.n_train],
+            lambda v: apply_in_batches(model.encoder, v, dev), k=cfg.n_neighbors, steps=cfg.transform_steps,
+            lr=cfg.transform_lr, negative_sample_rate=cfg.negative_sample_rate, seed=cfg.seed, device=dev),
+            logits[self.test_rows].argmax(1))
+        emb_border = pos[cx.n_train:] if cx.n_border else np.zeros((0, 2), np.float32)
+        return emb, emb_border, off
+
+    def _snapper(self, model, head, scale):
+        cfg, dev = self.cfg, self.device
+        return lambda p, target: snap_to_prediction(p, target, lambda q: head(model.decoder(q)),
+                                                    steps=cfg.snap_steps, max_move=cfg.snap_max_move,
+                                                    scale=scale, device=dev)
+
+    def fit(self, e: int, prev) -> dict:
+        cfg, dev, P = self.cfg, self.device, self.progress
+        timings = {}
+        t0 = time.perf_counter()
+        P("load", e, f"loading epoch {e}")
+        uid, reps, logits, border, border_rows, head, warns = load_epoch(self.reader, e, self.n, self.train_rows,
+                                                                         self.num_classes)
+        head = head.to(dev).float().eval()
+        head.requires_grad_(False)
+        warns += check_head(head, reps, logits, e, dev)
+        warns += one_class_warning(logits[self.train_rows])
+        dim = reps.shape[1]
+        prev_state = self._prev_state(prev, dim, e)
+        if prev is not None and prev_state is None:
+            warns.append(f"the cached visualizer of epoch {prev} cannot be read safely; epoch {e} is "
+                         "fitted without warm start")
+            warn(warns[-1])
+            prev = None
+        timings["load"] = time.perf_counter() - t0
+        self._stop()
+
+        t0 = time.perf_counter()
+        P("complex", e, f"building the neighbourhood graph of epoch {e}")
+        x_train = reps[self.train_rows]
+        knn20 = knn_exact(x_train, x_train, max(20, cfg.n_neighbors), exclude_self_first=True, device=dev)
+        cx = build_complex(x_train, border, n_neighbors=cfg.n_neighbors,
+                           boundary_neighbors=cfg.boundary_neighbors, prune_n_epochs=cfg.prune_n_epochs,
+                           min_border=cfg.min_border, device=dev, knn=knn20)
+        warns += cx.warnings
+        npr = None
+        if prev is not None:
+            npr = M.neighbour_preserving_rate(np.asarray(self.cache.knn(prev)), cx.knn_idx)
+        timings["complex"] = time.perf_counter() - t0
+        self._stop()
+
+        t0 = time.perf_counter()
+        torch.manual_seed(cfg.seed * 100003 + e)
+        model = Visualizer(dim, cfg.hidden, cfg.decoder_hidden)
+        model.to(dev)
+        prev_params, tw, offsets, anchor, anchor_w = None, 0.0, None, None, None
+        if prev_state is not None:
+            model.load_state_dict(prev_state)
+            if cfg.temporal:
+                prev_params = {k: v.detach().clone().to(dev) for k, v in prev_state.items()}
+                tw = float(npr.mean())
+                offsets = self._warm_offsets(prev, cx, x_train)
+                if cfg.anchor_strength > 0 or cfg.init_from_previous:
+                    anchor, anchor_w = self._anchors(prev, cx, x_train, npr)
+        stages = {"refine": (0.5, 0.8), "decoder": (0.8, 1.0)}  # the encoder: 0-0.5, via on_epoch
+        P("train", e, f"training the visualizer of epoch {e}")
+        report = train_visualizer(
+            model, cx, cfg, device=dev, seed=cfg.seed * 100003 + e, prev_params=prev_params,
+            temporal_weight=tw, warm=prev_state is not None, should_stop=self.should_stop,
+            head_fn=head if cfg.lambda_pred > 0 else None, offsets=offsets,
+            anchor=anchor if cfg.anchor_strength > 0 else None, anchor_weight=anchor_w,
+            init_positions=anchor if cfg.init_from_previous else None,
+            on_epoch=lambda i, loss: P("train", e, f"training the visualizer of epoch {e}: "
+                                       f"encoder epoch {i + 1}, loss {loss:.3f}",
+                                       0.5 * (i + 1) / max(cfg.max_trainer_epochs, 1)),
+            on_phase=lambda name, frac: P("train", e, f"training the visualizer of epoch {e}: {name}",
+                                          stages[name][0] + (stages[name][1] - stages[name][0]) * frac))
+        timings["train"] = time.perf_counter() - t0
+        self._stop()
+
+        t0 = time.perf_counter()
+        P("background", e, f"drawing the decision regions of epoch {e}")
+        emb, emb_border, off = self._place(model, head, report, cx, reps, logits, x_train)
+        png, bmeta, gcls, gconf = bg.render(lambda pts: apply_in_batches(lambda p: head(model.decoder(p)), pts, dev),
+                                            emb, cfg.background_resolution,
+                                            max(self.num_classes, logits.shape[1]))
+        timings["background"] = time.perf_counter() - t0
+        self._stop()
+
+        t0 = time.perf_counter()
+        P("metrics", e, f"measuring how faithful the map of epoch {e} is")
+        met, mwarn = epoch_metrics(self, e, prev, reps, logits, border, emb, emb_border, model, head, cx, knn20, npr)
+        warns += mwarn
+        timings["metrics"] = time.perf_counter() - t0
+
+        buf = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+        info = {"cache_format": CACHE_FORMAT, "epoch": e, "input_uid": uid, "prev_epoch": prev,
+                "prev_uid": self.cache.input_uid(prev) if prev is not None else None,
+                "config_hash": cfg.config_hash(), "config": cfg.to_dict(), "device": str(dev),
+                "timings": timings, "trainer_epochs": report["trainer_epochs"], "loss": report["loss"],
+                "offset_mean": float(np.linalg.norm(off[:cx.n_train], axis=1).mean()) if cx.n_train else None,
+                "n_edges": int(len(cx.weight)), "n_border": int(cx.n_border), "dim": int(dim),
+                "created": time.time()}
+        met["poor"] = bool(any(w.startswith("faithfulness:") for w in warns))
+        met["warnings"] = [w[len("faithfulness: "):] if w.startswith("faithfulness: ") else w for w in warns]
+        arrays = {EMBEDDING_FILE: emb, GRID_CLASSES: gcls, GRID_CONFIDENCE: gconf.astype(np.float32),
+                  KNN_FILE: cx.knn_idx.astype(np.int32), OFFSETS_FILE: off[:cx.n_train],
+                  BORDER_EMBEDDING_FILE: emb_border.astype(np.float32),
+                  BORDER_ROWS_FILE: np.asarray(border_rows[:cx.n_border], dtype=np.int32)}
+        if npr is not None:
+            arrays[NPR_FILE] = npr.astype(np.float32)
+        self.cache.write_epoch(e, arrays, {METRICS_FILE: met, BACKGROUND_META: bmeta, EPOCH_FILE: info},
+                               {BACKGROUND_PNG: png, STATE_FILE: buf.getvalue()})
+        return info

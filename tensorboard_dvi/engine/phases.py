@@ -1,0 +1,176 @@
+"""The three training phases of one epoch's visualizer (docs/ENGINE_RESULTS.md).
+
+(1) the encoder on UMAP's cross-entropy over edges drawn ∝ weight with in-batch
+negatives (spec 5), regularised towards the previous epoch's weights; (2) per-node
+offsets refined on the same objective (refine.py), warm-started from the previous
+epoch's offsets; (3) the decoder fitted to the refined positions (reconstruction +
+prediction term), also regularised towards the previous epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, Optional
+
+import torch
+
+from . import losses
+from .complex import sample_edges
+from .config import EngineConfig
+from .model import Visualizer
+from .progress import check_stop
+from .refine import refine_positions, sampling_weights
+
+
+def warmup_cosine(opt, total: int, warmup: float):
+    """Linear warm-up over ``warmup`` of the steps, then cosine decay to 0 at ``total``."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1.0, warmup * total))
+        * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+
+
+class TemporalTerm:
+    """DVI's temporal term for one sub-network: λ_t · NPR · ‖θ − θ_prev‖² (zero when off)."""
+
+    def __init__(self, model: Visualizer, cfg: EngineConfig, prev_params: Optional[Dict[str, torch.Tensor]],
+                 weight: float):
+        self.model, self.cfg, self.prev, self.weight = model, cfg, prev_params, weight
+        self.on = prev_params is not None and weight > 0 and cfg.lambda_temporal > 0
+
+    def __call__(self, prefix: str):
+        if not self.on:
+            return 0.0
+        prev_sub = {k[len(prefix):]: v for k, v in self.prev.items() if k.startswith(prefix)}
+        return self.cfg.lambda_temporal * self.weight * losses.temporal(
+            getattr(self.model, prefix.rstrip(".")), prev_sub, self.cfg.temporal_reduction)
+
+
+def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail: torch.Tensor,
+                  w: torch.Tensor, n_samples: int, cfg: EngineConfig, gen: torch.Generator,
+                  temporal: TemporalTerm, device: str, on_epoch=None, should_stop=None) -> list:
+    """Phase 1: the encoder on UMAP's cross-entropy; returns the mean loss per trainer epoch."""
+    enc = model.encoder_net
+    opt = torch.optim.Adam(enc.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    batches = math.ceil(n_samples / cfg.batch_size)
+    sched = warmup_cosine(opt, max(cfg.max_trainer_epochs * batches, 1), 0.05)
+    best, bad, history = math.inf, 0, []
+    model.train()
+    for te in range(cfg.max_trainer_epochs):
+        check_stop(should_stop)
+        idx = sample_edges(w, n_samples, gen).to(device)
+        total, count = 0.0, 0
+        for batch in idx.split(cfg.batch_size):
+            h, t = head[batch], tail[batch]
+            y = enc(torch.cat([xn[h], xn[t]]))
+            m = len(batch)
+            loss = cfg.lambda_umap * losses.umap_cross_entropy(y[:m], y[m:], cfg.negative_sample_rate, gen)
+            loss = loss + temporal("encoder_net.")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * m
+            count += m
+        mean = total / max(count, 1)
+        history.append(mean)
+        if on_epoch is not None:
+            on_epoch(te, mean)
+        if best - mean < cfg.min_delta:
+            bad += 1
+            if bad >= cfg.patience:
+                break
+        else:
+            bad = 0
+        best = min(best, mean)
+    model.eval()
+    return history
+
+
+def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: torch.Tensor, cfg: EngineConfig,
+                  gen: torch.Generator, temporal: TemporalTerm, device: str,
+                  head_fn: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+                  on_phase=None, should_stop=None) -> None:
+    """Phase 3: the decoder fitted to the refined positions ``pos`` (one row per node)."""
+    dec = model.decoder_net
+    dec.train()
+    use_pred = head_fn is not None and cfg.lambda_pred > 0
+    if use_pred:
+        with torch.no_grad():
+            target_prob = torch.cat([torch.softmax(head_fn(x[s:s + 8192]).float(), dim=1)
+                                     for s in range(0, len(x), 8192)])
+    dopt = torch.optim.Adam(dec.parameters(), lr=cfg.decoder_lr, weight_decay=cfg.weight_decay)
+    per_pass = math.ceil(len(x) / cfg.decoder_batch)
+    passes = max(cfg.decoder_epochs, math.ceil(cfg.decoder_min_steps / max(per_pass, 1)))
+    dsched = warmup_cosine(dopt, max(passes * per_pass, 1), 0.1)
+    for de in range(passes):
+        check_stop(should_stop)
+        for b in torch.randperm(len(x), generator=gen).to(device).split(cfg.decoder_batch):
+            xr = dec(pos[b])
+            loss = cfg.lambda_recon * losses.reconstruction(xn[b], xr)
+            if use_pred:
+                loss = loss + cfg.lambda_pred * losses.prediction(head_fn(xr * model.scale + model.center),
+                                                                  target_prob[b])
+            loss = loss + temporal("decoder_net.")
+            dopt.zero_grad(set_to_none=True)
+            loss.backward()
+            dopt.step()
+            dsched.step()
+        if on_phase is not None:
+            on_phase("decoder", (de + 1) / passes)
+    model.eval()
+
+
+def encode(model: Visualizer, xn: torch.Tensor) -> torch.Tensor:
+    """Encoder output for normalised inputs, in chunks (no gradients)."""
+    with torch.no_grad():
+        return torch.cat([model.encoder_net(xn[s:s + 8192]) for s in range(0, len(xn), 8192)])
+
+
+def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, seed: int,
+                     prev_params: Optional[Dict[str, torch.Tensor]] = None, temporal_weight: float = 0.0,
+                     warm: bool = False,
+                     head_fn: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+                     offsets: Optional[torch.Tensor] = None,
+                     anchor: Optional[torch.Tensor] = None,
+                     anchor_weight: Optional[torch.Tensor] = None,
+                     init_positions: Optional[torch.Tensor] = None,
+                     on_epoch: Optional[Callable[[int, float], None]] = None,
+                     on_phase: Optional[Callable[[str, float], None]] = None,
+                     should_stop: Optional[Callable[[], bool]] = None) -> dict:
+    """Train ``model`` on the complex ``cx`` and place its nodes. Returns a report with
+    ``positions`` (2-D, one row per node) and ``offsets`` (positions − encoder output).
+
+    ``anchor``/``anchor_weight`` (optional, one row per node): positions of the previous
+    epoch the refinement is pulled towards, per node (refine.py); ``init_positions`` (one row
+    per node) starts the refinement there instead of at the encoder output + ``offsets``.
+    """
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(seed)
+    x = torch.as_tensor(cx.nodes, device=device)
+    head = torch.as_tensor(cx.head, device=device)
+    tail = torch.as_tensor(cx.tail, device=device)
+    w = sampling_weights(torch.as_tensor(cx.weight), cx.n_spatial_edges, cfg.boundary_share)
+    n_samples = cfg.edges_per_trainer_epoch or cfg.edges_per_node * len(cx.nodes)
+    n_samples = max(int(n_samples * (cfg.warm_edges_factor if warm else 1.0)), 1)
+    model.set_normalization(x)
+    xn = (x - model.center) / model.scale
+    temporal = TemporalTerm(model, cfg, prev_params, temporal_weight)
+
+    history = train_encoder(model, xn, head, tail, w, n_samples, cfg, gen, temporal, device,
+                            on_epoch=on_epoch, should_stop=should_stop)
+    p0 = encode(model, xn)
+    if init_positions is not None:
+        offsets = init_positions - p0
+    small = cfg.refine_steps_small is not None and len(x) <= 10_000
+    steps = max(int(cfg.refine_steps_small if small else cfg.refine_steps), 0)
+    delta = refine_positions(p0, head, tail, w, steps=steps,
+                             edges_per_step=cfg.refine_edges or int(cfg.refine_edges_per_node * len(x)),
+                             lr=cfg.refine_lr, negative_sample_rate=cfg.negative_sample_rate, generator=gen,
+                             offsets=offsets, anchor=anchor, anchor_weight=anchor_weight,
+                             should_stop=lambda: check_stop(should_stop),
+                             on_step=(lambda s: on_phase("refine", (s + 1) / steps) if s % 20 == 19 else None)
+                             if on_phase is not None else None)
+    pos = p0 + delta
+    train_decoder(model, x, xn, pos, cfg, gen, temporal, device, head_fn=head_fn, on_phase=on_phase,
+                  should_stop=should_stop)
+    return {"trainer_epochs": len(history), "loss": history, "positions": pos.detach(), "offsets": delta}
