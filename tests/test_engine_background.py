@@ -32,16 +32,19 @@ def test_square_bounds_add_ten_percent_and_are_square():
 
 def test_colorize_white_at_boundary_saturation_capped_and_palette_fixed():
     logits = np.array([[5.0, 4.9, 0.0],    # diff 0.02 -> white
-                       [10.0, 0.0, 0.0],   # diff 1 -> 45 % class 0
-                       [0.0, 0.0, 10.0]])  # class 2
+                       [10.0, 0.0, 0.0],   # diff 1 -> the full 60 % of class 0
+                       [0.0, 0.0, 10.0],   # class 2
+                       [10.0, 7.0, 0.0]])  # diff 0.3 -> 15 % + 45 % * sqrt(0.15 / 0.45)
     rgb, cls, prob = bg.colorize(logits, 3)
     assert tuple(rgb[0]) == (255, 255, 255)
     c0 = class_colors_rgb(3)[0].astype(float)
-    assert np.allclose(rgb[1], np.round(255 * 0.55 + 0.45 * c0), atol=1)
-    assert list(cls) == [0, 0, 2]
+    assert np.allclose(rgb[1], np.round(255 * 0.4 + 0.6 * c0), atol=1)
+    s = 0.15 + 0.45 * np.sqrt(0.15 / 0.45)
+    assert np.allclose(rgb[3], np.round(255 * (1 - s) + s * c0), atol=1)
+    assert list(cls) == [0, 0, 2, 0]
     assert prob[1] == pytest.approx(np.exp(10) / (np.exp(10) + 2), rel=1e-5)
     # class 2's colour does not depend on which classes appear (the reference's trap)
-    rgb_only2, _, _ = bg.colorize(logits[2:], 3)
+    rgb_only2, _, _ = bg.colorize(logits[2:3], 3)
     rgb_many, _, _ = bg.colorize(np.array([[0.0, 0.0, 10.0, 0.0, 0.0]]), 5)
     assert tuple(rgb_only2[0]) == tuple(rgb[2]) == tuple(rgb_many[0])
 

@@ -250,10 +250,41 @@ def test_eta_from_measured_epoch_times():
         job.done_times = [110.0, 114.0, 118.0]  # first epoch pays the start-up
         job.epochs_done = 3
         now[0] = 119.0
+        assert job.raw_eta(now[0]) == pytest.approx(4.0 * 7 - 1.0)
         job.update_eta(now[0])
-        assert job.eta_s == pytest.approx(4.0 * 7 - 1.0)
+        assert job.eta_s == pytest.approx(4.0 * 7 - 1.0)  # the first estimate is the raw one
+        assert job.s_per_epoch == pytest.approx(4.0) and job.snapshot()["s_per_epoch"] == pytest.approx(4.0)
         job.fraction = 0.35  # halfway through the 4th epoch
-        job.update_eta(now[0])
-        assert job.eta_s == pytest.approx(4.0 * 6.5)
+        assert job.raw_eta(now[0]) == pytest.approx(4.0 * 6.5)
     finally:
         jobs.shutdown()
+
+
+def test_eta_counts_down_and_does_not_jump_up():
+    """Issue 15: "36 min left" became "49 min" within 25 s while a stage reported no progress.
+    The shown estimate counts down between reports, rises only a quarter of the way to a higher
+    raw estimate, and falls half-way to a lower one."""
+    from tensorboard_dvi.plugin.job import Job
+    job = Job("r")
+    job.state, job.started_at, job.epochs_total, job.fraction = "running", 0.0, 8, 0.05
+    job.update_eta(100.0)
+    first = job.raw_eta(100.0)
+    assert job.eta_s == pytest.approx(first, abs=0.1)  # 100 / 0.05 * 0.95 = 1900 s
+    # 25 s without progress: the raw estimate grows (elapsed grows, fraction does not) ...
+    raw_later = job.raw_eta(125.0)
+    assert raw_later > first + 400
+    job.update_eta(125.0)
+    # ... the shown one counts down from where it was and moves up only a quarter of the way
+    predicted = first - 25.0
+    assert job.eta_s == pytest.approx(predicted + 0.25 * (raw_later - predicted), abs=0.1)
+    assert job.eta_s < first + 0.3 * (raw_later - first)
+    shown = []
+    for t in range(130, 400, 5):  # a long stall: the shown estimate never jumps by more than a quarter step
+        prev = job.eta_s
+        job.update_eta(float(t))
+        shown.append(job.eta_s - prev)
+    assert max(shown) <= 0.25 * (job.raw_eta(395.0) - 0) + 1
+    # progress arrives and the rate is better than feared: it falls half-way each report
+    job.fraction, before = 0.6, job.eta_s
+    job.update_eta(400.0)
+    assert job.eta_s == pytest.approx(max(before - 5.0, 0) + 0.5 * (job.raw_eta(400.0) - max(before - 5.0, 0)), abs=0.1)

@@ -10,7 +10,12 @@ from .palette import class_colors_rgb
 from .png import encode_png
 
 WHITE_BELOW = 0.15   # normalised top1 - top2 below this is drawn white (the boundary)
-MAX_SATURATION = 0.45
+# Saturation rises from MIN_SATURATION just past the boundary to MAX_SATURATION at a margin of
+# FULL_AT (square-root ramp): confident regions read as their class colour, not as a pale tint
+# (issue 15: "olive and brown on near-white" with the former linear 0-45 % ramp).
+MIN_SATURATION = 0.15
+MAX_SATURATION = 0.6
+FULL_AT = 0.6
 
 
 def square_bounds(points: np.ndarray, margin: float = 0.1) -> Tuple[float, float, float, float]:
@@ -38,8 +43,9 @@ def colorize(logits: np.ndarray, num_classes: int) -> Tuple[np.ndarray, np.ndarr
     """(rgb uint8 M x 3, class int64 M, softmax top-1 float32 M) from logits.
 
     Colour = class colour blended with white by diff = (top1 - top2)/(top1 - min)
-    of the logits: white where diff < 0.15, at most 45 % saturated. Class
-    colours come from the fixed palette, never from the classes present.
+    of the logits: white where diff < WHITE_BELOW, then MIN_SATURATION rising as the square
+    root of the margin to MAX_SATURATION at diff >= FULL_AT. Class colours come from the fixed
+    palette, never from the classes present.
     """
     logits = np.asarray(logits, dtype=np.float64)
     cls = logits.argmax(1)
@@ -48,7 +54,8 @@ def colorize(logits: np.ndarray, num_classes: int) -> Tuple[np.ndarray, np.ndarr
     den = top1 - srt[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
         diff = np.where(den > 0, (top1 - top2) / den, 0.0)
-    s = np.where(diff < WHITE_BELOW, 0.0, MAX_SATURATION * np.clip(diff, 0.0, 1.0))
+    ramp = np.sqrt(np.clip((diff - WHITE_BELOW) / (FULL_AT - WHITE_BELOW), 0.0, 1.0))
+    s = np.where(diff < WHITE_BELOW, 0.0, MIN_SATURATION + (MAX_SATURATION - MIN_SATURATION) * ramp)
     colors = class_colors_rgb(max(num_classes, logits.shape[1])).astype(np.float64)[cls]
     rgb = np.round(255.0 * (1.0 - s[:, None]) + colors * s[:, None]).astype(np.uint8)
     z = logits - top1[:, None]

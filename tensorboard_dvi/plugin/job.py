@@ -13,7 +13,7 @@ class Job:
     __slots__ = ("id", "run", "run_path", "cache_dir", "epochs", "state", "stage", "epoch", "epochs_done",
                  "epochs_total", "fraction", "eta_s", "error", "message", "user_cancelled", "cancel_requested",
                  "cancel_deadline", "submitted_at", "started_at", "finished_at", "done_times", "fitted",
-                 "rerun", "generation", "traceback", "budget_error")
+                 "rerun", "generation", "traceback", "eta_at", "s_per_epoch", "budget_error")
 
     def __init__(self, run: str):
         self.id = 0
@@ -39,16 +39,19 @@ class Job:
         self.rerun = None  # (run_path, cache_dir, epochs) submitted while running
         self.generation = 0  # bumps whenever an epoch may have been (re)written in the cache
         self.traceback = None
+        self.eta_at = None  # clock time of eta_s (the shown estimate counts down from there)
+        self.s_per_epoch = None  # measured seconds per fitted epoch (start-up excluded once known)
 
     def snapshot(self) -> dict:
         return {"state": self.state, "stage": self.stage, "epoch": self.epoch, "epochs_done": self.epochs_done,
                 "epochs_total": self.epochs_total, "eta_s": self.eta_s, "error": self.error,
-                "message": self.message}
+                "message": self.message, "s_per_epoch": self.s_per_epoch}
 
-    def update_eta(self, now: float) -> None:
-        """Seconds left, from the measured time per finished epoch (and the engine's fraction)."""
+    def raw_eta(self, now: float) -> Optional[float]:
+        """Seconds left from the measured time per finished epoch (and the engine's fraction);
+        None before there is a rate to go by. Sets :attr:`s_per_epoch`."""
         if self.state != "running" or self.started_at is None:
-            return
+            return None
         total = self.epochs_total
         frac = self.fraction if isinstance(self.fraction, (int, float)) else None
         remaining = total * (1.0 - frac) if frac is not None and total else max(0, total - self.epochs_done)
@@ -57,6 +60,7 @@ class Job:
                 per_epoch = (self.done_times[-1] - self.done_times[0]) / (len(self.done_times) - 1)
             else:
                 per_epoch = self.done_times[0] - self.started_at
+            self.s_per_epoch = round(per_epoch, 1)
             eta = per_epoch * remaining
             if frac is None:
                 eta -= now - self.done_times[-1]
@@ -64,9 +68,23 @@ class Job:
             elapsed = now - self.started_at
             eta = elapsed / frac * (1.0 - frac)
         else:
-            self.eta_s = None
+            return None
+        return max(eta, 0.0)
+
+    def update_eta(self, now: float) -> None:
+        """The shown estimate: it counts down between progress reports, and a new raw estimate
+        pulls it half-way when lower but only a quarter of the way when higher, so a stage that
+        reports no progress for a while (the estimate's elapsed time grows, its fraction does not)
+        does not make it climb by minutes within seconds."""
+        raw = self.raw_eta(now)
+        if raw is None:
             return
-        self.eta_s = round(max(eta, 0.0), 1)
+        if self.eta_s is None or self.eta_at is None:
+            eta = raw
+        else:
+            predicted = max(self.eta_s - (now - self.eta_at), 0.0)
+            eta = predicted + (0.5 if raw < predicted else 0.25) * (raw - predicted)
+        self.eta_s, self.eta_at = round(eta, 1), now
 
     def record_progress(self, info: dict, now: float) -> bool:
         """Apply a worker's progress message; True when it reports a newly finished epoch."""

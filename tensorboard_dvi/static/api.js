@@ -29,7 +29,7 @@ const EPOCH_ROUTES = new Set(["projection", "background", "background_meta"]);
 /** The user-facing sentence for an error while doing `what`. */
 export function errorText(e, what) {
   if (e instanceof ApiError) {
-    if (e.status === 0) return `${what}: TensorBoard does not answer. Check that it is still running, then reload this page.`;
+    if (e.status === 0) return `${what}: the server is unreachable (TensorBoard does not answer). The tab retries and recovers when it is back.`;
     if (e.status === 404) return `${what}: ${e.message}.`;
     if (e.status === 400) return `${what}: the request was refused (${e.message}).`;
     return `${what}: the server failed (HTTP ${e.status}: ${e.message}). See TensorBoard's console output for details.`;

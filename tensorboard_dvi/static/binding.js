@@ -2,7 +2,8 @@
 // (colouring, filters, selection, trails, background) into MapView calls, merges map picks into
 // the selection, and lets panels contribute to the encoding.
 //
-// Extension point: binding.addEncoder({encoding(pointSize) → {colors?, sizes?, mask?}, legend?(el) → bool})
+// Extension point: binding.addEncoder({encoding(pointSize) → {colors?, sizes?, mask?, order?}, legend?(el) → bool})
+// (order: the draw order, indices drawn last on top: colour by a signal draws its strongest values last)
 // (the "Training dynamics" panel colours, sizes and range-filters points this way; a legend()
 // that returns true replaces the class legend). Events: `encoded` (after every re-encoding),
 // `selection` (selection indices changed), `hover` (map hover, {index, px, py, dataX, dataY} or null).
@@ -20,7 +21,10 @@ export class MapBinding extends Emitter {
     super();
     Object.assign(this, { api, store, session, map, banners, root });
     this.encoders = [];
-    this.trails = new TrailLoader(api, map, (n) => { root.dataset.trails = String(n); });
+    this.trails = new TrailLoader(api, map, (n, total) => {
+      root.dataset.trails = String(n);
+      banners.set("trails", total > n ? `Trails are drawn for the first ${n} of the ${total.toLocaleString("en-US")} selected samples (more would hide the map).` : null);
+    });
     store.subscribe((s, changed) => {
       if (ENCODING_KEYS.some((k) => changed.has(k))) this.apply();
       if (changed.has("bg")) map.setBackgroundVisible(s.bg);
@@ -57,8 +61,8 @@ export class MapBinding extends Emitter {
     const s = this.store.get();
     const ps = pointSizeFor(samples.n);
     const parts = this.encoders.map((e) => e.encoding(ps) || {});
-    const enc = { colorMode: s.color, filter: this.filterSpec(s, parts.map((p) => p.mask)), pointSize: ps, colors: null, sizes: null };
-    for (const p of parts) { if (p.colors) enc.colors = p.colors; if (p.sizes) enc.sizes = p.sizes; }
+    const enc = { colorMode: s.color, filter: this.filterSpec(s, parts.map((p) => p.mask)), pointSize: ps, colors: null, sizes: null, order: null };
+    for (const p of parts) for (const k of ["colors", "sizes", "order"]) if (p[k]) enc[k] = p[k];
     this.map.setEncoding(enc);
     this.emit("encoded");
   }

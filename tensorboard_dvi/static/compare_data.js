@@ -3,7 +3,7 @@
 // the differences between the runs (diff.js). Cached per pane and epoch; compare.js shows them.
 
 import { clampEpoch } from "./epochs.js";
-import { procrustes, applySimilarity } from "./align.js";
+import { robustProcrustes, applySimilarity } from "./align.js";
 import { pairByIds, compareRuns } from "./diff.js";
 import { warpBackground } from "./compare_pane.js";
 
@@ -26,18 +26,20 @@ export class CompareData {
     return pr;
   }
 
-  /** The pane's projection, mapped onto the reference pane's map of the same epoch when aligned. */
+  /** The pane's projection, mapped onto the reference pane's shown map when aligned. */
   async projection(p, ep) {
     const raw = await this.api.projection(p.run, ep);
     const ref = this.panes()[0];
     if (!this.aligned() || p === ref || !ref || !ref.session.fitted.length) return raw;
-    const refEp = clampEpoch(ref.session.fitted, ep);
+    // onto the reference map on screen (its shown epoch), so that aligned panes match what is
+    // beside them even when this pane shows another epoch (not fitted yet in one run)
+    const refEp = ref.shown !== null && ref.session.fitted.includes(ref.shown) ? ref.shown : clampEpoch(ref.session.fitted, ep);
     const key = `${p.run}\u0000${ep}\u0000${ref.run}\u0000${refEp}`;
     let out = this._alignCache.get(key);
     if (!out) {
       out = this.api.projection(ref.run, refEp).then((rp) => {
         const pr = this.pairs(ref, p);
-        const T = procrustes(rp.coords, raw.coords, pr.ia, pr.ib);
+        const T = robustProcrustes(rp.coords, raw.coords, pr.ia, pr.ib);
         T.refEpoch = refEp;
         return { ...raw, coords: T.identity ? raw.coords : applySimilarity(T, raw.coords), align: T };
       });

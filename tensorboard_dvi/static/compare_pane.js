@@ -79,7 +79,8 @@ export function renderPaneHead(p, { lock, panes, aligned }) {
   p.clampEl.hidden = !clamped;
   if (clamped) {
     const logged = p.entry.epochs && p.entry.epochs.includes(p.want);
-    p.clampEl.textContent = logged ? `epoch ${p.want} not fitted yet` : `no epoch ${p.want} in this run (last: ${fitted[fitted.length - 1]})`;
+    p.clampEl.textContent = logged ? `shows epoch ${p.shown}, not ${p.want}: epoch ${p.want} is not fitted yet`
+      : `shows epoch ${p.shown}, not ${p.want}: no epoch ${p.want} in this run (last: ${fitted[fitted.length - 1]})`;
     p.clampEl.title = `"${p.run}" shows epoch ${p.shown}, the closest fitted epoch before ${p.want}.`;
   }
   p.steps.hidden = lock;
@@ -93,10 +94,17 @@ export function renderPaneHead(p, { lock, panes, aligned }) {
     p.alignEl.textContent = "own coordinates (alignment off)";
   } else if (T && !T.identity) {
     const deg = Math.round(T.angle) || 0;  // no "-0°"
-    p.alignEl.textContent = `aligned to ${panes[0].run} @ ${T.refEpoch}: ${T.reflect ? "mirrored, " : ""}rotated ${deg}°, ×${T.s.toPrecision(2)} · residual ${(100 * T.rel).toFixed(0)}% of spread${T.rel > 0.5 ? " (the maps differ in shape)" : ""}`;
-    p.alignEl.title = `Orthogonal Procrustes on ${T.n} shared samples (docs/COMPARE.md). Residual: RMS distance to the reference positions after alignment, relative to the reference map's RMS spread.`;
+    const other = panes[0].shown !== null && panes[0].shown !== T.refEpoch ? ` (the reference shows ${panes[0].shown})` : "";
+    p.alignEl.textContent = `aligned to ${panes[0].run} @ ${T.refEpoch}${other}: ${T.reflect ? "mirrored, " : ""}rotated ${deg}°, ×${T.s.toPrecision(2)} · median residual ${(100 * T.med).toFixed(0)}% of spread${T.med > 0.5 ? " (the maps differ in shape)" : ""}`;
+    p.alignEl.title = `Orthogonal Procrustes with scale, fitted on the ${T.kept} of ${T.n} shared samples that agree best (docs/COMPARE.md). ` +
+      `Median residual: median distance to the reference positions after alignment, relative to the reference map's RMS spread ` +
+      `(${(100 * T.plainMed).toFixed(0)}% with a fit on all samples; RMS over all: ${(100 * T.rel).toFixed(0)}%).`;
+  } else if (T) {
+    p.alignEl.textContent = `too few shared samples to align (${T.n})`;
   } else {
-    p.alignEl.textContent = "too few shared samples to align";
+    // no transform: the reference (or this pane) has no fitted epoch yet, not a lack of shared samples
+    const waiting = !panes[0].session.fitted.length ? panes[0].run : p.run;
+    p.alignEl.textContent = `not aligned yet: "${waiting}" is not fitted yet`;
   }
 }
 

@@ -84,7 +84,10 @@ export class CompareSide {
       return;
     }
     const panes = this.view.panes, ref = panes[0];
-    this.diffTitle.textContent = `Differences · epoch ${ref.shown}`;
+    const epochs = [ref, ...panes.slice(1)].map((p) => p.shown);
+    const mixed = epochs.some((e) => e !== ref.shown);
+    this.diffTitle.textContent = mixed ? `Differences · ${panes.map((p) => `${p.run} @ ${p.shown}`).join(" vs ")}` : `Differences · epoch ${ref.shown}`;
+    this.diffTitle.dataset.mixed = mixed ? "1" : "0";
     this.counts.replaceChildren(...d.pairs.map((r, j) => this._pairBlock(d, r, j)));
     const jm = Math.max(0, d.pairs.findIndex((q) => q.run === s.cmat));
     const r = d.pairs[jm];
@@ -93,7 +96,11 @@ export class CompareSide {
     this.matSel.replaceChildren(...d.pairs.map((q) => h("option", { value: q.run, text: `${q.run} @ ${q.epoch}` })));
     this.matSel.value = r.run;
     this.matrixTitle.textContent = `Agreement · ${ref.run} @ ${ref.shown} vs ${p.run} @ ${p.shown}`;
-    this.matrix.replaceChildren(this._matrixTable(d.C, r, ref, p, jm),
+    const lag = [ref, p].find((q) => q.want !== null && q.shown !== q.want);
+    const warn = ref.shown === p.shown ? null : h("div", { class: "dvi-cmp-epochwarn", "data-testid": "matrix-epochs",
+      text: `Different epochs: ${s.lock && lag ? `${lag.run} has no fitted epoch ${lag.want} yet, so ` : "(unlocked) "}` +
+        `this compares ${ref.run} @ ${ref.shown} with ${p.run} @ ${p.shown}.` });
+    this.matrix.replaceChildren(...(warn ? [warn] : []), this._matrixTable(d.C, r, ref, p, jm),
       h("div", { class: "dvi-hint", text: `rows: ${ref.run}'s prediction, columns: ${p.run}'s; ${r.n.toLocaleString()} shared samples. Click a cell to select its samples.` }));
   }
 

@@ -158,17 +158,9 @@ export class DataMap {
     ctx.textBaseline = "middle";
     ctx.fillText("confidence (mean)", 0, 0);
     ctx.restore();
-    ctx.fillStyle = "rgba(0,0,0,0.28)";
-    ctx.font = "italic 10px Roboto, Arial, sans-serif";
-    ctx.textBaseline = "top"; ctx.textAlign = "left";
-    ctx.fillText("easy to learn", ax0 + 4, ay0 + 3);
-    ctx.textBaseline = "bottom";
-    ctx.fillText("hard to learn", ax0 + 4, ay1 - 3);
-    ctx.textAlign = "right"; ctx.textBaseline = "middle";
-    ctx.fillText("ambiguous", ax1 - 4, (ay0 + ay1) / 2);
     ctx.strokeStyle = "#bdbdbd";
     ctx.strokeRect(ax0 + 0.5, ay0 + 0.5, ax1 - ax0 - 1, ay1 - ay0 - 1);
-    if (!this.n) return;
+    if (!this.n) { regionLabels(ctx, ax0, ay0, ax1, ay1); return; }
 
     // points (cached in an offscreen layer: hover and lasso redraw only what is above them)
     if (this._layerDirty || !this.layer || this.layer.width !== this.canvas.width || this.layer.height !== this.canvas.height) {
@@ -177,6 +169,7 @@ export class DataMap {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.drawImage(this.layer, 0, 0);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    regionLabels(ctx, ax0, ay0, ax1, ay1);  // above the points, readable on them
     const n = this.n;
     if (this.highlight >= 0 && this.highlight < n) {
       const [x, y] = this.toScreen(this.x[this.highlight], this.y[this.highlight]);
@@ -309,4 +302,18 @@ export class DataMap {
     el.addEventListener("pointerup", end);
     el.addEventListener("pointercancel", () => { this.drag = null; this.lasso = null; this.request(); });
   }
+}
+
+/** The cartography regions' names (Swayamdipta et al.), with a white halo so points do not hide them. */
+function regionLabels(ctx, ax0, ay0, ax1, ay1) {
+  ctx.save();
+  ctx.font = "italic 11px Roboto, Arial, sans-serif";
+  ctx.lineWidth = 3;
+  ctx.strokeStyle = "rgba(255,255,255,0.9)";
+  ctx.fillStyle = "rgba(0,0,0,0.62)";
+  const label = (text, x, y, align, base) => { ctx.textAlign = align; ctx.textBaseline = base; ctx.strokeText(text, x, y); ctx.fillText(text, x, y); };
+  label("easy to learn", ax0 + 4, ay0 + 3, "left", "top");
+  label("hard to learn", ax0 + 4, ay1 - 3, "left", "bottom");
+  label("ambiguous", ax1 - 4, (ay0 + ay1) / 2, "right", "middle");
+  ctx.restore();
 }

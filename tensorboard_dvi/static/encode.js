@@ -9,6 +9,7 @@ import { FLAGS } from "./catalogue.js";
 export const SHAPE_DISC = 0;
 export const SHAPE_WRONG = 1; // misclassified: dark ring
 export const SHAPE_FADED = 2; // filtered out / not selected: no rim
+export const SHAPE_WRONG_LIGHT = 4; // misclassified while a signal colours the map: thin light ring
 
 /**
  * Filter spec: {split: "all"|"train"|"test", labels: number[], preds: number[],
@@ -49,7 +50,8 @@ export function computeMask(samples, proj, f, out = null) {
  * Per-point RGBA (Uint8Array n*4) and style (Uint8Array n*2: size in quarter pixels, shape).
  * colorMode: "label" | "prediction" | "correct". selected: Uint8Array|null (1 = selected).
  * colors (Uint8Array n*3 RGB) / sizes (Float32Array n, CSS px) override the colour / size per point
- * (training dynamics: colour or size by a signal); misclassified points keep their ring.
+ * (training dynamics: colour or size by a signal); misclassified points then get a thin light ring
+ * (SHAPE_WRONG_LIGHT) instead of the dark one, which would hide the signal's colour.
  */
 export function computeStyle(samples, proj, { colorMode, palette, mask, selected, hasSelection, pointSize = 5, colors = null, sizes = null },
   outColor = null, outStyle = null) {
@@ -75,7 +77,7 @@ export function computeStyle(samples, proj, { colorMode, palette, mask, selected
     else c = rgb[labels[i]] || grey;
     if (useColors) { c = own; own[0] = colors[3 * i]; own[1] = colors[3 * i + 1]; own[2] = colors[3 * i + 2]; }
     let a = 235;
-    let shape = wrong ? SHAPE_WRONG : SHAPE_DISC;
+    let shape = wrong ? (useColors ? SHAPE_WRONG_LIGHT : SHAPE_WRONG) : SHAPE_DISC;
     let sz = wrong ? sizeWrong : size;
     if (useSizes) sz = Math.round((sizes[i] + (wrong ? 1 : 0)) * 4);
     if (mask && !mask[i]) {

@@ -150,7 +150,7 @@ export class MapView {
     this.points.setPositions(this.pos0, this.pos1);
     this._restyle(fromColor);
     // Target view.
-    const fit = this._fitView(bg ? bg.bounds : extent(proj.coords, n));
+    const fit = this._fitView(extent(proj.coords, n));  // the samples, not the background's margins
     if (this.autoFit) {
       this.fitFrom = doAnim ? { ...this.view } : null;
       this.fitTo = fit;
@@ -191,6 +191,7 @@ export class MapView {
       this.selectedIdx = Uint32Array.from(idx);
       this.points.setSelected(this.selectedIdx);
     }
+    if ("order" in enc) this.points.setOrder(enc.order && enc.order.length === this.samples.n ? enc.order : null);
     if (this.proj) this._restyle(null);
     this.requestFrame(PTS);
   }
@@ -271,10 +272,11 @@ export class MapView {
   /** hook(bounds) → the bounds the view fits instead (e.g. the union of several panes), or null. */
   setBoundsHook(hook) { this.boundsHook = hook; }
 
-  /** Bounds of the current epoch: the background image's, else the points' extent; null before one. */
+  /** Bounds of the current epoch: the points' extent (the view fits the samples, so the square
+   *  background with its margins fills the map instead of leaving bands), else the background's. */
   ownBounds() {
-    if (this.bg) return this.bg.bounds;
-    return this.pos1 ? extent(this.pos1, this.samples.n) : null;
+    if (this.pos1) return extent(this.pos1, this.samples.n);
+    return this.bg ? this.bg.bounds : null;
   }
 
   /** Recomputes the fitted view (after the bounds hook's answer changed). */
@@ -347,7 +349,7 @@ export class MapView {
     }
     this.points.resize(W, H);
     if (this.pos1 && this.autoFit) {
-      this.fitTo = this._fitView(this.bg ? this.bg.bounds : extent(this.pos1, this.samples.n));
+      this.fitTo = this._fitView(this.ownBounds());
       if (!this.anim) Object.assign(this.view, this.fitTo);
     }
     this._drawFrame(performance.now());

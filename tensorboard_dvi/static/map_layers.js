@@ -100,6 +100,13 @@ export function drawOverlay(map, t) {
 function drawTrails(map, ctx, t) {
   const { epochs, positions, colors, indices } = map.trails;
   const cur = epochs.indexOf(map.epoch);
+  const dense = positions.length > 30 ? 0.55 : 1;  // many trails: thinner and lighter
+  ctx.save();
+  // only over the data map: the region the background covers (else the canvas)
+  if (map.bg && map.showBackground) {
+    const [x0, y0, x1, y1] = map.bg.bounds, [sx0, sy0] = map.toScreen(x0, y1), [sx1, sy1] = map.toScreen(x1, y0);
+    ctx.beginPath(); ctx.rect(sx0, sy0, sx1 - sx0, sy1 - sy0); ctx.clip();
+  }
   ctx.lineJoin = "round";
   ctx.lineCap = "round";
   for (let j = 0; j < positions.length; j++) {
@@ -108,22 +115,26 @@ function drawTrails(map, ctx, t) {
     const pts = [];
     for (let e = 0; e < traj.length; e++) if (traj[e]) pts.push([e, ...map.toScreen(traj[e][0], traj[e][1])]);
     if (pts.length < 2) continue;
-    // halo then colour, segments fade towards the earliest epoch
+    // halo then colour; segments fade with their distance in epochs from the shown one, and an
+    // arrowhead at each segment's middle points from the earlier epoch to the later
     for (const pass of [0, 1]) {
       for (let s = 1; s < pts.length; s++) {
         const [e0, xa, ya] = pts[s - 1];
-        const [, xb, yb] = pts[s];
-        const age = cur >= 0 ? Math.abs(e0 - cur) / Math.max(1, epochs.length) : 0;
+        const [e1, xb, yb] = pts[s];
+        const age = cur >= 0 ? Math.min(Math.abs(e0 - cur), Math.abs(e1 - cur)) / Math.max(1, epochs.length - 1) : 0;
+        const alpha = (0.95 - 0.8 * age) * dense;
         ctx.beginPath();
         ctx.moveTo(xa, ya);
         ctx.lineTo(xb, yb);
-        if (pass === 0) { ctx.strokeStyle = "rgba(255,255,255,0.85)"; ctx.lineWidth = 4.5; }
-        else { ctx.strokeStyle = col; ctx.globalAlpha = 0.95 - 0.55 * age; ctx.lineWidth = 2; }
+        if (pass === 0) { ctx.strokeStyle = `rgba(255,255,255,${(0.8 * alpha).toFixed(3)})`; ctx.lineWidth = 4.5 * dense; }
+        else { ctx.strokeStyle = col; ctx.globalAlpha = alpha; ctx.lineWidth = 2 * dense; }
         ctx.stroke();
+        if (pass === 1) arrowHead(ctx, xa, ya, xb, yb, 4 + 2 * dense);
         ctx.globalAlpha = 1;
       }
     }
     for (const [e, x, y] of pts) {
+      if (dense < 1 && e !== 0 && e !== cur) continue;
       ctx.beginPath();
       ctx.arc(x, y, e === 0 ? 3.5 : 2.2, 0, 2 * Math.PI);
       ctx.fillStyle = e === 0 ? "#fff" : col;
@@ -142,4 +153,19 @@ function drawTrails(map, ctx, t) {
       ctx.stroke();
     }
   }
+  ctx.restore();
+}
+
+/** A filled arrowhead of `size` px at the middle of a→b, pointing towards b (skipped on short segments). */
+function arrowHead(ctx, xa, ya, xb, yb, size) {
+  const dx = xb - xa, dy = yb - ya, len = Math.hypot(dx, dy);
+  if (len < 3 * size) return;
+  const ux = dx / len, uy = dy / len, mx = xa + dx * 0.55, my = ya + dy * 0.55;
+  ctx.beginPath();
+  ctx.moveTo(mx + ux * size * 0.6, my + uy * size * 0.6);
+  ctx.lineTo(mx - ux * size * 0.6 - uy * size * 0.5, my - uy * size * 0.6 + ux * size * 0.5);
+  ctx.lineTo(mx - ux * size * 0.6 + uy * size * 0.5, my - uy * size * 0.6 - ux * size * 0.5);
+  ctx.closePath();
+  ctx.fillStyle = ctx.strokeStyle;
+  ctx.fill();
 }

@@ -38,6 +38,9 @@ void main() {
   } else if (v_shape < 1.5) {     // misclassified: near-black ring around the colour
     float ring = smoothstep(1.0 - 3.4 / v_px - aa, 1.0 - 3.4 / v_px, r);
     col = big > 0.5 ? mix(col, vec3(0.08), ring) : col * 0.35;
+  } else if (v_shape > 3.5) {     // misclassified, signal colours: thin light-grey ring, colour kept
+    float ring = smoothstep(1.0 - 1.6 / v_px - aa, 1.0 - 1.6 / v_px, r);
+    col = mix(col, vec3(0.82), ring * big);
   } else if (v_shape > 2.5) {     // selected: black ring, white gap, colour core
     float outer = smoothstep(1.0 - 5.0 / v_px - aa, 1.0 - 5.0 / v_px, r);
     float gap = smoothstep(1.0 - 8.0 / v_px - aa, 1.0 - 8.0 / v_px, r) * (1.0 - outer);
@@ -77,6 +80,8 @@ export class GLPoints {
     this.buf = {};
     for (const k of ["p0", "p1", "c0", "c1", "s"]) this.buf[k] = gl.createBuffer();
     this.selBuf = gl.createBuffer();
+    this.orderBuf = gl.createBuffer();
+    this.nOrder = 0;
     this.n = 0;
     this.nSel = 0;
     this.maxPointSize = gl.getParameter(gl.ALIASED_POINT_SIZE_RANGE)[1];
@@ -97,6 +102,15 @@ export class GLPoints {
     gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, idx, gl.DYNAMIC_DRAW);
     this.nSel = idx.length;
     this.selType = idx instanceof Uint32Array ? gl.UNSIGNED_INT : gl.UNSIGNED_SHORT;
+  }
+  /** Draw order (indices, last on top) or null for index order. */
+  setOrder(order) {
+    this.nOrder = 0;
+    if (!order || (!this.uintIndex && order.length > 65536)) return;
+    const gl = this.gl;
+    gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.orderBuf);
+    gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, this.uintIndex ? Uint32Array.from(order) : Uint16Array.from(order), gl.DYNAMIC_DRAW);
+    this.nOrder = order.length;
   }
   resize(w, h) { this.gl.viewport(0, 0, w, h); }
   draw(view, t, dpr, canvasW, canvasH) {
@@ -121,7 +135,10 @@ export class GLPoints {
     gl.uniform4f(this.uni.u_view, view.cx, view.cy, (2 * view.k * dpr) / canvasW, (2 * view.k * dpr) / canvasH);
     gl.uniform1f(this.uni.u_scale, dpr * view.sizeScale);
     gl.uniform1f(this.uni.u_sel, 0);
-    gl.drawArrays(gl.POINTS, 0, this.n);
+    if (this.nOrder === this.n) {
+      gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.orderBuf);
+      gl.drawElements(gl.POINTS, this.n, this.uintIndex ? gl.UNSIGNED_INT : gl.UNSIGNED_SHORT, 0);
+    } else gl.drawArrays(gl.POINTS, 0, this.n);
     if (this.nSel) {
       gl.uniform1f(this.uni.u_sel, 1);
       gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.selBuf);
@@ -144,6 +161,7 @@ export class CanvasPoints {
   setColors(c0, c1) { this.c0 = c0; this.c1 = c1; }
   setStyle(s) { this.s = s; }
   setSelected(indices) { this.sel = indices; }
+  setOrder(order) { this.order = order; }
   resize() {}
   draw(view, t, dpr, W, H) {
     const ctx = this.ctx;
@@ -160,13 +178,15 @@ export class CanvasPoints {
       ctx.arc(x, y, r, 0, 6.2832);
       ctx.fillStyle = `rgba(${c1[4 * i]},${c1[4 * i + 1]},${c1[4 * i + 2]},${ring ? 1 : c1[4 * i + 3] / 255})`;
       ctx.fill();
-      if (ring || s[2 * i + 1] === 1) {
-        ctx.lineWidth = (ring ? 2 : 1.5) * dpr;
-        ctx.strokeStyle = ring ? "#000" : "rgba(30,30,30,0.9)";
+      const shape = s[2 * i + 1];
+      if (ring || shape === 1 || shape === 4) {
+        ctx.lineWidth = (ring ? 2 : shape === 4 ? 1 : 1.5) * dpr;
+        ctx.strokeStyle = ring ? "#000" : shape === 4 ? "rgba(210,210,210,0.9)" : "rgba(30,30,30,0.9)";
         ctx.stroke();
       }
     };
-    for (let i = 0; i < this.n; i++) drawOne(i, 0, false);
+    if (this.order && this.order.length === this.n) for (const i of this.order) drawOne(i, 0, false);
+    else for (let i = 0; i < this.n; i++) drawOne(i, 0, false);
     for (const i of this.sel) drawOne(i, 5, true);
   }
   finish() {}

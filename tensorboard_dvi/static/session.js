@@ -10,6 +10,8 @@
 //   epoch    an epoch is on the map (session.shownEpoch; payload {epoch, want})
 //   palette  the background's served palette replaced the catalogue's
 //   error    {key, text}: something the user should read (key "error", "epoch", ...)
+//   server   {up, since}: the server stopped answering (up false; probed every PROBE_MS) or
+//            answers again (up true: the tab reloads what failed meanwhile)
 // "Compare runs" opens one session per pane without a map (only run data and polling).
 
 import { ApiError, errorText } from "./api.js";
@@ -19,6 +21,7 @@ import { catalogue } from "./catalogue.js";
 import { clampEpoch, prefetchOrder, sortedEpochs, epochsDiffer } from "./epochs.js";
 
 export const POLL_MS = 1500;
+export const PROBE_MS = 2000;  // while the server does not answer: how often to try again
 
 export class RunSession extends Emitter {
   /** @param api Api; opts.map: the MapView that shows this session's epochs (null: data only);
@@ -41,13 +44,17 @@ export class RunSession extends Emitter {
     this._load = 0;
     this._statusTimer = 0;
     this._paletteFromServer = false;
+    this.unreachableSince = null;  // Date.now() of the first request without an answer
+    this._probeTimer = 0;
   }
 
   get name() { return this.run ? this.run.name : null; }
 
   /** Reloads the list of runs; a changed fitted/logged count of the open run starts a status poll. */
   async refreshRuns() {
-    const data = await this.api.runs();
+    let data;
+    try { data = await this.api.runs(); } catch (e) { this.noteFailure(e); throw e; }
+    this.noteAnswer();
     const runs = data.runs || [];
     const changedNames = runs.map((r) => r.name).join("\n") !== this.runs.map((r) => r.name).join("\n");
     this.runs = runs;
@@ -88,7 +95,7 @@ export class RunSession extends Emitter {
   }
 
   /** Stops polling (a closed compare pane). */
-  close() { this._load++; clearTimeout(this._statusTimer); this._statusTimer = 0; }
+  close() { this._load++; clearTimeout(this._statusTimer); clearTimeout(this._probeTimer); this._statusTimer = this._probeTimer = 0; }
 
   /** The map source of this run: projections and backgrounds through the API's caches. */
   source() {
@@ -108,6 +115,27 @@ export class RunSession extends Emitter {
     this.emit("palette", this.palette);
   }
 
+  // ------------------------------------------------------------------------- server gone
+  /** A request failed: without an answer (HTTP status 0) the server is gone; probe until it is back. */
+  noteFailure(e) {
+    if (!(e instanceof ApiError) || e.status !== 0) return;
+    if (this.unreachableSince === null) {
+      this.unreachableSince = Date.now();
+      this.emit("server", { up: false, since: this.unreachableSince });
+    }
+    if (!this._probeTimer) {
+      this._probeTimer = setTimeout(() => { this._probeTimer = 0; this.refreshRuns().catch(() => {}); }, PROBE_MS);
+    }
+  }
+
+  /** Any answer: the server is back (the tab then reloads what failed meanwhile). */
+  noteAnswer(poll = true) {
+    if (this.unreachableSince === null) return;
+    this.unreachableSince = null;
+    this.emit("server", { up: true });
+    if (poll && this.run) this.pollStatus();
+  }
+
   // ------------------------------------------------------------------------- fitting status
   async pollStatus(first = false) {
     clearTimeout(this._statusTimer);
@@ -119,11 +147,13 @@ export class RunSession extends Emitter {
       st = await this.api.status(name);
     } catch (e) {
       if (token !== this._load) return;
+      this.noteFailure(e);
       this.emit("job", { error: errorText(e, "Could not get the fitting status") });
       this._statusTimer = setTimeout(() => this.pollStatus(), this.pollMs * 3);
       return;
     }
     if (token !== this._load) return;
+    this.noteAnswer(false);
     this.job = st;
     const fitted = sortedEpochs(st.fitted);
     const grew = epochsDiffer(fitted, this.fitted);
@@ -189,6 +219,7 @@ export class RunSession extends Emitter {
       if (shown === false) return false;
     } catch (e) {
       if (e instanceof ApiError && e.notFitted) { this.pollStatus(); return false; }
+      this.noteFailure(e);
       this.emit("error", { key: "error", text: errorText(e, `Could not load epoch ${ep}`) });
       return false;
     }

@@ -14,6 +14,7 @@ export const LUT = (() => {
   return out;
 })();
 export const RAMP_CSS = `linear-gradient(to right, ${VIRIDIS.join(", ")})`;
+export const RAMP_STOPS = VIRIDIS;
 export const NAN_RGB = [170, 170, 170];
 
 export function quantile(sorted, q) {
@@ -67,6 +68,15 @@ export function colorize(values, dom) {
     out[3 * i] = LUT[j]; out[3 * i + 1] = LUT[j + 1]; out[3 * i + 2] = LUT[j + 2];
   }
   return out;
+}
+
+/** Draw order (Uint32Array of indices): missing values first, then by value ascending, so the
+ *  strongest values are drawn last, on top of the others (a high mislabel score stays visible). */
+export function drawOrder(values) {
+  const n = values.length, idx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  const key = (i) => (Number.isFinite(values[i]) ? values[i] : -Infinity);
+  return idx.sort((a, b) => key(a) - key(b) || a - b);
 }
 
 /** Point sizes in CSS px (Float32Array n): base·(0.45 + 1.6 t), missing values the smallest. */

@@ -9,9 +9,10 @@
 // The iframe is same-origin, so it may read window.parent.location and call
 // window.parent.history.replaceState (no hashchange event: TensorBoard does not re-route, and no
 // history entry per slider step). When the page is opened on its own (no parent), the page's own
-// hash is used instead.
+// hash is used instead. Back, forward and an edited hash do fire hashchange: followUrl() reads the
+// new hash into the store (keys it lacks go back to their defaults), like TensorBoard's dashboards.
 
-import { DEFAULTS, sameValue, parseHash, formatHash, decodeState, encodeState, URL_KEYS } from "./urlstate.js";
+import { DEFAULTS, sameValue, parseHash, formatHash, decodeState, encodeState, URL_KEYS, stateFromHash } from "./urlstate.js";
 
 export { DEFAULTS };
 
@@ -73,4 +74,16 @@ export function bindUrl(store, keys = URL_KEYS) {
       try { writeUrlState(store.get()); } catch (e) { /* URL is best effort */ }
     });
   });
+}
+
+/** Follows back / forward / an edited hash: the store takes the URL's state (our own writes use
+ *  replaceState, which fires no hashchange). Another TensorBoard tab's hash is left alone. */
+export function followUrl(store, keys = URL_KEYS) {
+  const w = hashWindow();
+  const onChange = () => {
+    const patch = stateFromHash(w.location.hash, keys, w !== window ? "dvi" : null);
+    if (patch) store.set(patch);
+  };
+  w.addEventListener("hashchange", onChange);
+  return () => w.removeEventListener("hashchange", onChange);
 }

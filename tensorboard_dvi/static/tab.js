@@ -4,7 +4,7 @@
 // transition has finished; root[data-renders] counts those paints.
 
 import { errorText } from "./api.js";
-import { bindUrl } from "./store.js";
+import { bindUrl, followUrl } from "./store.js";
 import { MapView } from "./map.js";
 import { RunSession } from "./session.js";
 import { MapBinding } from "./binding.js";
@@ -51,6 +51,7 @@ export class Tab {
     }
     this.mapWrap.append(...mapLayer, this.empty, this.mapWarning);  // above the canvases
     bindUrl(store);
+    followUrl(store);  // back / forward / an edited hash move the tab
     this._wireReady();
     this._wire();
   }
@@ -75,6 +76,20 @@ export class Tab {
     session.on("job", ({ job, changed }) => { if (job && !changed && session.shownEpoch === null) this.ensureEpoch(); });
     session.on("fitted", () => this.ensureEpoch());
     session.on("error", ({ key, text }) => this.banners.set(key, text));
+    session.on("server", ({ up, since }) => this._onServer(up, since));
+  }
+
+  /** The server stopped answering: say so; when it is back, reload what failed meanwhile. */
+  _onServer(up, since) {
+    this.root.dataset.server = up ? "up" : "unreachable";
+    this.banners.set("server", up ? null : `Server unreachable since ${new Date(since).toLocaleTimeString()}: ` +
+      "TensorBoard does not answer. Retrying every few seconds; the tab recovers by itself when it is back.");
+    if (!up) return;
+    this.banners.set("error", null);
+    if (!this._started) this.start();
+    else if (!this.session.run) this._onRuns();
+    else if (!this.session.samples) this.openRun(this.session.name);
+    else if (this.map.epoch !== this.session.shownEpoch || this.map.epoch === null) this.ensureEpoch();
   }
 
   _wireReady() {
@@ -137,6 +152,7 @@ export class Tab {
     try {
       await this.session.open(name);
     } catch (e) {
+      this.session.noteFailure(e);
       if (this.session.name === name) this.showEmpty(errorText(e, `Could not load the samples of run "${name}"`), false, true);
     }
   }

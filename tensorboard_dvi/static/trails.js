@@ -2,10 +2,12 @@
 // compare pane: fetches the positions of at most MAX_TRAILS ids, optionally maps them (alignment),
 // colours them by label, hands them to a MapView and skips refetching an unchanged request.
 
-export const MAX_TRAILS = 300;
+// Past ~100 trails the map turns into a hairball: trails are drawn for the first MAX_TRAILS
+// selected samples only, and onCount(n, total) lets the caller say so.
+export const MAX_TRAILS = 100;
 
 export class TrailLoader {
-  /** @param api Api; @param map MapView; @param onCount(n) told how many trails are drawn. */
+  /** @param api Api; @param map MapView; @param onCount(n, total) told how many trails are drawn, of how many wanted. */
   constructor(api, map, onCount = () => {}) {
     this.api = api;
     this.map = map;
@@ -22,7 +24,8 @@ export class TrailLoader {
    * Rejects with the API error (the caller shows it).
    */
   async load(run, data, ids, { on = true, transform = null, keyExtra = "" } = {}) {
-    ids = ids.filter((id) => data.samples && data.samples.indexOf(id) >= 0).slice(0, MAX_TRAILS);
+    const known = ids.filter((id) => data.samples && data.samples.indexOf(id) >= 0);
+    ids = known.slice(0, MAX_TRAILS);
     if (!on || !ids.length || !data.fitted.length) {
       this.key = null;
       this.map.setTrails(null);
@@ -39,7 +42,7 @@ export class TrailLoader {
       const indices = tr.ids.map((id) => data.samples.indexOf(id));
       const colors = indices.map((i) => data.palette[data.samples.labels[i]] || "#333");
       this.map.setTrails({ epochs: tr.epochs, positions, colors, indices });
-      this.onCount(ids.length);
+      this.onCount(ids.length, known.length);
     } catch (e) {
       this.key = null;
       throw e;

@@ -135,6 +135,16 @@ export function encodeState(state, pairs = []) {
 
 export const URL_KEYS = Object.keys(enc);
 
+/** The store patch a (changed) hash asks for: every key of `keys`, the hash's value or the
+ *  default; null when the hash belongs to another tab than `tabName` (null: any). */
+export function stateFromHash(hash, keys = URL_KEYS, tabName = null) {
+  const parsed = parseHash(hash);
+  if (tabName && parsed.tab && parsed.tab !== tabName) return null;
+  const found = decodeState(parsed.pairs), patch = {};
+  for (const k of keys) patch[k] = k in found ? found[k] : DEFAULTS[k];
+  return patch;
+}
+
 /** Parses "name:k=v;k=v" (the dvi.query value) into {query, params}; null when empty or not in `known`. */
 export function parseQuery(str, known = null) {
   if (!str) return null;

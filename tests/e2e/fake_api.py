@@ -192,10 +192,11 @@ class FakeRun:
 
 
 class FakeAPI(ExtrasMixin):
-    def __init__(self, runs, fit_seconds=0.0, fail_run=None, catalogue=True):
+    def __init__(self, runs, fit_seconds=0.0, fail_run=None, catalogue=True, slow=None):
         self.runs = {r.name: r for r in runs}
         self.catalogue = catalogue  # False: a server that predates GET catalogue (404 without a code)
         self.fit_seconds = fit_seconds
+        self.slow = dict(slow or {})  # run name -> factor on fit_seconds (one run fits slower)
         self.fail_run = fail_run
         self.zoom_requests = []  # query args of every background request (tests)
         self.zoom_fail = False  # tests: answer every background?bounds= with a 500
@@ -207,13 +208,16 @@ class FakeAPI(ExtrasMixin):
                 r.started = None
 
     # --- simulated engine ----------------------------------------------------
+    def _secs(self, r):
+        return self.fit_seconds * self.slow.get(r.name, 1.0)
+
     def _advance(self, r):
         if self.fit_seconds <= 0 or getattr(r, "started", None) is None:
             return
         with r.lock:
             if r.job["state"] in ("cancelled", "error"):
                 return
-            done = int((time.time() - r.started) / self.fit_seconds)
+            done = int((time.time() - r.started) / self._secs(r))
             if r.name == self.fail_run and done >= 2:
                 r.fitted = r.epochs[:2]
                 r.job.update(state="error", stage=None, error="the visualizer diverged at epoch 3 (loss is NaN); "
@@ -225,8 +229,9 @@ class FakeAPI(ExtrasMixin):
                              message="all epochs fitted")
             else:
                 nxt = r.epochs[len(r.fitted)]
-                left = (len(r.epochs) - len(r.fitted)) * self.fit_seconds - ((time.time() - r.started) % self.fit_seconds)
-                r.job.update(state="running", stage="train", epoch=nxt, epochs_done=len(r.fitted),
+                left = (len(r.epochs) - len(r.fitted)) * self._secs(r) - ((time.time() - r.started) % self._secs(r))
+                r.job.update(state="running", stage="train", epoch=nxt,
+                             epochs_done=len(r.fitted) - getattr(r, "resumed_from", 0),
                              eta_s=round(left, 1), message="training visualizer for epoch %d" % nxt)
 
     def _schedule(self, r):
@@ -329,8 +334,10 @@ class FakeAPI(ExtrasMixin):
             return Response("use POST", 405)
         with r.lock:
             if r.job["state"] in ("cancelled", "error", "idle"):
-                r.job.update(state="queued", error=None, message="waiting for a worker")
-                r.started = time.time() - len(r.fitted) * self.fit_seconds
+                r.job.update(state="queued", error=None, message="waiting for a worker",
+                             epochs_total=len(r.epochs) - len(r.fitted), epochs_done=0)
+                r.resumed_from = len(r.fitted)
+                r.started = time.time() - len(r.fitted) * self._secs(r)
         return self._json(dict(r.job), 202)
 
     def r_cancel(self, req):
@@ -467,10 +474,10 @@ class FakeAPI(ExtrasMixin):
         return self._json({"ids": ids, "epochs": eps, "positions": out})
 
 
-def make_api(n=2000, epochs=8, fit_seconds=0.0, fail_run=None, catalogue=True):
+def make_api(n=2000, epochs=8, fit_seconds=0.0, fail_run=None, catalogue=True, slow=None):
     runs = [FakeRun("clean", n, epochs, seed=0), FakeRun("noisy/labels-20", n, epochs, seed=1),
             FakeRun("cifar100-ish", max(n // 2, 10), max(epochs - 2, 2), num_classes=20, seed=2, noisy=False)]
-    return FakeAPI(runs, fit_seconds=fit_seconds, fail_run=fail_run, catalogue=catalogue)
+    return FakeAPI(runs, fit_seconds=fit_seconds, fail_run=fail_run, catalogue=catalogue, slow=slow)
 
 
 class FakeServer:
@@ -492,6 +499,7 @@ class FakeServer:
 
     def __exit__(self, *a):
         self.srv.shutdown()
+        self.srv.server_close()  # frees the port: a test may start the server again on it
 
 
 def main():

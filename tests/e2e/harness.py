@@ -32,6 +32,15 @@ def chromium_missing_reason():
     return None
 
 
+def e2e_marks():
+    """A browser test module's `pytestmark`: marked e2e, skipped with the reason when Chromium or
+    Playwright is missing."""
+    import pytest
+
+    reason = chromium_missing_reason()
+    return [pytest.mark.e2e] + ([pytest.mark.skip(reason=reason)] if reason else [])
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

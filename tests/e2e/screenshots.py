@@ -1,8 +1,11 @@
-"""Takes the screenshots in docs/screenshots/ from a real run: logdir written by the real
-DVIWriter (sklearn digits, tiny MLP, like the e2e tests but bigger), engine cache fitted with
-fit_run, a real `tensorboard` process, headless Chromium.
+"""Takes the screenshots in docs/screenshots/ from a real run, a real `tensorboard` process and
+headless Chromium. With --logdir: the demo's runs (`python demo/train_mnist.py --logdir DIR`:
+MNIST, clean and 20 % noisy labels, what `scripts/demo.sh` shows), fitted with the engine's
+defaults into --cache (a TensorBoard --dvi_cache_dir; fitted here when missing). Without: a logdir
+written by the real DVIWriter (sklearn digits, tiny MLP) in --workdir.
 
-    python tests/e2e/screenshots.py [--out docs/screenshots] [--workdir /tmp/dvi-shots]
+    python tests/e2e/screenshots.py --logdir demo/runs --cache /tmp/dvi-demo-cache [--out docs/screenshots]
+    python tests/e2e/screenshots.py [--workdir /tmp/dvi-shots]
 """
 
 import argparse
@@ -28,6 +31,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "docs", "screenshots"))
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--logdir", default=None, help="the demo's runs (clean, noisy)")
+    ap.add_argument("--cache", default=None, help="their engine cache root (with --logdir)")
+    ap.add_argument("--no-progress", action="store_true", help="skip the fitting-progress screenshot")
     a = ap.parse_args()
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
@@ -35,7 +41,11 @@ def main():
     logdir, cache, fresh_cache = (os.path.join(work, x) for x in ("logs", "cache", "cache-fresh"))
     from conftest import make_run
 
-    if not os.path.isdir(os.path.join(logdir, "noisy")):
+    if a.logdir:
+        logdir, cache = os.path.abspath(a.logdir), os.path.abspath(a.cache or os.path.join(work, "cache"))
+        from tensorboard_dvi.storage import RunReader
+        a.epochs = max(RunReader(os.path.join(logdir, "clean")).epochs())
+    elif not os.path.isdir(os.path.join(logdir, "noisy")):
         kw = dict(epochs=a.epochs, n_train=1400, n_test=397, steps_per_epoch=6, hidden=64)
         make_run(os.path.join(logdir, "clean"), seed=0, **kw)
         make_run(os.path.join(logdir, "noisy"), seed=1, noisy_fraction=0.2, **kw)
@@ -46,6 +56,8 @@ def main():
     cfg = EngineConfig()  # the defaults, as the tab fits
     for run in ("clean", "noisy"):
         path = os.path.abspath(os.path.join(logdir, run))
+        if a.logdir and os.path.isdir(os.path.join(cache, os.path.basename(default_cache_dir(path)), "epochs")):
+            continue  # fitted before (e.g. by `tensorboard-dvi fit --cache-dir`)
         t = time.time()
         fit_run(path, os.path.join(cache, os.path.basename(default_cache_dir(path))), config=cfg)
         print(f"fitted {run} in {time.time() - t:.0f}s", flush=True)
@@ -78,9 +90,9 @@ def main():
         frame.wait_for_function("() => window.__dvi.run.name === 'noisy' && window.__dvi.map.epoch !== null")
         frame.evaluate("() => window.__dvi.store.set({color: 'label', epoch: %d})" % a.epochs)
         wait_epoch(frame, a.epochs)
-        frame.locator("input[type=search]").fill("digit 3")
-        frame.locator("input[type=search]").press("Enter")
-        sel = frame.evaluate("() => window.__dvi.store.get().sel.slice(0, 14)")
+        # 14 samples labelled 3 (the first ones logged), whose trails are followed across epochs
+        sel = frame.evaluate("() => { const s = window.__dvi.samples, out = []; for (let i = 0; i < s.n && out.length < 14; i++)"
+                             " if (s.labels[i] === 3) out.push(s.ids[i]); return out; }")
         frame.evaluate(f"() => window.__dvi.store.set({{sel: {sel}}})")
         frame.wait_for_function("() => document.querySelector('.dvi-root').dataset.trails === '%d'" % len(sel))
         page.mouse.move(5, 5)
@@ -94,6 +106,9 @@ def main():
         time.sleep(0.4)
         shot(page, "dvi-filter-misclassified.png")
 
+    if a.no_progress:
+        print("screenshots in", out)
+        return
     # fitting progress: the same logdir with an empty cache; TensorBoard fits in the background
     shutil.rmtree(fresh_cache, ignore_errors=True)
     os.makedirs(fresh_cache)

@@ -79,6 +79,11 @@ def main():
         page.mouse.move(700, 10)
         time.sleep(0.6)
         shot(page, "dynamics-datamap-selection.png")
+        # the data map enlarged over the map (its ⤢ button), region names above the points
+        frame.locator(".dvi-dyn-enlarge").click()
+        time.sleep(0.6)
+        shot(page, "dynamics-datamap-large.png")
+        frame.locator(".dvi-dyn-enlarge").click()
 
         # 2. a ready-made query: likely mislabelled (score >= 0.5, train), coloured by correctness
         frame.evaluate("() => window.__dvi.store.set({colorby: '', color: 'correct', sizeby: 'signal:mislabel_score'})")

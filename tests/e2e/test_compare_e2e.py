@@ -219,6 +219,21 @@ def numpy_procrustes(A, B):
     return s, s * R, t
 
 
+def numpy_robust_procrustes(A, B, keep=0.7, iters=10):
+    """Reference of align.js robustProcrustes: refit on the ceil(keep * n) closest pairs until that
+    set stops changing. Returns (s, M, t, kept rows)."""
+    s, M, t = numpy_procrustes(A, B)
+    k, kept = int(np.ceil(keep * len(A))), None
+    for _ in range(iters):
+        d = np.sqrt(((A - (B @ M.T + t)) ** 2).sum(1))
+        sel = np.sort(np.argsort(d, kind="stable")[:k])
+        if kept is not None and np.array_equal(sel, kept):
+            break
+        kept = sel
+        s, M, t = numpy_procrustes(A[sel], B[sel])
+    return s, M, t, kept
+
+
 def logged_ids(logged, run):
     return logged[run].static().ids
 
@@ -333,8 +348,9 @@ def test_alignment_on_off(tb, page):
     A = fetch_container(tb, "projection", run="clean", epoch=3)["coords"].astype(np.float64)
     B = fetch_container(tb, "projection", run="noisy", epoch=3)["coords"].astype(np.float64)
     ia, ib = shared(tb, "clean", "noisy")
-    s, M, t = numpy_procrustes(A[ia], B[ib])
+    s, M, t, kept = numpy_robust_procrustes(A[ia], B[ib])
     T = cmp(frame, "c.panes[1].map.proj.align")
+    assert T["kept"] == len(kept) and T["n"] == len(ia)
     assert abs(T["s"] - s) < 1e-4 * s
     assert np.allclose(np.array(T["m"]).reshape(2, 2), M, atol=1e-4 * s)
     assert np.allclose(T["t"], t, atol=1e-3 * (np.abs(A).max() + 1))
@@ -342,6 +358,10 @@ def test_alignment_on_off(tb, page):
     assert np.allclose(shown, B @ M.T + t, atol=1e-3 * (np.abs(A).max() + 1))
     rms = lambda P: float(np.sqrt(((A[ia] - P[ib]) ** 2).sum(1).mean()))  # noqa: E731
     assert rms(shown) < rms(B)  # aligned: closer to the reference map than the raw coordinates
+    # the robust fit brings the typical sample closer than a least-squares fit on every pair
+    med = lambda P: float(np.median(np.sqrt(((A[ia] - P[ib]) ** 2).sum(1))))  # noqa: E731
+    s0, M0, t0 = numpy_procrustes(A[ia], B[ib])
+    assert med(shown) <= med(B @ M0.T + t0) * 1.001
     assert "aligned to clean @ 3" in frame.locator(".dvi-cmp-pane[data-pane='1'] .dvi-cmp-align").inner_text()
     # one shared view: equal scale and centre, zoom is linked
     views = cmp(frame, "c.panes.map(p => [p.map.view.k, p.map.view.cx, p.map.view.cy])")

@@ -258,6 +258,13 @@ def test_queries_select_their_result_and_colour_size_filter_by_signal(tb, page):
       for (let i = 0; i < n; i++) { if (c[4*i] === d[3*i] && c[4*i+1] === d[3*i+1] && c[4*i+2] === d[3*i+2]) same++; set.add(c[4*i] << 16 | c[4*i+1] << 8 | c[4*i+2]); }
       return {same, distinct: set.size}; }""")
     assert colours["same"] == N and colours["distinct"] > 30, colours  # a continuous ramp
+    # the strongest values are drawn last (on top); misclassified points get the light mark
+    drawn = frame.evaluate("""() => { const m = window.__dvi.map, v = window.__dvi.dyn.data.arrays.conf_mean, pts = m.points;
+      const order = window.__dvi.dyn._derived.order, n = window.__dvi.samples.n;
+      let sorted = true; for (let k = 1; k < n; k++) if (v[order[k]] < v[order[k - 1]]) sorted = false;
+      let light = 0, dark = 0; for (let i = 0; i < n; i++) { light += m.style[2*i+1] === 4; dark += m.style[2*i+1] === 1; }
+      return { sorted, used: (pts.nOrder ?? (pts.order ? pts.order.length : 0)) === n, light, dark, wrong: window.__dvi.map.proj.flags.filter(f => f & 1).length }; }""")
+    assert drawn["sorted"] and drawn["used"] and drawn["dark"] == 0 and drawn["light"] > 0, drawn
     # size by a signal changes the drawn area
     frame.locator("select[aria-label='Size by signal']").select_option("conf_std")
     frame.wait_for_function("() => window.__dvi.store.get().sizeby === 'signal:conf_std'")

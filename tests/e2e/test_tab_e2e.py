@@ -269,7 +269,7 @@ def test_click_and_box_selection_show_trails(tb, page):
     page.mouse.up()
     frame.wait_for_function("() => window.__dvi.store.get().sel.length > 3")
     n_sel = frame.evaluate("() => window.__dvi.store.get().sel.length")
-    frame.wait_for_function(f"() => document.querySelector('.dvi-root').dataset.trails === '{min(n_sel, 300)}'")
+    frame.wait_for_function(f"() => document.querySelector('.dvi-root').dataset.trails === '{min(n_sel, 100)}'")
     assert frame.evaluate(JS_OVERLAY_PIXELS) > 500
     assert "dvi.sel=" in top_hash(page)
     # lasso (a triangle) adds to the selection with shift held

@@ -93,3 +93,23 @@ test("flips in one run only, in both", () => {
   assert.deepEqual(Array.from(d.flipMasks[0]), [1, 1, 0]);
   assert.deepEqual(Array.from(d.flipMasks[1]), [1, 1, 0]);
 });
+
+test("robustProcrustes aligns the part of the maps that agrees (30 % moved elsewhere)", async () => {
+  const { robustProcrustes } = await import("../../tensorboard_dvi/static/align.js");
+  const n = 200, B = new Float32Array(2 * n), A = new Float32Array(2 * n);
+  let seed = 7; const rnd = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+  const th = 0.8, s = 1.7, c = Math.cos(th), sn = Math.sin(th);
+  for (let i = 0; i < n; i++) {
+    const x = rnd() * 10 - 5, y = rnd() * 10 - 5;
+    B[2 * i] = x; B[2 * i + 1] = y;
+    A[2 * i] = s * (c * x - sn * y) + 3; A[2 * i + 1] = s * (sn * x + c * y) - 2;
+    if (i % 10 < 3) { A[2 * i] = rnd() * 40 - 20; A[2 * i + 1] = rnd() * 40 - 20; }  // a region laid out differently
+  }
+  const idx = Array.from({ length: n }, (_, i) => i);
+  const plain = procrustes(A, B, idx, idx), robust = robustProcrustes(A, B, idx, idx);
+  assert.ok(Math.abs(robust.s - s) < 1e-3 && Math.abs(robust.t[0] - 3) < 1e-3 && Math.abs(robust.t[1] + 2) < 1e-3, JSON.stringify(robust));
+  assert.ok(Math.abs(plain.s - s) > 0.05);  // the plain fit is pulled off by the moved region
+  assert.ok(robust.med < 1e-4 && robust.plainMed > 0.05, `${robust.med} ${robust.plainMed}`);
+  assert.equal(robust.kept, 140);
+  assert.equal(robustProcrustes(A, B, idx.slice(0, 2), idx.slice(0, 2)).identity, true);
+});

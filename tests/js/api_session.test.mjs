@@ -89,16 +89,17 @@ test("a map that says 'not fitted' makes the session ask for the status again", 
   s.close();
 });
 
-test("trails: at most 300 ids, only logged ones, no refetch of the same request, cleared when off", async () => {
+test("trails: at most MAX_TRAILS (100) ids, only logged ones, no refetch of the same request, cleared when off", async () => {
   const api = fakeApi({ fittedSteps: [[1]] });
   const drawn = [];
-  let count = -1;
-  const loader = new TrailLoader(api, { setTrails: (t) => drawn.push(t) }, (n) => { count = n; });
+  let count = -1, wanted = -1;
+  const loader = new TrailLoader(api, { setTrails: (t) => drawn.push(t) }, (n, total) => { count = n; wanted = total; });
   const data = { samples: { indexOf: (id) => (id < 1000 ? id : -1), labels: [0, 1] }, palette: ["#a", "#b"], fitted: [1] };
   const ids = Array.from({ length: 400 }, (_, i) => i).concat([5000]);
   await loader.load("r", data, ids);
-  assert.equal(count, 300);
-  assert.equal(drawn[0].positions.length, 300);
+  assert.equal(count, 100);
+  assert.equal(wanted, 400);  // the logged ones of the 401 asked for: the caller's note says "first 100 of 400"
+  assert.equal(drawn[0].positions.length, 100);
   await loader.load("r", data, ids);
   assert.equal(api.calls.filter((c) => c.startsWith("trajectories")).length, 1);
   await loader.load("r", data, ids, { on: false });

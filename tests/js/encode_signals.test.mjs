@@ -1,8 +1,8 @@
 // Encodings: filter mask, per-point style, counts; training-dynamics signal colours, sizes, ranges.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { computeMask, computeStyle, countBy, countWrong, pointSizeFor, SHAPE_WRONG, SHAPE_FADED, isNoisy } from "../../tensorboard_dvi/static/encode.js";
-import { domainOf, colorize, sizesFor, rangeMask, histogram, fmt, LUT, NAN_RGB } from "../../tensorboard_dvi/static/signals.js";
+import { computeMask, computeStyle, countBy, countWrong, pointSizeFor, SHAPE_WRONG, SHAPE_WRONG_LIGHT, SHAPE_FADED, isNoisy } from "../../tensorboard_dvi/static/encode.js";
+import { domainOf, colorize, sizesFor, rangeMask, histogram, fmt, LUT, NAN_RGB, drawOrder } from "../../tensorboard_dvi/static/signals.js";
 import { useCatalogue, FALLBACK, FLAGS, signalRange } from "../../tensorboard_dvi/static/catalogue.js";
 
 const samples = { n: 4, ids: [10, 11, 12, 13], labels: Int16Array.from([0, 1, 1, 2]), split: Uint8Array.from([0, 0, 1, 1]), noisy: Uint8Array.from([0, 1, 0, 0]) };
@@ -41,6 +41,14 @@ test("style: palette colour per mode, misclassified ring, faded when filtered or
   const own = computeStyle(samples, proj, { colorMode: "label", palette, mask: null, hasSelection: false, colors: new Uint8Array(12).fill(9), sizes: Float32Array.from([2, 2, 2, 2]) });
   assert.deepEqual(Array.from(own.color.slice(0, 3)), [9, 9, 9]);
   assert.equal(own.style[0], 8);
+  // a signal colours the map: the misclassified mark is the light one, not the dark ring
+  assert.equal(own.style[3], SHAPE_WRONG_LIGHT);
+  assert.equal(plain.style[3], SHAPE_WRONG);
+});
+
+test("drawOrder: missing values first, then ascending, so the strongest is drawn last (on top)", () => {
+  const order = Array.from(drawOrder(Float32Array.from([0.5, NaN, 0.9, 0.1, 0.9])));
+  assert.deepEqual(order, [1, 3, 0, 2, 4]);
 });
 
 test("flag bits come from the catalogue", () => {

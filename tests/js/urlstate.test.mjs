@@ -1,7 +1,7 @@
 // URL codecs: TensorBoard's hash format, every key's round trip, defaults left out, bad values dropped.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEFAULTS, parseHash, formatHash, decodeState, encodeState, parseQuery, formatQuery, parseRange } from "../../tensorboard_dvi/static/urlstate.js";
+import { DEFAULTS, parseHash, formatHash, decodeState, encodeState, parseQuery, formatQuery, parseRange, stateFromHash } from "../../tensorboard_dvi/static/urlstate.js";
 
 test("hash: tab and pairs, foreign keys kept", () => {
   const p = parseHash("#dvi&dvi.run=a%2Fb&other=1&dvi.epoch=5");
@@ -48,4 +48,14 @@ test("query and range values", () => {
   assert.ok(Number.isNaN(r.lo));
   assert.equal(r.hi, 0.5);
   assert.equal(parseRange("x:1:2", new Set(["conf_mean"])), null);
+});
+
+test("stateFromHash: an edited / back-navigated hash becomes a full store patch", () => {
+  const p = stateFromHash("#dvi&dvi.run=noisy&dvi.epoch=8&other=1", ["run", "epoch", "color", "sel"], "dvi");
+  assert.deepEqual(p, { run: "noisy", epoch: 8, color: DEFAULTS.color, sel: [] });
+  // keys the hash lacks go back to their defaults (the user removed them)
+  assert.equal(stateFromHash("#dvi").epoch, null);
+  // another TensorBoard tab's hash is not ours to follow
+  assert.equal(stateFromHash("#scalars&dvi.epoch=3", ["epoch"], "dvi"), null);
+  assert.deepEqual(stateFromHash("#scalars&dvi.epoch=3", ["epoch"], null), { epoch: 3 });
 });

@@ -11,7 +11,7 @@ import { errorText } from "../api.js";
 import { DataMap } from "../datamap.js";
 import { catalogue, signalRange } from "../catalogue.js";
 import { parseQuery, parseRange } from "../urlstate.js";
-import { RAMP_CSS, domainOf, colorize, sizesFor, rangeMask, histogram, fmt } from "../signals.js";
+import { RAMP_CSS, domainOf, colorize, sizesFor, rangeMask, histogram, fmt, drawOrder } from "../signals.js";
 import { countWrong } from "../encode.js";
 import { QuerySection } from "./dynamics_query.js";
 
@@ -71,7 +71,9 @@ export class DynamicsPanel {
         h("div", { class: "dvi-field" }, h("span", { text: "Colour" }), this.colorBy), this.colorBar,
         h("div", { class: "dvi-field" }, h("span", { text: "Size" }), this.sizeBy)),
       h("div", { class: "dvi-dyn-block" },
-        h("div", { class: "dvi-dyn-sub" }, h("span", { text: "Data map" }), this.dmTools), dmBox, this.dmInfo),
+        h("div", { class: "dvi-dyn-sub" }, h("span", { text: "Data map" }), this.dmTools,
+          h("button", { type: "button", class: "dvi-dyn-tool dvi-dyn-enlarge", "aria-pressed": "false", title: "Show the data map larger, over the map",
+            onclick: (e) => { const big = dmBox.classList.toggle("big"); e.currentTarget.setAttribute("aria-pressed", String(big)); } }, "⤢")), dmBox, this.dmInfo),
       h("div", { class: "dvi-dyn-block" },
         h("div", { class: "dvi-dyn-sub" }, h("span", { text: "Range filter" }),
           h("button", { type: "button", class: "dvi-link", onclick: () => st.set({ dfilter: "" }) }, "Reset")),
@@ -118,7 +120,7 @@ export class DynamicsPanel {
     const d = this._derived, A = this.data && this.data.arrays;
     const sKey = signalKey(this.store.get().sizeby);
     const sizes = d.sizeDom && A && A[sKey] ? (this._sizes = sizesFor(A[sKey], d.sizeDom, basePointSize, this._sizes)) : null;
-    return { colors: d.colors, sizes, mask: d.mask };
+    return { colors: d.colors, sizes, mask: d.mask, order: d.order };
   }
 
   /** Encoder legend for colour / size by signal; false when the class legend applies. */
@@ -131,7 +133,7 @@ export class DynamicsPanel {
     if (dom.nan) rows.push(h("div", { class: "dvi-legend-note" }, h("i", { class: "nan" }), h("span", { text: `grey: no value (${dom.nan.toLocaleString()})` })));
     const size = catalogue().signal[signalKey(s.sizeby)];
     if (size) rows.push(h("div", { class: "dvi-legend-note" }, h("span", { text: `Size: ${size.label} (larger = higher)` })));
-    rows.push(h("div", { class: "dvi-legend-note" }, h("i", { class: "ring" }), h("span", { text: `dark ring: misclassified (${countWrong(this.map.proj, this.map.mask).toLocaleString()})` })));
+    rows.push(h("div", { class: "dvi-legend-note" }, h("i", { class: "ring light" }), h("span", { text: `light ring: misclassified (${countWrong(this.map.proj, this.map.mask).toLocaleString()})` })));
     rows.push(h("button", { type: "button", class: "dvi-link", onclick: () => this.store.set({ colorby: "" }) }, "Back to class colours"));
     L.replaceChildren(...rows);
     return true;
@@ -215,7 +217,7 @@ export class DynamicsPanel {
   /** Recomputes the per-point colours, sizes and range mask from the state, then re-encodes the map. */
   _derive() {
     const s = this.store.get(), C = catalogue().signal;
-    const d = this._derived = { colors: null, sizeDom: null, mask: null, domain: this._derived.domain || {} };
+    const d = this._derived = { colors: null, sizeDom: null, mask: null, order: null, domain: this._derived.domain || {} };
     this.colorBar.hidden = true;
     if (this.data) {
       const A = this.data.arrays;
@@ -223,11 +225,15 @@ export class DynamicsPanel {
       if (C[cKey] && A[cKey]) {
         const dom = d.domain[cKey] = domainOf(A[cKey], C[cKey].kind, false, signalRange(C[cKey]));
         d.colors = colorize(A[cKey], dom);
+        d.order = drawOrder(A[cKey]);  // strongest on top
         this.colorBar.hidden = false;
         this.colorBar.replaceChildren(this._bar(cKey, dom));
       }
       const sKey = signalKey(s.sizeby);
-      if (C[sKey] && A[sKey]) d.sizeDom = d.domain[sKey] = domainOf(A[sKey], C[sKey].kind, false, signalRange(C[sKey]));
+      if (C[sKey] && A[sKey]) {
+        d.sizeDom = d.domain[sKey] = domainOf(A[sKey], C[sKey].kind, false, signalRange(C[sKey]));
+        if (!d.order) d.order = drawOrder(A[sKey]);
+      }
       const r = parseRange(s.dfilter, this.known);
       if (r && A[r.signal]) {
         d.mask = rangeMask(A[r.signal], r.lo, r.hi);

@@ -1,11 +1,15 @@
 // Playback bar: play / pause, previous / next epoch, the epoch slider with one tick per logged
 // epoch (fitted, pending, poor faithfulness, damaged), the epoch label; keyboard ← → space.
+// The slider and its ticks share one domain, the logged epochs: tick k sits under slider value k.
+// An unfitted epoch can be picked: the map keeps the closest fitted one (the label says so) and
+// shows the wanted one when it is ready.
 // Playing waits for each epoch to be on screen and its transition to finish, then dwells.
 
 import { h, typingIn } from "../ui.js";
 import { stepEpoch } from "../epochs.js";
 
 const DWELL_MS = 350;
+const THUMB_PX = 16;  // .dvi-ticks in style.css: the slider thumb's travel is the width less this
 const ICONS = {
   play: "M8 5v14l11-7z",
   pause: "M6 19h4V5H6v14zm8-14v14h4V5h-4z",
@@ -35,7 +39,7 @@ export class PlaybackPanel {
     this.prev = btn("prev", "Previous epoch", "Previous epoch (←)", () => this.step(-1));
     this.next = btn("next", "Next epoch", "Next epoch (→)", () => this.step(1));
     this.slider = h("input", { type: "range", class: "dvi-slider", min: 0, max: 0, value: 0, step: 1, "aria-label": "Epoch",
-      oninput: (e) => { const ep = session.fitted[Number(e.target.value)]; if (ep !== undefined) store.set({ epoch: ep }); } });
+      oninput: (e) => { const ep = this.logged()[Number(e.target.value)]; if (ep !== undefined) store.set({ epoch: ep }); } });
     this.ticks = h("div", { class: "dvi-ticks" });
     this.label = h("div", { class: "dvi-epoch" });
     this.el = h("div", { class: "dvi-playback" }, this.play, this.prev, h("div", { class: "dvi-sliderwrap" }, this.slider, this.ticks), this.next, this.label);
@@ -43,10 +47,13 @@ export class PlaybackPanel {
     session.on("fitted", () => this.render());
     session.on("metrics", () => this.renderTicks());
     session.on("showing", () => this.sync());
+    store.subscribe((s, changed) => { if (changed.has("epoch")) this.sync(); });
     // "Compare runs" takes over the epoch: stop playing
     store.subscribe((s, changed) => { if (changed.has("compare") && s.compare.length >= 2) this.stop(); });
     document.addEventListener("keydown", (e) => this.onKey(e));
   }
+
+  logged() { return this.session.run ? this.session.run.epochs : []; }
 
   step(d) {
     const ep = stepEpoch(this.session.fitted, this.session.shownEpoch, d);
@@ -98,18 +105,21 @@ export class PlaybackPanel {
 
   /** Slider range and ticks (after the fitted epochs or the metrics changed). */
   render() {
-    const fitted = this.session.fitted, n = fitted.length;
+    const fitted = this.session.fitted, all = this.logged(), n = all.length;
     this.slider.max = String(Math.max(0, n - 1));
-    this.slider.disabled = n === 0;
+    this.slider.disabled = fitted.length === 0;
     const run = this.session.run;
-    const all = run ? run.epochs : [];
     const damaged = (run && run.damaged) || {};
     const poor = this.session.poorEpochs();
     const fittedSet = new Set(fitted);
-    this.ticks.replaceChildren(...all.map((ep) => {
+    // centred under the slider's value positions (the thumb travels 100% - THUMB_PX)
+    const width = `max(3px, calc((100% - ${THUMB_PX}px) / ${Math.max(1, n)} - 2px))`;
+    this.ticks.replaceChildren(...all.map((ep, k) => {
       const cls = damaged[ep] !== undefined ? "damaged" : !fittedSet.has(ep) ? "pending" : poor.has(ep) ? "poor" : "ready";
       const title = `epoch ${ep}: ${cls === "ready" ? "fitted" : cls === "pending" ? "not fitted yet" : cls === "poor" ? "fitted, poor faithfulness" : "damaged: " + damaged[ep]}`;
-      return h("span", { class: `tick ${cls}`, title, "data-epoch": ep, onclick: () => fittedSet.has(ep) && this.store.set({ epoch: ep }) });
+      const left = `calc(${THUMB_PX / 2}px + (100% - ${THUMB_PX}px) * ${n > 1 ? k / (n - 1) : 0.5})`;
+      return h("span", { class: `tick ${cls}`, title, "data-epoch": ep, style: `left:${left};width:${width}`,
+        onclick: () => fittedSet.has(ep) && this.store.set({ epoch: ep }) });
     }));
     this.sync();
   }
@@ -126,16 +136,22 @@ export class PlaybackPanel {
     }
   }
 
-  /** Slider position and label for the shown epoch. */
+  /** Slider position (the wanted epoch) and label (the shown one, and the wanted one while it is not fitted). */
   sync() {
-    const ep = this.session.shownEpoch;
-    const i = this.session.fitted.indexOf(ep);
+    const ep = this.session.shownEpoch, all = this.logged();
+    const want = this.store.get().epoch;
+    const target = all.includes(want) ? want : ep;
+    const i = all.indexOf(target);
     if (i >= 0) this.slider.value = String(i);
-    const all = this.session.run ? this.session.run.epochs : [];
+    const pending = ep !== null && target !== ep;
     this.label.replaceChildren(
       h("span", { class: "dvi-epoch-label", text: "Epoch" }),
       h("b", { "data-testid": "epoch", text: ep === null ? "—" : String(ep) }),
-      h("span", { class: "dvi-epoch-of", text: all.length ? ` / ${all[all.length - 1]}` : "" }));
-    for (const t of this.ticks.children) t.classList.toggle("current", Number(t.dataset.epoch) === ep);
+      h("span", { class: "dvi-epoch-of", text: all.length ? ` / ${all[all.length - 1]}` : "" }),
+      ...(pending ? [h("span", { class: "dvi-epoch-pending", "data-testid": "epoch-pending", text: ` (${target} not fitted yet)` })] : []));
+    for (const t of this.ticks.children) {
+      t.classList.toggle("current", Number(t.dataset.epoch) === ep);
+      t.classList.toggle("wanted", pending && Number(t.dataset.epoch) === target);
+    }
   }
 }

@@ -10,6 +10,23 @@ export function fmtEta(s) {
   return `about ${(s / 3600).toFixed(1)} h left`;
 }
 
+/** " · about 3 min left (measured 41 s per epoch)": the server's estimate, from measured rates
+ *  (plugin/job.py: it counts down between reports and does not jump up); nothing before it has one. */
+export function etaText(job) {
+  if (job.state !== "running") return "";
+  const rate = job.s_per_epoch ? ` (measured ${job.s_per_epoch < 90 ? `${Math.round(job.s_per_epoch)} s` : `${(job.s_per_epoch / 60).toFixed(1)} min`} per epoch)` : "";
+  if (job.eta_s === null || job.eta_s === undefined) return " · estimating the time left…";
+  return ` · ${fmtEta(job.eta_s)}${rate}`;
+}
+
+/** {done, total}: fitted epochs of the run out of its logged ones (the job's own counts cover
+ *  only what it fits, e.g. 7 left of 8 after a resume). */
+export function readyCount(job, fitted, logged) {
+  const total = Math.max(logged.length, fitted.length) || (job && job.epochs_total) || 1;
+  const done = logged.length ? fitted.filter((e) => logged.includes(e)).length : Math.max(fitted.length, (job && job.epochs_done) || 0);
+  return { done, total };
+}
+
 export class ProgressPanel {
   constructor({ session, banners }) {
     this.session = session;
@@ -29,8 +46,9 @@ export class ProgressPanel {
       return;
     }
     if (!job) { P.hidden = true; return; }
-    const total = job.epochs_total || (session.run ? session.run.epochs.length : 0) || 1;
-    const done = Math.max(job.epochs_done ?? 0, session.fitted.length);
+    // Counts of the run, not of this job: a resumed job fits only the epochs left (its
+    // epochs_total), while the user asks how many of the run's logged epochs are ready.
+    const { done, total } = readyCount(job, session.fitted, session.run ? session.run.epochs : []);
     const pct = Math.max(0, Math.min(100, (100 * done) / total));
     const bar = h("div", { class: "dvi-bar" }, h("div", { class: "dvi-bar-fill", style: `width:${pct.toFixed(1)}%` }));
     if (job.state === "queued" || job.state === "running") {
@@ -40,7 +58,7 @@ export class ProgressPanel {
         h("div", { class: "dvi-progress-text" },
           h("b", { text: "Fitting the visualizer" }),
           h("span", { text: ` · ${stage} · ${done} of ${total} epochs ready` }),
-          h("span", { class: "dvi-eta", text: job.eta_s ? ` · ${fmtEta(job.eta_s)}` : "" })),
+          h("span", { class: "dvi-eta", text: etaText(job) })),
         bar,
         h("button", { type: "button", class: "dvi-link", onclick: () => session.cancelFit() }, "Cancel"));
       bar.classList.toggle("indeterminate", job.state === "queued");
