@@ -6,6 +6,7 @@ from typing import Tuple
 
 import numpy as np
 
+from .. import scoring
 from .palette import class_colors_rgb
 from .png import encode_png
 
@@ -42,25 +43,19 @@ def cell_centres(bounds, resolution: int) -> np.ndarray:
 def colorize(logits: np.ndarray, num_classes: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rgb uint8 M x 3, class int64 M, softmax top-1 float32 M) from logits.
 
-    Colour = class colour blended with white by diff = (top1 - top2)/(top1 - min)
-    of the logits: white where diff < WHITE_BELOW, then MIN_SATURATION rising as the square
+    Colour = class colour blended with white by the normalised margin (scoring.py; the same
+    "undecided" as the border points and the near-boundary flag): white where diff < WHITE_BELOW, then MIN_SATURATION rising as the square
     root of the margin to MAX_SATURATION at diff >= FULL_AT. Class colours come from the fixed
     palette, never from the classes present.
     """
     logits = np.asarray(logits, dtype=np.float64)
     cls = logits.argmax(1)
-    srt = np.sort(logits, axis=1)
-    top1, top2 = srt[:, -1], (srt[:, -2] if logits.shape[1] > 1 else srt[:, -1])
-    den = top1 - srt[:, 0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        diff = np.where(den > 0, (top1 - top2) / den, 0.0)
+    diff = scoring.normalised_margin(logits)
     ramp = np.sqrt(np.clip((diff - WHITE_BELOW) / (FULL_AT - WHITE_BELOW), 0.0, 1.0))
     s = np.where(diff < WHITE_BELOW, 0.0, MIN_SATURATION + (MAX_SATURATION - MIN_SATURATION) * ramp)
     colors = class_colors_rgb(max(num_classes, logits.shape[1])).astype(np.float64)[cls]
     rgb = np.round(255.0 * (1.0 - s[:, None]) + colors * s[:, None]).astype(np.uint8)
-    z = logits - top1[:, None]
-    prob = (1.0 / np.exp(z).sum(1)).astype(np.float32)
-    return rgb, cls, prob
+    return rgb, cls, scoring.softmax_confidence(logits)
 
 
 def render(decode_and_classify, embedding: np.ndarray, resolution: int, num_classes: int):

@@ -13,6 +13,8 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from .. import scoring
+
 
 def knn(x: np.ndarray, k: int, base: Optional[np.ndarray] = None, device: str = "cpu") -> np.ndarray:
     """Indices of the k nearest points (self first when ``base`` is None).
@@ -87,18 +89,11 @@ def ppr(pred: np.ndarray, pred_recon: np.ndarray) -> Optional[float]:
     return float(np.mean(np.asarray(pred) == np.asarray(pred_recon)))
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = np.asarray(z, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def inverse_confidence_difference(logits: np.ndarray, logits_recon: np.ndarray) -> Optional[float]:
     """mean |softmax(f(x))_y - softmax(f(x_hat))_y| with y = argmax f(x)."""
     if len(logits) == 0:
         return None
-    p, q = _softmax(logits), _softmax(logits_recon)
+    p, q = scoring.softmax(logits), scoring.softmax(logits_recon)
     y = p.argmax(1)
     r = np.arange(len(y))
     return float(np.mean(np.abs(p[r, y] - q[r, y])))
