@@ -34,7 +34,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from .job import STATES, Job  # noqa: F401 (Job and STATES are part of this module's API)
 from .lifecycle import check_budgets, default_max_rss
-from .worker import WorkerHandle, exit_reason, worker_main
+from .worker import WorkerHandle, exit_reason, stop_workers, worker_main
 
 logger = logging.getLogger(__name__)
 
@@ -179,26 +179,7 @@ class JobManager:
             for w in workers:
                 w.stop_event.set()
         self._wake()
-        for w in workers:
-            try:
-                w.conn.send(None)
-            except (OSError, ValueError):
-                pass
-        deadline = time.monotonic() + timeout
-        for w in workers:
-            if graceful:
-                w.process.join(max(0.0, min(0.3, deadline - time.monotonic())))
-            if w.process.is_alive():
-                w.process.terminate()
-        for w in workers:
-            w.process.join(max(0.05, deadline - time.monotonic()))
-            if w.process.is_alive():
-                w.process.kill()
-                w.process.join(0.5)
-            try:
-                w.conn.close()
-            except OSError:
-                pass
+        stop_workers(workers, timeout, graceful)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         for fd in (self._wake_r, self._wake_w):
@@ -319,13 +300,7 @@ class JobManager:
         with self._lock:
             if worker in self._workers:
                 self._workers.remove(worker)
-        try:
-            worker.conn.close()
-        except OSError:
-            pass
-        if worker.process.is_alive():
-            worker.process.terminate()
-        worker.process.join(1.0)
+        worker.close()
 
     def _handle(self, worker: WorkerHandle, msg):
         kind, job_id = msg[0], msg[1]

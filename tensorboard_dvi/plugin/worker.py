@@ -108,6 +108,41 @@ class WorkerHandle:
         self.stop_event = stop_event
         self.job = None  # jobs.Job or None
 
+    def close(self, join_s: float = 1.0) -> None:
+        """Close the pipe and end the process (terminate if it still runs)."""
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(join_s)
+
+
+def stop_workers(workers, timeout: float, graceful: bool) -> None:
+    """End every worker within ``timeout``: ask (pipe message), give each up to 0.3 s when
+    ``graceful``, then terminate, and kill what is still alive at the deadline."""
+    for w in workers:
+        try:
+            w.conn.send(None)
+        except (OSError, ValueError):
+            pass
+    deadline = time.monotonic() + timeout
+    for w in workers:
+        if graceful:
+            w.process.join(max(0.0, min(0.3, deadline - time.monotonic())))
+        if w.process.is_alive():
+            w.process.terminate()
+    for w in workers:
+        w.process.join(max(0.05, deadline - time.monotonic()))
+        if w.process.is_alive():
+            w.process.kill()
+            w.process.join(0.5)
+        try:
+            w.conn.close()
+        except OSError:
+            pass
+
 
 def exit_reason(code) -> str:
     """How a worker process ended, in words (its exit code; negative: the signal)."""
