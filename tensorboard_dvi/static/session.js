@@ -63,6 +63,7 @@ export class RunSession extends Emitter {
       // Live training: new epochs logged (or fitted elsewhere) since the last status poll.
       const changed = cur.epochs.length !== this.run.epochs.length || (cur.fitted || []).length !== this.fitted.length;
       this.run.damaged = cur.damaged;
+      this.run.epochs = cur.epochs;
       if (changed && !this._statusTimer) this.pollStatus();
     }
     this.emit("runs", { changedNames });

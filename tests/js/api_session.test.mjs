@@ -125,3 +125,20 @@ test("CSV of an epoch: one line per sample, quoted names, flags, shown", () => {
   assert.equal(lines[1], '7,train,0,"a,b",1,c,0.50000,1.000000,2.000000,1,0,0,1');
   assert.equal(lines[2], "8,test,1,c,1,c,0.25000,3.000000,4.000000,0,1,0,0");
 });
+
+test("epochs logged while the tab is open reach the open run (the run line's 'N epochs logged')", async () => {
+  let epochs = [1, 2];
+  const api = { ...fakeApi({ fittedSteps: [[1, 2]], epochs }),
+    async runs() { return { runs: [{ name: "r", epochs, num_classes: 3, class_names: [], damaged: {} }] }; },
+    async status() { return { state: "done", fitted: [1, 2], epochs }; } };
+  const s = new RunSession(api, { pollMs: 5 });
+  await s.refreshRuns();
+  await s.open("r");
+  assert.equal(s.run.epochs.length, 2);
+  epochs = [1, 2, 3];
+  const seen = next(s, "runs");
+  await s.refreshRuns();
+  await seen;
+  assert.deepEqual(s.run.epochs, [1, 2, 3]);
+  s.close();
+});

@@ -12,8 +12,10 @@ export class RunPanel {
     this.info = h("div", { class: "dvi-runinfo" });
     this.actions = h("div", { class: "dvi-row", hidden: true });
     this.el = h("section", {}, h("h3", { text: "Run" }), this.select, this.info, this.actions);
-    session.on("runs", () => this.renderOptions());
+    // "N epochs logged" follows live training: the runs list and the status both carry the epochs.
+    session.on("runs", () => { this.renderOptions(); this.render(); });
     session.on("run", () => this.render());
+    session.on("job", () => this.render());
     store.subscribe((s, changed) => { if (changed.has("run") && s.run) this.select.value = s.run; });
   }
 
