@@ -157,3 +157,15 @@ def test_nn_test_is_measured_among_train_and_test_together():
     hk, lk = M.knn(high, 2), M.knn(low, 2)
     assert np.array_equal(rows, [len(set(a) & set(b)) for a, b in zip(hk, lk)])
     assert rows[3] == 1 and rows[4] == 1  # each test point lost its true neighbour
+
+
+def test_knn_joint_equals_a_full_search_of_the_stacked_rows():
+    from tensorboard_dvi.engine.complex import knn_exact
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(400, 16)).astype(np.float32)
+    b = rng.normal(size=(60, 16)).astype(np.float32)
+    joint = M.knn_joint(a, b, knn_exact(a, a, 20, exclude_self_first=True), 15)
+    full = M.knn(np.concatenate([a, b]), 15)
+    assert joint.shape == (460, 15)
+    assert (joint[:, 0] == np.arange(460)).all()
+    assert (joint == full).all()

@@ -82,3 +82,23 @@ def test_interpolate_is_a_membership_weighted_mean():
     assert np.allclose(out[0], (w[0][:, None] * values[idx[0]]).sum(0), atol=1e-6)
     const = np.full((3, 2), 2.5, np.float32)
     assert np.allclose(interpolate(const, idx, dist), 2.5)
+
+
+def test_warm_refinement_steps_scale_with_how_much_the_graph_changed():
+    from tensorboard_dvi.engine.config import EngineConfig
+    from tensorboard_dvi.engine.model import Visualizer
+    from tensorboard_dvi.engine.phases import train_visualizer
+    x = load_digits().data[:300].astype(np.float32)
+    cx = build_complex(x, np.zeros((0, x.shape[1]), np.float32), min_border=5)
+    cfg = EngineConfig(refine_steps_small=40, max_trainer_epochs=1, edges_per_node=2, decoder_min_steps=5,
+                       decoder_epochs=1, warm_refine_min=0.25)
+    init = torch.zeros(len(cx.nodes), 2)
+    steps = {}
+    for change in (0.1, 0.5, None):
+        model = Visualizer(x.shape[1], cfg.hidden)
+        rep = train_visualizer(model, cx, cfg, device="cpu", seed=0, warm=True, init_positions=init,
+                               graph_change=change)
+        steps[change] = rep["refine_steps"]
+        assert set(rep["timings"]) == {"encoder", "refine", "decoder"}
+    # floor of 25 % when little changed, half the steps when half the neighbourhoods changed, all without NPR
+    assert steps == {0.1: 10, 0.5: 20, None: 40}

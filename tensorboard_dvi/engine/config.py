@@ -59,6 +59,11 @@ class EngineConfig:
     refine_edges_per_node: float = 4.5
     refine_edges: Optional[int] = None
     refine_lr: float = 0.05
+    #: warm-started epochs (positions start at the previous map) run ``refine_steps`` x
+    #: clip(1 − mean NPR, ``warm_refine_min``, 1) (only the share of the graph that changed
+    #: re-optimised). Default 1.0 = always the full steps: 0.25 halved the refinement time but
+    #: cut mnist_cnn's tr 0.69 → 0.62, 0.6 → 0.65 (docs/QUALITY_RESULTS.md, speed)
+    warm_refine_min: float = 1.0
     #: temporal continuity of the refined layout (warm-started epochs only): each training
     #: sample is pulled towards its previous drawn position with weight
     #: ``anchor_strength * NPR_i ** anchor_npr_power`` (NPR: high-D neighbours it kept), so
@@ -84,6 +89,9 @@ class EngineConfig:
     #: at least this many decoder steps (passes are added on small runs: 20 passes of a
     #: 2.7k-node run are only ~110 steps, too few for the PPR targets)
     decoder_min_steps: int = 800
+    #: warm-started epochs (decoder starts at the previous epoch's) take this share of the steps;
+    #: 0.5 was measured with lower PPR on tabular_mlp/resnet_colour (within noise?), so 1.0
+    warm_decoder_factor: float = 1.0
     lambda_umap: float = 1.0
     lambda_recon: float = 1.0
     lambda_temporal: float = 0.3

@@ -129,6 +129,13 @@ class EpochFitter:
                               f"had {prev_dim}; the representation width must stay the same")
         return state
 
+    def _border_knn(self, cx, x_train):
+        """Each border point's training neighbours (computed once per epoch, used twice)."""
+        if getattr(cx, "_border_train_knn", None) is None:
+            cx._border_train_knn = knn_exact(cx.nodes[cx.n_train:], x_train, self.cfg.n_neighbors,
+                                             device=self.device)
+        return cx._border_train_knn
+
     def _warm_offsets(self, prev, cx, x_train):
         """The previous epoch's offsets for the train rows, interpolated for border points."""
         prev_off = self.cache.offsets(prev)
@@ -137,8 +144,7 @@ class EpochFitter:
         prev_off = np.asarray(prev_off, dtype=np.float32)
         b_off = np.zeros((cx.n_border, 2), np.float32)
         if cx.n_border:
-            bi, bd = knn_exact(cx.nodes[cx.n_train:], x_train, self.cfg.n_neighbors, device=self.device)
-            b_off = interpolate(prev_off, bi, bd)
+            b_off = interpolate(prev_off, *self._border_knn(cx, x_train))
         return torch.as_tensor(np.concatenate([prev_off, b_off]), device=self.device)
 
     def _anchors(self, prev, cx, x_train, npr):
@@ -148,8 +154,7 @@ class EpochFitter:
         prev_pos = np.asarray(self.cache.embedding(prev), np.float32)[self.train_rows]
         b_pos = np.zeros((cx.n_border, 2), np.float32)
         if cx.n_border:
-            bi, bd = knn_exact(cx.nodes[cx.n_train:], x_train, cfg.n_neighbors, device=dev)
-            b_pos = interpolate(prev_pos, bi, bd)
+            b_pos = interpolate(prev_pos, *self._border_knn(cx, x_train))
         pos = torch.as_tensor(np.concatenate([prev_pos, b_pos]), device=dev)
         w = np.zeros(len(pos), np.float32)
         w[:cx.n_train] = cfg.anchor_strength * np.power(np.asarray(npr, np.float32), cfg.anchor_npr_power)
@@ -234,6 +239,7 @@ class EpochFitter:
             head_fn=head if cfg.lambda_pred > 0 else None, offsets=offsets,
             anchor=anchor if cfg.anchor_strength > 0 else None, anchor_weight=anchor_w,
             init_positions=anchor if cfg.init_from_previous else None,
+            graph_change=1.0 - float(npr.mean()) if npr is not None and cfg.temporal else None,
             on_epoch=lambda i, loss: P("train", e, f"training the visualizer of epoch {e}: "
                                        f"encoder epoch {i + 1}, loss {loss:.3f}",
                                        0.5 * (i + 1) / max(cfg.max_trainer_epochs, 1)),
@@ -262,7 +268,8 @@ class EpochFitter:
         info = {"cache_format": CACHE_FORMAT, "epoch": e, "input_uid": uid, "prev_epoch": prev,
                 "prev_uid": self.cache.input_uid(prev) if prev is not None else None,
                 "config_hash": cfg.config_hash(), "config": cfg.to_dict(), "device": str(dev),
-                "timings": timings, "trainer_epochs": report["trainer_epochs"], "loss": report["loss"],
+                "timings": timings, "train_timings": report.get("timings", {}),
+                "refine_steps": report.get("refine_steps"), "trainer_epochs": report["trainer_epochs"], "loss": report["loss"],
                 "offset_mean": float(np.linalg.norm(off[:cx.n_train], axis=1).mean()) if cx.n_train else None,
                 "n_edges": int(len(cx.weight)), "n_border": int(cx.n_border), "dim": int(dim),
                 "created": time.time()}

@@ -71,7 +71,8 @@ def spatial_metrics(cfg: EngineConfig, device: str, train_rows: np.ndarray, test
     m["nn_15_test"], m["nn_15_test_rows"] = None, None
     if len(te_rows):
         joint = np.concatenate([tr_rows, te_rows])
-        per_row = M.nn_preservation_rows(reps[joint], emb[joint], 15, device=device)
+        jk = M.knn_joint(x_tr, reps[te_rows], knn20, 15, device=device) if knn20[0].shape[1] >= 15 else None
+        per_row = M.nn_preservation_rows(reps[joint], emb[joint], 15, device=device, high_knn=jk)
         m["nn_15_test"] = float(per_row.mean())
         m["nn_15_test_rows"] = float(per_row[len(tr_rows):].mean())
     m["boundary_nn_15"], m["boundary_nn_15_test"] = None, None

@@ -67,9 +67,33 @@ def nn_preservation(high: np.ndarray, low: np.ndarray, k: int = 15, high_knn: Op
     return float(overlap_counts(high_knn[:, :k], low_knn[:, :k]).mean())
 
 
-def nn_preservation_rows(high: np.ndarray, low: np.ndarray, k: int = 15, device: str = "cpu") -> np.ndarray:
+def nn_preservation_rows(high: np.ndarray, low: np.ndarray, k: int = 15, device: str = "cpu",
+                         high_knn: Optional[np.ndarray] = None) -> np.ndarray:
     """Per row, |kNN_high(i) ∩ kNN_2D(i)| (self included); mean of it is NN@k."""
-    return overlap_counts(knn(high, k, device=device), knn(low, k, device=device))
+    if high_knn is None or high_knn.shape[1] < k:
+        high_knn = knn(high, k, device=device)
+    return overlap_counts(high_knn[:, :k], knn(low, k, device=device))
+
+
+def _merge(idx_a, d_a, idx_b, d_b, k):
+    """The k nearest of two sorted candidate lists per row (ties: ``a`` first, so self stays first)."""
+    idx, d = np.concatenate([idx_a, idx_b], 1), np.concatenate([d_a, d_b], 1)
+    order = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(idx, order, 1)
+
+
+def knn_joint(x_a: np.ndarray, x_b: np.ndarray, knn_a: Tuple[np.ndarray, np.ndarray], k: int,
+              device: str = "cpu") -> np.ndarray:
+    """Exact kNN (self first) of the rows of [x_a; x_b] among themselves, reusing ``knn_a``
+    (x_a among x_a: indices and distances, self first, >= k columns): only the a-b and b-b
+    distances are computed, ~1/5 of a full search when x_b is a tenth of the rows."""
+    from .complex import knn_exact
+    ia, da = knn_a[0][:, :k], knn_a[1][:, :k]
+    na = len(x_a)
+    ab_i, ab_d = knn_exact(x_a, x_b, k, device=device)
+    bb_i, bb_d = knn_exact(x_b, x_b, k, exclude_self_first=True, device=device)
+    ba_i, ba_d = knn_exact(x_b, x_a, k, device=device)
+    return np.concatenate([_merge(ia, da, ab_i + na, ab_d, k), _merge(bb_i + na, bb_d, ba_i, ba_d, k)])
 
 
 def boundary_nn(high: np.ndarray, border_high: np.ndarray, low: np.ndarray, border_low: np.ndarray,

@@ -10,6 +10,7 @@ prediction term), also regularised towards the previous epoch.
 from __future__ import annotations
 
 import math
+import time
 from typing import Callable, Dict, Optional
 
 import torch
@@ -89,7 +90,7 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
 def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: torch.Tensor, cfg: EngineConfig,
                   gen: torch.Generator, temporal: TemporalTerm, device: str,
                   head_fn: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
-                  on_phase=None, should_stop=None) -> None:
+                  on_phase=None, should_stop=None, warm: bool = False) -> None:
     """Phase 3: the decoder fitted to the refined positions ``pos`` (one row per node)."""
     dec = model.decoder_net
     dec.train()
@@ -101,6 +102,8 @@ def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: tor
     dopt = torch.optim.Adam(dec.parameters(), lr=cfg.decoder_lr, weight_decay=cfg.weight_decay)
     per_pass = math.ceil(len(x) / cfg.decoder_batch)
     passes = max(cfg.decoder_epochs, math.ceil(cfg.decoder_min_steps / max(per_pass, 1)))
+    if warm:
+        passes = max(1, math.ceil(passes * cfg.warm_decoder_factor))
     dsched = warmup_cosine(dopt, max(passes * per_pass, 1), 0.1)
     for de in range(passes):
         check_stop(should_stop)
@@ -134,6 +137,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
                      anchor: Optional[torch.Tensor] = None,
                      anchor_weight: Optional[torch.Tensor] = None,
                      init_positions: Optional[torch.Tensor] = None,
+                     graph_change: Optional[float] = None,
                      on_epoch: Optional[Callable[[int, float], None]] = None,
                      on_phase: Optional[Callable[[str, float], None]] = None,
                      should_stop: Optional[Callable[[], bool]] = None) -> dict:
@@ -143,7 +147,10 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     ``anchor``/``anchor_weight`` (optional, one row per node): positions of the previous
     epoch the refinement is pulled towards, per node (refine.py); ``init_positions`` (one row
     per node) starts the refinement there instead of at the encoder output + ``offsets``.
+    ``graph_change`` (1 − mean NPR; warm-started epochs only) scales the refinement steps
+    when it starts from the previous map. ``report["timings"]`` holds each phase's seconds.
     """
+    timings, t0 = {}, time.perf_counter()
     gen = torch.Generator(device="cpu")
     gen.manual_seed(seed)
     x = torch.as_tensor(cx.nodes, device=device)
@@ -159,10 +166,13 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     history = train_encoder(model, xn, head, tail, w, n_samples, cfg, gen, temporal, device,
                             on_epoch=on_epoch, should_stop=should_stop)
     p0 = encode(model, xn)
-    if init_positions is not None:
-        offsets = init_positions - p0
+    timings["encoder"], t0 = time.perf_counter() - t0, time.perf_counter()
     small = cfg.refine_steps_small is not None and len(x) <= 10_000
     steps = max(int(cfg.refine_steps_small if small else cfg.refine_steps), 0)
+    if init_positions is not None:
+        offsets = init_positions - p0
+        if graph_change is not None:
+            steps = int(math.ceil(steps * min(max(graph_change, cfg.warm_refine_min), 1.0)))
     delta = refine_positions(p0, head, tail, w, steps=steps,
                              edges_per_step=cfg.refine_edges or int(cfg.refine_edges_per_node * len(x)),
                              lr=cfg.refine_lr, negative_sample_rate=cfg.negative_sample_rate, generator=gen,
@@ -171,6 +181,9 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
                              on_step=(lambda s: on_phase("refine", (s + 1) / steps) if s % 20 == 19 else None)
                              if on_phase is not None else None)
     pos = p0 + delta
+    timings["refine"], t0 = time.perf_counter() - t0, time.perf_counter()
     train_decoder(model, x, xn, pos, cfg, gen, temporal, device, head_fn=head_fn, on_phase=on_phase,
-                  should_stop=should_stop)
-    return {"trainer_epochs": len(history), "loss": history, "positions": pos.detach(), "offsets": delta}
+                  should_stop=should_stop, warm=warm)
+    timings["decoder"] = time.perf_counter() - t0
+    return {"trainer_epochs": len(history), "loss": history, "positions": pos.detach(), "offsets": delta,
+            "refine_steps": steps, "timings": timings}
