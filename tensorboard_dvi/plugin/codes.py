@@ -57,6 +57,10 @@ UnknownEpoch = _coded("UnknownEpoch", errors.NotFoundError, "unknown_epoch")
 UnknownSample = _coded("UnknownSample", errors.NotFoundError, "unknown_sample")
 NotFitted = _coded("NotFitted", errors.NotFoundError, "not_fitted")
 Damaged = _coded("Damaged", errors.NotFoundError, "damaged")
+#: A file the run did not log (an extra such as texts.json) or the static folder lacks (404).
+UnknownFile = _coded("UnknownFile", errors.NotFoundError, "unknown_file")
+#: A state-changing request without the ``X-DVI-Request: 1`` header, where a route demands it (403).
+MissingHeader = _coded("MissingHeader", errors.PermissionDeniedError, "forbidden")
 
 
 def method_headers(methods) -> list:

@@ -15,7 +15,6 @@ import time
 from typing import List, Optional
 
 import numpy as np
-from tensorboard import errors
 from tensorboard.backend import http_util
 from werkzeug import wrappers
 
@@ -28,8 +27,6 @@ MAX_QUERY_LEN = 1000
 REGEX_VALUE_CHARS = 1000
 SEARCH_BUDGET_S = 2.0
 
-#: 404 ``unknown_file``: the run logged no such extra.
-UnknownFile = codes._coded("UnknownFile", errors.NotFoundError, "unknown_file")
 
 
 def respond_json(request, obj, code: int = 200, headers=None):
@@ -85,7 +82,7 @@ class SampleRoutes:
         ex = self._extras(run)
         self._damaged(run, ex, TEXTS_FILE)
         if ex.texts is None:
-            raise UnknownFile(f"run {run.name!r} logged no texts")
+            raise codes.UnknownFile(f"run {run.name!r} logged no texts")
         return respond_json(request, {"texts": ex.texts})
 
     @wrappers.Request.application

@@ -18,23 +18,19 @@ import re
 import tempfile
 import threading
 
-from tensorboard import errors
 from tensorboard.backend import http_util
 from werkzeug import wrappers
 
 from .. import fs as dfs
 from . import codes, validate
+from .guard import REQUEST_HEADER
 from .sample_routes import respond_json
 
 TAGS_FILE = "tags.json"
 MAX_TAGS = 100
 MAX_TAG_LEN = 64
 MAX_BODY = 16 << 20
-REQUEST_HEADER = "X-DVI-Request"
 OPS = ("add", "remove", "set", "delete")
-
-#: 403: a state-changing request without the ``X-DVI-Request: 1`` header.
-MissingHeader = codes._coded("MissingHeader", errors.PermissionDeniedError, "forbidden")
 
 
 def tag_name(value) -> str:
@@ -126,7 +122,7 @@ class TagRoutes:
 
     def _change(self, request, run) -> dict:
         if request.headers.get(REQUEST_HEADER) != "1":
-            raise MissingHeader(f"changing tags needs the header '{REQUEST_HEADER}: 1'")
+            raise codes.MissingHeader(f"changing tags needs the header '{REQUEST_HEADER}: 1'")
         raw = request.stream.read(MAX_BODY + 1)
         if len(raw) > MAX_BODY:
             raise codes.BadParam(f"the request body is larger than {MAX_BODY >> 20} MiB")
