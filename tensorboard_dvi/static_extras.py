@@ -38,22 +38,29 @@ def _n(reader) -> int:
 
 def _bad(fname: str, what: str):
     from .reader import FormatError
-    return FormatError(f"{md.STATIC_DIR}/{fname} is not {what}")
+    return FormatError(f"{md.STATIC_DIR}/{fname} {what}")
+
+
+def _string_list(value, n: Optional[int], fname: str, what: str) -> List[str]:
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise _bad(fname, f"must be a JSON list of strings ({what})")
+    if n is not None and len(value) != n:
+        raise _bad(fname, f"has {len(value)} entries, expected {n} ({what})")
+    return value
 
 
 def texts(reader) -> Optional[List[str]]:
     value = _json(reader, md.TEXTS_FILE)
-    if value is not None and (not isinstance(value, list) or len(value) != _n(reader)
-                              or not all(isinstance(t, str) for t in value)):
-        raise _bad(md.TEXTS_FILE, f"a list of {_n(reader)} strings")
-    return value
+    if value is None:
+        return None
+    return _string_list(value, _n(reader), md.TEXTS_FILE, "one per sample, train then test")
 
 
 def feature_names(reader) -> Optional[List[str]]:
     value = _json(reader, md.FEATURE_NAMES_FILE)
-    if value is not None and (not isinstance(value, list) or not all(isinstance(t, str) for t in value)):
-        raise _bad(md.FEATURE_NAMES_FILE, "a list of strings")
-    return value
+    if value is None:
+        return None
+    return _string_list(value, None, md.FEATURE_NAMES_FILE, "one per feature column")
 
 
 def features(reader) -> Optional[np.ndarray]:
@@ -62,12 +69,15 @@ def features(reader) -> Optional[np.ndarray]:
     names = feature_names(reader)
     if names is None:
         return None
+    rel = f"{md.STATIC_DIR}/{md.FEATURES_FILE}"
     try:
-        arr = _load_npy(_path(reader, md.FEATURES_FILE), mmap=True)
-    except (ValueError, OSError) as e:
-        raise FormatError(f"{md.STATIC_DIR}/{md.FEATURES_FILE} is unreadable: {e}") from None
-    if arr.dtype != np.float32 or arr.shape != (_n(reader), len(names)):
-        raise _bad(md.FEATURES_FILE, f"float32 ({_n(reader)}, {len(names)}) but {arr.dtype} {arr.shape}")
+        arr = _load_npy(_path(reader, md.FEATURES_FILE), mmap=True, rel=rel, exc=FormatError)
+    except (ValueError, OSError, EOFError) as e:
+        raise FormatError(f"{rel} is unreadable ({e})") from None
+    n = _n(reader)
+    if arr.dtype != np.float32 or arr.shape != (n, len(names)):
+        raise _bad(md.FEATURES_FILE, f"has shape {arr.shape} and dtype {arr.dtype}, expected "
+                   f"({n}, {len(names)}) float32 (N samples × the feature names)")
     return arr
 
 
@@ -76,9 +86,13 @@ def metadata_columns(reader) -> Optional[Dict[str, list]]:
     if doc is None:
         return None
     columns = doc.get("columns") if isinstance(doc, dict) else None
-    ok = isinstance(columns, dict) and all(
-        isinstance(v, list) and len(v) == _n(reader)
-        and all(x is None or isinstance(x, (str, int, float)) for x in v) for v in columns.values())
-    if not ok:
-        raise _bad(md.METADATA_FILE, f'{{"columns": {{name: [{_n(reader)} strings/numbers/null]}}}}')
+    if not isinstance(columns, dict):
+        raise _bad(md.METADATA_FILE, 'must be {"columns": {"name": [values...]}}')
+    n = _n(reader)
+    for name, values in columns.items():
+        if not name or not isinstance(values, list) or len(values) != n:
+            got = len(values) if isinstance(values, list) else type(values).__name__
+            raise _bad(md.METADATA_FILE, f"column {name!r} must be a list of {n} values, got {got}")
+        if not all(v is None or isinstance(v, (str, int, float)) for v in values):
+            raise _bad(md.METADATA_FILE, f"column {name!r} holds a value that is not a string, number or null")
     return columns

@@ -20,18 +20,11 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .. import metadata as md
-from . import validate
+from ..metadata import FEATURE_NAMES_FILE, FEATURES_FILE, METADATA_FILE, TEXTS_FILE
+from ..safe_read import FormatError
 from .runs import LRU
 
-TEXTS_FILE = "texts.json"
-FEATURE_NAMES_FILE = "feature_names.json"
-FEATURES_FILE = "features.npy"
-METADATA_FILE = "metadata.json"
 FILES = (TEXTS_FILE, FEATURE_NAMES_FILE, FEATURES_FILE, METADATA_FILE)
-
-
-class _Bad(Exception):
-    """One extra file is malformed (the message says how)."""
 
 
 @dataclass
@@ -58,88 +51,35 @@ class Extras:
                 "metadata": {c: v[idx] for c, v in self.columns.items()}}
 
 
-def _path(reader, fname: str) -> str:
-    path = os.path.join(reader.root, md.STATIC_DIR, fname)
-    if reader.confine and not validate.is_inside(path, reader.confine):
-        raise _Bad("is a link out of the logdir")
-    return path
-
-
-def _json(reader, fname: str):
-    from ..safe_read import FormatError, read_json
-    try:  # regular files only (a FIFO would block), size and nesting limits
-        return read_json(_path(reader, fname), fname)
-    except (FormatError, OSError) as err:
-        raise _Bad(f"is unreadable ({err.strerror if isinstance(err, OSError) and err.strerror else err})") from None
-
-
-def _string_list(value, n: Optional[int], what: str) -> List[str]:
-    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-        raise _Bad(f"must be a JSON list of strings ({what})")
-    if n is not None and len(value) != n:
-        raise _Bad(f"has {len(value)} entries, expected {n} ({what})")
-    return value
-
-
-def _texts(reader, n: int) -> List[str]:
-    return _string_list(_json(reader, TEXTS_FILE), n, "one per sample, train then test")
-
-
-def _features(reader, n: int):
-    names = _string_list(_json(reader, FEATURE_NAMES_FILE), None, "one per feature column")
-    try:
-        from ..safe_read import check_regular
-        check_regular(_path(reader, FEATURES_FILE), FEATURES_FILE, _Bad)  # a FIFO would block np.load
-        arr = np.load(_path(reader, FEATURES_FILE), mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        raise _Bad(f"{FEATURES_FILE} is unreadable ({err})") from None
-    if arr.dtype.kind != "f" or arr.shape != (n, len(names)):
-        raise _Bad(f"{FEATURES_FILE} has shape {arr.shape} and dtype {arr.dtype}, expected "
-                   f"({n}, {len(names)}) floats (N samples × the feature names)")
-    return names, arr
-
-
-def _columns(reader, n: int) -> Dict[str, list]:
-    doc = _json(reader, METADATA_FILE)
-    cols = doc.get("columns") if isinstance(doc, dict) else None
-    if not isinstance(cols, dict):
-        raise _Bad('must be {"columns": {"name": [values...]}}')
-    for name, values in cols.items():
-        if not name or not isinstance(values, list) or len(values) != n:
-            got = len(values) if isinstance(values, list) else type(values).__name__
-            raise _Bad(f"column {name!r} must be a list of {n} values, got {got}")
-        if not all(v is None or isinstance(v, (str, int, float)) for v in values):
-            raise _Bad(f"column {name!r} holds a value that is not a string, number or null")
-    return cols
-
-
 def load(reader) -> Extras:
-    """Every extra present in the run's static folder; damage is recorded, never raised."""
+    """Every extra present in the run's static folder, read and checked by the run's reader
+    (static_extras.py); damage is recorded per file, never raised."""
     out = Extras()
     try:
-        n = int(reader.meta["n_train"]) + int(reader.meta["n_test"])
+        int(reader.meta["n_train"]) + int(reader.meta["n_test"])
     except (KeyError, TypeError, ValueError):
         return out  # meta.json itself is malformed: the run's own error says so
     static = os.path.join(reader.root, md.STATIC_DIR)
     present = {f for f in FILES if os.path.exists(os.path.join(static, f))}
-    if TEXTS_FILE in present:
+
+    def read(fname, fn):
         try:
-            out.texts = _texts(reader, n)
-        except _Bad as err:
-            out.damaged[TEXTS_FILE] = str(err)
+            return fn()
+        except (FormatError, OSError) as err:
+            out.damaged[fname] = str(err)
+            return None
+
+    if TEXTS_FILE in present:
+        out.texts = read(TEXTS_FILE, reader.texts)
     if present & {FEATURE_NAMES_FILE, FEATURES_FILE}:
         missing = {FEATURE_NAMES_FILE, FEATURES_FILE} - present
-        try:
-            if missing:
-                raise _Bad(f"{missing.pop()} is missing")
-            out.feature_names, out.features = _features(reader, n)
-        except _Bad as err:
-            out.damaged[FEATURE_NAMES_FILE] = str(err)
+        if missing:
+            out.damaged[FEATURE_NAMES_FILE] = f"{missing.pop()} is missing"
+        else:
+            out.features = read(FEATURE_NAMES_FILE, reader.features)
+            out.feature_names = reader.feature_names() if out.features is not None else None
     if METADATA_FILE in present:
-        try:
-            out.columns = _columns(reader, n)
-        except _Bad as err:
-            out.damaged[METADATA_FILE] = str(err)
+        out.columns = read(METADATA_FILE, reader.metadata_columns) or {}
     return out
 
 
