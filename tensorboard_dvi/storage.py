@@ -135,6 +135,27 @@ def _publish(tmp: str, final: str, replace: bool) -> None:
 STALE_TEMP_S = 600.0
 
 
+def replace_file(path: str, data: bytes) -> None:
+    """Replace one small file atomically: a URL is one PUT (readers see the old or the new
+    document); a local path is a temporary file beside it, fsynced, then ``os.replace``."""
+    if not dfs.is_local(path):
+        dfs.write_bytes(path, data)
+        return
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=md.TEMP_PREFIX, suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def clean_stale(parent: str, now: Optional[float] = None) -> List[str]:
     """Remove ``.tmp-*``/``.trash-*`` folders in ``parent`` older than :data:`STALE_TEMP_S`
     (a writer killed mid-write leaves one); never fails, returns the names removed."""

@@ -34,7 +34,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from typing import Dict, List, Optional, Tuple
 
@@ -326,20 +325,10 @@ class RunCache:
 
     def write_run_metrics(self, obj: dict) -> None:
         """Write ``run_metrics.json`` atomically (temp file, fsync, then replace; one PUT remotely)."""
+        data = json.dumps(obj, indent=1, sort_keys=True).encode("utf-8")
         if self.url:
-            dfs.write_bytes(dfs.join(self.url, RUN_METRICS_FILE), json.dumps(obj, indent=1, sort_keys=True).encode())
-        os.makedirs(self.cache_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".json", dir=self.cache_dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(obj, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, os.path.join(self.cache_dir, RUN_METRICS_FILE))
-            tmp = None
-        finally:
-            if tmp is not None:
-                os.unlink(tmp)
+            storage.replace_file(dfs.join(self.url, RUN_METRICS_FILE), data)
+        storage.replace_file(os.path.join(self.cache_dir, RUN_METRICS_FILE), data)
 
 
 def _finite_or_none(value) -> Optional[float]:

@@ -13,15 +13,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import tempfile
 import threading
 
 from tensorboard.backend import http_util
 from werkzeug import wrappers
 
 from .. import fs as dfs
+from .. import storage
 from . import codes, validate
 from .guard import REQUEST_HEADER
 from .sample_routes import respond_json
@@ -103,22 +102,8 @@ class TagRoutes:
         return tags
 
     def _save(self, run, tags: dict) -> None:
-        if not dfs.is_local(run.cache_dir):  # one PUT: readers see the old or the new document
-            dfs.write_bytes(self.path(run), json.dumps({"version": 1, "run": run.name, "tags": tags},
-                                                       separators=(",", ":")).encode("utf-8"))
-            return
-        os.makedirs(run.cache_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tags-", suffix=".tmp", dir=run.cache_dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"version": 1, "run": run.name, "tags": tags}, f, separators=(",", ":"))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path(run))
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        storage.replace_file(self.path(run), json.dumps({"version": 1, "run": run.name, "tags": tags},
+                                                        separators=(",", ":")).encode("utf-8"))
 
     def _change(self, request, run) -> dict:
         if request.headers.get(REQUEST_HEADER) != "1":
