@@ -38,7 +38,8 @@ from .worker import WorkerHandle, exit_reason, stop_workers, worker_main
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FIT = "tensorboard_dvi.engine:fit_run"
+#: ``fit_run`` preceded by a provisional first map when the run has no fitted epoch (engine/provisional.py)
+DEFAULT_FIT = "tensorboard_dvi.engine.provisional:fit_run_first_map"
 
 class JobManager:
     """Bounded worker processes running one fitting job per run.

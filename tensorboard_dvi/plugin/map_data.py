@@ -1,6 +1,7 @@
 """The two binary payloads the map is drawn from: a run's per-sample data (``GET samples``) and
-one fitted epoch's projection (``GET projection``), encoded with :mod:`.wire`. Caching stays with
-the caller (the run state and the plugin's projection LRU)."""
+one epoch's projection (``GET projection``: fitted, or with ``provisional=1`` a provisional
+layout), encoded with :mod:`.wire`. Caching stays with the caller (the run state and the
+plugin's projection LRU)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,6 @@ def samples_blob(static) -> bytes:
 def projection_blob(run, e: int, ep, static) -> bytes:
     """coords, predictions, confidence and flag bits of fitted epoch ``e`` (HTTP_API.md)."""
     try:
-        logits, preds = ep.logits_raw, ep.predictions
-    except storage.DamagedEpochError as err:
-        raise codes.Damaged(f"epoch {e} of run {run.name!r} is damaged: {err.reason}") from None
-    try:
         coords = np.asarray(run.cache.embedding(e), dtype=np.float32)
     except (KeyError, ValueError, OSError) as err:  # being (re)written: fitting will replace it
         raise codes.NotFitted(f"epoch {e} of run {run.name!r} is not fitted yet ({err})") from None
@@ -37,9 +34,29 @@ def projection_blob(run, e: int, ep, static) -> bytes:
     if coords.shape != (n, 2):
         raise codes.NotFitted(f"epoch {e} of run {run.name!r} is not fitted yet "
                               f"(cached projection has shape {coords.shape}, expected ({n}, 2))")
+    return _blob(run, e, ep, static, coords)
+
+
+def provisional_blob(run, e: int, ep, static, uid: str) -> bytes:
+    """The same payload over the provisional layout of epoch ``e`` (engine/provisional.py), flagged
+    in the header: ``provisional: true``, ``background: false``, the ``seconds`` it took."""
+    from ..engine.provisional import read_provisional
+    found = read_provisional(run.cache_dir, e, uid, len(static.ids))
+    if found is None:
+        raise codes.NotFitted(f"epoch {e} of run {run.name!r} is not fitted yet (no provisional layout either)")
+    coords, info = found
+    return _blob(run, e, ep, static, np.asarray(coords, dtype=np.float32), provisional=True,
+                 background=bool(info.get("background")), seconds=info.get("seconds"))
+
+
+def _blob(run, e: int, ep, static, coords, **header) -> bytes:
+    try:
+        logits, preds = ep.logits_raw, ep.predictions
+    except storage.DamagedEpochError as err:
+        raise codes.Damaged(f"epoch {e} of run {run.name!r} is damaged: {err.reason}") from None
     conf, flags = confidence_and_flags(preds, static.labels, logits, static.noisy)
     return wire.encode({"coords": coords, "predictions": preds.astype(np.int16),
-                        "confidence": conf, "flags": flags}, n=n, epoch=e)
+                        "confidence": conf, "flags": flags}, n=len(static.ids), epoch=e, **header)
 
 
 def confidence_and_flags(preds, labels, logits, noisy, block_elems: int = 1 << 20):

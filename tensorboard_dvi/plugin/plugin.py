@@ -148,7 +148,8 @@ class DVIPlugin(base_plugin.TBPlugin):
 
     def _run_summary(self, run: RunState) -> dict:
         logged, uids, damaged = self.runs.scan(run)
-        return {"epochs": logged, "fitted": self.runs.fitted(run, uids),
+        fitted = self.runs.fitted(run, uids)
+        return {"epochs": logged, "fitted": fitted, "provisional": self.runs.provisional(run, uids, fitted),
                 "damaged": {str(k): v for k, v in damaged.items()}, "job": self._jobs.status(run.name)}
 
     @staticmethod
@@ -261,7 +262,14 @@ class DVIPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_projection(self, request):
+        """The fitted epoch's projection; with ``provisional=1``, until the epoch is fitted, its
+        provisional layout (header ``provisional: true``), else ``not_fitted`` as without it."""
         run = self.runs.open(request.args)
+        if validate.choice(request.args, "provisional", ("0", "1"), default="0") == "1":
+            e, uid = self.runs.epoch(run, request.args)
+            if e not in self.runs.fitted(run, self.runs.scan(run)[1]):
+                blob = map_data.provisional_blob(run, e, self.runs.epoch_data(run, e), self.runs.static(run), uid)
+                return http_util.Respond(request, blob, "application/octet-stream")
         e, uid = self.runs.epoch(run, request.args, fitted=True)
         return http_util.Respond(request, self.projection_bytes(run, e, uid), "application/octet-stream")
 

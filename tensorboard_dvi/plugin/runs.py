@@ -304,6 +304,18 @@ class Runs:
             run.fitted_memo = (key, now, fitted)
         return fitted
 
+    @staticmethod
+    def provisional(run: RunState, uids: Dict[int, str], fitted: List[int]) -> List[int]:
+        """Epochs with a provisional layout of their logged data (engine/provisional.py), while the
+        run has no fitted epoch (the tab then shows it, labelled, until the first fitted map)."""
+        if fitted:
+            return []
+        from ..engine.provisional import provisional_epochs
+        try:
+            return provisional_epochs(run.cache_dir, uids)
+        except OSError:
+            return []
+
     def epoch(self, run: RunState, args, *, fitted: bool = False, optional: bool = False):
         """The validated ``epoch`` parameter: logged, not damaged, fitted if asked. Returns (epoch, uid)."""
         e = validate.epoch(args, optional=optional)
