@@ -142,6 +142,15 @@ export class Api {
     }));
   }
 
+  /** Until `epoch` is fitted, its provisional layout (docs/HTTP_API.md): {epoch, n, coords, ...,
+   *  provisional: true, seconds}; the fitted projection when it is fitted by now. Not cached. */
+  provisionalProjection(run, epoch) {
+    return this._fetch("projection", { run, epoch, provisional: 1 }, { as: "buffer" }).then((buf) => {
+      const { header, arrays } = parseContainer(buf);
+      return { epoch, n: header.n, provisional: !!header.provisional, seconds: header.seconds ?? null, ...arrays };
+    });
+  }
+
   /** Background image and its bounds: {image: HTMLImageElement, bounds, resolution}. */
   background(run, epoch) {
     return this._cached(this._bg, run + "\u0000" + epoch, () => {

@@ -8,6 +8,8 @@
 //   fitted   the fitted epochs changed (session.fitted), also once right after `run`
 //   metrics  the faithfulness metrics of the fitted epochs were (re)loaded (session.metrics)
 //   epoch    an epoch is on the map (session.shownEpoch; payload {epoch, want})
+//   provisional  {epoch, seconds}: a provisional layout of an unfitted epoch is on the map
+//            (session.provisional; the run has no fitted epoch yet), {epoch: null} when it went
 //   palette  the background's served palette replaced the catalogue's
 //   error    {key, text}: something the user should read (key "error", "epoch", ...)
 //   server   {up, since}: the server stopped answering (up false; probed every PROBE_MS) or
@@ -41,6 +43,7 @@ export class RunSession extends Emitter {
     this.job = null;
     this.metrics = { epochs: [], metrics: [] };
     this.shownEpoch = null;
+    this.provisional = null;  // the epoch whose provisional layout the map shows (nothing fitted yet)
     this._load = 0;
     this._statusTimer = 0;
     this._paletteFromServer = false;
@@ -82,6 +85,7 @@ export class RunSession extends Emitter {
     this.fitted = [];
     this.job = null;
     this.shownEpoch = null;
+    this.provisional = null;
     this.metrics = { epochs: [], metrics: [] };
     const samples = await this.api.samples(entry.name);
     if (token !== this._load) return false;
@@ -101,8 +105,11 @@ export class RunSession extends Emitter {
   /** The map source of this run: projections and backgrounds through the API's caches. */
   source() {
     const name = this.run.name;
-    const src = { samples: this.samples, palette: this.palette, projection: (e) => this.api.projection(name, e) };
-    src.background = (e) => this.api.background(name, e).then((bg) => { this.takePalette(bg, src); return bg; });
+    const prov = (e) => this.provisional === e && !this.fitted.includes(e);  // no background then
+    const src = { samples: this.samples, palette: this.palette,
+      projection: (e) => (prov(e) ? this.api.provisionalProjection(name, e) : this.api.projection(name, e)) };
+    src.background = (e) => (prov(e) ? Promise.resolve(null)
+      : this.api.background(name, e).then((bg) => { this.takePalette(bg, src); return bg; }));
     src.zoomBackground = (e, bounds, res) => this.api.backgroundTile(name, e, bounds, res);
     return src;
   }
@@ -203,6 +210,23 @@ export class RunSession extends Emitter {
   poorEpochs() { return new Set(this.metrics.metrics.filter((m) => m && m.poor).map((m) => m.epoch)); }
 
   // ------------------------------------------------------------------------- epochs
+  /** Before any epoch is fitted: the provisional layout of `epoch` (no decision regions), until
+   *  showEpoch replaces it with a fitted map. False when it could not be shown. */
+  async showProvisional(epoch) {
+    if (!this.map || this.fitted.length) return false;
+    const name = this.run.name;
+    this.provisional = epoch;
+    try {
+      if (await this.map.showEpoch(epoch, { animate: false }) === false) return false;
+    } catch (e) {
+      if (this.provisional === epoch) this.provisional = null;  // gone meanwhile (fitted): the poll shows it
+      return false;
+    }
+    if (this.provisional !== epoch || !this.run || this.run.name !== name) return false;
+    this.emit("provisional", { epoch, seconds: this.map.proj && this.map.proj.seconds });
+    return true;
+  }
+
   /** Shows the wanted epoch on the map once fitted; until then the closest fitted one before it. */
   async showEpoch(want) {
     if (!this.map || !this.fitted.length) return false;
@@ -212,7 +236,8 @@ export class RunSession extends Emitter {
       this.emit("error", { key: "epoch", text: pending ? `Epoch ${want} is not fitted yet; showing epoch ${ep} until it is ready.`
         : `Epoch ${want} was not logged in run "${this.run.name}"; showing epoch ${ep}.` });
     } else this.emit("error", { key: "epoch", text: null });
-    const animate = this.shownEpoch !== null;
+    const animate = this.shownEpoch !== null || this.provisional !== null;  // provisional → fitted: a move
+    if (this.provisional !== null) { this.provisional = null; this.emit("provisional", { epoch: null }); }
     this.shownEpoch = ep;
     this.emit("showing", { epoch: ep, want });
     try {

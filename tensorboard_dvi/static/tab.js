@@ -27,6 +27,7 @@ export class Tab {
     this.mapWrap = h("div", { class: "dvi-mapwrap" });
     this.empty = h("div", { class: "dvi-empty", hidden: true });
     this.mapWarning = h("div", { class: "dvi-warn", hidden: true });
+    this.provisionalEl = h("div", { class: "dvi-provisional", hidden: true });  // what a provisional map is
     root.append(h("div", { class: "dvi-app" }, slots.left,
       h("main", { class: "dvi-main" }, slots.top, slots.status, this.bannerEl, this.mapWrap), slots.right));
     this.banners = new Banners(this.bannerEl);
@@ -49,7 +50,7 @@ export class Tab {
       if (slot === "map") mapLayer.push(panel.el);
       else if (slots[slot] && panel.el) slots[slot].append(panel.el);
     }
-    this.mapWrap.append(...mapLayer, this.empty, this.mapWarning);  // above the canvases
+    this.mapWrap.append(...mapLayer, this.empty, this.mapWarning, this.provisionalEl);  // above the canvases
     bindUrl(store);
     followUrl(store);  // back / forward / an edited hash move the tab
     this._wireReady();
@@ -76,6 +77,8 @@ export class Tab {
     session.on("job", ({ job, changed }) => { if (job && !changed && session.shownEpoch === null) this.ensureEpoch(); });
     session.on("fitted", () => this.ensureEpoch());
     session.on("error", ({ key, text }) => this.banners.set(key, text));
+    session.on("provisional", (p) => this._onProvisional(p));
+    session.on("run", () => this._onProvisional({ epoch: null }));
     session.on("server", ({ up, since }) => this._onServer(up, since));
   }
 
@@ -90,6 +93,20 @@ export class Tab {
     else if (!this.session.run) this._onRuns();
     else if (!this.session.samples) this.openRun(this.session.name);
     else if (this.map.epoch !== this.session.shownEpoch || this.map.epoch === null) this.ensureEpoch();
+  }
+
+  /** Labels a provisional map (a quick layout of an unfitted epoch) for what it is;
+   *  root[data-provisional] holds its epoch once painted (the benchmark's signal). */
+  async _onProvisional({ epoch, seconds }) {
+    const el = this.provisionalEl;
+    if (epoch === null) { el.hidden = true; delete this.root.dataset.provisional; return; }
+    const took = typeof seconds === "number" ? ` (computed in ${seconds.toFixed(1)} s)` : "";
+    el.replaceChildren(h("b", { text: `Provisional layout of epoch ${epoch}` }),
+      h("span", { text: ` — the fitted map replaces it when ready. Nearest neighbours only${took}: ` +
+        "no decision regions and no faithfulness figures yet." }));
+    el.hidden = false;
+    await this.map.settled();
+    if (this.session.provisional === epoch) this.root.dataset.provisional = String(epoch);
   }
 
   _wireReady() {
@@ -162,10 +179,15 @@ export class Tab {
     const session = this.session;
     if (!session.fitted.length) {
       const job = session.job || {};
+      if (session.provisional !== null) return;  // the provisional map is on screen, labelled
       const msg = job.state === "error" ? "No epoch could be fitted. See the message above."
         : job.state === "cancelled" ? "Fitting was cancelled before any epoch was ready. Press Resume above."
         : "Fitting the visualizer: the first map appears as soon as its epoch is ready.";
-      this.showEmpty(msg, job.state === "queued" || job.state === "running");
+      const busy = job.state === "queued" || job.state === "running";
+      const prov = job.provisional || [];
+      if (!prov.length) { this.showEmpty(msg, busy); return; }
+      this.showEmpty(null);  // a provisional layout of the first epoch exists: show it (the next poll retries)
+      session.showProvisional(prov[0]).then((ok) => { if (!ok && !session.fitted.length) this.showEmpty(msg, busy); });
       return;
     }
     this.showEmpty(null);
