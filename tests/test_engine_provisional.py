@@ -107,3 +107,16 @@ def test_a_stopped_job_stops_in_the_provisional_layout(run, tmp_path):
     assert RunCache(cache_dir).fitted_epochs() == []
     with pytest.raises(Stopped):
         P.fit_provisional(RunReader(os.fspath(run)), cache_dir, 1, should_stop=lambda: True)
+
+
+def test_large_runs_lay_out_a_subset_and_place_the_rest(run, tmp_path):
+    cache_dir = os.fspath(tmp_path / "cache")
+    reader = RunReader(os.fspath(run))
+    info = P.fit_provisional(reader, cache_dir, 1, settings=P.ProvisionalSettings(max_layout_rows=120))
+    emb, _ = P.read_provisional(cache_dir, 1, info["input_uid"], n=250)
+    assert np.isfinite(emb).all() and len(np.unique(emb, axis=0)) == 250
+    split = np.asarray(reader.static().split)
+    reps = np.asarray(reader.epoch(1).representations)[split == 0]
+    nn = nn_preservation(reps, np.asarray(emb)[split == 0], 15)
+    rnd = nn_preservation(reps, np.random.default_rng(0).normal(size=(len(reps), 2)), 15)
+    assert nn > 2 * rnd, (nn, rnd)

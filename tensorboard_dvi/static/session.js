@@ -172,7 +172,9 @@ export class RunSession extends Emitter {
       this.emit("fitted", { first });
       if (this.wantMetrics) this.refreshMetrics();
     }
-    if (st.state === "queued" || st.state === "running") this._statusTimer = setTimeout(() => this.pollStatus(), this.pollMs);
+    // while the provisional layout is computed (a few seconds), poll faster so it shows at once
+    const ms = st.stage === "provisional" && !this.fitted.length ? Math.min(this.pollMs, 400) : this.pollMs;
+    if (st.state === "queued" || st.state === "running") this._statusTimer = setTimeout(() => this.pollStatus(), ms);
   }
 
   get fitting() { return !!this.job && (this.job.state === "queued" || this.job.state === "running"); }
