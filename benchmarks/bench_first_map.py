@@ -1,6 +1,6 @@
 """Time to the first map of an unfitted run in the DVI tab: a real TensorBoard, headless Chromium.
 
-    python benchmarks/bench_first_map.py [--n 10000] [--dim 512] [--epochs 2] [--repeats 3]
+    python benchmarks/bench_first_map.py [--n 10000] [--dim 512] [--epochs 2] [--repeats 3] [--baseline]
 
 1. Writes a run with the real writer (DVIWriter): ``--n`` samples (90 % train) of generated
    class clusters (10 classes, 32-d inputs) through an MLP whose ``--dim``-wide ReLU layer
@@ -12,6 +12,9 @@
      and labelled as such; engine/provisional.py);
    - the first fitted map (the tab's ready signal: epoch 1 fitted, painted, transition done).
    Both include the worker process's start (spawn, torch import) and the page load.
+   With ``--baseline`` every repeat is run a second time with ``TENSORBOARD_DVI_PROVISIONAL=0``
+   (no provisional map: the first map is the fitted one, as before it existed), alternating, so
+   the cost of the provisional layout on the first fitted map is measured under the same load.
 3. After TensorBoard stopped: NN@15 of the provisional layout (fetched through
    ``projection?provisional=1`` while it was shown) and of the fitted epoch 1 (its
    metrics.json), on the training rows.
@@ -66,8 +69,9 @@ def write_run(run_dir, n, dim, epochs, seed=0):
     w.close()
 
 
-def once(b, logdir, cache, log):
+def once(b, logdir, cache, log, provisional=True):
     """(seconds to the provisional map or None, seconds to the first fitted map, provisional coords)."""
+    os.environ["TENSORBOARD_DVI_PROVISIONAL"] = "1" if provisional else "0"  # inherited by TensorBoard
     with tensorboard(logdir, cache) as base:
         page = b.new_page(viewport={"width": 1400, "height": 900})
         page.set_default_timeout(900_000)
@@ -111,6 +115,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--baseline", action="store_true", help="also time each repeat without the provisional map")
     a = ap.parse_args()
     log = lambda s: print(s, flush=True)  # noqa: E731
     work = a.workdir or tempfile.mkdtemp(prefix="dvi-first-map-")
@@ -119,7 +124,7 @@ def main():
     t0 = time.perf_counter()
     write_run(run_dir, a.n, a.dim, a.epochs)
     log(f"wrote {a.n} samples x {a.dim}-d, {a.epochs} epochs in {time.perf_counter() - t0:.1f} s ({run_dir})")
-    provs, fits, loads, nn_prov, nn_fit = [], [], [], [], []
+    provs, fits, loads, nn_prov, nn_fit, base_fits = [], [], [], [], [], []
     with browser() as b:
         for i in range(a.repeats):
             cache = os.path.join(work, f"cache-{i}")
@@ -136,11 +141,18 @@ def main():
                 if "metrics.json" in files and root.endswith("epoch-000001"):
                     with open(os.path.join(root, "metrics.json")) as f:
                         nn_fit.append(json.load(f).get("nn_15"))
+            if a.baseline:
+                cache = os.path.join(work, f"cache-base-{i}")
+                os.makedirs(cache)
+                log(f"repeat {i + 1} without the provisional map: load average {os.getloadavg()[0]:.2f}")
+                base_fits.append(once(b, logdir, cache, log, provisional=False)[1])
     med = lambda v: f"{statistics.median(v):.1f} s (of {len(v)}: {', '.join(f'{x:.1f}' for x in v)})" if v else "n/a"  # noqa: E731
     log(f"n={a.n} x {a.dim}-d, {os.cpu_count()} CPUs, load average before each repeat: "
         f"{', '.join(f'{x:.2f}' for x in loads)}")
     log(f"first map (provisional, labelled): {med(provs)}")
     log(f"first fitted map:                  {med(fits)}")
+    if base_fits:
+        log(f"without the provisional map, first (fitted) map: {med(base_fits)}")
     if nn_prov and nn_fit:
         log(f"NN@15 (train rows, epoch 1): provisional {statistics.median(nn_prov):.2f}, "
             f"fitted {statistics.median([v for v in nn_fit if v is not None]):.2f}")

@@ -32,6 +32,9 @@ PROVISIONAL_DIR = "provisional"
 PROVISIONAL_FILE = "provisional.json"
 PROVISIONAL_EMBEDDING = "embedding.npy"
 KIND = "provisional"
+#: ``TENSORBOARD_DVI_PROVISIONAL=0`` in the worker's environment: no provisional map (the first
+#: fitted map then comes a few seconds sooner, the first map of all much later)
+ENV_SWITCH = "TENSORBOARD_DVI_PROVISIONAL"
 
 
 @dataclass(frozen=True)
@@ -238,7 +241,7 @@ def fit_run_first_map(run_path, cache_dir: str, *, epochs=None, config=None, dev
     cache = RunCache(cache_dir)
     if cache.fitted_epochs(uids):
         clear_provisional(cache_dir)
-    else:
+    elif os.environ.get(ENV_SWITCH, "1") != "0":
         todo = _select(sorted(uids), epochs)
         if todo and todo[0] not in provisional_epochs(cache_dir, uids):
             e = todo[0]
