@@ -120,3 +120,11 @@ def test_large_runs_lay_out_a_subset_and_place_the_rest(run, tmp_path):
     nn = nn_preservation(reps, np.asarray(emb)[split == 0], 15)
     rnd = nn_preservation(reps, np.random.default_rng(0).normal(size=(len(reps), 2)), 15)
     assert nn > 2 * rnd, (nn, rnd)
+
+
+def test_switched_off_by_the_environment(run, tmp_path, monkeypatch):
+    monkeypatch.setenv(P.ENV_SWITCH, "0")
+    seen = []
+    P.fit_run_first_map(os.fspath(run), os.fspath(tmp_path / "cache"), epochs=[1], config=EngineConfig(**SMALL),
+                        progress=seen.append)
+    assert seen and all(s["stage"] != "provisional" for s in seen)
