@@ -2,9 +2,9 @@
 
     python benchmarks/bench_first_map.py [--n 10000] [--dim 512] [--epochs 2] [--repeats 3] [--baseline]
 
-1. Writes a run with the real writer (DVIWriter): ``--n`` samples (90 % train) of generated
-   class clusters (10 classes, 32-d inputs) through an MLP whose ``--dim``-wide ReLU layer
-   is the logged representation, ``--epochs`` epochs (a few SGD steps between them).
+1. Writes a run with the real writer (DVIWriter; bench_backend.write_run): ``--n`` samples
+   (80 % train) of generated class clusters (10 classes, 32-d inputs) through an MLP whose
+   ``--dim``-wide ReLU layer is the logged representation, ``--epochs`` epochs.
 2. Per repeat, with an empty engine cache: starts ``tensorboard --logdir ... --dvi_cache_dir``
    (the installed plugin, default engine settings, one worker), waits until it serves the run
    list, then opens the tab in headless Chromium and reports, from ``page.goto``:
@@ -35,38 +35,14 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path[:0] = [ROOT, os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "e2e")]
+sys.path[:0] = [ROOT, HERE, os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "e2e")]
 
 import numpy as np  # noqa: E402
 
+from bench_backend import write_run  # noqa: E402
 from harness import browser, plugin_frame, tensorboard, wait_ready  # noqa: E402
 
 PROVISIONAL_JS = "() => { const r = document.querySelector('.dvi-root'); return !!r && (!!r.dataset.provisional || r.dataset.ready === '1'); }"
-
-
-def write_run(run_dir, n, dim, epochs, seed=0):
-    import torch
-
-    from tensorboard_dvi import DVIWriter
-    torch.manual_seed(seed)
-    torch.set_num_threads(1)
-    g = torch.Generator().manual_seed(seed)
-    centres = torch.randn(10, 32, generator=g) * 2.5
-    y = torch.randint(0, 10, (n,), generator=g)
-    x = centres[y] + torch.randn(n, 32, generator=g) * 1.2
-    n_train = int(n * 0.9)
-    model = torch.nn.Sequential(torch.nn.Linear(32, dim), torch.nn.ReLU(), torch.nn.Linear(dim, 10))
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    w = DVIWriter(run_dir, model, x[:n_train], y[:n_train], test_data=x[n_train:], test_labels=y[n_train:],
-                  seed=seed, batch_size=1000)
-    for e in range(1, epochs + 1):
-        for _ in range(20):
-            idx = torch.randint(0, n_train, (256,), generator=g)
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-        w.log_epoch(e)
-    w.close()
 
 
 def once(b, logdir, cache, log, provisional=True):
@@ -122,7 +98,7 @@ def main():
     logdir = os.path.join(work, "logs")
     run_dir = os.path.join(logdir, "run")
     t0 = time.perf_counter()
-    write_run(run_dir, a.n, a.dim, a.epochs)
+    write_run(run_dir, a.n, a.epochs, a.dim)
     log(f"wrote {a.n} samples x {a.dim}-d, {a.epochs} epochs in {time.perf_counter() - t0:.1f} s ({run_dir})")
     provs, fits, loads, nn_prov, nn_fit, base_fits = [], [], [], [], [], []
     with browser() as b:

@@ -142,3 +142,37 @@ test("epochs logged while the tab is open reach the open run (the run line's 'N 
   assert.deepEqual(s.run.epochs, [1, 2, 3]);
   s.close();
 });
+
+test("provisional: the map is fed the provisional layout without background, then the fitted epoch replaces it", async () => {
+  const api = fakeApi({ fittedSteps: [[]], epochs: [1, 2] });
+  api.provisionalProjection = async (run, e) => { api.calls.push(`provisional ${e}`); return { coords: [], epoch: e, provisional: true, seconds: 2.5 }; };
+  const loaded = [];
+  const map = { proj: null, source: null,
+    async showEpoch(e, o) {
+      const [proj, bg] = await Promise.all([this.source.projection(e), this.source.background(e).catch(() => "failed")]);
+      this.proj = proj;
+      loaded.push([e, !!proj.provisional, bg, o.animate]);
+      return true;
+    } };
+  const s = new RunSession(api, { map, pollMs: 100000 });
+  await s.refreshRuns();
+  await s.open("r");
+  map.source = s.source();
+  const events = [];
+  s.on("provisional", (p) => events.push(p));
+  assert.equal(await s.showProvisional(1), true);
+  assert.equal(s.provisional, 1);
+  assert.equal(s.shownEpoch, null);  // not a fitted epoch: panels keyed on shown epochs stay empty
+  assert.deepEqual(loaded[0], [1, true, null, false]);  // no background request for it
+  assert.deepEqual(events, [{ epoch: 1, seconds: 2.5 }]);
+  s.fitted = [1];  // epoch 1 is fitted now
+  assert.equal(await s.showProvisional(1), false);  // never once something is fitted
+  s.provisional = 1;
+  await s.showEpoch(1);
+  assert.equal(s.provisional, null);
+  assert.deepEqual(events.at(-1), { epoch: null });
+  assert.deepEqual(loaded.at(-1).slice(0, 2), [1, false]);
+  assert.equal(loaded.at(-1)[3], true);  // animated from the provisional positions to the fitted ones
+  assert.ok(api.calls.includes("projection 1"));
+  s.close();
+});
