@@ -4,7 +4,7 @@ Fitting an epoch of 10k x 512 takes a minute or more on a small CPU; a tab that 
 unfitted run would stay empty that long. So, before the real fit of a run that has no fitted
 epoch, the worker computes a provisional layout of the first epoch it will fit: exact kNN
 (complex.knn_exact: torch, no numba compile), UMAP's fuzzy simplicial set, a PCA start, and
-a few hundred steps of UMAP's layout optimisation (refine.refine_positions, closed-form
+150 steps of UMAP's layout optimisation (refine.refine_positions, closed-form
 gradients); test rows are placed at their training neighbours' membership-weighted mean.
 There is no encoder, no decoder and so no background: the tab says what it shows.
 
