@@ -36,6 +36,7 @@ from .guard import Guard
 from .lifecycle import on_sigterm
 from .jobs import JobManager
 from .neighbours import NeighbourRoutes
+from .reference_route import ReferenceRoutes
 from .runs import LRU, Runs, RunState
 from .sample_routes import SampleRoutes
 from .tags import TagRoutes
@@ -84,6 +85,7 @@ class DVIPlugin(base_plugin.TBPlugin):
         self._samples = SampleRoutes(self.runs)
         self._neighbours = NeighbourRoutes(self.runs)
         self._tags = TagRoutes(self.runs)
+        self._reference = ReferenceRoutes(self.runs, jobs, self._json)  # "B laid out from A"
         self.zoom = zoom_route.ZoomRenderer()  # zoomed backgrounds (plugin/zoom_route.py)
         atexit.register(self.zoom.close)
         allowed = str(getattr(flags, "dvi_allowed_hosts", "") or "").split(",")
@@ -105,6 +107,8 @@ class DVIPlugin(base_plugin.TBPlugin):
             "/status": self._serve_status,
             "/fit": self._serve_fit,
             "/cancel": self._serve_cancel,
+            "/fit_from": self._reference.serve_fit_from,
+            "/fit_from_cancel": self._reference.serve_cancel,
             "/catalogue": self._serve_catalogue,
             "/samples": self._serve_samples,
             "/projection": self._serve_projection,
@@ -165,6 +169,13 @@ class DVIPlugin(base_plugin.TBPlugin):
             raise codes.NotFitted(f"epoch {e} of run {run.name!r} is not fitted yet ({err})") from None
         except (ValueError, OSError) as err:
             raise codes.Damaged(f"epoch {e} of run {run.name!r}: cached results unreadable ({err})") from None
+
+    def _fitted_epoch(self, args):
+        """(run, epoch, uid) of a fitted epoch; ``ref=A``: the run laid out from A (reference_route.py)."""
+        if "ref" in args:
+            return self._reference.fitted_epoch(args)
+        run = self.runs.open(args)
+        return (run, *self.runs.epoch(run, args, fitted=True))
 
     def _class_name(self, run: RunState, c: int) -> str:
         names = run.reader.meta.get("class_names") or []
@@ -261,14 +272,12 @@ class DVIPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_projection(self, request):
-        run = self.runs.open(request.args)
-        e, uid = self.runs.epoch(run, request.args, fitted=True)
+        run, e, uid = self._fitted_epoch(request.args)
         return http_util.Respond(request, self.projection_bytes(run, e, uid), "application/octet-stream")
 
     @wrappers.Request.application
     def _serve_background(self, request):
-        run = self.runs.open(request.args)
-        e, uid = self.runs.epoch(run, request.args, fitted=True)
+        run, e, uid = self._fitted_epoch(request.args)
         if "bounds" in request.args:
             return zoom_route.serve_png(self, request, run, e, uid)
         png = self._cache_call(run, e, lambda: run.cache.background_png(e))
@@ -276,8 +285,7 @@ class DVIPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_background_meta(self, request):
-        run = self.runs.open(request.args)
-        e, _ = self.runs.epoch(run, request.args, fitted=True)
+        run, e, _ = self._fitted_epoch(request.args)
         meta = self._cache_call(run, e, lambda: run.cache.background_meta(e))
         if "bounds" in request.args:
             return self._json(request, zoom_route.meta(request.args, meta))
@@ -286,10 +294,9 @@ class DVIPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_predict_at(self, request):
-        run = self.runs.open(request.args)
         x = validate.finite_float(request.args, "x")
         y = validate.finite_float(request.args, "y")
-        e, _ = self.runs.epoch(run, request.args, fitted=True)
+        run, e, _ = self._fitted_epoch(request.args)
         cls, conf, inside = self._cache_call(run, e, lambda: run.cache.predict_at(e, x, y))
         return self._json(request, {"class": int(cls), "class_name": self._class_name(run, cls),
                                     "confidence": float(conf), "inside": bool(inside)})
