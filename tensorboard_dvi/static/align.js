@@ -173,15 +173,18 @@ export function invertSimilarity(T) {
  * A zoomed tile of an aligned pane: the data box `src` (in the run's own coordinates) that covers
  * the view box `dst` (aligned coordinates) once mapped back by T's inverse, and the canvas transform
  * [a, b, c, d, e, f] that draws the tile image (iw×ih, row 0 at src's y1) warped by T onto a W×H
- * canvas covering `dst` (row 0 at dst's y1). null when T cannot be inverted.
+ * canvas covering `dst` (row 0 at dst's y1). `clip` (the run's own background bounds) limits `src`
+ * to where the run has regions. null when T cannot be inverted or nothing is left after the clip.
  */
-export function tileGeometry(dst, T, iw, ih, W, H) {
+export function tileGeometry(dst, T, iw, ih, W, H, clip = null) {
   const inv = invertSimilarity(T);
   if (!inv) return null;
   const [X0, Y0, X1, Y1] = dst;
   const pts = [[X0, Y0], [X1, Y0], [X0, Y1], [X1, Y1]].map(([x, y]) => applyPoint(inv, x, y));
-  const src = [Math.min(...pts.map((p) => p[0])), Math.min(...pts.map((p) => p[1])),
+  let src = [Math.min(...pts.map((p) => p[0])), Math.min(...pts.map((p) => p[1])),
     Math.max(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[1]))];
+  if (clip) src = [Math.max(src[0], clip[0]), Math.max(src[1], clip[1]), Math.min(src[2], clip[2]), Math.min(src[3], clip[3])];
+  if (!(src[0] < src[2] && src[1] < src[3])) return null;
   const toCanvas = (u, v) => {
     const x = src[0] + (u / iw) * (src[2] - src[0]), y = src[3] - (v / ih) * (src[3] - src[1]);
     const [X, Y] = applyPoint(T, x, y);

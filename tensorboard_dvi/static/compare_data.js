@@ -77,8 +77,9 @@ export class CompareData {
     if (this.fromRef(p)) return this.api.backgroundTile(p.run, ep, bounds, res, ref.run);
     const T = (await this.projection(p, ep)).align;
     if (!T || T.identity) return this.api.backgroundTile(p.run, ep, bounds, res);
-    const g = tileGeometry(bounds, T, res, res, res, res);
-    if (!g) return this.api.backgroundTile(p.run, ep, bounds, res);
+    const own = await this.api.background(p.run, ep);  // cached: the bounds of the run's own regions
+    const g = tileGeometry(bounds, T, res, res, res, res, own.bounds);
+    if (!g) throw new Error("the zoomed view lies outside this run's regions");
     return warpTile(await this.api.backgroundTile(p.run, ep, g.src, res), g.transform, res, res);
   }
 

@@ -71,6 +71,9 @@ test("tileGeometry: the source box covers the view, and the canvas transform lan
   assert.ok(Math.abs(a * iu + cc * iv + e - ((X - 0) / 4) * W) < 1e-6);
   assert.ok(Math.abs(b * iu + d * iv + f - ((2 - Y) / 2) * H) < 1e-6);
   assert.equal(tileGeometry(dst, { m: [0, 0, 0, 0], t: [0, 0] }, 1, 1, 1, 1), null);
+  const clipped = tileGeometry(dst, T, 50, 50, W, H, [g.src[0], g.src[1], (g.src[0] + g.src[2]) / 2, g.src[3]]);
+  assert.equal(clipped.src[2], (g.src[0] + g.src[2]) / 2);  // only where the run has regions
+  assert.equal(tileGeometry(dst, T, 50, 50, W, H, [1e6, 1e6, 1e6 + 1, 1e6 + 1]), null);
 });
 
 test("pairResidual: 0 for the same map, the shift over the spread for a shifted one", () => {
