@@ -1,12 +1,13 @@
 """Compare "fitted from A" against the tab's Procrustes alignment (docs/COMPARE.md).
 
-Two runs of one model written by DVIWriter (sklearn digits MLP, tests/conftest.make_run, same
-samples and seed; clean vs 20 % noisy labels). A and B are fitted on their own; then B is fitted
+Two runs of one model written by DVIWriter, same samples and seed, clean vs 20 % noisy labels:
+sklearn digits MLP (tests/conftest.make_run, default) or, with ``--mnist``, the demo's code path
+(demo/train_mnist.py train_run: SmallCNN on real MNIST; ``--n-train`` logged training samples). A and B are fitted on their own; then B is fitted
 laid out from A (engine/reference.py). Per epoch it prints, on the shared training+test samples:
 the residual of B to A (median distance / RMS spread of A) after the tab's robust Procrustes of
 B's own map, and of the reference fit as drawn (no alignment), with B's NN@15 in both fits.
 
-Run: PYTHONPATH=. python benchmarks/bench_reference.py [--n-train 1200] [--epochs 4]
+Run: PYTHONPATH=. python benchmarks/bench_reference.py [--n-train 1200] [--epochs 4] [--mnist]
 """
 
 import argparse
@@ -28,6 +29,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--steps", type=int, default=30, help="training steps per logged epoch")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--mnist", action="store_true", help="the demo's SmallCNN on MNIST instead of digits")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from conftest import make_run
@@ -39,8 +41,17 @@ def main():
     root = tempfile.mkdtemp(prefix="dvi-ref-")
     a, b = os.path.join(root, "clean"), os.path.join(root, "noisy")
     for path, noise in ((a, 0.0), (b, 0.2)):
-        make_run(path, epochs=args.epochs, n_train=args.n_train, n_test=args.n_test, seed=0,
-                 noisy_fraction=noise, thumbnails=False, steps_per_epoch=args.steps)
+        if args.mnist:
+            demo = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "demo")
+            sys.path.insert(0, demo)
+            import mnist_data
+            import train_mnist
+            train_mnist.train_run(os.path.basename(path), root, mnist_data.load(), epochs=args.epochs, noise=noise,
+                                  train_size=4 * args.n_train, n_logged_train=args.n_train,
+                                  n_logged_test=args.n_test, seed=0)
+        else:
+            make_run(path, epochs=args.epochs, n_train=args.n_train, n_test=args.n_test, seed=0,
+                     noisy_fraction=noise, thumbnails=False, steps_per_epoch=args.steps)
     cfg = EngineConfig(threads=args.threads)
     ca, cb = os.path.join(root, "cache-a"), os.path.join(root, "cache-b")
     cr = reference_cache_dir(cb, a)
@@ -52,7 +63,7 @@ def main():
         fn()
         t[name] = time.perf_counter() - t0
     A, B, R = RunCache(ca), RunCache(cb), RunCache(cr)
-    print(f"n_train={args.n_train} n_test={args.n_test} epochs={args.epochs} threads={args.threads}; "
+    print(f"{'MNIST SmallCNN' if args.mnist else 'digits MLP'}: n_train={args.n_train} n_test={args.n_test} epochs={args.epochs} threads={args.threads}; "
           f"fit seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()))
     print("epoch  residual: Procrustes  fitted-from-A   NN@15: B own  B from A")
     for e in range(1, args.epochs + 1):

@@ -388,7 +388,7 @@ def test_alignment_on_off(tb, page):
     assert "dvi.align=none" in top_hash(page)
     assert "alignment off" in frame.locator(".dvi-cmp-pane[data-pane='1'] .dvi-cmp-align").inner_text()
     # and on again
-    frame.get_by_role("radio", name="Aligned").click()
+    frame.get_by_role("radio", name="Rotate").click()
     frame.wait_for_function("() => !!(window.__dvi.compare.panes[1].map.proj.align)")
     ready(frame, [3, 3])
     assert "dvi.align" not in top_hash(page)
