@@ -14,8 +14,8 @@ import os
 import numpy as np
 import pytest
 
-from harness import browser, checked_page, fitted_tensorboard
-from test_compare_e2e import cmp, demo_modules, fetch_container, open_compare, ready
+from harness import browser, checked_page
+from test_compare_e2e import cmp, demo_tensorboard, fetch_container, open_compare, ready
 from test_compare_e2e import pytestmark  # noqa: F401 (marks)
 
 RUNS = {
@@ -27,17 +27,7 @@ SHOTS = os.environ.get("DVI_SHOTS", "/tmp")
 
 @pytest.fixture(scope="module")
 def tb(tmp_path_factory):
-    import torch
-
-    mnist_data, train_mnist = demo_modules()
-    torch.set_num_threads(1)
-
-    def write(logdir):
-        data = mnist_data.load()
-        for name, kwargs in RUNS.items():
-            train_mnist.train_run(name, str(logdir), data, seed=0, **kwargs)
-
-    with fitted_tensorboard(tmp_path_factory.mktemp("dvi-fitted"), write, list(RUNS)) as base:
+    with demo_tensorboard(tmp_path_factory.mktemp("dvi-fitted"), RUNS) as base:
         yield base
 
 

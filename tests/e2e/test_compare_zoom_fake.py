@@ -5,15 +5,13 @@ in its own coordinates and draws the tile warped, so its pixels follow its run's
 at the back-mapped points. Zooming out drops the tiles. Fake backend (tests/e2e/fake_api.py)."""
 
 import numpy as np
-import pytest
 
-from fake_api import FakeServer
 from harness import dvi_frame
 from test_tab_e2e import chromium, page, pytestmark  # noqa: F401 (fixtures, marks)
-from test_zoom_background_fake import expected_rgb
+from test_zoom_background_fake import expected_rgb, srv  # noqa: F401 (srv: the fake server fixture)
 
-# background pixels of pane k at CSS points, with the data coordinates of those points (the pane's
-# drawn coordinates) and the same points mapped back into the run's own coordinates
+# background pixels of pane k at CSS points, with the points' data coordinates mapped back into the
+# run's own coordinates (through the inverse of the pane's alignment)
 JS_SAMPLE = """([k, pts]) => {
   const p = window.__dvi.compare.panes[k], m = p.map, ctx = m.bgCanvas.getContext('2d'), out = [];
   const T = m.proj.align, inv = T && !T.identity ? (() => { const [a, b, c, d] = T.m, det = a * d - b * c;
@@ -24,12 +22,6 @@ JS_SAMPLE = """([k, pts]) => {
   }
   return out;
 }"""
-
-
-@pytest.fixture(scope="module")
-def srv():
-    with FakeServer(n=600, epochs=3) as s:
-        yield s
 
 
 def agreement(frame, k, pts, run, epoch):
