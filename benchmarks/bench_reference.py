@@ -30,12 +30,15 @@ def main():
     ap.add_argument("--steps", type=int, default=30, help="training steps per logged epoch")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--mnist", action="store_true", help="the demo's SmallCNN on MNIST instead of digits")
+    ap.add_argument("--strength", type=float, nargs="*", default=[None],
+                    help="values of engine.reference.REFERENCE_STRENGTH to compare (default: its value)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from conftest import make_run
 
     from tensorboard_dvi.engine import EngineConfig, fit_run
     from tensorboard_dvi.engine.cache import RunCache
+    from tensorboard_dvi.engine import reference
     from tensorboard_dvi.engine.reference import fit_from_reference, reference_cache_dir, residual
 
     root = tempfile.mkdtemp(prefix="dvi-ref-")
@@ -54,22 +57,28 @@ def main():
                      noisy_fraction=noise, thumbnails=False, steps_per_epoch=args.steps)
     cfg = EngineConfig(threads=args.threads)
     ca, cb = os.path.join(root, "cache-a"), os.path.join(root, "cache-b")
-    cr = reference_cache_dir(cb, a)
     t = {}
-    for name, fn in (("A", lambda: fit_run(a, ca, config=cfg)), ("B", lambda: fit_run(b, cb, config=cfg)),
-                     ("B from A", lambda: fit_from_reference(b, cr, reference_path=a, reference_cache=ca,
-                                                             config=cfg))):
+    for name, fn in (("A", lambda: fit_run(a, ca, config=cfg)), ("B", lambda: fit_run(b, cb, config=cfg))):
         t0 = time.perf_counter()
         fn()
         t[name] = time.perf_counter() - t0
-    A, B, R = RunCache(ca), RunCache(cb), RunCache(cr)
-    print(f"{'MNIST SmallCNN' if args.mnist else 'digits MLP'}: n_train={args.n_train} n_test={args.n_test} epochs={args.epochs} threads={args.threads}; "
-          f"fit seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()))
-    print("epoch  residual: Procrustes  fitted-from-A   NN@15: B own  B from A")
-    for e in range(1, args.epochs + 1):
-        ea, eb, er = (np.asarray(c.embedding(e)) for c in (A, B, R))
-        print(f"{e:5d}  {residual(ea, eb):20.3f}  {residual(ea, er, align=False):13.3f}  "
-              f"{B.metrics(e)['nn_15']:13.3f}  {R.metrics(e)['nn_15']:8.3f}")
+    A, B = RunCache(ca), RunCache(cb)
+    for strength in args.strength:
+        if strength is not None:
+            reference.REFERENCE_STRENGTH = strength
+        cr = reference_cache_dir(cb, a) + f"-{reference.REFERENCE_STRENGTH:g}"
+        t0 = time.perf_counter()
+        fit_from_reference(b, cr, reference_path=a, reference_cache=ca, config=cfg)
+        t["B from A"] = time.perf_counter() - t0
+        R = RunCache(cr)
+        print(f"{'MNIST SmallCNN' if args.mnist else 'digits MLP'}: n_train={args.n_train} n_test={args.n_test} "
+              f"epochs={args.epochs} threads={args.threads} strength={reference.REFERENCE_STRENGTH:g}; "
+              f"fit seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()))
+        print("epoch  residual: Procrustes  fitted-from-A   NN@15: B own  B from A")
+        for e in range(1, args.epochs + 1):
+            ea, eb, er = (np.asarray(c.embedding(e)) for c in (A, B, R))
+            print(f"{e:5d}  {residual(ea, eb):20.3f}  {residual(ea, er, align=False):13.3f}  "
+                  f"{B.metrics(e)['nn_15']:13.3f}  {R.metrics(e)['nn_15']:8.3f}")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ import numpy as np
 from .cache import NotFittedError, RunCache, run_identity
 from .config import EngineError
 
-#: multiplies ``anchor_strength`` for the pull towards run A's positions (measured: docs/COMPARE.md)
+#: multiplies ``anchor_strength`` for the pull towards run A's positions; larger: closer to A, fewer of
+#: B's own neighbours kept (the sweep in docs/COMPARE.md, "Fitted from A")
 REFERENCE_STRENGTH = 1.0
 
 
@@ -89,12 +90,12 @@ class ReferenceLayout:
     """Run A's fitted maps as the layout B's refinement starts from (``EpochFitter.reference``)."""
 
     def __init__(self, a_reader, a_cache: RunCache, b_ids: np.ndarray, b_train_rows: np.ndarray,
-                 strength: float = REFERENCE_STRENGTH):
+                 strength: Optional[float] = None):
         a_static = a_reader.static()
         a_ids = np.asarray(a_static.ids, np.int64)
         a_train = np.nonzero(np.asarray(a_static.split) == 0)[0]
         self.cache = a_cache
-        self.strength = float(strength)
+        self.strength = float(REFERENCE_STRENGTH if strength is None else strength)
         b_train_ids = np.asarray(b_ids, np.int64)[b_train_rows]
         self.a_row = id_rows(a_ids, b_train_ids)            # B train row -> A row (any split), -1
         a_train_pos = np.full(len(a_ids), -1, np.int64)
