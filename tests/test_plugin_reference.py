@@ -102,6 +102,10 @@ def test_fit_from_needs_a_then_serves_b_laid_out_from_a(tab):
     ({"run": "noisy", "ref": "noisy"}, 400, "bad_param"),
     ({"run": "noisy", "ref": "../clean"}, 400, "forbidden"),
     ({"run": "noisy", "ref": "nope"}, 404, "unknown_run"),
+    ({"run": "noisy", "ref": "/etc"}, 400, "forbidden"),
+    ({"run": "noisy", "ref": ".."}, 400, "forbidden"),
+    ({"run": "noisy", "ref": "clean\0x"}, 400, "bad_param"),
+    ({"run": "../noisy", "ref": "clean"}, 400, "forbidden"),
 ])
 def test_fit_from_validates_both_runs(tab, query, code, err):
     client, _ = tab
