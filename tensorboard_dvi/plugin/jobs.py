@@ -84,9 +84,8 @@ class JobManager:
 
     def submit(self, run: str, run_path: str, cache_dir: str, epochs: Optional[Sequence[int]] = None,
                *, user: bool = False, fit=None, extra: Optional[dict] = None) -> dict:
-        """Queue fitting of ``run`` (no-op if already queued; re-run after the current job if running).
-        ``fit``/``extra``: this job's own fit function and keyword arguments (a key that is no run
-        name, e.g. a "B from A" job of plugin/reference_route.py)."""
+        """Queue fitting of ``run`` (no-op if already queued; re-run after the current job if running);
+        ``fit``/``extra``: this job's own fit function and keywords (reference_route.py's "B from A")."""
         epochs = None if epochs is None else sorted(int(e) for e in epochs)
         with self._lock:
             self._check_open()

@@ -170,13 +170,6 @@ class DVIPlugin(base_plugin.TBPlugin):
         except (ValueError, OSError) as err:
             raise codes.Damaged(f"epoch {e} of run {run.name!r}: cached results unreadable ({err})") from None
 
-    def _fitted_epoch(self, args):
-        """(run, epoch, uid) of a fitted epoch; ``ref=A``: the run laid out from A (reference_route.py)."""
-        if "ref" in args:
-            return self._reference.fitted_epoch(args)
-        run = self.runs.open(args)
-        return (run, *self.runs.epoch(run, args, fitted=True))
-
     def _class_name(self, run: RunState, c: int) -> str:
         names = run.reader.meta.get("class_names") or []
         return names[c] if 0 <= c < len(names) else str(c)
@@ -272,12 +265,12 @@ class DVIPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_projection(self, request):
-        run, e, uid = self._fitted_epoch(request.args)
+        run, e, uid = self._reference.resolve(request.args)
         return http_util.Respond(request, self.projection_bytes(run, e, uid), "application/octet-stream")
 
     @wrappers.Request.application
     def _serve_background(self, request):
-        run, e, uid = self._fitted_epoch(request.args)
+        run, e, uid = self._reference.resolve(request.args)
         if "bounds" in request.args:
             return zoom_route.serve_png(self, request, run, e, uid)
         png = self._cache_call(run, e, lambda: run.cache.background_png(e))
@@ -285,7 +278,7 @@ class DVIPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_background_meta(self, request):
-        run, e, _ = self._fitted_epoch(request.args)
+        run, e, _ = self._reference.resolve(request.args)
         meta = self._cache_call(run, e, lambda: run.cache.background_meta(e))
         if "bounds" in request.args:
             return self._json(request, zoom_route.meta(request.args, meta))
@@ -296,7 +289,7 @@ class DVIPlugin(base_plugin.TBPlugin):
     def _serve_predict_at(self, request):
         x = validate.finite_float(request.args, "x")
         y = validate.finite_float(request.args, "y")
-        run, e, _ = self._fitted_epoch(request.args)
+        run, e, _ = self._reference.resolve(request.args)
         cls, conf, inside = self._cache_call(run, e, lambda: run.cache.predict_at(e, x, y))
         return self._json(request, {"class": int(cls), "class_name": self._class_name(run, cls),
                                     "confidence": float(conf), "inside": bool(inside)})

@@ -111,6 +111,14 @@ class ReferenceRoutes:
                                      headers=codes.method_headers(["POST"]))
         return self._json(request, self.cancel(*self.pair(request.args)), code=202)
 
+    def resolve(self, args):
+        """(run, epoch, uid) of a fitted epoch for the map routes: the run's own, or with ``ref=A``
+        the run laid out from A."""
+        if "ref" in args:
+            return self.fitted_epoch(args)
+        run = self.runs.open(args)
+        return (run, *self.runs.epoch(run, args, fitted=True))
+
     def fitted_epoch(self, args):
         """(view, epoch, uid) of ``run=B&ref=A&epoch=e``: B's logged epoch, A's fitted one (409
         otherwise), fitted from A and fresh (404 ``not_fitted`` otherwise)."""
