@@ -88,6 +88,9 @@ def one_class_warning(logits: np.ndarray) -> List[str]:
 class EpochFitter:
     """Fits epochs of one run into its cache; holds what stays fixed over the run."""
 
+    #: another run's layout to start from and anchor to (reference.py's ReferenceLayout), or None
+    reference = None
+
     def __init__(self, reader, cache: RunCache, cfg: EngineConfig, device: str, progress: Progress,
                  should_stop):
         self.reader = reader
@@ -231,6 +234,8 @@ class EpochFitter:
                 offsets = self._warm_offsets(prev, cx, x_train)
                 if cfg.anchor_strength > 0 or cfg.init_from_previous:
                     anchor, anchor_w = self._anchors(prev, cx, x_train, npr)
+        if self.reference is not None:  # laid out from another run's map of this epoch
+            anchor, anchor_w = self.reference.anchors(self, e, cx, x_train)
         stages = {"refine": (0.5, 0.8), "decoder": (0.8, 1.0)}  # the encoder: 0-0.5, via on_epoch
         P("train", e, f"training the visualizer of epoch {e}")
         report = train_visualizer(

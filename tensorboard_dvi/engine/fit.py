@@ -56,7 +56,8 @@ def _select(all_epochs: List[int], epochs) -> List[int]:
 def fit_run(run_path, cache_dir: str, *, epochs: Optional[Iterable[int]] = None,
             config: Optional[EngineConfig] = None, device: str = "cpu",
             progress: Optional[Callable[[dict], None]] = None,
-            should_stop: Optional[Callable[[], bool]] = None, confine: Optional[str] = None) -> List[int]:
+            should_stop: Optional[Callable[[], bool]] = None, confine: Optional[str] = None,
+            reference=None) -> List[int]:
     """Fit every epoch of the run that is not fresh in the cache; return those fitted.
 
     ``run_path`` is a run folder (or an object with the RunReader API).
@@ -65,6 +66,7 @@ def fit_run(run_path, cache_dir: str, *, epochs: Optional[Iterable[int]] = None,
     later ones were fitted makes those later ones refit (``_in_epoch_order``). ``should_stop()`` is
     polled between stages and trainer epochs; finished epochs stay valid. ``confine`` (the
     plugin passes its logdir): files reached through a symlink out of it are not read.
+    ``reference``: another run's layout to fit from (reference.py's ``fit_from_reference``).
     """
     cfg = config or EngineConfig()
     device = str(device)
@@ -99,6 +101,7 @@ def fit_run(run_path, cache_dir: str, *, epochs: Optional[Iterable[int]] = None,
         todo = [e for e in selected if e not in fresh]
         P = Progress(progress, len(todo))
         fitter = EpochFitter(reader, cache, cfg, device, P, should_stop)
+        fitter.reference = reference
         done: List[int] = []
         for e in todo:
             if should_stop is not None and should_stop():

@@ -22,6 +22,8 @@ CODES = {
     "unknown_sample": "no sample with that id, or no thumbnail for it (404)",
     "not_fitted": "the epoch is logged but its map is not (yet) in the cache, or it is being "
                   "rewritten: try again later (404)",
+    "reference_not_fitted": "run B laid out from run A (``ref=A``): A has not fitted that epoch (or any "
+                            "epoch B logs) yet; fit A first (409)",
     "damaged": "the run's or the epoch's files (or its cached results) cannot be read (404)",
     "unknown_file": "no such file in the tab's static folder (404)",
     "method": "the route does not take this HTTP method (405, with an Allow header)",
@@ -57,6 +59,9 @@ UnknownEpoch = _coded("UnknownEpoch", errors.NotFoundError, "unknown_epoch")
 UnknownSample = _coded("UnknownSample", errors.NotFoundError, "unknown_sample")
 NotFitted = _coded("NotFitted", errors.NotFoundError, "not_fitted")
 Damaged = _coded("Damaged", errors.NotFoundError, "damaged")
+#: ``ref=A`` asks for B laid out from A, but A's epoch is not fitted yet (409 Conflict).
+ReferenceNotFitted = _coded("ReferenceNotFitted", errors.NotFoundError, "reference_not_fitted")
+ReferenceNotFitted.http_code = 409
 #: A file the run did not log (an extra such as texts.json) or the static folder lacks (404).
 UnknownFile = _coded("UnknownFile", errors.NotFoundError, "unknown_file")
 #: A state-changing request without the ``X-DVI-Request: 1`` header, where a route demands it (403).

@@ -13,7 +13,7 @@ class Job:
     __slots__ = ("id", "run", "run_path", "cache_dir", "epochs", "state", "stage", "epoch", "epochs_done",
                  "epochs_total", "fraction", "eta_s", "error", "message", "user_cancelled", "cancel_requested",
                  "cancel_deadline", "submitted_at", "started_at", "finished_at", "done_times", "fitted",
-                 "rerun", "generation", "traceback", "eta_at", "s_per_epoch", "budget_error")
+                 "rerun", "generation", "traceback", "eta_at", "s_per_epoch", "budget_error", "fit", "extra")
 
     def __init__(self, run: str):
         self.id = 0
@@ -41,6 +41,8 @@ class Job:
         self.traceback = None
         self.eta_at = None  # clock time of eta_s (the shown estimate counts down from there)
         self.s_per_epoch = None  # measured seconds per fitted epoch (start-up excluded once known)
+        self.fit = None  # this job's own fit function (None: the manager's), e.g. a "B from A" fit
+        self.extra = None  # its extra keyword arguments (dict)
 
     def snapshot(self) -> dict:
         return {"state": self.state, "stage": self.stage, "epoch": self.epoch, "epochs_done": self.epochs_done,

@@ -84,13 +84,15 @@ class JobManager:
     # ---------------------------------------------------------------- public API (any thread)
 
     def submit(self, run: str, run_path: str, cache_dir: str, epochs: Optional[Sequence[int]] = None,
-               *, user: bool = False) -> dict:
-        """Queue fitting of ``run`` (no-op if already queued; re-run after the current job if running)."""
+               *, user: bool = False, fit=None, extra: Optional[dict] = None) -> dict:
+        """Queue fitting of ``run`` (no-op if already queued; re-run after the current job if running);
+        ``fit``/``extra``: this job's own fit function and keywords (reference_route.py's "B from A")."""
         epochs = None if epochs is None else sorted(int(e) for e in epochs)
         with self._lock:
             self._check_open()
             job = self._jobs.get(run) or Job(run)
             self._jobs[run] = job
+            job.fit, job.extra = fit, extra
             if user:
                 job.user_cancelled = False
             if job.state == "queued":
@@ -285,10 +287,10 @@ class JobManager:
                 job.stage = "starting"
                 job.message = "starting worker" if not idle else "starting"
                 job.started_at = self._clock()
-                kwargs = {"epochs": job.epochs, "config": self._config, "device": self._device}
+                kwargs = {"epochs": job.epochs, "config": self._config, "device": self._device, **(job.extra or {})}
                 if self.confine:
                     kwargs["confine"] = self.confine
-                msg = (job.id, self._fit, job.run_path, job.cache_dir, kwargs)
+                msg = (job.id, job.fit or self._fit, job.run_path, job.cache_dir, kwargs)
             try:
                 worker.conn.send(msg)
             except (OSError, ValueError) as e:

@@ -36,6 +36,7 @@ from .guard import Guard
 from .lifecycle import on_sigterm
 from .jobs import JobManager
 from .neighbours import NeighbourRoutes
+from .reference_route import ReferenceRoutes
 from .runs import LRU, Runs, RunState
 from .sample_routes import SampleRoutes
 from .tags import TagRoutes
@@ -84,6 +85,7 @@ class DVIPlugin(base_plugin.TBPlugin):
         self._samples = SampleRoutes(self.runs)
         self._neighbours = NeighbourRoutes(self.runs)
         self._tags = TagRoutes(self.runs)
+        self._reference = ReferenceRoutes(self.runs, jobs, self._json)  # "B laid out from A"
         self.zoom = zoom_route.ZoomRenderer()  # zoomed backgrounds (plugin/zoom_route.py)
         atexit.register(self.zoom.close)
         allowed = str(getattr(flags, "dvi_allowed_hosts", "") or "").split(",")
@@ -105,6 +107,8 @@ class DVIPlugin(base_plugin.TBPlugin):
             "/status": self._serve_status,
             "/fit": self._serve_fit,
             "/cancel": self._serve_cancel,
+            "/fit_from": self._reference.serve_fit_from,
+            "/fit_from_cancel": self._reference.serve_cancel,
             "/catalogue": self._serve_catalogue,
             "/samples": self._serve_samples,
             "/projection": self._serve_projection,
@@ -262,21 +266,21 @@ class DVIPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_projection(self, request):
-        """The fitted epoch's projection; with ``provisional=1``, until the epoch is fitted, its
-        provisional layout (header ``provisional: true``), else ``not_fitted`` as without it."""
-        run = self.runs.open(request.args)
-        if validate.choice(request.args, "provisional", ("0", "1"), default="0") == "1":
+        """The fitted epoch's projection (or, with ``ref=A``, run B laid out from A); with
+        ``provisional=1`` (not with ``ref``), until the epoch is fitted, its provisional layout
+        (header ``provisional: true``), else ``not_fitted`` as without it."""
+        if "ref" not in request.args and validate.choice(request.args, "provisional", ("0", "1"), default="0") == "1":
+            run = self.runs.open(request.args)
             e, uid = self.runs.epoch(run, request.args)
             if e not in self.runs.fitted(run, self.runs.scan(run)[1]):
                 blob = map_data.provisional_blob(run, e, self.runs.epoch_data(run, e), self.runs.static(run), uid)
                 return http_util.Respond(request, blob, "application/octet-stream")
-        e, uid = self.runs.epoch(run, request.args, fitted=True)
+        run, e, uid = self._reference.resolve(request.args)
         return http_util.Respond(request, self.projection_bytes(run, e, uid), "application/octet-stream")
 
     @wrappers.Request.application
     def _serve_background(self, request):
-        run = self.runs.open(request.args)
-        e, uid = self.runs.epoch(run, request.args, fitted=True)
+        run, e, uid = self._reference.resolve(request.args)
         if "bounds" in request.args:
             return zoom_route.serve_png(self, request, run, e, uid)
         png = self._cache_call(run, e, lambda: run.cache.background_png(e))
@@ -284,8 +288,7 @@ class DVIPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_background_meta(self, request):
-        run = self.runs.open(request.args)
-        e, _ = self.runs.epoch(run, request.args, fitted=True)
+        run, e, _ = self._reference.resolve(request.args)
         meta = self._cache_call(run, e, lambda: run.cache.background_meta(e))
         if "bounds" in request.args:
             return self._json(request, zoom_route.meta(request.args, meta))
@@ -294,10 +297,9 @@ class DVIPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_predict_at(self, request):
-        run = self.runs.open(request.args)
         x = validate.finite_float(request.args, "x")
         y = validate.finite_float(request.args, "y")
-        e, _ = self.runs.epoch(run, request.args, fitted=True)
+        run, e, _ = self._reference.resolve(request.args)
         cls, conf, inside = self._cache_call(run, e, lambda: run.cache.predict_at(e, x, y))
         return self._json(request, {"class": int(cls), "class_name": self._class_name(run, cls),
                                     "confidence": float(conf), "inside": bool(inside)})

@@ -160,3 +160,58 @@ export function unionBounds(boxes) {
   }
   return out;
 }
+
+/** The inverse of a similarity {m, t} (same shape; null for a degenerate one). */
+export function invertSimilarity(T) {
+  const [a, b, c, d] = T.m, det = a * d - b * c;
+  if (!Number.isFinite(det) || Math.abs(det) < 1e-300) return null;
+  const m = [d / det, -b / det, -c / det, a / det];
+  return { m, t: [-(m[0] * T.t[0] + m[1] * T.t[1]), -(m[2] * T.t[0] + m[3] * T.t[1])] };
+}
+
+/**
+ * A zoomed tile of an aligned pane: the data box `src` (in the run's own coordinates) that covers
+ * the view box `dst` (aligned coordinates) once mapped back by T's inverse, and the canvas transform
+ * [a, b, c, d, e, f] that draws the tile image (iw×ih, row 0 at src's y1) warped by T onto a W×H
+ * canvas covering `dst` (row 0 at dst's y1). `clip` (the run's own background bounds) limits `src`
+ * to where the run has regions. null when T cannot be inverted or nothing is left after the clip.
+ */
+export function tileGeometry(dst, T, iw, ih, W, H, clip = null) {
+  const inv = invertSimilarity(T);
+  if (!inv) return null;
+  const [X0, Y0, X1, Y1] = dst;
+  const pts = [[X0, Y0], [X1, Y0], [X0, Y1], [X1, Y1]].map(([x, y]) => applyPoint(inv, x, y));
+  let src = [Math.min(...pts.map((p) => p[0])), Math.min(...pts.map((p) => p[1])),
+    Math.max(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[1]))];
+  if (clip) src = [Math.max(src[0], clip[0]), Math.max(src[1], clip[1]), Math.min(src[2], clip[2]), Math.min(src[3], clip[3])];
+  if (!(src[0] < src[2] && src[1] < src[3])) return null;
+  const toCanvas = (u, v) => {
+    const x = src[0] + (u / iw) * (src[2] - src[0]), y = src[3] - (v / ih) * (src[3] - src[1]);
+    const [X, Y] = applyPoint(T, x, y);
+    return [((X - X0) / (X1 - X0)) * W, ((Y1 - Y) / (Y1 - Y0)) * H];
+  };
+  const o = toCanvas(0, 0), eu = toCanvas(1, 0), ev = toCanvas(0, 1);
+  return { src, transform: [eu[0] - o[0], eu[1] - o[1], ev[0] - o[0], ev[1] - o[1], o[0], o[1]] };
+}
+
+/**
+ * How far two maps are apart as drawn, without any alignment: the median distance between the
+ * pairs (ia[k] in A, ib[k] in B) relative to the RMS spread of A's paired points (the `med` of
+ * robustProcrustes, so "fitted from A" and "rotate" read on one scale). NaN without pairs.
+ */
+export function pairResidual(A, B, ia, ib) {
+  const n = ia.length;
+  if (!n) return NaN;
+  let mx = 0, my = 0;
+  for (let k = 0; k < n; k++) { mx += A[2 * ia[k]]; my += A[2 * ia[k] + 1]; }
+  mx /= n; my /= n;
+  let spread = 0;
+  const d = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    const ax = A[2 * ia[k]], ay = A[2 * ia[k] + 1];
+    spread += (ax - mx) ** 2 + (ay - my) ** 2;
+    d[k] = Math.hypot(ax - B[2 * ib[k]], ay - B[2 * ib[k] + 1]);
+  }
+  d.sort();
+  return d[n >> 1] / (Math.sqrt(spread / n) || 1);
+}

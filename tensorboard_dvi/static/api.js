@@ -108,6 +108,12 @@ export class Api {
   status(run) { return this._fetch("status", { run }, { method: "POST" }); }  // POST: opens the run (lazy fitting)
   fit(run) { return this._fetch("fit", { run }, { method: "POST" }); }
   cancel(run) { return this._fetch("cancel", { run }, { method: "POST" }); }
+  /** Run `run` laid out from run `ref` (docs/HTTP_API.md, fit_from): "start" (POST), "cancel", or
+   *  null (GET, the state only). */
+  fitFrom(run, ref, action = null) {
+    const route = action === "cancel" ? "fit_from_cancel" : "fit_from";
+    return this._fetch(route, { run, ref }, { method: action ? "POST" : "GET" });
+  }
   metrics(run, epoch) { return this._fetch("metrics", { run, epoch }); }
   sample(run, id, epoch) { return this._fetch("sample", { run, id, epoch }); }
   thumbnailUrl(run, id) { return this.url("thumbnail", { run, id }); }
@@ -134,9 +140,11 @@ export class Api {
     }));
   }
 
-  /** One fitted epoch: {epoch, n, coords, predictions, confidence, flags}. Cached (LRU). */
-  projection(run, epoch) {
-    return this._cached(this._proj, run + "\u0000" + epoch, () => this._fetch("projection", { run, epoch }, { as: "buffer" }).then((buf) => {
+  /** One fitted epoch: {epoch, n, coords, predictions, confidence, flags}. Cached (LRU).
+   *  `ref`: the run laid out from run `ref` (fit_from). */
+  projection(run, epoch, ref = null) {
+    const key = run + "\u0000" + epoch + (ref ? "\u0000" + ref : "");
+    return this._cached(this._proj, key, () => this._fetch("projection", { run, epoch, ref }, { as: "buffer" }).then((buf) => {
       const { header, arrays } = parseContainer(buf);
       return { epoch, n: header.n, ...arrays };
     }));
@@ -152,26 +160,26 @@ export class Api {
   }
 
   /** Background image and its bounds: {image: HTMLImageElement, bounds, resolution}. */
-  background(run, epoch) {
-    return this._cached(this._bg, run + "\u0000" + epoch, () => {
-      const meta = this._fetch("background_meta", { run, epoch });
+  background(run, epoch, ref = null) {
+    return this._cached(this._bg, run + "\u0000" + epoch + (ref ? "\u0000" + ref : ""), () => {
+      const meta = this._fetch("background_meta", { run, epoch, ref });
       const img = new Image();
       const loaded = new Promise((resolve, reject) => {
         img.onload = () => resolve(img);
         img.onerror = () => reject(new ApiError(404, `background of epoch ${epoch} could not be loaded`, "background"));
       });
-      img.src = this.url("background", { run, epoch });
+      img.src = this.url("background", { run, epoch, ref });
       return Promise.all([meta, loaded]).then(([m]) => ({ image: img, bounds: m.bounds, resolution: m.resolution, palette: m.palette || null }));
     });
   }
 
   /** The decision regions re-drawn over data `bounds` [x0, y0, x1, y1] (a zoomed view): an image. */
-  backgroundTile(run, epoch, bounds, resolution) {
+  backgroundTile(run, epoch, bounds, resolution, ref = null) {
     return new Promise((resolve, reject) => {
       const img = new Image();
       img.onload = () => resolve(img);
       img.onerror = () => reject(new ApiError(0, `zoomed background of epoch ${epoch} could not be loaded`, "background"));
-      img.src = this.url("background", { run, epoch, bounds: bounds.map((v) => v.toPrecision(9)).join(","), resolution });
+      img.src = this.url("background", { run, epoch, bounds: bounds.map((v) => v.toPrecision(9)).join(","), resolution, ref });
     });
   }
 

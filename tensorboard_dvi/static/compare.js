@@ -7,7 +7,10 @@
 //
 // Aligned coordinates: every pane after the first (the reference) is mapped onto the reference's
 // map of the same epoch by an orthogonal Procrustes fit on the shared sample ids (align.js); its
-// background is warped by the same transform, so regions and points stay together. The
+// background is warped by the same transform, so regions and points stay together. "Fitted from A"
+// (align "fitted") shows instead each other pane's run fitted with the reference run's maps as its
+// layout (compare_from.js, engine/reference.py): no rotation needed. Zoomed panes re-render their
+// regions like the single map (MapView's source.zoomBackground, compare_data.js zoomTile). The
 // difference panel (compare_side.js) shows diff.js's comparison of the reference with the others.
 //
 // State lives in the store (URL keys dvi.compare, dvi.lock, dvi.align, dvi.cdiff, dvi.ceps,
@@ -17,13 +20,14 @@
 
 import { h, setSegmented, Banners, injectStyle, typingIn } from "./ui.js";
 import { clampEpoch, stepEpoch } from "./epochs.js";
-import { alignTrajectories, unionBounds } from "./align.js";
+import { unionBounds } from "./align.js";
 import { selectPairs } from "./diff.js";
 import { mergeSelection, indicesOf } from "./selection.js";
 import { pointSizeFor } from "./encode.js";
-import { makePane, destroyPane, paneMessage, renderPaneHead, showPaneTooltip } from "./compare_pane.js";
+import { makePane, destroyPane, paneMessage, renderPaneHead, showPaneTooltip, loadPaneTrails } from "./compare_pane.js";
 import { CompareData } from "./compare_data.js";
-import { CompareSide, buildTopBar } from "./compare_side.js";
+import { CompareSide, buildTopBar, syncSlider, renderAdd, compareKey } from "./compare_side.js";
+import { FromFits } from "./compare_from.js";
 
 export const MAX_PANES = 4;
 const EMPHASIS_PX = 2;  // samples kept by the difference highlight are drawn this much larger
@@ -37,7 +41,8 @@ export class CompareView {
     this.panes = [];
     this.diff = null;
     this.hoverId = null;
-    this.data = new CompareData(api, () => this.panes, () => this._aligned());
+    this.data = new CompareData(api, () => this.panes, () => this.store.get().align);
+    this.from = new FromFits(api, (p) => this._onFrom(p));  // "fitted from A": one fit per other pane
     this._gen = 0;
     this._linking = false;
     injectStyle("compare.css");
@@ -166,6 +171,7 @@ export class CompareView {
     this.active = false;
     for (const p of this.panes) destroyPane(p);
     this.panes = [];
+    this.from.sync([], false);
     this.el.panes.replaceChildren();
     this.rootEl.hidden = true;
     this.root.classList.remove("dvi-comparing");
@@ -187,6 +193,7 @@ export class CompareView {
     this._renderAdd();
     try {
       await Promise.all(this.panes.map((p) => this._loadPane(p)));
+    this.from.sync(this.panes, this.store.get().align === "fitted");
     } catch (e) {
       if (gen === this._gen) this.notes.set("error", `Could not load the runs: ${e.message || e}`);
       return;
@@ -202,13 +209,17 @@ export class CompareView {
   async _loadPane(p) {
     if (p.source) return;
     p.session.on("palette", () => this._encode(p));
-    p.session.on("fitted", ({ first }) => { if (!first && this.active && p.source) { this._renderSlider(); this._showAll(true); } });
+    p.session.on("fitted", ({ first }) => {
+      if (p.k === 0) this.from.refAdvanced();
+      if (!first && this.active && p.source) { this._renderSlider(); this._showAll(true); }
+    });
     await p.session.open(p.entry);
     const session = p.session;
     p.source = {
       samples: session.samples, palette: session.palette,
       projection: (ep) => this.data.projection(p, ep),
       background: (ep) => this.data.background(p, ep),
+      zoomBackground: (ep, bounds, res) => this.data.zoomTile(p, ep, bounds, res),
     };
     p.map.setSource(p.source);
     this._encode(p);
@@ -218,15 +229,27 @@ export class CompareView {
   // ---------------------------------------------------------------------------- data
   pairs(a, b) { return this.data.pairs(a, b); }
 
+  /** A pane's fit from the reference changed: its head, and its map once it has the epoch. */
+  _onFrom(p) {
+    if (!this.active || !this.panes.includes(p) || !p.fromFit) return;
+    const { ep } = this._target(p);
+    if (ep === null) paneMessage(p, p.fromFit.text.text, p.fromFit.text);
+    else if (ep !== p.shown || !p.empty.hidden) { this._showAll(true); return; }
+    renderPaneHead(p, this._headState());
+  }
+
   // ---------------------------------------------------------------------------- epochs
+  /** The epochs pane p can show: its run's fitted ones, or those fitted from the reference. */
+  fittedOf(p) { return this.data.fromRef(p) ? (p.fromFit ? p.fromFit.fitted : []) : p.session.fitted; }
+
   _target(p) {
     const s = this.store.get();
     let want = s.lock ? s.epoch : (s.ceps[p.k] ?? s.epoch);
     if (want === null || want === undefined) want = this.union[0] ?? null;
-    return { want, ep: clampEpoch(p.session.fitted, want) };
+    return { want, ep: clampEpoch(this.fittedOf(p), want) };
   }
 
-  _headState() { return { lock: this.store.get().lock, panes: this.panes, aligned: this._aligned() }; }
+  _headState() { return { lock: this.store.get().lock, panes: this.panes, aligned: this._aligned(), mode: this.store.get().align, fittedOf: (p) => this.fittedOf(p) }; }
 
   async _showAll(animate = true) {
     const gen = this._gen;
@@ -236,7 +259,12 @@ export class CompareView {
     await Promise.all(this.panes.map(async (p) => {
       const { want, ep } = this._target(p);
       p.want = want;
-      if (ep === null) { paneMessage(p, `Fitting "${p.run}": its first map appears as soon as an epoch is ready.`, { busy: true }); return; }
+      if (ep === null) {
+        const from = this.data.fromRef(p) && p.fromFit ? p.fromFit.text : null;
+        paneMessage(p, from ? from.text : `Fitting "${p.run}": its first map appears as soon as an epoch is ready.`, from || { busy: true });
+        renderPaneHead(p, this._headState());
+        return;
+      }
       p.shown = ep;
       renderPaneHead(p, this._headState());
       try {
@@ -258,7 +286,7 @@ export class CompareView {
     this.rootEl.dataset.ready = "1";
     // prefetch the next epoch of every pane
     for (const p of this.panes) {
-      const f = p.session.fitted, e2 = f[f.indexOf(p.shown) + 1];
+      const f = this.fittedOf(p), e2 = f[f.indexOf(p.shown) + 1];
       if (e2 !== undefined) this.data.projection(p, e2).catch(() => {});
     }
   }
@@ -268,26 +296,9 @@ export class CompareView {
     this._syncSlider();
   }
 
-  _syncSlider() {
-    const E = this.el, s = this.store.get();
-    const u = this.union;
-    const cur = s.lock ? (s.epoch ?? u[0]) : (this.panes[0] && this.panes[0].shown);
-    const i = u.indexOf(cur);
-    if (i >= 0) E.slider.value = String(i);
-    E.slider.disabled = !s.lock || u.length < 2;
-    E.prev.disabled = E.next.disabled = !s.lock;
-    E.lock.checked = s.lock;
-    E.epoch.replaceChildren(h("span", { class: "dvi-epoch-label", text: s.lock ? "Epoch" : "Epochs" }),
-      h("b", { "data-testid": "compare-epoch", text: s.lock ? (cur ?? "—") : this.panes.map((p) => p.shown ?? "—").join(" · ") }),
-      h("span", { class: "dvi-epoch-of", text: u.length ? ` / ${u[u.length - 1]}` : "" }));
-  }
+  _syncSlider() { syncSlider(this); }
 
-  _renderAdd() {
-    const used = new Set(this.store.get().compare);
-    const free = this.session.runs.filter((r) => !used.has(r.name));
-    this.el.add.replaceChildren(h("option", { value: "" }, "+ Add run"), ...free.map((r) => h("option", { value: r.name }, r.name)));
-    this.el.add.hidden = !free.length || this.panes.length >= MAX_PANES;
-  }
+  _renderAdd() { renderAdd(this, MAX_PANES); }
 
   // ---------------------------------------------------------------------------- differences
   async _computeDiff() {
@@ -326,18 +337,10 @@ export class CompareView {
 
   _applySelection() {
     const s = this.store.get();
-    const ref = this.panes[0];
     for (const p of this.panes) {
       if (!p.session.samples) continue;
       p.map.setEncoding({ selection: indicesOf(p.session.samples, s.sel) });
-      const aligned = this._aligned() && p.k > 0;
-      const transform = aligned ? async (tr) => {
-        const Ts = [];
-        for (const ep of tr.epochs) Ts.push(p.session.fitted.includes(ep) ? (await this.data.projection(p, ep)).align : null);
-        return alignTrajectories(tr.positions, Ts);
-      } : null;
-      p.trails.load(p.run, p.session, s.sel, { on: s.trails, transform, keyExtra: this._aligned() ? ref.run : "" })
-        .catch((e) => this.notes.set("error", `Could not load the trajectories of "${p.run}": ${e.message || e}`));
+      loadPaneTrails(this, p, s);
     }
     this.side.renderSelection();
   }
@@ -381,6 +384,7 @@ export class CompareView {
     if (changed.has("compare")) { this._sync(); return; }
     if (!this.active || !this.panes.length || !this.panes.every((p) => p.source)) return;
     if (changed.has("align")) {
+      this.from.sync(this.panes, s.align === "fitted");
       for (const p of this.panes) { p.trails.reset(); p.map.setView(null); }
       this._showAll(true);
       return;
@@ -393,17 +397,5 @@ export class CompareView {
     if (changed.has("cmat")) this.side.renderDiff(this.diff);
   }
 
-  _onKey(e) {
-    if (!this.active || typingIn(e.target)) return;
-    if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
-      if (this.store.get().lock) this.step(e.key === "ArrowRight" ? 1 : -1);
-      e.preventDefault();
-      e.stopImmediatePropagation();
-    } else if (e.key === "Escape") {
-      this.store.set({ sel: [] });
-      e.stopImmediatePropagation();
-    } else if (e.key === " ") {
-      e.stopImmediatePropagation();
-    }
-  }
+  _onKey(e) { if (this.active && !typingIn(e.target)) compareKey(this, e); }
 }

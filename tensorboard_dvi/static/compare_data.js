@@ -1,16 +1,17 @@
 // The data side of "Compare runs": rows paired by sample id, each pane's projection aligned onto
-// the reference pane's map of the same epoch (Procrustes, align.js), the warped backgrounds, and
-// the differences between the runs (diff.js). Cached per pane and epoch; compare.js shows them.
+// the reference pane's map of the same epoch (Procrustes, align.js) or fitted from the reference
+// run (align "fitted": the fit_from routes), the warped backgrounds and zoomed tiles, and the
+// differences between the runs (diff.js). Cached per pane and epoch; compare.js shows them.
 
 import { clampEpoch } from "./epochs.js";
-import { robustProcrustes, applySimilarity } from "./align.js";
+import { robustProcrustes, applySimilarity, pairResidual, tileGeometry } from "./align.js";
 import { pairByIds, compareRuns } from "./diff.js";
-import { warpBackground } from "./compare_pane.js";
+import { warpBackground, warpTile } from "./compare_pane.js";
 
 export class CompareData {
-  /** @param panes () → the panes (reference first); @param aligned () → whether alignment is on. */
-  constructor(api, panes, aligned) {
-    Object.assign(this, { api, panes, aligned });
+  /** @param panes () → the panes (reference first); @param mode () → "none" | "procrustes" | "fitted". */
+  constructor(api, panes, mode) {
+    Object.assign(this, { api, panes, mode });
     this._alignCache = new Map();
     this._bgCache = new Map();
     this._pairCache = new Map();
@@ -26,11 +27,16 @@ export class CompareData {
     return pr;
   }
 
-  /** The pane's projection, mapped onto the reference pane's shown map when aligned. */
+  /** Fitted from the reference run (not the reference pane itself). */
+  fromRef(p) { const ref = this.panes()[0]; return this.mode() === "fitted" && !!ref && p !== ref; }
+
+  /** The pane's projection, mapped onto the reference pane's shown map when aligned ("procrustes"),
+   *  or its epoch fitted from the reference run ("fitted", with `from`: the residual as drawn). */
   async projection(p, ep) {
-    const raw = await this.api.projection(p.run, ep);
     const ref = this.panes()[0];
-    if (!this.aligned() || p === ref || !ref || !ref.session.fitted.length) return raw;
+    if (this.fromRef(p)) return this._fromRef(p, ref, ep);
+    const raw = await this.api.projection(p.run, ep);
+    if (this.mode() !== "procrustes" || p === ref || !ref || !ref.session.fitted.length) return raw;
     // onto the reference map on screen (its shown epoch), so that aligned panes match what is
     // beside them even when this pane shows another epoch (not fitted yet in one run)
     const refEp = ref.shown !== null && ref.session.fitted.includes(ref.shown) ? ref.shown : clampEpoch(ref.session.fitted, ep);
@@ -50,7 +56,39 @@ export class CompareData {
     return out;
   }
 
+  _fromRef(p, ref, ep) {
+    const key = `from\u0000${p.run}\u0000${ep}\u0000${ref.run}`;
+    let out = this._alignCache.get(key);
+    if (!out) {
+      out = Promise.all([this.api.projection(p.run, ep, ref.run), this.api.projection(ref.run, ep).catch(() => null)]).then(([raw, rp]) => {
+        const pr = this.pairs(ref, p);
+        return { ...raw, from: { ref: ref.run, refEpoch: ep, n: pr.ia.length, med: rp ? pairResidual(rp.coords, raw.coords, pr.ia, pr.ib) : NaN } };
+      });
+      this._alignCache.set(key, out);
+      out.catch(() => this._alignCache.delete(key));
+    }
+    return out;
+  }
+
+  /** The zoomed background tile (MapView's source.zoomBackground): an aligned pane's is fetched over
+   *  the box that covers the view once mapped back, and warped like its background. */
+  async zoomTile(p, ep, bounds, res) {
+    const ref = this.panes()[0];
+    if (this.fromRef(p)) return this.api.backgroundTile(p.run, ep, bounds, res, ref.run);
+    const T = (await this.projection(p, ep)).align;
+    if (!T || T.identity) return this.api.backgroundTile(p.run, ep, bounds, res);
+    const own = await this.api.background(p.run, ep);  // cached: the bounds of the run's own regions
+    const g = tileGeometry(bounds, T, res, res, res, res, own.bounds);
+    if (!g) throw new Error("the zoomed view lies outside this run's regions");
+    return warpTile(await this.api.backgroundTile(p.run, ep, g.src, res), g.transform, res, res);
+  }
+
   async background(p, ep) {
+    if (this.fromRef(p)) {
+      const bg = await this.api.background(p.run, ep, this.panes()[0].run);
+      p.session.takePalette(bg, p.source);
+      return bg;
+    }
     const bg = await this.api.background(p.run, ep);
     p.session.takePalette(bg, p.source);
     const proj = await this.projection(p, ep);

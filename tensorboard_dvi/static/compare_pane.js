@@ -5,7 +5,7 @@
 import { MapView } from "./map.js";
 import { RunSession } from "./session.js";
 import { TrailLoader } from "./trails.js";
-import { warpGeometry } from "./align.js";
+import { warpGeometry, alignTrajectories } from "./align.js";
 import { isWrong, isNoisy } from "./encode.js";
 import { h, placeTooltip, swatch } from "./ui.js";
 
@@ -21,6 +21,18 @@ export function warpBackground(bg, T) {
   ctx.setTransform(...g.transform);
   ctx.drawImage(bg.image, 0, 0);
   return { image: canvas, bounds: g.bounds, resolution: bg.resolution, palette: bg.palette };
+}
+
+/** A zoomed tile warped onto a W×H canvas by the canvas transform of align.js tileGeometry. */
+export function warpTile(image, transform, W, H) {
+  const canvas = document.createElement("canvas");
+  canvas.width = W;
+  canvas.height = H;
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingEnabled = true;
+  ctx.setTransform(...transform);
+  ctx.drawImage(image, 0, 0);
+  return canvas;
 }
 
 /**
@@ -59,8 +71,24 @@ export function makePane(view, entry, k, runs) {
   return p;
 }
 
+/** Loads the trails of the selection `s.sel` in pane p, mapped like its points (view: the CompareView). */
+export function loadPaneTrails(view, p, s) {
+  if (view.data.fromRef(p)) {  // trajectories are in the run's own coordinates: not drawn over this layout
+    p.trails.load(p.run, p.session, [], { on: false }).catch(() => {});
+    return;
+  }
+  const aligned = view.store.get().align === "procrustes" && p.k > 0;
+  const transform = aligned ? async (tr) => {
+    const Ts = [];
+    for (const ep of tr.epochs) Ts.push(p.session.fitted.includes(ep) ? (await view.data.projection(p, ep)).align : null);
+    return alignTrajectories(tr.positions, Ts);
+  } : null;
+  p.trails.load(p.run, p.session, s.sel, { on: s.trails, transform, keyExtra: aligned ? view.panes[0].run : "" })
+    .catch((e) => view.notes.set("error", `Could not load the trajectories of "${p.run}": ${e.message || e}`));
+}
+
 /** Removes a pane's map and stops its polling. */
-export function destroyPane(p) { p.session.close(); p.map.destroy(); }
+export function destroyPane(p) { p.session.close(); p.map.destroy(); if (p.fromFit) p.fromFit.close(); }
 
 /** Shows a spinner or an error in the pane instead of its map (null text: hide). */
 export function paneMessage(p, text, { busy = false, error = false } = {}) {
@@ -71,10 +99,10 @@ export function paneMessage(p, text, { busy = false, error = false } = {}) {
 }
 
 /** The pane's head: shown epoch, the note when it is clamped, the alignment it uses. */
-export function renderPaneHead(p, { lock, panes, aligned }) {
+export function renderPaneHead(p, { lock, panes, aligned, mode, fittedOf }) {
   p.epochEl.textContent = p.shown === null ? "—" : String(p.shown);
   p.epochEl.dataset.epoch = String(p.shown);
-  const fitted = p.session.fitted;
+  const fitted = fittedOf ? fittedOf(p) : p.session.fitted;
   const clamped = p.want !== null && p.shown !== null && p.want !== p.shown;
   p.clampEl.hidden = !clamped;
   if (clamped) {
@@ -88,8 +116,12 @@ export function renderPaneHead(p, { lock, panes, aligned }) {
   p.el.dataset.epoch = String(p.shown);
   p.el.dataset.clamped = clamped ? "1" : "0";
   const T = p.map.proj && p.map.proj.align;
+  p.el.dataset.from = mode === "fitted" && p.k > 0 && p.fromFit ? (p.fromFit.info ? p.fromFit.info.state : "starting") : "";
   if (p.k === 0) {
-    p.alignEl.textContent = aligned ? "other panes are aligned to this map" : "own coordinates";
+    p.alignEl.textContent = mode === "fitted" ? "the other panes are fitted with this run's maps as their layout"
+      : aligned ? "other panes are aligned to this map" : "own coordinates";
+  } else if (mode === "fitted") {
+    renderFromHead(p);
   } else if (!aligned) {
     p.alignEl.textContent = "own coordinates (alignment off)";
   } else if (T && !T.identity) {
@@ -106,6 +138,22 @@ export function renderPaneHead(p, { lock, panes, aligned }) {
     const waiting = !panes[0].session.fitted.length ? panes[0].run : p.run;
     p.alignEl.textContent = `not aligned yet: "${waiting}" is not fitted yet`;
   }
+}
+
+/** The head of a pane fitted from the reference run: what it shows, the fit's progress, Cancel. */
+function renderFromHead(p) {
+  const f = p.fromFit, st = f ? f.text : { text: "" };
+  const F = p.map.proj && p.map.proj.from;
+  const shows = F && p.shown !== null ? `${p.run} @ ${p.shown}, laid out from ${F.ref} @ ${F.refEpoch}` +
+    (Number.isFinite(F.med) ? ` · median distance ${(100 * F.med).toFixed(0)}% of spread, no rotation` : "") : null;
+  const busy = f && f.info && (f.info.state === "running" || f.info.state === "queued");
+  const cancel = busy ? h("button", { type: "button", class: "dvi-link dvi-cmp-fromcancel", onclick: () => f.cancel() }, "Cancel") : null;
+  const retry = f && !busy && (st.error || (f.info && f.info.state === "cancelled")) ? h("button", { type: "button", class: "dvi-link", onclick: () => f.start() }, "Retry") : null;
+  p.alignEl.replaceChildren(h("span", { class: "dvi-cmp-from", "data-testid": "from-label", text: shows || st.text }),
+    ...(shows && (busy || st.error || st.waiting) ? [h("span", { class: "dvi-cmp-fromstate", text: ` · ${st.text.split(": ").slice(1).join(": ")}` })] : []),
+    ...(cancel ? [" ", cancel] : []), ...(retry ? [" ", retry] : []));
+  p.alignEl.title = "Fitted with the reference run's map of the same epoch as its starting layout: samples whose high-D neighbours are the same in both runs " +
+    "are held near the reference position, the others placed by this run's own neighbourhoods (engine/reference.py, docs/COMPARE.md). Predictions and colours are this run's own.";
 }
 
 /** The tooltip of pane p for sample row `index`: the sample's label → prediction in every pane. */

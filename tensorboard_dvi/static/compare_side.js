@@ -14,8 +14,10 @@ export function buildTopBar(view) {
     oninput: (e) => { const ep = view.union[Number(e.target.value)]; if (ep !== undefined) view.setEpoch(ep); } });
   E.epoch = h("div", { class: "dvi-epoch" });
   E.lock = h("input", { type: "checkbox", id: "dvi-cmp-lock", onchange: (e) => view.setLock(e.target.checked) });
-  E.align = segmented("Alignment", [["procrustes", "Aligned", "Map every pane onto the first one (Procrustes on shared ids)"], ["none", "Raw", "Each run's own coordinates"]],
-    (v) => st.set({ align: v }), "Alignment");
+  E.align = segmented("Alignment", [["none", "Raw", "Each run's own coordinates"],
+    ["procrustes", "Rotate", "Map every pane onto the first one: rotation, mirror and scale fitted on the shared ids (Procrustes)"],
+    ["fitted", "Fitted from A", "Fit every other run with the first run's maps as its layout (runs in the background; the first run's epochs must be fitted)"]],
+  (v) => st.set({ align: v }), "Alignment");
   E.color = segmented("Colour", [["label", "Label"], ["prediction", "Prediction"], ["correct", "Correctness"]], (v) => st.set({ color: v }), "Colour");
   E.bg = h("input", { type: "checkbox", id: "dvi-cmp-bg", onchange: (e) => st.set({ bg: e.target.checked }) });
   E.add = h("select", { class: "dvi-select dvi-cmp-add", "aria-label": "Add a run", onchange: (e) => { if (e.target.value) view.addRun(e.target.value); e.target.value = ""; } });
@@ -27,6 +29,43 @@ export function buildTopBar(view) {
     h("label", { class: "dvi-check", for: "dvi-cmp-bg" }, E.bg, "Regions"),
     E.add);
   return { E, top };
+}
+
+/** The top bar's epoch slider, steps and label for the view's state (union of the panes' epochs). */
+export function syncSlider(view) {
+  const E = view.el, s = view.store.get();
+  const u = view.union;
+  const cur = s.lock ? (s.epoch ?? u[0]) : (view.panes[0] && view.panes[0].shown);
+  const i = u.indexOf(cur);
+  if (i >= 0) E.slider.value = String(i);
+  E.slider.disabled = !s.lock || u.length < 2;
+  E.prev.disabled = E.next.disabled = !s.lock;
+  E.lock.checked = s.lock;
+  E.epoch.replaceChildren(h("span", { class: "dvi-epoch-label", text: s.lock ? "Epoch" : "Epochs" }),
+    h("b", { "data-testid": "compare-epoch", text: s.lock ? (cur ?? "—") : view.panes.map((p) => p.shown ?? "—").join(" · ") }),
+    h("span", { class: "dvi-epoch-of", text: u.length ? ` / ${u[u.length - 1]}` : "" }));
+}
+
+/** The "+ Add run" picker: the runs not shown yet (hidden at `max` panes). */
+export function renderAdd(view, max) {
+  const used = new Set(view.store.get().compare);
+  const free = view.session.runs.filter((r) => !used.has(r.name));
+  view.el.add.replaceChildren(h("option", { value: "" }, "+ Add run"), ...free.map((r) => h("option", { value: r.name }, r.name)));
+  view.el.add.hidden = !free.length || view.panes.length >= max;
+}
+
+/** The top bar's keys while comparing: ← → step the locked epoch, Esc clears the selection, space is kept from playback. */
+export function compareKey(view, e) {
+  if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+    if (view.store.get().lock) view.step(e.key === "ArrowRight" ? 1 : -1);
+    e.preventDefault();
+    e.stopImmediatePropagation();
+  } else if (e.key === "Escape") {
+    view.store.set({ sel: [] });
+    e.stopImmediatePropagation();
+  } else if (e.key === " ") {
+    e.stopImmediatePropagation();
+  }
 }
 
 const pctText = (a, n) => (n ? `${((100 * a) / n).toFixed(1)}%` : "—");

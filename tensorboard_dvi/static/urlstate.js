@@ -24,7 +24,7 @@ export const DEFAULTS = Object.freeze({
   // compare runs (static/compare.js, docs/COMPARE.md)
   compare: [],           // runs side by side (≥ 2 turns the comparison on)
   lock: true,            // one epoch for every pane
-  align: "procrustes",   // procrustes | none
+  align: "procrustes",   // procrustes (rotate) | fitted (fitted from the first run) | none
   cdiff: "off",          // off | disagree | flip: difference highlight
   ceps: [],              // per-pane epochs while unlocked
   cmat: "",              // run the agreement matrix compares with the reference ("": the second pane)
@@ -79,7 +79,7 @@ const dec = {
   query: (s) => (/^[a-z_]+(:[a-z_]+=[-+0-9.eEa-z_]*(;[a-z_]+=[-+0-9.eEa-z_]*)*)?$/.test(s) ? s : undefined),
   compare: (s) => { try { return s.split(",").filter(Boolean).map(decodeURIComponent); } catch (e) { return undefined; } },
   lock: (s) => s !== "0",
-  align: (s) => (["procrustes", "none"].includes(s) ? s : undefined),
+  align: (s) => (["procrustes", "fitted", "none"].includes(s) ? s : undefined),
   cdiff: (s) => (["off", "disagree", "flip"].includes(s) ? s : undefined),
   ceps: (s) => s.split(",").map((x) => (/^\d+$/.test(x) ? Number(x) : null)),
   cmat: (s) => s,

@@ -87,7 +87,7 @@ def main():
         ready(frame)
         shot(page, "compare-raw.png")
 
-        frame.get_by_role("radio", name="Aligned").click()
+        frame.get_by_role("radio", name="Rotate").click()
         frame.evaluate("(ep) => window.__dvi.store.set({sel: [], color: 'prediction', cdiff: 'disagree', epoch: ep})", mid)
         frame.wait_for_function("() => !!window.__dvi.compare.panes[1].map.proj.align")
         ready(frame)

@@ -17,6 +17,7 @@ tests fail with the reason.
 Run: pytest -m e2e tests/e2e/test_compare_e2e.py
 """
 
+import contextlib
 import json
 import os
 import struct
@@ -65,8 +66,10 @@ def root(tmp_path_factory):
     return tmp_path_factory.mktemp("dvi-compare")
 
 
-@pytest.fixture(scope="module")
-def tb(root):
+@contextlib.contextmanager
+def demo_tensorboard(root, runs):
+    """`tensorboard` over `runs` (name -> train_run keyword arguments) written by the demo's code
+    path on real MNIST and fitted beforehand; yields its base URL."""
     import torch
 
     mnist_data, train_mnist = demo_modules()
@@ -74,10 +77,16 @@ def tb(root):
 
     def write(logdir):
         data = mnist_data.load()
-        for name, kwargs in RUNS.items():
+        for name, kwargs in runs.items():
             train_mnist.train_run(name, str(logdir), data, seed=0, **kwargs)
 
-    with fitted_tensorboard(root, write, list(RUNS)) as base:
+    with fitted_tensorboard(root, write, list(runs)) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def tb(root):
+    with demo_tensorboard(root, RUNS) as base:
         yield base
 
 
@@ -388,7 +397,7 @@ def test_alignment_on_off(tb, page):
     assert "dvi.align=none" in top_hash(page)
     assert "alignment off" in frame.locator(".dvi-cmp-pane[data-pane='1'] .dvi-cmp-align").inner_text()
     # and on again
-    frame.get_by_role("radio", name="Aligned").click()
+    frame.get_by_role("radio", name="Rotate").click()
     frame.wait_for_function("() => !!(window.__dvi.compare.panes[1].map.proj.align)")
     ready(frame, [3, 3])
     assert "dvi.align" not in top_hash(page)
