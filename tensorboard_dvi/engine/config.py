@@ -70,6 +70,21 @@ class EngineConfig:
     #: samples whose neighbourhood holds stay put and those whose neighbourhood changed move
     anchor_strength: float = 1.0
     anchor_npr_power: float = 1.0
+    #: the anchor is the previous position moved on by this share of the sample's last 2-D step
+    #: (prev + m · (prev − prev of prev)): trajectories keep their direction instead of zigzagging
+    anchor_momentum: float = 0.0
+    #: the momentum step is scaled by the sample's mobility (``mobility_power``)
+    momentum_by_mobility: bool = False
+    #: the anchor follows the previous epoch's map: (1 − f) · previous position + f · (previous
+    #: encoder applied to the new representation + previous offset), so a sample moves as the
+    #: previous map moves it (one consistent map over epochs) instead of staying put
+    anchor_follow: float = 0.0
+    #: warm-started epochs: each training sample's refinement steps are scaled by its mobility
+    #: clip(1 − NPR_i, 0.05, 1) ** p, at least ``mobility_min`` (power 0: off), so samples whose neighbourhood held move little
+    mobility_power: float = 0.0
+    mobility_min: float = 0.05
+    #: learning rate of the refinement in warm-started epochs (None: ``refine_lr``)
+    warm_refine_lr: Optional[float] = None
     #: start the refinement at the previous epoch's drawn positions (offsets = previous
     #: position − new encoder output) instead of the new encoder output + previous offsets
     init_from_previous: bool = True

@@ -163,6 +163,52 @@ class EpochFitter:
         w[:cx.n_train] = cfg.anchor_strength * np.power(np.asarray(npr, np.float32), cfg.anchor_npr_power)
         return pos, torch.as_tensor(w, device=dev)
 
+    def _follow(self, prev, anchor, model, cx, x_train):
+        """Anchors blended towards the previous map's projection of the new representations
+        (config ``anchor_follow``); ``model`` still holds the previous epoch's state."""
+        f = self.cfg.anchor_follow
+        prev_off = self.cache.offsets(prev) if f > 0 else None
+        if prev_off is None or len(prev_off) != cx.n_train:
+            return anchor
+        proj = apply_in_batches(model.encoder, x_train, self.device) + np.asarray(prev_off, np.float32)
+        train = (1.0 - f) * anchor[:cx.n_train].cpu().numpy() + f * proj
+        out = anchor.clone()
+        out[:cx.n_train] = torch.as_tensor(train, device=out.device)
+        if cx.n_border:
+            out[cx.n_train:] = torch.as_tensor(interpolate(train, *self._border_knn(cx, x_train)), device=out.device)
+        return out
+
+    def _mobility(self, cx, npr):
+        """Per-node share of the refinement steps (config ``mobility_power``; border points: 1)."""
+        p = self.cfg.mobility_power
+        if p <= 0 or npr is None:
+            return None
+        mob = np.ones(len(cx.nodes), np.float32)
+        mob[:cx.n_train] = np.maximum(np.clip(1.0 - np.asarray(npr, np.float32), 0.05, 1.0) ** p,
+                                      self.cfg.mobility_min)
+        return torch.as_tensor(mob, device=self.device)
+
+    def _momentum(self, prev, anchor, cx, npr):
+        """Training rows' anchors moved on along their last 2-D step (config ``anchor_momentum``)."""
+        m = self.cfg.anchor_momentum
+        if m <= 0:
+            return anchor
+        try:
+            before = self.cache.epoch_info(prev).get("prev_epoch")
+            if before is None:
+                return anchor
+            step = (np.asarray(self.cache.embedding(prev), np.float32)
+                    - np.asarray(self.cache.embedding(before), np.float32))[self.train_rows]
+        except (OSError, ValueError, KeyError):  # the epoch before is gone from the cache: no momentum
+            return anchor
+        if self.cfg.momentum_by_mobility:
+            mob = self._mobility(cx, npr)
+            if mob is not None:
+                step = step * mob[:len(step)].cpu().numpy()[:, None]
+        out = anchor.clone()
+        out[:len(step)] += m * torch.as_tensor(step, device=out.device)
+        return out
+
     def _place(self, model, head, report, cx, reps, logits, x_train):
         """Drawn positions of every logged row and of the border points."""
         cfg, dev = self.cfg, self.device
@@ -234,6 +280,8 @@ class EpochFitter:
                 offsets = self._warm_offsets(prev, cx, x_train)
                 if cfg.anchor_strength > 0 or cfg.init_from_previous:
                     anchor, anchor_w = self._anchors(prev, cx, x_train, npr)
+                    anchor = self._follow(prev, anchor, model, cx, x_train)
+                    anchor = self._momentum(prev, anchor, cx, npr)
         if self.reference is not None:  # laid out from another run's map of this epoch
             anchor, anchor_w = self.reference.anchors(self, e, cx, x_train)
         stages = {"refine": (0.5, 0.8), "decoder": (0.8, 1.0)}  # the encoder: 0-0.5, via on_epoch
@@ -243,6 +291,7 @@ class EpochFitter:
             temporal_weight=tw, warm=prev_state is not None, should_stop=self.should_stop,
             head_fn=head if cfg.lambda_pred > 0 else None, offsets=offsets,
             anchor=anchor if cfg.anchor_strength > 0 else None, anchor_weight=anchor_w,
+            mobility=self._mobility(cx, npr) if anchor is not None else None,
             init_positions=anchor if cfg.init_from_previous else None,
             graph_change=1.0 - float(npr.mean()) if npr is not None and cfg.temporal else None,
             on_epoch=lambda i, loss: P("train", e, f"training the visualizer of epoch {e}: "

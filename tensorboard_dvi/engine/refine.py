@@ -51,6 +51,7 @@ def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, w
                      steps: int, edges_per_step: int, lr: float, negative_sample_rate: int,
                      generator: torch.Generator, offsets: Optional[torch.Tensor] = None,
                      anchor: Optional[torch.Tensor] = None, anchor_weight: Optional[torch.Tensor] = None,
+                     mobility: Optional[torch.Tensor] = None,
                      should_stop: Optional[Callable[[], None]] = None,
                      on_step: Optional[Callable[[int], None]] = None) -> torch.Tensor:
     """Offsets (same shape as ``p0``) that lower UMAP's cross-entropy of ``p0 + offsets``.
@@ -60,6 +61,7 @@ def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, w
     shape as ``p0``) with ``anchor_weight`` (one weight per node) adds the pull
     ``anchor_weight_i / 2 · ‖p_i − anchor_i‖²``, which keeps samples whose neighbourhood
     did not change where they were in the previous epoch's map (temporal continuity).
+    ``mobility`` (one factor in [0, 1] per node) scales each node's steps.
     """
     n = p0.shape[0]
     delta = (offsets.clone() if offsets is not None else torch.zeros_like(p0)).requires_grad_(True)
@@ -95,7 +97,13 @@ def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, w
             if anchor is not None and anchor_weight is not None:
                 grad += anchor_weight.unsqueeze(1) * (p - anchor)
         delta.grad = grad
-        opt.step()
+        if mobility is None:
+            opt.step()
+        else:  # each node moves by its share of Adam's step
+            old = delta.detach().clone()
+            opt.step()
+            with torch.no_grad():
+                delta.copy_(old + mobility.unsqueeze(1) * (delta - old))
         if on_step is not None:
             on_step(s)
     return delta.detach()
