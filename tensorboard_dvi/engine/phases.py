@@ -176,8 +176,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
             steps = int(math.ceil(steps * min(max(graph_change, cfg.warm_refine_min), 1.0)))
     delta = refine_positions(p0, head, tail, w, steps=steps,
                              edges_per_step=cfg.refine_edges or int(cfg.refine_edges_per_node * len(x)),
-                             lr=cfg.warm_refine_lr if warm and cfg.warm_refine_lr is not None else cfg.refine_lr,
-                             negative_sample_rate=cfg.negative_sample_rate, generator=gen,
+                             lr=cfg.refine_lr, negative_sample_rate=cfg.negative_sample_rate, generator=gen,
                              offsets=offsets, anchor=anchor, anchor_weight=anchor_weight, mobility=mobility,
                              should_stop=lambda: check_stop(should_stop),
                              on_step=(lambda s: on_phase("refine", (s + 1) / steps) if s % 20 == 19 else None)
