@@ -74,13 +74,14 @@ def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, w
     prob = (weight / weight.sum() * edges_per_step).clamp(max=1.0)
     count = max(int(round(float(prob.sum()))), 1)
     accept, alias = alias_table(prob)
-    head, tail = head.to(dev), tail.to(dev)
+    # 32-bit indices: gathers and scatters read half the index bytes
+    head, tail = head.to(dev, torch.int32), tail.to(dev, torch.int32)
     a, b = UMAP_A, UMAP_B
     adam = _Adam(delta, betas=(0.5, 0.9))
     pull = anchor is not None and anchor_weight is not None
     # points as complex numbers: gathers and the scatter move one element per point, not two
     c0, cd = torch.view_as_complex(p0.contiguous()), torch.view_as_complex(delta)
-    idx = torch.empty((2 + negative_sample_rate) * count, dtype=torch.long, device=dev)   # heads, tails, negatives
+    idx = torch.empty((2 + negative_sample_rate) * count, dtype=torch.int32, device=dev)   # heads, tails, negatives
     vals = torch.empty((1 + negative_sample_rate) * count, dtype=c0.dtype, device=dev)    # forces on tails, negatives
     for s in range(steps):
         if should_stop is not None and s % 20 == 0:
@@ -89,7 +90,7 @@ def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, w
         h = torch.index_select(head, 0, e, out=idx[:count])
         t = torch.index_select(tail, 0, e, out=idx[count:2 * count])
         neg = idx[2 * count:]
-        neg.copy_(torch.randint(0, n, (len(neg),), generator=generator))
+        neg.copy_(torch.randint(0, n, (len(neg),), generator=generator, dtype=torch.int32))
         p = c0 + cd
         ph = p.index_select(0, h)
         dv = ph - p.index_select(0, t)

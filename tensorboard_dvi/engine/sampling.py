@@ -55,7 +55,7 @@ def alias_table(weight: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
 def alias_draw(accept: torch.Tensor, alias: torch.Tensor, count: int,
                generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """``count`` indices drawn with replacement from the table of :func:`alias_table`."""
-    i = torch.randint(0, len(accept), (int(count),), generator=generator)
+    i = torch.randint(0, len(accept), (int(count),), generator=generator, dtype=torch.int32)
     u = torch.rand(int(count), generator=generator)
     return torch.where(u < accept.index_select(0, i), i, alias.index_select(0, i))
 
