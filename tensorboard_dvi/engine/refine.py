@@ -67,7 +67,8 @@ def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, w
     ``mobility`` (one factor in [0, 1] per node) scales each node's steps.
     """
     n = p0.shape[0]
-    delta = offsets.detach().clone() if offsets is not None else torch.zeros_like(p0)
+    delta = (offsets.detach().clone(memory_format=torch.contiguous_format) if offsets is not None
+             else torch.zeros_like(p0, memory_format=torch.contiguous_format))
     if steps <= 0 or len(weight) == 0:
         return delta
     dev = p0.device
