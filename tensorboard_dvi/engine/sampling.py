@@ -66,3 +66,4 @@ def alias_probabilities(accept: torch.Tensor, alias: torch.Tensor) -> torch.Tens
     p = a.clone()
     p.index_add_(0, alias, 1.0 - a)
     return p / len(a)
+
