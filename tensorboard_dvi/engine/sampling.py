@@ -49,13 +49,13 @@ def alias_table(weight: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     spill[-1:] = 0.0                                           # the last heavy: nothing after it (rounding)
     accept[heavy] = 1.0 - spill.clamp(max=1.0)
     alias[heavy[:-1]] = heavy[1:]
-    return accept.to(torch.float32), alias
+    return accept.to(torch.float32), alias.to(torch.int32 if m < 2 ** 31 else torch.int64)
 
 
 def alias_draw(accept: torch.Tensor, alias: torch.Tensor, count: int,
                generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """``count`` indices drawn with replacement from the table of :func:`alias_table`."""
-    i = torch.randint(0, len(accept), (int(count),), generator=generator, dtype=torch.int32)
+    i = torch.randint(0, len(accept), (int(count),), generator=generator, dtype=alias.dtype)
     u = torch.rand(int(count), generator=generator)
     return torch.where(u < accept.index_select(0, i), i, alias.index_select(0, i))
 
