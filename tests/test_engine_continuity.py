@@ -47,7 +47,7 @@ def test_unchanged_representations_keep_their_place(tmp_path):
     independent = _fit(tmp_path, "i", FakeReader(labels, split, epochs), temporal=False)
     moved_t = [_displacement(temporal, 240, 1, e) for e in (2, 3)]
     moved_i = [_displacement(independent, 240, 1, e) for e in (2, 3)]
-    assert max(moved_t) < 0.05, moved_t           # a few percent of the spread at most
+    assert max(moved_t) < 0.1, moved_t            # well under a tenth of the spread
     assert min(moved_i) > 4 * max(moved_t), (moved_t, moved_i)
 
 
@@ -56,5 +56,5 @@ def test_a_global_shift_and_growth_is_not_a_movement(tmp_path):
     shift = np.linspace(-2, 2, 16).astype(np.float32)
     labels, split, epochs = _run(lambda x: x * grow + shift)
     cache = _fit(tmp_path, "g", FakeReader(labels, split, epochs))
-    assert _displacement(cache, 240, 2, 3) < 0.05
-    assert _displacement(cache, 240, 1, 2) < 0.15
+    assert _displacement(cache, 240, 1, 2) < 0.1
+    assert _displacement(cache, 240, 2, 3) < 0.1
