@@ -6,8 +6,9 @@ requests create an IAM user and its access key, every later request must be
 signed with that key, so wrong credentials are refused as on AWS), creates a
 bucket and exports the usual variables (``AWS_ENDPOINT_URL``,
 ``AWS_ACCESS_KEY_ID``, ...) so that fsspec/s3fs, TensorBoard and worker
-subprocesses find it. Import the fixtures into a test module:
-``from s3_fixtures import moto_s3, s3_prefix  # noqa: F401``.
+subprocesses find it. The fixtures are imported once, by ``tests/conftest.py``: importing a
+session fixture into several test modules makes one server per module, and a later module's
+requests would then be signed with its own key but sent to the first server's endpoint.
 """
 
 import os
@@ -90,6 +91,10 @@ def moto_s3():
         iam.put_user_policy(UserName="dvi", PolicyName="all", PolicyDocument=_POLICY)
         key = iam.create_access_key(UserName="dvi")["AccessKey"]
         server = MotoS3(endpoint, key["AccessKeyId"], key["SecretAccessKey"], BUCKET)
+        # fsspec copies FSSPEC_* variables into its config once, at import: import it before they are
+        # set, so that in this process the endpoint comes from AWS_ENDPOINT_URL (which tests may
+        # change) and FSSPEC_S3_ENDPOINT_URL only reaches subprocesses.
+        import fsspec.config  # noqa: F401
         os.environ.update(server.env)
         clear_fs_cache()
         server.fs().mkdir(BUCKET)
