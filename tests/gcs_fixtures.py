@@ -16,7 +16,7 @@ import sys
 import uuid
 
 import pytest
-from s3_fixtures import free_port, wait_port
+from s3_fixtures import free_port, stop_and_restore, wait_port
 
 BUCKET = "dvi-gcs-test"
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
@@ -54,13 +54,7 @@ def gcs_emulator():
         gcsfs.GCSFileSystem.clear_instance_cache()
         yield server
     finally:
-        proc.kill()  # in-memory: nothing to flush
-        proc.wait()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        stop_and_restore(proc, saved)
         if saved_conf is None:
             fsspec.config.conf.pop("gcs", None)
         else:

@@ -45,6 +45,17 @@ def wait_port(port: int, timeout: float = 30.0, proc=None) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def stop_and_restore(proc, saved: dict) -> None:
+    """Stop a server process (in memory: nothing to flush) and put the variables back."""
+    proc.kill()
+    proc.wait()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 def clear_fs_cache() -> None:
     """Forget cached s3fs instances and boto3's default session (TensorBoard's S3 client uses
     it): both keep the credentials and endpoint they were made with."""
@@ -100,13 +111,7 @@ def moto_s3():
         server.fs().mkdir(BUCKET)
         yield server
     finally:
-        proc.kill()  # in-memory server: nothing to flush
-        proc.wait()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        stop_and_restore(proc, saved)
         clear_fs_cache()
 
 

@@ -5,31 +5,21 @@ STORAGE_EMULATOR_HOST): the writer logs a run, the reader lists and reads it thr
 import numpy as np
 import pytest
 from conftest import make_run
-from engine_testdata import TINY
+from test_remote_e2e import fit_machine  # noqa: F401 (the same fit-side setup)
 
 from tensorboard_dvi import cli, mirror
 from tensorboard_dvi import fs as dfs
 from tensorboard_dvi import metadata as md
 from tensorboard_dvi import publish
-from tensorboard_dvi.engine import EngineConfig
 from tensorboard_dvi.engine.cache import RunCache, default_cache_dir
 from tensorboard_dvi.storage import RunReader
 
 
-@pytest.fixture
-def machine(tmp_path, monkeypatch):
-    monkeypatch.setenv("TENSORBOARD_DVI_MIRROR", str(tmp_path / "mirror"))
-    monkeypatch.setenv("TENSORBOARD_DVI_SYNC_S", "0")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "_config", lambda args: EngineConfig(**TINY, threads=1), raising=False)
-    return tmp_path
-
-
-def test_log_read_and_fit_through_gcs(gcs_prefix, machine, capsys, monkeypatch):
+def test_log_read_and_fit_through_gcs(gcs_prefix, fit_machine, capsys, monkeypatch):
     logs = gcs_prefix + "/logs"
     make_run(logs + "/run", epochs=2, n_train=120, n_test=30, thumbnails=False)
-    make_run(machine / "local-run", epochs=2, n_train=120, n_test=30, thumbnails=False)  # same seed
-    assert not (machine / "gs:").exists()  # no local folder named after the scheme
+    make_run(fit_machine / "local-run", epochs=2, n_train=120, n_test=30, thumbnails=False)  # same seed
+    assert not (fit_machine / "gs:").exists()  # no local folder named after the scheme
     fsys, root = dfs.get_fs(logs)
     assert type(fsys).__module__.startswith("gcsfs")
     keys = fsys.find(root)
@@ -41,7 +31,7 @@ def test_log_read_and_fit_through_gcs(gcs_prefix, machine, capsys, monkeypatch):
 
     # The loader's view: runs listed under the logdir, epochs and arrays read through a mirror.
     assert mirror.remote_runs(logs) == ["run"]
-    reader, local = RunReader(logs + "/run"), RunReader(str(machine / "local-run"))
+    reader, local = RunReader(logs + "/run"), RunReader(str(fit_machine / "local-run"))
     assert reader.epochs() == [1, 2] and not reader.damaged()
     assert {k: v for k, v in reader.meta.items() if k != "created"} == \
         {k: v for k, v in local.meta.items() if k != "created"}
@@ -56,7 +46,7 @@ def test_log_read_and_fit_through_gcs(gcs_prefix, machine, capsys, monkeypatch):
     run_cache = dfs.join(cache_root, default_cache_dir(logs + "/run").rsplit("/", 1)[-1])
     cfs, parent = dfs.get_fs(dfs.join(run_cache, "epochs"))
     assert publish.committed_names(cfs, parent) == ["epoch-000001", "epoch-000002"]
-    monkeypatch.setenv("TENSORBOARD_DVI_MIRROR", str(machine / "viewer-mirror"))
+    monkeypatch.setenv("TENSORBOARD_DVI_MIRROR", str(fit_machine / "viewer-mirror"))
     cache = RunCache(run_cache)
     assert cache.run_metrics() is not None
     # A second fit finds everything published and fits nothing.
@@ -65,7 +55,7 @@ def test_log_read_and_fit_through_gcs(gcs_prefix, machine, capsys, monkeypatch):
     assert publish.committed_names(cfs, parent) == ["epoch-000001", "epoch-000002"]
 
 
-def test_gcs_partial_epoch_is_invisible(gcs_prefix, machine):
+def test_gcs_partial_epoch_is_invisible(gcs_prefix, fit_machine):
     url = gcs_prefix + "/logs/run"
     make_run(url, epochs=1, n_train=60, n_test=20, thumbnails=False)
     fsys, parent = dfs.get_fs(dfs.join(url, *md.PLUGIN_DIR, md.EPOCHS_DIR))
@@ -74,6 +64,6 @@ def test_gcs_partial_epoch_is_invisible(gcs_prefix, machine):
 
 
 
-def test_gcs_missing_bucket_names_the_url(gcs_emulator, machine):
+def test_gcs_missing_bucket_names_the_url(gcs_emulator, fit_machine):
     with pytest.raises(dfs.RemoteError, match="could not list gs://no-such-bucket-dvi/logs"):
         mirror.remote_runs("gs://no-such-bucket-dvi/logs")
