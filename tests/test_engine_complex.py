@@ -133,7 +133,9 @@ def test_knn_self_switches_to_nndescent_and_keeps_self_first():
     x = (rng.normal(size=(10, 32))[rng.integers(0, 10, 3000)] + rng.normal(size=(3000, 32)) * 0.5).astype(np.float32)
     x[5] = x[4]  # a duplicate
     exact_idx, _ = knn_exact(x, x, 15, exclude_self_first=True)
+    torch.set_num_threads(1)
     idx, dist = knn_self(x, 15, approx_from=1000)
+    assert torch.get_num_threads() == 1  # numba's OpenMP layer must not leave torch on every core
     assert idx.shape == (3000, 15) and dist.shape == (3000, 15) and idx.dtype == np.int64
     assert (idx[:, 0] == np.arange(3000)).all() and (dist[:, 0] == 0).all()
     recall = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(idx, exact_idx)])

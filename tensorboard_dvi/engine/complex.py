@@ -77,8 +77,14 @@ def knn_self(x, k: int, *, device: str = "cpu", approx_from: Optional[int] = Non
     import torch
     from pynndescent import NNDescent
     data = np.require(x, np.float32, ["C"])
-    idx, dist = NNDescent(data, n_neighbors=max(k, 25), max_candidates=50, random_state=0,
-                          n_jobs=max(1, torch.get_num_threads())).neighbor_graph
+    threads = torch.get_num_threads()
+    try:
+        idx, dist = NNDescent(data, n_neighbors=max(k, 25), max_candidates=50, random_state=0,
+                              n_jobs=max(1, threads)).neighbor_graph
+    finally:
+        # numba's OpenMP layer shares torch's OpenMP runtime: after NNDescent torch ran on every
+        # core (2 threads instead of the configured 1: 7x the CPU per training step, docs/SCALE.md)
+        torch.set_num_threads(threads)
     idx, dist = idx.astype(np.int64), dist.astype(np.float32)
     # Self first at distance 0, as the exact search returns it (duplicates can displace it).
     m = idx.shape[1]
