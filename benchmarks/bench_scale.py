@@ -118,18 +118,76 @@ def step_knn(args, n):
     return {"knn_exact_s": t_exact, "knn_nnd_s": t_nnd, "nnd_compile_s": t_compile, "nnd_recall": recall}
 
 
+class StageRSS:
+    """Peak RSS per fit stage: a thread samples the process's RSS every 0.2 s and files it under
+    the stage the engine's progress callback last named ("e2 train: refine", ...), the cache
+    write and the run-level metrics (patched in here, benchmark only)."""
+
+    def __init__(self):
+        import threading
+
+        import psutil
+        self.proc, self.label, self.peaks, self.stop = psutil.Process(), "start", {}, threading.Event()
+        self.cpu, self.t_cpu = {}, time.process_time()  # CPU seconds per label: comparable under load
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stop.wait(0.2):
+            self.sample()
+
+    def switch(self, label):
+        now = time.process_time()
+        self.cpu[self.label] = self.cpu.get(self.label, 0.0) + now - self.t_cpu
+        self.t_cpu, self.label = now, label
+
+    def sample(self):
+        rss = self.proc.memory_info().rss / 2**20
+        self.peaks[self.label] = max(self.peaks.get(self.label, 0.0), rss)
+
+    def progress(self, p):
+        msg = p.get("message", "")
+        sub = next((w for w in ("encoder", "refine", "decoder") if w in msg), "")
+        self.sample()
+        self.switch(f"e{p.get('epoch')} {p['stage']}" + (f": {sub}" if sub else ""))
+
+    def wrap(self, owner, name, label):
+        real = getattr(owner, name)
+
+        def labelled(*a, **kw):
+            before = self.label
+            self.switch(label)
+            try:
+                return real(*a, **kw)
+            finally:
+                self.sample()
+                self.switch(before.replace(" (after)", "") + " (after)")
+        setattr(owner, name, labelled)
+
+
 def step_fit(args, n, dtype="float32"):
     import resource
 
     import torch
 
     from tensorboard_dvi.engine import EngineConfig, fit_run
+    from tensorboard_dvi.engine import fit as fit_mod
     from tensorboard_dvi.engine.cache import RunCache
     torch.set_num_threads(args.threads)
+    rss = StageRSS()
+    rss.wrap(RunCache, "write_epoch", "cache write")
+    rss.wrap(fit_mod, "update_run_metrics", "run metrics")
+    rss.thread.start()
     t = time.perf_counter()
     done = fit_run(run_dir(args.workdir, n, dtype), cache_dir(args.workdir, n, dtype),
-                   config=EngineConfig(threads=args.threads))
+                   config=EngineConfig(threads=args.threads), progress=rss.progress)
     total = time.perf_counter() - t
+    rss.stop.set()
+    rss.switch("end")
+    cpu_epoch = {}
+    for label, sec in rss.cpu.items():
+        ep = label.split(" ")[0]
+        if ep.startswith("e") and ep[1:].isdigit():
+            cpu_epoch[int(ep[1:])] = cpu_epoch.get(int(ep[1:]), 0.0) + sec
     cache = RunCache(cache_dir(args.workdir, n, dtype))
     timings = {e: cache.epoch_info(e).get("timings", {}) for e in done}
     warm = [sum(timings[e].values()) for e in done[1:]]
@@ -137,6 +195,10 @@ def step_fit(args, n, dtype="float32"):
                for e in done}
     return {"fit_total_s": total, "fit_cold_s": sum(timings[done[0]].values()),
             "fit_warm_s": statistics.median(warm) if warm else None, "warm_stages": timings[done[-1]],
+            "cold_stages": timings[done[0]], "train_timings": cache.epoch_info(done[-1]).get("train_timings"),
+            "stage_rss_mb": {k: round(v) for k, v in rss.peaks.items()},
+            "stage_cpu_s": {k: round(v, 1) for k, v in rss.cpu.items()},
+            "fit_warm_cpu_s": statistics.median([cpu_epoch[e] for e in done[1:] if e in cpu_epoch]) if warm else None,
             "fit_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "metrics": metrics}
 
 

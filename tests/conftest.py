@@ -5,6 +5,10 @@ import os
 import numpy as np
 import pytest
 import torch
+# Defined here, not imported by each test module: a session fixture imported into two modules is two
+# fixtures, i.e. two servers, and fsspec keeps the endpoint of the first (issue 14's 403 flake).
+from gcs_fixtures import gcs_emulator, gcs_prefix  # noqa: F401
+from s3_fixtures import moto_s3, s3_prefix, threaded_moto  # noqa: F401
 
 torch.set_num_threads(1)
 

@@ -6,8 +6,9 @@ requests create an IAM user and its access key, every later request must be
 signed with that key, so wrong credentials are refused as on AWS), creates a
 bucket and exports the usual variables (``AWS_ENDPOINT_URL``,
 ``AWS_ACCESS_KEY_ID``, ...) so that fsspec/s3fs, TensorBoard and worker
-subprocesses find it. Import the fixtures into a test module:
-``from s3_fixtures import moto_s3, s3_prefix  # noqa: F401``.
+subprocesses find it. The fixtures are imported once, by ``tests/conftest.py``: importing a
+session fixture into several test modules makes one server per module, and a later module's
+requests would then be signed with its own key but sent to the first server's endpoint.
 """
 
 import os
@@ -42,6 +43,17 @@ def wait_port(port: int, timeout: float = 30.0, proc=None) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def stop_and_restore(proc, saved: dict) -> None:
+    """Stop a server process (in memory: nothing to flush) and put the variables back."""
+    proc.kill()
+    proc.wait()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def clear_fs_cache() -> None:
@@ -90,18 +102,16 @@ def moto_s3():
         iam.put_user_policy(UserName="dvi", PolicyName="all", PolicyDocument=_POLICY)
         key = iam.create_access_key(UserName="dvi")["AccessKey"]
         server = MotoS3(endpoint, key["AccessKeyId"], key["SecretAccessKey"], BUCKET)
+        # fsspec copies FSSPEC_* variables into its config once, at import: import it before they are
+        # set, so that in this process the endpoint comes from AWS_ENDPOINT_URL (which tests may
+        # change) and FSSPEC_S3_ENDPOINT_URL only reaches subprocesses.
+        import fsspec.config  # noqa: F401
         os.environ.update(server.env)
         clear_fs_cache()
         server.fs().mkdir(BUCKET)
         yield server
     finally:
-        proc.kill()  # in-memory server: nothing to flush
-        proc.wait()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        stop_and_restore(proc, saved)
         clear_fs_cache()
 
 

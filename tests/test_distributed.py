@@ -9,7 +9,6 @@ import uuid
 import pytest
 from conftest import make_run
 from engine_testdata import TINY
-from s3_fixtures import moto_s3  # noqa: F401
 
 from tensorboard_dvi.engine import EngineConfig
 from tensorboard_dvi.engine.cache import RunCache

@@ -34,6 +34,25 @@ def test_knn_keeps_self_first_with_duplicate_points():
     assert np.all(dist == 0)
 
 
+def test_knn_blocks_bound_memory_without_changing_results(monkeypatch):
+    """A small distance block (many row chunks, some of one row) gives the same neighbours,
+    distances and trustworthiness as the default block (docs/SCALE.md: O(N) memory at 100k)."""
+    from tensorboard_dvi.engine import complex as C
+    from tensorboard_dvi.engine import metrics as M
+    rs = np.random.RandomState(3)
+    x, q, low = rs.randn(700, 12).astype(np.float32), rs.randn(90, 12).astype(np.float32), rs.randn(700, 2)
+    full = knn_exact(x, x, 9, exclude_self_first=True), knn_exact(q, x, 9), M.trustworthiness(x, low, 5)
+    for block in (700 * 7, 300):  # 7 rows per block; fewer elements than one row: 1 row per block
+        monkeypatch.setattr(C, "KNN_BLOCK_ELEMENTS", block)
+        small = knn_exact(x, x, 9, exclude_self_first=True), knn_exact(q, x, 9), M.trustworthiness(x, low, 5)
+        for (i_a, d_a), (i_b, d_b) in zip(full[:2], small[:2]):
+            np.testing.assert_array_equal(i_a, i_b)
+            np.testing.assert_array_equal(d_a, d_b)
+        assert small[2] == full[2]
+    from sklearn.manifold import trustworthiness
+    assert abs(full[2] - trustworthiness(x, low, n_neighbors=5)) < 1e-9
+
+
 def test_smooth_knn_dist_hits_the_target_sum():
     rng = np.random.RandomState(1)
     x = rng.randn(200, 5).astype(np.float32)
@@ -114,7 +133,9 @@ def test_knn_self_switches_to_nndescent_and_keeps_self_first():
     x = (rng.normal(size=(10, 32))[rng.integers(0, 10, 3000)] + rng.normal(size=(3000, 32)) * 0.5).astype(np.float32)
     x[5] = x[4]  # a duplicate
     exact_idx, _ = knn_exact(x, x, 15, exclude_self_first=True)
+    torch.set_num_threads(1)
     idx, dist = knn_self(x, 15, approx_from=1000)
+    assert torch.get_num_threads() == 1  # numba's OpenMP layer must not leave torch on every core
     assert idx.shape == (3000, 15) and dist.shape == (3000, 15) and idx.dtype == np.int64
     assert (idx[:, 0] == np.arange(3000)).all() and (dist[:, 0] == 0).all()
     recall = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(idx, exact_idx)])

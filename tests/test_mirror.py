@@ -6,7 +6,6 @@ import uuid
 import numpy as np
 import pytest
 from conftest import make_run
-from s3_fixtures import moto_s3, s3_prefix  # noqa: F401
 
 from tensorboard_dvi import fs as dfs
 from tensorboard_dvi import metadata as md

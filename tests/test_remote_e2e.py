@@ -13,7 +13,6 @@ import urllib.request
 import pytest
 from conftest import make_run
 from engine_testdata import TINY
-from s3_fixtures import moto_s3, s3_prefix  # noqa: F401
 from test_plugin_process import get, start
 
 from tensorboard_dvi import cli

@@ -7,7 +7,7 @@ import uuid
 
 import numpy as np
 import pytest
-from s3_fixtures import clear_fs_cache, moto_s3, s3_prefix, threaded_moto  # noqa: F401
+from s3_fixtures import clear_fs_cache
 
 from tensorboard_dvi import fs as dfs
 from tensorboard_dvi import publish

@@ -19,6 +19,9 @@ import numpy as np
 import scipy.sparse
 
 SMOOTH_K_TOLERANCE = 1e-5
+#: at most this many distances per block of the exact search (64 MB of float32): the row chunk
+#: shrinks as the base grows, so 100k base rows cost ~64 MB, not 2048 x 100k x 4 B x 3 (2.4 GB)
+KNN_BLOCK_ELEMENTS = 1 << 24
 MIN_K_DIST_SCALE = 1e-3
 
 
@@ -35,11 +38,14 @@ def knn_exact(queries, base, k: int, *, exclude_self_first: bool = False, chunk:
     q = torch.as_tensor(np.require(queries, np.float32, ["C", "W"]), device=device)
     b = q if base is queries else torch.as_tensor(np.require(base, np.float32, ["C", "W"]), device=device)
     k = int(min(k, b.shape[0]))
+    chunk = max(1, min(chunk, KNN_BLOCK_ELEMENTS // max(b.shape[0], 1)))
     bsq = (b * b).sum(1)
     idx_out, dist_out = [], []
     for s in range(0, q.shape[0], chunk):
         qc = q[s:s + chunk]
-        d = (qc * qc).sum(1, keepdim=True) - 2.0 * (qc @ b.T) + bsq[None, :]
+        # one chunk x base block, updated in place: -2xy + |x|^2 + |y|^2 (the same sums as
+        # |x|^2 - 2xy + |y|^2, without three temporaries of the block's size)
+        d = (qc @ b.T).mul_(-2.0).add_((qc * qc).sum(1, keepdim=True)).add_(bsq[None, :])
         if exclude_self_first:
             rows = torch.arange(qc.shape[0], device=device)
             d[rows, rows + s] = -1.0
@@ -71,8 +77,14 @@ def knn_self(x, k: int, *, device: str = "cpu", approx_from: Optional[int] = Non
     import torch
     from pynndescent import NNDescent
     data = np.require(x, np.float32, ["C"])
-    idx, dist = NNDescent(data, n_neighbors=max(k, 25), max_candidates=50, random_state=0,
-                          n_jobs=max(1, torch.get_num_threads())).neighbor_graph
+    threads = torch.get_num_threads()
+    try:
+        idx, dist = NNDescent(data, n_neighbors=max(k, 25), max_candidates=50, random_state=0,
+                              n_jobs=max(1, threads)).neighbor_graph
+    finally:
+        # numba's OpenMP layer shares torch's OpenMP runtime: after NNDescent torch ran on every
+        # core (2 threads instead of the configured 1: 7x the CPU per training step, docs/SCALE.md)
+        torch.set_num_threads(threads)
     idx, dist = idx.astype(np.int64), dist.astype(np.float32)
     # Self first at distance 0, as the exact search returns it (duplicates can displace it).
     m = idx.shape[1]

@@ -145,11 +145,13 @@ def trustworthiness(high: np.ndarray, low: np.ndarray, k: int = 15, device: str 
     total = 0.0
     li = torch.as_tensor(low_idx, device=device)
     ru = torch.as_tensor(rows_used, device=device)
+    from .complex import KNN_BLOCK_ELEMENTS
+    chunk = max(1, min(chunk, KNN_BLOCK_ELEMENTS // n))  # a block of distances + its sort: O(N) memory
     for s in range(0, len(rows_used), chunk):
         r = ru[s:s + chunk]
         hc = h[r]
         m = hc.shape[0]
-        d = ((hc * hc).sum(1, keepdim=True) - 2.0 * hc @ h.T + hsq[None]).clamp_min(0)
+        d = (hc @ h.T).mul_(-2.0).add_((hc * hc).sum(1, keepdim=True)).add_(hsq[None]).clamp_min_(0)
         d[torch.arange(m, device=device), r] = float("inf")
         thr = torch.gather(d, 1, li[r])  # m x k
         srt, _ = torch.sort(d, dim=1)
