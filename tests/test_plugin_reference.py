@@ -84,6 +84,14 @@ def test_fit_from_needs_a_then_serves_b_laid_out_from_a(tab):
     b_own = RunCache(plugin.runs.known("noisy").cache_dir).embedding(2)
     assert np.allclose(b_own, own["coords"])
 
+    # trails of a pane laid out from A: B's positions in that layout, epoch by epoch
+    ids = [int(i) for i in wire.decode(client.get(PREFIX + "samples", query_string={"run": "noisy"}).get_data())[1]["ids"][:3]]
+    tr = _json(client.get(PREFIX + "trajectories", query_string={**q, "ids": ",".join(map(str, ids))}))
+    own_tr = _json(client.get(PREFIX + "trajectories", query_string={"run": "noisy", "ids": ",".join(map(str, ids))}))
+    assert tr["epochs"] == own_tr["epochs"] == [1, 2]
+    assert np.allclose(np.asarray(tr["positions"])[:, 1], ref["coords"][:3])
+    assert np.allclose(np.asarray(own_tr["positions"])[:, 1], own["coords"][:3])
+
     r = client.get(PREFIX + "background", query_string={**q, "epoch": 2})
     assert r.status_code == 200 and r.get_data()[:4] == b"\x89PNG"
     meta = _json(client.get(PREFIX + "background_meta", query_string={**q, "epoch": 2}))

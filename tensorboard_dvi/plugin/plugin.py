@@ -374,16 +374,15 @@ class DVIPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_trajectories(self, request):
-        run = self.runs.open(request.args)
         ids = validate.id_list(request.args)
         start = validate.epoch(request.args, "start", optional=True)
         end = validate.epoch(request.args, "end", optional=True)
         if start is not None and end is not None and start > end:
             raise codes.BadParam(f"start ({start}) is after end ({end})")
+        # with ref=A: the positions of run B laid out from A (its epochs fitted from A and fresh)
+        run, uids, fitted = self._reference.trajectory_source(request.args)
         idx = self.runs.index_of(run, ids)
-        _, uids, _ = self.runs.scan(run)
         epochs = [e for e in sorted(uids) if (start is None or e >= start) and (end is None or e <= end)]
-        fitted = set(self.runs.fitted(run, uids))
         columns = []
         for e in epochs:
             col = None

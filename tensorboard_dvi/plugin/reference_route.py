@@ -119,6 +119,17 @@ class ReferenceRoutes:
         run = self.runs.open(args)
         return (run, *self.runs.epoch(run, args, fitted=True))
 
+    def trajectory_source(self, args):
+        """(run state whose cache holds the positions, its readable uids, its fitted epochs) for
+        ``trajectories``: the run's own, or with ``ref=A`` the run laid out from A."""
+        if "ref" not in args:
+            run = self.runs.open(args)
+            _, uids, _ = self.runs.scan(run)
+            return run, uids, set(self.runs.fitted(run, uids))
+        b, a = self.pair(args)
+        b_uids, _, v, fitted = self._state(b, a)
+        return v, b_uids, set(fitted)
+
     def fitted_epoch(self, args):
         """(view, epoch, uid) of ``run=B&ref=A&epoch=e``: B's logged epoch, A's fitted one (409
         otherwise), fitted from A and fresh (404 ``not_fitted`` otherwise)."""

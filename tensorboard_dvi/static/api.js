@@ -117,8 +117,9 @@ export class Api {
   metrics(run, epoch) { return this._fetch("metrics", { run, epoch }); }
   sample(run, id, epoch) { return this._fetch("sample", { run, id, epoch }); }
   thumbnailUrl(run, id) { return this.url("thumbnail", { run, id }); }
-  trajectories(run, ids, start, end) {
-    return this._fetch("trajectories", { run, ids: ids.join(","), start, end });
+  /** Positions of `ids` at every epoch; with `ref`, of run `run` laid out from run `ref`. */
+  trajectories(run, ids, start, end, ref) {
+    return this._fetch("trajectories", { run, ids: ids.join(","), start, end, ref });
   }
 
   /** The promise cached under `key` in `cache`, else make() (a failed promise is dropped again). */

@@ -236,6 +236,7 @@ export class CompareView {
     if (ep === null) paneMessage(p, p.fromFit.text.text, p.fromFit.text);
     else if (ep !== p.shown || !p.empty.hidden) { this._showAll(true); return; }
     renderPaneHead(p, this._headState());
+    loadPaneTrails(this, p, this.store.get());  // unchanged requests are not fetched again
   }
 
   // ---------------------------------------------------------------------------- epochs

@@ -73,8 +73,11 @@ export function makePane(view, entry, k, runs) {
 
 /** Loads the trails of the selection `s.sel` in pane p, mapped like its points (view: the CompareView). */
 export function loadPaneTrails(view, p, s) {
-  if (view.data.fromRef(p)) {  // trajectories are in the run's own coordinates: not drawn over this layout
-    p.trails.load(p.run, p.session, [], { on: false }).catch(() => {});
+  if (view.data.fromRef(p)) {  // the positions of this run laid out from the reference run
+    const ref = view.panes[0].run;
+    const data = { samples: p.session.samples, palette: p.session.palette, fitted: view.fittedOf(p) };
+    p.trails.load(p.run, data, s.sel, { on: s.trails, ref })
+      .catch((e) => view.notes.set("error", `Could not load the trajectories of "${p.run}": ${e.message || e}`));
     return;
   }
   const aligned = view.store.get().align === "procrustes" && p.k > 0;

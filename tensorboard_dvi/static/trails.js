@@ -20,10 +20,11 @@ export class TrailLoader {
 
   /**
    * Loads the trails of `ids` of run `run` (session-like {samples, palette, fitted}); `on` false or no
-   * ids clears them. transform(tr) → positions (Promise) maps them (e.g. onto a reference run).
+   * ids clears them. transform(tr) → positions (Promise) maps them (e.g. onto a reference run);
+   * `ref` (a run name) loads the positions of `run` laid out from that run (compare, "fitted from A").
    * Rejects with the API error (the caller shows it).
    */
-  async load(run, data, ids, { on = true, transform = null, keyExtra = "" } = {}) {
+  async load(run, data, ids, { on = true, transform = null, keyExtra = "", ref = undefined } = {}) {
     const known = ids.filter((id) => data.samples && data.samples.indexOf(id) >= 0);
     ids = known.slice(0, MAX_TRAILS);
     if (!on || !ids.length || !data.fitted.length) {
@@ -32,11 +33,11 @@ export class TrailLoader {
       this.onCount(0);
       return;
     }
-    const key = `${run}|${ids.join(",")}|${data.fitted.join(",")}|${keyExtra}`;
+    const key = `${run}|${ids.join(",")}|${data.fitted.join(",")}|${keyExtra}|${ref || ""}`;
     if (key === this.key) return;
     this.key = key;
     try {
-      const tr = await this.api.trajectories(run, ids);
+      const tr = await this.api.trajectories(run, ids, undefined, undefined, ref);
       const positions = transform ? await transform(tr) : tr.positions;
       if (key !== this.key) return;
       const indices = tr.ids.map((id) => data.samples.indexOf(id));
