@@ -34,6 +34,7 @@ def main():
     ap.add_argument("--logdir", default=None, help="the demo's runs (clean, noisy)")
     ap.add_argument("--cache", default=None, help="their engine cache root (with --logdir)")
     ap.add_argument("--no-progress", action="store_true", help="skip the fitting-progress screenshot")
+    ap.add_argument("--only-progress", action="store_true", help="only the fitting-progress screenshot")
     a = ap.parse_args()
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
@@ -63,11 +64,22 @@ def main():
         print(f"fitted {run} in {time.time() - t:.0f}s", flush=True)
 
     shot = lambda page, name: (page.screenshot(path=os.path.join(out, name)), print("wrote", name))  # noqa: E731
+    if not a.only_progress:
+        tab_shots(logdir, cache, a.epochs, shot)
+    if a.no_progress:
+        print("screenshots in", out)
+        return
+    progress_shot(logdir, fresh_cache, shot)
+    print("screenshots in", out)
+
+
+def tab_shots(logdir, cache, epochs, shot):
+    """dvi-tab (clean, last epoch), dvi-hover-correctness, dvi-selection-trails, dvi-filter-misclassified."""
     with harness.tensorboard(logdir, cache) as base, harness.browser() as b:
         page = b.new_page(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
-        page.goto(base + "#dvi&dvi.run=clean&dvi.epoch=%d" % a.epochs)
+        page.goto(base + "#dvi&dvi.run=clean&dvi.epoch=%d" % epochs)
         frame = harness.dvi_frame(page)
-        wait_epoch(frame, a.epochs)
+        wait_epoch(frame, epochs)
         time.sleep(0.3)
         shot(page, "dvi-tab.png")
 
@@ -88,8 +100,8 @@ def main():
         # a selection with its trails across epochs (noisy run, by label)
         frame.locator("select[aria-label=Run]").select_option("noisy")
         frame.wait_for_function("() => window.__dvi.run.name === 'noisy' && window.__dvi.map.epoch !== null")
-        frame.evaluate("() => window.__dvi.store.set({color: 'label', epoch: %d})" % a.epochs)
-        wait_epoch(frame, a.epochs)
+        frame.evaluate("() => window.__dvi.store.set({color: 'label', epoch: %d})" % epochs)
+        wait_epoch(frame, epochs)
         # 14 samples labelled 3 (the first ones logged), whose trails are followed across epochs
         sel = frame.evaluate("() => { const s = window.__dvi.samples, out = []; for (let i = 0; i < s.n && out.length < 14; i++)"
                              " if (s.labels[i] === 3) out.push(s.ids[i]); return out; }")
@@ -106,10 +118,9 @@ def main():
         time.sleep(0.4)
         shot(page, "dvi-filter-misclassified.png")
 
-    if a.no_progress:
-        print("screenshots in", out)
-        return
-    # fitting progress: the same logdir with an empty cache; TensorBoard fits in the background
+
+def progress_shot(logdir, fresh_cache, shot):
+    """dvi-fitting-progress: the same logdir with an empty cache; TensorBoard fits in the background."""
     shutil.rmtree(fresh_cache, ignore_errors=True)
     os.makedirs(fresh_cache)
     with harness.tensorboard(logdir, fresh_cache) as base, harness.browser() as b:
@@ -131,7 +142,6 @@ def main():
             time.sleep(0.3)
         time.sleep(0.5)
         shot(page, "dvi-fitting-progress.png")
-    print("screenshots in", out)
 
 
 if __name__ == "__main__":
