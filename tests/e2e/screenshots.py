@@ -83,10 +83,11 @@ def tab_shots(logdir, cache, epochs, shot):
         time.sleep(0.3)
         shot(page, "dvi-tab.png")
 
-        # an early epoch, coloured by correctness, hovering a sample
+        # an early epoch (the 4th: the first with the temporal chain metrics), coloured by correctness, hovering a sample
+        early = min(4, epochs)
         frame.get_by_role("radio", name="Correctness").click()
-        frame.evaluate("() => window.__dvi.store.set({epoch: 3})")
-        wait_epoch(frame, 3)
+        frame.evaluate("() => window.__dvi.store.set({epoch: %d})" % early)
+        wait_epoch(frame, early)
         pt = frame.evaluate("""() => { const m = window.__dvi.map, p = m.pos1, r = m.root.getBoundingClientRect();
           let best = 0, bd = Infinity; for (let i = 0; i < m.samples.n; i++) { const [x, y] = m.toScreen(p[2*i], p[2*i+1]);
           const d = Math.hypot(x - m.cssW * 0.45, y - m.cssH * 0.45); if (d < bd) { bd = d; best = i; } }
@@ -102,9 +103,9 @@ def tab_shots(logdir, cache, epochs, shot):
         frame.wait_for_function("() => window.__dvi.run.name === 'noisy' && window.__dvi.map.epoch !== null")
         frame.evaluate("() => window.__dvi.store.set({color: 'label', epoch: %d})" % epochs)
         wait_epoch(frame, epochs)
-        # 14 samples labelled 3 (the first ones logged), whose trails are followed across epochs
-        sel = frame.evaluate("() => { const s = window.__dvi.samples, out = []; for (let i = 0; i < s.n && out.length < 14; i++)"
-                             " if (s.labels[i] === 3) out.push(s.ids[i]); return out; }")
+        # the first 10 samples labelled 3 (noisy-label ones where the run logs them), followed across epochs
+        sel = frame.evaluate("() => { const s = window.__dvi.samples, out = []; for (let i = 0; i < s.n && out.length < 10; i++)"
+                             " if (s.labels[i] === 3 && (!s.noisy || s.noisy[i])) out.push(s.ids[i]); return out; }")
         frame.evaluate(f"() => window.__dvi.store.set({{sel: {sel}}})")
         frame.wait_for_function("() => document.querySelector('.dvi-root').dataset.trails === '%d'" % len(sel))
         page.mouse.move(5, 5)
