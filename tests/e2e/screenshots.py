@@ -120,8 +120,10 @@ def tab_shots(logdir, cache, epochs, shot):
         shot(page, "dvi-filter-misclassified.png")
 
 
-def progress_shot(logdir, fresh_cache, shot):
-    """dvi-fitting-progress: the same logdir with an empty cache; TensorBoard fits in the background."""
+def progress_shot(logdir, fresh_cache, shot, fitted=4):
+    """dvi-fitting-progress: the same logdir with an empty cache; TensorBoard fits in the background.
+    Taken at the newest fitted epoch once `fitted` epochs are ready (4: the temporal chain metrics
+    are defined), while the fit still runs."""
     shutil.rmtree(fresh_cache, ignore_errors=True)
     os.makedirs(fresh_cache)
     with harness.tensorboard(logdir, fresh_cache) as base, harness.browser() as b:
@@ -133,14 +135,17 @@ def progress_shot(logdir, fresh_cache, shot):
             frame = next((f for f in page.frames if "plugin_entry.html" in f.url), None)
             try:
                 ready = frame is not None and frame.evaluate(
-                    "() => !!(window.__dvi && window.__dvi.fitted.length >= 1 && window.__dvi.job && "
+                    "() => !!(window.__dvi && window.__dvi.fitted.length >= %d && window.__dvi.job && "
                     "['running', 'queued'].includes(window.__dvi.job.state) && window.__dvi.map.anim === null && "
-                    "window.__dvi.map.epoch !== null)")
+                    "window.__dvi.map.epoch !== null)" % fitted)
             except Exception:
                 ready = False
             if ready:
                 break
             time.sleep(0.3)
+        newest = frame.evaluate("() => window.__dvi.fitted[window.__dvi.fitted.length - 1]")
+        frame.evaluate("(ep) => window.__dvi.store.set({epoch: ep})", newest)
+        wait_epoch(frame, newest)
         time.sleep(0.5)
         shot(page, "dvi-fitting-progress.png")
 
