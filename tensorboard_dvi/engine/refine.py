@@ -11,14 +11,16 @@ rows) get the membership-weighted mean offset of their high-D neighbours, the
 way umap-learn places new points.
 
 The optimisation is vectorised, with closed-form gradients (faster than autograd
-on gathers and scatters): each step draws edges independently with probability
-∝ weight, pulls both ends together, and pushes each head and ``negative_sample_rate``
-uniformly drawn nodes apart (both ends move, which kept more neighbours than
+on gathers and scatters): each step draws a fixed count of edges ∝ weight from an
+alias table (sampling.py; each edge's expected draws per step equal the Bernoulli
+probability of earlier versions, ∝ weight capped at 1), pulls both ends together, and
+pushes each head and ``negative_sample_rate`` uniformly drawn nodes apart (both ends move, which kept more neighbours than
 moving the head only); Adam on the offsets, linear learning-rate decay.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional
 
 import numpy as np
@@ -26,6 +28,7 @@ import torch
 
 from .complex import smooth_knn_dist
 from .losses import UMAP_A, UMAP_B
+from .sampling import alias_draw, alias_table
 
 
 def sampling_weights(weight: torch.Tensor, n_spatial: int, boundary_share: Optional[float]) -> torch.Tensor:
@@ -64,49 +67,73 @@ def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, w
     ``mobility`` (one factor in [0, 1] per node) scales each node's steps.
     """
     n = p0.shape[0]
-    delta = (offsets.clone() if offsets is not None else torch.zeros_like(p0)).requires_grad_(True)
+    delta = (offsets.detach().clone(memory_format=torch.contiguous_format) if offsets is not None
+             else torch.zeros_like(p0, memory_format=torch.contiguous_format))
     if steps <= 0 or len(weight) == 0:
-        return delta.detach()
-    opt = torch.optim.Adam([delta], lr=lr, betas=(0.5, 0.9))
-    prob = (weight / weight.sum() * edges_per_step).clamp(max=1.0).to(p0.device)
-    head, tail = head.to(p0.device), tail.to(p0.device)
+        return delta
+    dev = p0.device
+    prob = (weight / weight.sum() * edges_per_step).clamp(max=1.0)
+    count = max(int(round(float(prob.sum()))), 1)
+    accept, alias = alias_table(prob)
+    # 32-bit indices: gathers and scatters read half the index bytes
+    head, tail = head.to(dev, torch.int32), tail.to(dev, torch.int32)
     a, b = UMAP_A, UMAP_B
+    adam = _Adam(delta, betas=(0.5, 0.9))
+    pull = anchor is not None and anchor_weight is not None
+    # points as complex numbers: gathers and the scatter move one element per point, not two
+    c0, cd = torch.view_as_complex(p0.contiguous()), torch.view_as_complex(delta)
+    idx = torch.empty((2 + negative_sample_rate) * count, dtype=torch.int32, device=dev)   # heads, tails, negatives
+    vals = torch.empty((1 + negative_sample_rate) * count, dtype=c0.dtype, device=dev)    # forces on tails, negatives
     for s in range(steps):
         if should_stop is not None and s % 20 == 0:
             should_stop()
-        for g in opt.param_groups:
-            g["lr"] = lr * (1.0 - s / steps)
-        keep = torch.rand(len(prob), generator=generator).to(p0.device) < prob
-        h, t = head[keep], tail[keep]
-        with torch.no_grad():
-            p = p0 + delta
-            dv = p[h] - p[t]
-            d2 = (dv * dv).sum(1) + 1e-12
-            d2b = torch.pow(d2, b)
-            g_pos = ((2.0 * a * b * d2b / d2) / (1.0 + a * d2b)).unsqueeze(1) * dv
-            hr = h.repeat(negative_sample_rate)
-            neg = torch.randint(0, n, (len(hr),), generator=generator).to(p0.device)
-            dn = p[hr] - p[neg]
-            d2n = (dn * dn).sum(1)
-            g_neg = (-2.0 * b / ((1e-3 + d2n) * (1.0 + a * torch.pow(d2n + 1e-12, b)))).unsqueeze(1) * dn
-            grad = torch.zeros_like(p0)
-            grad.index_add_(0, h, g_pos)
-            grad.index_add_(0, t, -g_pos)
-            grad.index_add_(0, hr, g_neg)
-            grad.index_add_(0, neg, -g_neg)
-            if anchor is not None and anchor_weight is not None:
-                grad += anchor_weight.unsqueeze(1) * (p - anchor)
-        delta.grad = grad
-        if mobility is None:
-            opt.step()
-        else:  # each node moves by its share of Adam's step
-            old = delta.detach().clone()
-            opt.step()
-            with torch.no_grad():
-                delta.copy_(old + mobility.unsqueeze(1) * (delta - old))
+        e = alias_draw(accept, alias, count, generator).to(dev)
+        h = torch.index_select(head, 0, e, out=idx[:count])
+        t = torch.index_select(tail, 0, e, out=idx[count:2 * count])
+        neg = idx[2 * count:]
+        neg.copy_(torch.randint(0, n, (len(neg),), generator=generator, dtype=torch.int32))
+        p = c0 + cd
+        ph = p.index_select(0, h)
+        dv = ph - p.index_select(0, t)
+        d2 = dv.real * dv.real + dv.imag * dv.imag + 1e-12
+        d2b = torch.pow(d2, b)
+        g_pos = torch.mul((2.0 * a * b * d2b / d2) / (1.0 + a * d2b), dv, out=vals[:count])
+        # each head against negative_sample_rate uniform nodes (the head repeated, as h.repeat)
+        dn = ph.unsqueeze(0) - p.index_select(0, neg).view(negative_sample_rate, count)
+        d2n = dn.real * dn.real + dn.imag * dn.imag
+        g_neg = torch.mul(-2.0 * b / ((1e-3 + d2n) * (1.0 + a * torch.pow(d2n + 1e-12, b))), dn,
+                          out=vals[count:].view(negative_sample_rate, count))
+        # heads get both their forces, tails and negatives the opposite ones
+        grad_c = torch.zeros(n, dtype=c0.dtype, device=dev)
+        grad_c.index_add_(0, h, g_pos + g_neg.sum(0))
+        grad_c.index_add_(0, idx[count:], vals, alpha=-1)
+        grad = torch.view_as_real(grad_c)
+        if pull:
+            grad += anchor_weight.unsqueeze(1) * (p0 + delta - anchor)
+        adam.step(grad, lr * (1.0 - s / steps), mobility)
         if on_step is not None:
             on_step(s)
-    return delta.detach()
+    return delta
+
+
+class _Adam:
+    """torch.optim.Adam's update (no weight decay) on one tensor, in place, without autograd:
+    the optimizer's per-step bookkeeping cost more than the update on ~20k numbers.
+    ``mobility`` (one factor per row) scales each row's step."""
+
+    def __init__(self, param: torch.Tensor, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.param, self.b1, self.b2, self.eps, self.t = param, betas[0], betas[1], eps, 0
+        self.m, self.v = torch.zeros_like(param), torch.zeros_like(param)
+
+    def step(self, grad: torch.Tensor, lr: float, mobility: Optional[torch.Tensor] = None) -> None:
+        self.t += 1
+        self.m.mul_(self.b1).add_(grad, alpha=1 - self.b1)
+        self.v.mul_(self.b2).addcmul_(grad, grad, value=1 - self.b2)
+        denom = (self.v.sqrt() / math.sqrt(1 - self.b2 ** self.t)).add_(self.eps)
+        upd = self.m / denom
+        if mobility is not None:
+            upd.mul_(mobility.unsqueeze(1))
+        self.param.add_(upd, alpha=-lr / (1 - self.b1 ** self.t))
 
 
 def membership_weights(knn_dist: np.ndarray) -> np.ndarray:

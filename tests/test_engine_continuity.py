@@ -1,0 +1,60 @@
+"""Time travel: a sample whose representation did not change stays where it was drawn.
+
+The temporal parts of the refinement (engine/epoch.py: the anchor follows the previous
+map, moves on along the last step, and each sample moves by its mobility 1 − NPR) must
+keep an unchanged epoch's map in place, also when every representation is shifted and
+scaled at once (a global growth of the features is not a movement of any sample), while
+independent fits of the same data land elsewhere.
+"""
+
+import numpy as np
+import torch
+
+from engine_testdata import TINY, FakeReader, blobs_run, border_points, linear_head
+from tensorboard_dvi.engine import EngineConfig, fit_run
+from tensorboard_dvi.engine.cache import RunCache
+
+
+def _run(transform):
+    """Epoch 1 from the blobs run, epochs 2 and 3 its representations under ``transform``."""
+    labels, split, epochs = blobs_run(epochs=(1,), n_border=40)
+    x, _, _ = epochs[1]
+    rng = np.random.RandomState(1)
+    out = {}
+    for e in (1, 2, 3):
+        xe = x if e == 1 else transform(x)
+        centres = np.stack([xe[:240][labels[:240] == c].mean(0) for c in range(4)])
+        head = linear_head(centres)
+        out[e] = (xe.astype(np.float32), head, border_points(xe[:240], head, 40, rng))
+    return labels, split, out
+
+
+def _displacement(cache, n_train, a, b):
+    ea, eb = np.asarray(cache.embedding(a))[:n_train], np.asarray(cache.embedding(b))[:n_train]
+    return float(np.median(np.linalg.norm(eb - ea, axis=1)) / ea.std())
+
+
+def _fit(tmp_path, name, reader, **kw):
+    torch.manual_seed(0)
+    cache_dir = str(tmp_path / name)
+    fit_run(reader, cache_dir, config=EngineConfig(**{**TINY, **kw}))
+    return RunCache(cache_dir)
+
+
+def test_unchanged_representations_keep_their_place(tmp_path):
+    labels, split, epochs = _run(lambda x: x)
+    temporal = _fit(tmp_path, "t", FakeReader(labels, split, epochs))
+    independent = _fit(tmp_path, "i", FakeReader(labels, split, epochs), temporal=False)
+    moved_t = [_displacement(temporal, 240, 1, e) for e in (2, 3)]
+    moved_i = [_displacement(independent, 240, 1, e) for e in (2, 3)]
+    assert max(moved_t) < 0.1, moved_t            # well under a tenth of the spread
+    assert min(moved_i) > 4 * max(moved_t), (moved_t, moved_i)
+
+
+def test_a_global_shift_and_growth_is_not_a_movement(tmp_path):
+    grow = np.float32(1.6)
+    shift = np.linspace(-2, 2, 16).astype(np.float32)
+    labels, split, epochs = _run(lambda x: x * grow + shift)
+    cache = _fit(tmp_path, "g", FakeReader(labels, split, epochs))
+    assert _displacement(cache, 240, 1, 2) < 0.1
+    assert _displacement(cache, 240, 2, 3) < 0.1
