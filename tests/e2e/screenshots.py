@@ -83,8 +83,9 @@ def tab_shots(logdir, cache, epochs, shot):
         time.sleep(0.3)
         shot(page, "dvi-tab.png")
 
-        # an early epoch (the 4th: the first with the temporal chain metrics), coloured by correctness, hovering a sample
-        early = min(4, epochs)
+        # epoch 6 (the first with every temporal chain metric: tnn@5 needs 5 other epochs), coloured by
+        # correctness, hovering a sample
+        early = min(6, epochs)
         frame.get_by_role("radio", name="Correctness").click()
         frame.evaluate("() => window.__dvi.store.set({epoch: %d})" % early)
         wait_epoch(frame, early)
@@ -120,14 +121,14 @@ def tab_shots(logdir, cache, epochs, shot):
         shot(page, "dvi-filter-misclassified.png")
 
 
-def progress_shot(logdir, fresh_cache, shot, fitted=4):
+def progress_shot(logdir, fresh_cache, shot, fitted=6):
     """dvi-fitting-progress: the same logdir with an empty cache; TensorBoard fits in the background.
-    Taken at the newest fitted epoch once `fitted` epochs are ready (4: the temporal chain metrics
-    are defined), while the fit still runs."""
+    Taken at the newest fitted epoch once `fitted` epochs are ready (6: every temporal chain metric
+    is defined), while the fit still runs; 40 px taller, for the progress banner above the map."""
     shutil.rmtree(fresh_cache, ignore_errors=True)
     os.makedirs(fresh_cache)
     with harness.tensorboard(logdir, fresh_cache) as base, harness.browser() as b:
-        page = b.new_page(viewport={"width": 1440, "height": 900})
+        page = b.new_page(viewport={"width": 1440, "height": 940}, device_scale_factor=1)
         page.goto(base + "#dvi&dvi.run=clean")
         page.wait_for_selector("iframe")
         deadline = time.time() + 900
