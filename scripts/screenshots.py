@@ -2,8 +2,8 @@
 show is what `scripts/demo.sh` shows: MNIST, clean vs 20 % noisy labels, fitted with the engine's
 defaults (the settings the tab fits with). One entry point over the screenshot steps in tests/e2e/
 (a real `tensorboard`, headless Chromium at /usr/bin/chromium, each step waits for the tab's ready
-signal `.dvi-root[data-ready]`), then it shrinks every PNG to a 256-colour palette so that the
-repository stays small.
+signal `.dvi-root[data-ready]`), then it stores every PNG with a 256-colour palette (at most about
+300 KB each) so that the repository stays small.
 
     python demo/train_mnist.py --logdir demo/runs
     tensorboard-dvi fit demo/runs --all-runs --cache-root .cache/dvi-demo
@@ -49,15 +49,19 @@ def unfitted(logdir: str, cache_root: str) -> dict:
     return out
 
 
-def shrink(path: str) -> tuple:
-    """Re-encodes a screenshot as a 256-colour palette PNG (no dithering: flat UI colours and the
-    map's soft regions quantize cleanly); (bytes before, bytes after)."""
+def shrink(path: str, max_kb: int = 320) -> tuple:
+    """Re-encodes a screenshot as a 256-colour palette PNG: octree palette (keeps rare UI colours,
+    e.g. the chart's lines), Floyd-Steinberg dithered so that the map's soft regions do not band;
+    without dithering (a little banding) where that stays above `max_kb`. (bytes before, after)."""
     from PIL import Image
 
     before = os.path.getsize(path)
     with Image.open(path) as im:
-        pal = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    pal.save(path, optimize=True)
+        rgb = im.convert("RGB")
+    pal = rgb.quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+    rgb.quantize(palette=pal, dither=Image.Dither.FLOYDSTEINBERG).save(path, optimize=True)
+    if os.path.getsize(path) > max_kb * 1024:
+        pal.save(path, optimize=True)
     return before, os.path.getsize(path)
 
 

@@ -83,9 +83,9 @@ def tab_shots(logdir, cache, epochs, shot):
         time.sleep(0.3)
         shot(page, "dvi-tab.png")
 
-        # epoch 6 (the first with every temporal chain metric: tnn@5 needs 5 other epochs), coloured by
-        # correctness, hovering a sample
-        early = min(6, epochs)
+        # epoch 7 (the first with every temporal chain metric: tnn@5 needs more than 5 other epochs),
+        # coloured by correctness, hovering a sample
+        early = min(7, epochs)
         frame.get_by_role("radio", name="Correctness").click()
         frame.evaluate("() => window.__dvi.store.set({epoch: %d})" % early)
         wait_epoch(frame, early)
@@ -121,9 +121,9 @@ def tab_shots(logdir, cache, epochs, shot):
         shot(page, "dvi-filter-misclassified.png")
 
 
-def progress_shot(logdir, fresh_cache, shot, fitted=6):
+def progress_shot(logdir, fresh_cache, shot, fitted=7):
     """dvi-fitting-progress: the same logdir with an empty cache; TensorBoard fits in the background.
-    Taken at the newest fitted epoch once `fitted` epochs are ready (6: every temporal chain metric
+    Taken at the newest fitted epoch once `fitted` epochs are ready (7: every temporal chain metric
     is defined), while the fit still runs; 40 px taller, for the progress banner above the map."""
     shutil.rmtree(fresh_cache, ignore_errors=True)
     os.makedirs(fresh_cache)
