@@ -31,6 +31,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "docs", "screenshots"))
     ap.add_argument("--logdir", default=None)
     ap.add_argument("--cache", default=None)
+    ap.add_argument("--fitted-epoch", type=int, default=None,
+                    help="also compare-fitted.png: \"Fitted from A\" at this epoch (TensorBoard fits noisy from clean up to it)")
     a = ap.parse_args()
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
@@ -97,6 +99,22 @@ def main():
         frame.evaluate("(ep) => window.__dvi.store.set({cdiff: 'flip', color: 'correct', lock: false, ceps: [2, ep]})", last)
         ready(frame)
         shot(page, "compare-unlocked-flipped.png")
+
+        if a.fitted_epoch:
+            fitted_shot(page, frame, a.fitted_epoch, shot)
+
+
+def fitted_shot(page, frame, epoch, shot):
+    """compare-fitted: noisy laid out from clean ("Fitted from A", fitted by TensorBoard's worker
+    from the first epoch on), once pane B shows `epoch`, coloured by label."""
+    frame.evaluate("(ep) => window.__dvi.store.set({cdiff: 'off', color: 'label', lock: true, ceps: [], epoch: ep})", epoch)
+    ready(frame)
+    frame.locator(".dvi-seg[data-name='Alignment'] button[data-value='fitted']").click()
+    frame.wait_for_function("(ep) => { const c = window.__dvi.compare, p = c.panes[1]; "
+                            "return c.ready && p.map.proj && p.map.proj.from && p.shown === ep && p.empty.hidden; }",
+                            arg=epoch, polling=500, timeout=1_800_000)
+    ready(frame)
+    shot(page, "compare-fitted.png")
 
 
 if __name__ == "__main__":

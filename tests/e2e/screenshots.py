@@ -34,6 +34,7 @@ def main():
     ap.add_argument("--logdir", default=None, help="the demo's runs (clean, noisy)")
     ap.add_argument("--cache", default=None, help="their engine cache root (with --logdir)")
     ap.add_argument("--no-progress", action="store_true", help="skip the fitting-progress screenshot")
+    ap.add_argument("--only-progress", action="store_true", help="only the fitting-progress screenshot")
     a = ap.parse_args()
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
@@ -63,18 +64,31 @@ def main():
         print(f"fitted {run} in {time.time() - t:.0f}s", flush=True)
 
     shot = lambda page, name: (page.screenshot(path=os.path.join(out, name)), print("wrote", name))  # noqa: E731
+    if not a.only_progress:
+        tab_shots(logdir, cache, a.epochs, shot)
+    if a.no_progress:
+        print("screenshots in", out)
+        return
+    progress_shot(logdir, fresh_cache, shot)
+    print("screenshots in", out)
+
+
+def tab_shots(logdir, cache, epochs, shot):
+    """dvi-tab (clean, last epoch), dvi-hover-correctness, dvi-selection-trails, dvi-filter-misclassified."""
     with harness.tensorboard(logdir, cache) as base, harness.browser() as b:
         page = b.new_page(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
-        page.goto(base + "#dvi&dvi.run=clean&dvi.epoch=%d" % a.epochs)
+        page.goto(base + "#dvi&dvi.run=clean&dvi.epoch=%d" % epochs)
         frame = harness.dvi_frame(page)
-        wait_epoch(frame, a.epochs)
+        wait_epoch(frame, epochs)
         time.sleep(0.3)
         shot(page, "dvi-tab.png")
 
-        # an early epoch, coloured by correctness, hovering a sample
+        # epoch 7 (the first with every temporal chain metric: tnn@5 needs more than 5 other epochs),
+        # coloured by correctness, hovering a sample
+        early = min(7, epochs)
         frame.get_by_role("radio", name="Correctness").click()
-        frame.evaluate("() => window.__dvi.store.set({epoch: 3})")
-        wait_epoch(frame, 3)
+        frame.evaluate("() => window.__dvi.store.set({epoch: %d})" % early)
+        wait_epoch(frame, early)
         pt = frame.evaluate("""() => { const m = window.__dvi.map, p = m.pos1, r = m.root.getBoundingClientRect();
           let best = 0, bd = Infinity; for (let i = 0; i < m.samples.n; i++) { const [x, y] = m.toScreen(p[2*i], p[2*i+1]);
           const d = Math.hypot(x - m.cssW * 0.45, y - m.cssH * 0.45); if (d < bd) { bd = d; best = i; } }
@@ -88,11 +102,11 @@ def main():
         # a selection with its trails across epochs (noisy run, by label)
         frame.locator("select[aria-label=Run]").select_option("noisy")
         frame.wait_for_function("() => window.__dvi.run.name === 'noisy' && window.__dvi.map.epoch !== null")
-        frame.evaluate("() => window.__dvi.store.set({color: 'label', epoch: %d})" % a.epochs)
-        wait_epoch(frame, a.epochs)
-        # 14 samples labelled 3 (the first ones logged), whose trails are followed across epochs
-        sel = frame.evaluate("() => { const s = window.__dvi.samples, out = []; for (let i = 0; i < s.n && out.length < 14; i++)"
-                             " if (s.labels[i] === 3) out.push(s.ids[i]); return out; }")
+        frame.evaluate("() => window.__dvi.store.set({color: 'label', epoch: %d})" % epochs)
+        wait_epoch(frame, epochs)
+        # the first 10 samples labelled 3 (noisy-label ones where the run logs them), followed across epochs
+        sel = frame.evaluate("() => { const s = window.__dvi.samples, out = []; for (let i = 0; i < s.n && out.length < 10; i++)"
+                             " if (s.labels[i] === 3 && (!s.noisy || s.noisy[i])) out.push(s.ids[i]); return out; }")
         frame.evaluate(f"() => window.__dvi.store.set({{sel: {sel}}})")
         frame.wait_for_function("() => document.querySelector('.dvi-root').dataset.trails === '%d'" % len(sel))
         page.mouse.move(5, 5)
@@ -106,14 +120,15 @@ def main():
         time.sleep(0.4)
         shot(page, "dvi-filter-misclassified.png")
 
-    if a.no_progress:
-        print("screenshots in", out)
-        return
-    # fitting progress: the same logdir with an empty cache; TensorBoard fits in the background
+
+def progress_shot(logdir, fresh_cache, shot, fitted=7):
+    """dvi-fitting-progress: the same logdir with an empty cache; TensorBoard fits in the background.
+    Taken at the newest fitted epoch once `fitted` epochs are ready (7: every temporal chain metric
+    is defined), while the fit still runs; 40 px taller, for the progress banner above the map."""
     shutil.rmtree(fresh_cache, ignore_errors=True)
     os.makedirs(fresh_cache)
     with harness.tensorboard(logdir, fresh_cache) as base, harness.browser() as b:
-        page = b.new_page(viewport={"width": 1440, "height": 900})
+        page = b.new_page(viewport={"width": 1440, "height": 940}, device_scale_factor=1)
         page.goto(base + "#dvi&dvi.run=clean")
         page.wait_for_selector("iframe")
         deadline = time.time() + 900
@@ -121,17 +136,19 @@ def main():
             frame = next((f for f in page.frames if "plugin_entry.html" in f.url), None)
             try:
                 ready = frame is not None and frame.evaluate(
-                    "() => !!(window.__dvi && window.__dvi.fitted.length >= 1 && window.__dvi.job && "
+                    "() => !!(window.__dvi && window.__dvi.fitted.length >= %d && window.__dvi.job && "
                     "['running', 'queued'].includes(window.__dvi.job.state) && window.__dvi.map.anim === null && "
-                    "window.__dvi.map.epoch !== null)")
+                    "window.__dvi.map.epoch !== null)" % fitted)
             except Exception:
                 ready = False
             if ready:
                 break
             time.sleep(0.3)
+        newest = frame.evaluate("() => window.__dvi.fitted[window.__dvi.fitted.length - 1]")
+        frame.evaluate("(ep) => window.__dvi.store.set({epoch: ep})", newest)
+        wait_epoch(frame, newest)
         time.sleep(0.5)
         shot(page, "dvi-fitting-progress.png")
-    print("screenshots in", out)
 
 
 if __name__ == "__main__":
