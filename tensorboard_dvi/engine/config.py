@@ -82,7 +82,7 @@ class EngineConfig:
     anchor_follow: float = 1.0
     #: warm-started epochs: each training sample's refinement steps are scaled by its mobility
     #: clip(1 − NPR_i, 0.05, 1) ** p, at least ``mobility_min`` (power 0: off), so samples whose neighbourhood held move little
-    mobility_power: float = 0.5
+    mobility_power: float = 1.0
     mobility_min: float = 0.05
     #: start the refinement at the previous epoch's drawn positions (offsets = previous
     #: position − new encoder output) instead of the new encoder output + previous offsets
