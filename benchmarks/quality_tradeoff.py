@@ -1,7 +1,8 @@
 """Continuity against neighbours: sweep one engine setting over every quality subject and plot.
 
     python benchmarks/quality_tradeoff.py --param anchor_strength --values 0 0.5 1 2 4 \
-        --default 1 --png docs/quality_tradeoff.png [--set key=json ...]
+        --default 1 --png docs/quality_tradeoff.png [--set key=json ...] [--json rows.json]
+    python benchmarks/quality_tradeoff.py ... --from-json docs/quality_tradeoff.json   # plot only
 
 For each value, ``bench_quality.run_method('ours', ...)`` on all subjects (cached);
 the plot shows, per subject and averaged over subjects, the run-level tr (and
@@ -70,10 +71,15 @@ def main(argv=None):
     ap.add_argument("--set", nargs="*", default=[])
     ap.add_argument("--subjects", nargs="*", default=list(QS.SUBJECTS))
     ap.add_argument("--png", required=True)
-    ap.add_argument("--json")
+    ap.add_argument("--json", help="write the sweep's rows here")
+    ap.add_argument("--from-json", help="plot the rows an earlier sweep wrote (no fitting)")
     args = ap.parse_args(argv)
     BQ.torch.set_num_threads(1)
-    rows = sweep(args.param, args.values, BQ.parse_sets(args.set), args.subjects)
+    if args.from_json:
+        with open(args.from_json) as fh:
+            rows = [r for r in json.load(fh) if r["value"] in args.values and r["subject"] in args.subjects]
+    else:
+        rows = sweep(args.param, args.values, BQ.parse_sets(args.set), args.subjects)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)
