@@ -82,8 +82,8 @@ def _config(args):
     return EngineConfig(threads=args.threads) if args.threads else EngineConfig()
 
 
-def _fitted(run_path: str, cache_dir: str):
-    """(uid per readable epoch, epochs already fitted in the cache)."""
+def _fitted(run_path: str, cache_dir: str, config_hash: Optional[str] = None):
+    """(uid per readable epoch, epochs already fitted in the cache, with these settings when given)."""
     from .engine.cache import RunCache
     from .storage import DamagedEpochError, RunReader
     reader = RunReader(run_path)
@@ -93,7 +93,7 @@ def _fitted(run_path: str, cache_dir: str):
             uids[e] = reader.epoch(e).uid
         except DamagedEpochError:
             pass
-    return uids, RunCache(cache_dir).fitted_epochs(uids)
+    return uids, RunCache(cache_dir).fitted_epochs(uids, config_hash)
 
 
 def _fit_one(name: str, run_path: str, cache_dir: str, args) -> int:
@@ -103,7 +103,7 @@ def _fit_one(name: str, run_path: str, cache_dir: str, args) -> int:
     from .storage import RunReader
     cfg = _config(args)
     epochs = _epoch_filter(RunReader(run_path), args.epochs)
-    uids, fresh = _fitted(run_path, cache_dir)
+    uids, fresh = _fitted(run_path, cache_dir, cfg.config_hash())  # as fit_run decides
     wanted = [e for e in (epochs if epochs is not None else uids) if e in uids]
     if wanted and all(e in fresh for e in wanted):
         print(f"{name}: already fitted ({len(wanted)} epoch(s)); cache: {cache_dir}")

@@ -24,3 +24,16 @@ def test_prefix_names_one_run_then_already_fitted(tmp_path, capsys, monkeypatch)
     make_run(tmp_path / "my_run" / "version_1", epochs=1, n_train=150, n_test=30)
     with pytest.raises(SystemExit, match="--run my_run matches 2 runs: my_run/version_0, my_run/version_1"):
         cli.main(["fit", str(tmp_path), "--run", "my_run", "--cache-dir", cache])
+
+
+def test_changed_engine_settings_refit_instead_of_already_fitted(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "_config", lambda args: EngineConfig(**TINY), raising=False)
+    make_run(tmp_path / "run", epochs=2, n_train=150, n_test=30)
+    cache = str(tmp_path / "cache")
+    assert cli.main(["fit", str(tmp_path / "run"), "--cache-dir", cache, "--quiet"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(cli, "_config", lambda args: EngineConfig(**{**TINY, "anchor_strength": 0.5}), raising=False)
+    assert cli.main(["fit", str(tmp_path / "run"), "--cache-dir", cache, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "already fitted" not in out and "fitted 2 epoch(s)" in out
+    assert {RunCache(cache).epoch_info(e)["config"]["anchor_strength"] for e in (1, 2)} == {0.5}
