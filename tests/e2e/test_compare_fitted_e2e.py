@@ -74,6 +74,14 @@ def test_fitted_from_a_shows_progress_then_a_map_laid_out_like_a(chromium, tb):
         page.screenshot(path=os.path.join(SHOTS, "dvi-compare-fitted.png"))
         print(f"median residual / spread at epoch 3: rotate {rotated:.3f}, fitted from clean {fitted:.3f}")
 
+        # trails of a selected sample in pane B follow it in the layout laid out from clean
+        sid = int(cmp(frame, "c.panes[1].session.samples.ids[0]"))
+        frame.evaluate(f"() => window.__dvi.store.set({{sel: [{sid}], trails: true}})")
+        frame.wait_for_function("() => document.querySelector(\".dvi-cmp-pane[data-pane='1']\").dataset.trails === '1'")
+        frame.wait_for_function("() => !!window.__dvi.compare.panes[1].map.trails")
+        last = cmp(frame, "c.panes[1].map.trails.positions[0][2]")
+        assert np.allclose(last, ref["coords"][0], atol=1e-4), (last, ref["coords"][0])
+
         # back to the rotation: pane B is noisy's own map, aligned again
         frame.locator(".dvi-seg[data-name='Alignment'] button[data-value='procrustes']").click()
         frame.wait_for_function("() => { const c = window.__dvi.compare, p = c.panes[1]; return c.ready && p.map.proj && p.map.proj.align && !p.map.proj.from; }")
