@@ -58,3 +58,16 @@ def test_a_global_shift_and_growth_is_not_a_movement(tmp_path):
     cache = _fit(tmp_path, "g", FakeReader(labels, split, epochs))
     assert _displacement(cache, 240, 1, 2) < 0.1
     assert _displacement(cache, 240, 2, 3) < 0.1
+
+
+def test_run_level_figures_follow_a_refit_with_other_settings(tmp_path):
+    """A refit keeps the input uids; the whole-run figures must still be recomputed from it."""
+    labels, split, epochs = blobs_run(epochs=(1, 2, 3, 4))
+    reader = FakeReader(labels, split, epochs)
+    cache = _fit(tmp_path, "c", reader)
+    first = cache.run_metrics()
+    cache = _fit(tmp_path, "c", reader, temporal=False)  # same cache folder, other settings
+    second = cache.run_metrics()
+    assert second["fitted_at"] != first["fitted_at"]
+    assert second["tr"] != first["tr"]
+    assert second["fitted_at"] == {str(e): cache.epoch_info(e)["created"] for e in (1, 2, 3, 4)}

@@ -256,6 +256,8 @@ class RunCache:
         uids = raw.get("input_uids")
         out["input_uids"] = {str(k): v for k, v in uids.items() if isinstance(v, str)} \
             if isinstance(uids, dict) else {}
+        at = raw.get("fitted_at")
+        out["fitted_at"] = {str(k): _finite_or_none(v) for k, v in at.items()} if isinstance(at, dict) else {}
         if "n_samples" in raw:
             out["n_samples"] = _finite_or_none(raw["n_samples"])
         return out

@@ -78,10 +78,16 @@ def run_metrics(reader, cache: RunCache, epochs: Optional[List[int]] = None) -> 
                            len(epochs), [np.asarray(cache.knn(e)) for e in epochs])
     out["epochs"] = [int(e) for e in epochs]
     out["input_uids"] = {str(e): cache.input_uid(e) for e in epochs}
+    out["fitted_at"] = _fitted_at(cache, epochs)
     per_epoch = [cache.metrics(e) for e in epochs]
     out["mean"] = {k: _mean([m.get(k) for m in per_epoch]) for k in MEAN_KEYS}
     out["n_samples"] = int(len(rows))
     return out
+
+
+def _fitted_at(cache: RunCache, epochs) -> Dict[str, Optional[float]]:
+    """When each epoch was fitted (epoch.json's ``created``): a refit changes it."""
+    return {str(e): cache.epoch_info(e).get("created") for e in epochs}
 
 
 def _mean(values) -> Optional[float]:
@@ -93,8 +99,10 @@ def update_run_metrics(reader, cache: RunCache, uids: Dict[int, str], config_has
     """Recompute ``run_metrics.json`` over the fresh epochs when they changed; return it."""
     fresh = cache.fitted_epochs(uids, config_hash)
     old = cache.run_metrics()
+    # the same epochs of the same input, and not refitted since (new settings keep the uids)
     if old is not None and old.get("epochs") == fresh and \
-            old.get("input_uids") == {str(e): uids.get(e) for e in fresh}:
+            old.get("input_uids") == {str(e): uids.get(e) for e in fresh} and \
+            old.get("fitted_at") == _fitted_at(cache, fresh):
         return old
     new = run_metrics(reader, cache, fresh)
     cache.write_run_metrics(new)
