@@ -169,3 +169,6 @@ def test_knn_joint_equals_a_full_search_of_the_stacked_rows():
     assert joint.shape == (460, 15)
     assert (joint[:, 0] == np.arange(460)).all()
     assert (joint == full).all()
+    # the test rows' training neighbours the fit's placement already searched give the same result
+    reused = M.knn_joint(a, b, knn_exact(a, a, 20, exclude_self_first=True), 15, knn_ba=knn_exact(b, a, 15))
+    assert (reused == full).all()

@@ -219,14 +219,17 @@ class EpochFitter:
         emb = np.zeros((self.n, 2), np.float32)
         snap = self._snapper(model, head, float(pos[:cx.n_train].std()))
         emb[self.train_rows] = snap(pos[:cx.n_train], logits[self.train_rows].argmax(1))
+        # the test rows' training neighbours, searched once: placement here, test NN@15 in the metrics
+        test_knn = knn_exact(reps[self.test_rows], x_train, max(cfg.n_neighbors, 15), device=dev) \
+            if len(self.test_rows) else None
         # test rows are placed as any new point is (transform.py), so transform(x) == drawn position
         emb[self.test_rows] = snap(place_new_points(
             reps[self.test_rows], x_train, emb[self.train_rows], off[:cx.n_train],
             lambda v: apply_in_batches(model.encoder, v, dev), k=cfg.n_neighbors, steps=cfg.transform_steps,
-            lr=cfg.transform_lr, negative_sample_rate=cfg.negative_sample_rate, seed=cfg.seed, device=dev),
-            logits[self.test_rows].argmax(1))
+            lr=cfg.transform_lr, negative_sample_rate=cfg.negative_sample_rate, seed=cfg.seed, device=dev,
+            knn=test_knn), logits[self.test_rows].argmax(1))
         emb_border = pos[cx.n_train:] if cx.n_border else np.zeros((0, 2), np.float32)
-        return emb, emb_border, off
+        return emb, emb_border, off, test_knn
 
     def _snapper(self, model, head, scale):
         cfg, dev = self.cfg, self.device
@@ -310,7 +313,7 @@ class EpochFitter:
 
         t0 = time.perf_counter()
         P("background", e, f"drawing the decision regions of epoch {e}")
-        emb, emb_border, off = self._place(model, head, report, cx, reps, logits, x_train)
+        emb, emb_border, off, test_knn = self._place(model, head, report, cx, reps, logits, x_train)
         png, bmeta, gcls, gconf = bg.render(lambda pts: apply_in_batches(lambda p: head(model.decoder(p)), pts, dev),
                                             emb, cfg.background_resolution,
                                             max(self.num_classes, logits.shape[1]))
@@ -319,7 +322,8 @@ class EpochFitter:
 
         t0 = time.perf_counter()
         P("metrics", e, f"measuring how faithful the map of epoch {e} is")
-        met, mwarn = epoch_metrics(self, e, prev, reps, logits, border, emb, emb_border, model, head, cx, knn20, npr)
+        met, mwarn = epoch_metrics(self, e, prev, reps, logits, border, emb, emb_border, model, head, cx, knn20, npr,
+                                   test_knn=test_knn)
         warns += mwarn
         timings["metrics"] = time.perf_counter() - t0
 

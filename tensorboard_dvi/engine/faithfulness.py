@@ -59,7 +59,7 @@ def rows_of(reader, epoch: int, rows: np.ndarray) -> np.ndarray:
 def spatial_metrics(cfg: EngineConfig, device: str, train_rows: np.ndarray, test_rows: np.ndarray,
                     reps: np.ndarray, logits: np.ndarray, border: np.ndarray, emb: np.ndarray,
                     emb_border: np.ndarray, recon_logits: np.ndarray, knn20: Tuple[np.ndarray, np.ndarray],
-                    border_knn: Optional[np.ndarray]) -> dict:
+                    border_knn: Optional[np.ndarray], test_knn=None) -> dict:
     """NN@k, test NN@15 (joint), boundary NN@15, PPR, inverse confidence difference, trustworthiness."""
     tr_rows, te_rows = train_rows, test_rows
     pred, pred_r = logits.argmax(1), recon_logits.argmax(1)
@@ -71,7 +71,8 @@ def spatial_metrics(cfg: EngineConfig, device: str, train_rows: np.ndarray, test
     m["nn_15_test"], m["nn_15_test_rows"] = None, None
     if len(te_rows):
         joint = np.concatenate([tr_rows, te_rows])
-        jk = M.knn_joint(x_tr, reps[te_rows], knn20, 15, device=device) if knn20[0].shape[1] >= 15 else None
+        jk = (M.knn_joint(x_tr, reps[te_rows], knn20, 15, device=device, knn_ba=test_knn)
+              if knn20[0].shape[1] >= 15 else None)
         per_row = M.nn_preservation_rows(reps[joint], emb[joint], 15, device=device, high_knn=jk)
         m["nn_15_test"] = float(per_row.mean())
         m["nn_15_test_rows"] = float(per_row[len(tr_rows):].mean())
@@ -126,14 +127,16 @@ def faithfulness_warnings(cfg: EngineConfig, m: dict) -> List[str]:
     return warns
 
 
-def epoch_metrics(fitter, e, prev, reps, logits, border, emb, emb_border, model, head, cx, knn20, npr):
-    """Every per-epoch metric of a fitted epoch (``fitter``: the epoch pipeline's run context)."""
+def epoch_metrics(fitter, e, prev, reps, logits, border, emb, emb_border, model, head, cx, knn20, npr,
+                  test_knn=None):
+    """Every per-epoch metric of a fitted epoch (``fitter``: the epoch pipeline's run context;
+    ``test_knn``: the test rows' exact training neighbours when the placement searched them)."""
     cfg, dev = fitter.cfg, fitter.device
     warns: List[str] = []
     # what the map shows: the head on the decoded position of each sample
     recon_logits = apply_in_batches(lambda p: head(model.decoder(p)), emb, dev)
     m = spatial_metrics(cfg, dev, fitter.train_rows, fitter.test_rows, reps, logits, border, emb, emb_border,
-                        recon_logits, knn20, cx.border_knn)
+                        recon_logits, knn20, cx.border_knn, test_knn)
     m["npr_mean"] = float(npr.mean()) if npr is not None else None
     m.update({k: None for k in CHAIN_KEYS})
     if prev is not None:

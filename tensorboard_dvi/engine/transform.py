@@ -25,13 +25,17 @@ from .refine import interpolate, membership_weights
 def place_new_points(x_new: np.ndarray, x_train: np.ndarray, pos_train: np.ndarray, off_train: np.ndarray,
                      encode: Callable[[np.ndarray], np.ndarray], *, k: int = 15, steps: int = 60,
                      lr: float = 0.05, negative_sample_rate: int = 5, seed: int = 0,
-                     device: str = "cpu") -> np.ndarray:
+                     device: str = "cpu", knn=None) -> np.ndarray:
     """2-D positions of ``x_new`` given the fitted training rows (representations, drawn
-    positions, offsets) and ``encode`` (representations -> encoder output)."""
+    positions, offsets) and ``encode`` (representations -> encoder output). ``knn``: the
+    exact (indices, distances) of ``x_new`` among ``x_train`` when already searched."""
     if len(x_new) == 0:
         return np.zeros((0, 2), np.float32)
     k = min(k, len(x_train))
-    idx, dist = knn_exact(np.ascontiguousarray(x_new, dtype=np.float32), x_train, k, device=device)
+    if knn is not None and knn[0].shape[1] >= k:
+        idx, dist = knn[0][:, :k], knn[1][:, :k]
+    else:
+        idx, dist = knn_exact(np.ascontiguousarray(x_new, dtype=np.float32), x_train, k, device=device)
     init = encode(x_new) + interpolate(off_train, idx, dist)
     if steps <= 0:
         return init.astype(np.float32)
