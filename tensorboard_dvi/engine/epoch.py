@@ -139,29 +139,30 @@ class EpochFitter:
                                              device=self.device)
         return cx._border_train_knn
 
+    def with_border(self, train_values: np.ndarray, cx, x_train) -> torch.Tensor:
+        """2-D values of the training rows, followed by the border points' (the membership-weighted
+        mean over their training neighbours): one row per node of ``cx``."""
+        train_values = np.asarray(train_values, np.float32)
+        b = np.zeros((cx.n_border, 2), np.float32)
+        if cx.n_border:
+            b = interpolate(train_values, *self._border_knn(cx, x_train))
+        return torch.as_tensor(np.concatenate([train_values, b]), device=self.device)
+
     def _warm_offsets(self, prev, cx, x_train):
         """The previous epoch's offsets for the train rows, interpolated for border points."""
         prev_off = self.cache.offsets(prev)
         if prev_off is None or len(prev_off) != len(self.train_rows):
             return None
-        prev_off = np.asarray(prev_off, dtype=np.float32)
-        b_off = np.zeros((cx.n_border, 2), np.float32)
-        if cx.n_border:
-            b_off = interpolate(prev_off, *self._border_knn(cx, x_train))
-        return torch.as_tensor(np.concatenate([prev_off, b_off]), device=self.device)
+        return self.with_border(prev_off, cx, x_train)
 
     def _anchors(self, prev, cx, x_train, npr):
         """Previous drawn positions of every node (border points: their training neighbours')
         and the per-node pull towards them (config ``anchor_*``; border points: none)."""
-        cfg, dev = self.cfg, self.device
-        prev_pos = np.asarray(self.cache.embedding(prev), np.float32)[self.train_rows]
-        b_pos = np.zeros((cx.n_border, 2), np.float32)
-        if cx.n_border:
-            b_pos = interpolate(prev_pos, *self._border_knn(cx, x_train))
-        pos = torch.as_tensor(np.concatenate([prev_pos, b_pos]), device=dev)
+        cfg = self.cfg
+        pos = self.with_border(np.asarray(self.cache.embedding(prev), np.float32)[self.train_rows], cx, x_train)
         w = np.zeros(len(pos), np.float32)
         w[:cx.n_train] = cfg.anchor_strength * np.power(np.asarray(npr, np.float32), cfg.anchor_npr_power)
-        return pos, torch.as_tensor(w, device=dev)
+        return pos, torch.as_tensor(w, device=self.device)
 
     def _follow(self, prev, anchor, model, cx, x_train):
         """Anchors blended towards the previous map's projection of the new representations
@@ -170,19 +171,12 @@ class EpochFitter:
         prev_off = self.cache.offsets(prev) if f > 0 else None
         if prev_off is None or len(prev_off) != cx.n_train:
             return anchor
-        # the previous network on the new representations, each normalised by its own epoch's
-        # statistics (a global shift or growth of the representations is not a movement)
-        nodes = torch.as_tensor(cx.nodes, device=self.device)
-        center = nodes.mean(0)
-        scale = float(torch.sqrt(((nodes - center) ** 2).mean())) or 1.0
+        # the previous network on the new representations, normalised as this epoch's model will
+        # be (a global shift or growth of the representations is not a movement)
+        center, scale = model.normalization(torch.as_tensor(cx.nodes, device=self.device))
         proj = apply_in_batches(lambda v: model.encoder_net((v - center) / scale), x_train, self.device)
         proj = proj + np.asarray(prev_off, np.float32)
-        train = (1.0 - f) * anchor[:cx.n_train].cpu().numpy() + f * proj
-        out = anchor.clone()
-        out[:cx.n_train] = torch.as_tensor(train, device=out.device)
-        if cx.n_border:
-            out[cx.n_train:] = torch.as_tensor(interpolate(train, *self._border_knn(cx, x_train)), device=out.device)
-        return out
+        return self.with_border((1.0 - f) * anchor[:cx.n_train].cpu().numpy() + f * proj, cx, x_train)
 
     def _mobility(self, cx, npr):
         """Per-node share of the refinement steps (config ``mobility_power``; border points: 1)."""
@@ -283,16 +277,15 @@ class EpochFitter:
                 prev_params = {k: v.detach().clone().to(dev) for k, v in prev_state.items()}
                 tw = float(npr.mean())
                 offsets = self._warm_offsets(prev, cx, x_train)
-                if cfg.anchor_strength > 0 or cfg.init_from_previous:
-                    anchor, anchor_w = self._anchors(prev, cx, x_train, npr)
-                    still = anchor.clone()
-                    anchor = self._follow(prev, anchor, model, cx, x_train)
-                    anchor = self._momentum(prev, anchor)
-                    mob = self._mobility(cx, npr) if cfg.mobility_scales_init else None
-                    if mob is not None:
-                        anchor = still + mob.unsqueeze(1) * (anchor - still)
+        mobility = self._mobility(cx, npr) if prev_params is not None else None
         if self.reference is not None:  # laid out from another run's map of this epoch
             anchor, anchor_w = self.reference.anchors(self, e, cx, x_train)
+        elif prev_params is not None and (cfg.anchor_strength > 0 or cfg.init_from_previous):
+            anchor, anchor_w = self._anchors(prev, cx, x_train, npr)
+            still = anchor.clone()
+            anchor = self._momentum(prev, self._follow(prev, anchor, model, cx, x_train))
+            if mobility is not None and cfg.mobility_scales_init:
+                anchor = still + mobility.unsqueeze(1) * (anchor - still)
         stages = {"refine": (0.5, 0.8), "decoder": (0.8, 1.0)}  # the encoder: 0-0.5, via on_epoch
         P("train", e, f"training the visualizer of epoch {e}")
         report = train_visualizer(
@@ -300,7 +293,7 @@ class EpochFitter:
             temporal_weight=tw, warm=prev_state is not None, should_stop=self.should_stop,
             head_fn=head if cfg.lambda_pred > 0 else None, offsets=offsets,
             anchor=anchor if cfg.anchor_strength > 0 else None, anchor_weight=anchor_w,
-            mobility=self._mobility(cx, npr) if anchor is not None else None,
+            mobility=mobility if anchor is not None else None,
             init_positions=anchor if cfg.init_from_previous else None,
             graph_change=1.0 - float(npr.mean()) if npr is not None and cfg.temporal else None,
             on_epoch=lambda i, loss: P("train", e, f"training the visualizer of epoch {e}: "

@@ -43,11 +43,19 @@ class Visualizer(nn.Module):
         self.register_buffer("center", torch.zeros(self.dim))
         self.register_buffer("scale", torch.ones(()))
 
+    @staticmethod
+    @torch.no_grad()
+    def normalization(x: torch.Tensor):
+        """(center, scale) of ``x``: its mean and one global RMS deviation (1 when there is none)."""
+        center = x.mean(0)
+        s = float(torch.sqrt(((x - center) ** 2).mean()))
+        return center, (s if s > 1e-12 else 1.0)
+
     @torch.no_grad()
     def set_normalization(self, x: torch.Tensor) -> None:
-        self.center.copy_(x.mean(0))
-        s = torch.sqrt(((x - self.center) ** 2).mean())
-        self.scale.fill_(float(s) if float(s) > 1e-12 else 1.0)
+        center, scale = self.normalization(x)
+        self.center.copy_(center)
+        self.scale.fill_(scale)
 
     def encoder(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder_net((x - self.center) / self.scale)

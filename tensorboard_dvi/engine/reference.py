@@ -150,19 +150,13 @@ class ReferenceLayout:
         """(positions, per-node weights) as tensors, one row per node of ``cx`` (EpochFitter hook)."""
         import torch
 
-        from .refine import interpolate
-
         self.fingerprint(e)
         cfg = fitter.cfg
-        pos = self.train_positions(e, cx.knn_idx, cx.knn_dist)
-        b_pos = np.zeros((cx.n_border, 2), np.float32)
-        if cx.n_border:
-            b_pos = interpolate(pos, *fitter._border_knn(cx, x_train))
+        pos = fitter.with_border(self.train_positions(e, cx.knn_idx, cx.knn_dist), cx, x_train)
         npr = self.shared_npr(e, cx.knn_idx)
-        w = np.zeros(len(pos) + cx.n_border, np.float32)
+        w = np.zeros(len(pos), np.float32)
         w[:cx.n_train] = cfg.anchor_strength * self.strength * np.power(npr, cfg.anchor_npr_power)
-        dev = fitter.device
-        return (torch.as_tensor(np.concatenate([pos, b_pos]), device=dev), torch.as_tensor(w, device=dev))
+        return pos, torch.as_tensor(w, device=fitter.device)
 
 
 class _Epoch:
