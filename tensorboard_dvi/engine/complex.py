@@ -60,6 +60,14 @@ def knn_exact(queries, base, k: int, *, exclude_self_first: bool = False, chunk:
     return torch.cat(idx_out).numpy().astype(np.int64), torch.cat(dist_out).numpy().astype(np.float32)
 
 
+def knn_reuse(known, queries, base, k: int, *, device: str = "cpu") -> Tuple[np.ndarray, np.ndarray]:
+    """The first ``k`` columns of ``known`` ((idx, dist) of ``queries`` among ``base``, searched
+    earlier in the epoch) when it has that many, else :func:`knn_exact` of them."""
+    if known is not None and known[0].shape[1] >= k:
+        return known[0][:, :k], known[1][:, :k]
+    return knn_exact(queries, base, k, device=device)
+
+
 #: From this many training points on (CPU only), the self-kNN of an epoch uses pynndescent's
 #: NNDescent instead of the exact search. Measured (docs/SCALE.md, 256-d, 1 thread, loaded
 #: machine): exact 1.0 s at 5k, 7.9 s at 10k, 54-58 s at 20k (quadratic); NNDescent with the

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .complex import knn_exact
+from .complex import knn_reuse
 from .losses import UMAP_A, UMAP_B
 from .refine import interpolate, membership_weights
 
@@ -32,10 +32,7 @@ def place_new_points(x_new: np.ndarray, x_train: np.ndarray, pos_train: np.ndarr
     if len(x_new) == 0:
         return np.zeros((0, 2), np.float32)
     k = min(k, len(x_train))
-    if knn is not None and knn[0].shape[1] >= k:
-        idx, dist = knn[0][:, :k], knn[1][:, :k]
-    else:
-        idx, dist = knn_exact(np.ascontiguousarray(x_new, dtype=np.float32), x_train, k, device=device)
+    idx, dist = knn_reuse(knn, np.ascontiguousarray(x_new, dtype=np.float32), x_train, k, device=device)
     init = encode(x_new) + interpolate(off_train, idx, dist)
     if steps <= 0:
         return init.astype(np.float32)
