@@ -34,7 +34,8 @@ def _run(args, cwd, port):
 
 
 def test_writer_on_a_ddp_model_with_batchnorm(tmp_path):
-    _run([os.path.join(HERE, "ddp_scripts", "writer_ddp.py"), str(tmp_path / "run"), "4"], tmp_path, 29533)
+    out = _run([os.path.join(HERE, "ddp_scripts", "writer_ddp.py"), str(tmp_path / "run"), "4"], tmp_path, 29533)
+    assert "rank 0 done" in out and "rank 1 done" in out, out[-3000:]
     r = storage.RunReader(str(tmp_path / "run"))
     assert r.epochs() == [1, 2, 3, 4]
     assert r.epoch(4).representations.shape == (64, 16)
