@@ -154,12 +154,26 @@ def trustworthiness(high: np.ndarray, low: np.ndarray, k: int = 15, device: str 
         m = hc.shape[0]
         d = (hc @ h.T).mul_(-2.0).add_((hc * hc).sum(1, keepdim=True)).add_(hsq[None]).clamp_min_(0)
         d[torch.arange(m, device=device), r] = float("inf")
-        thr = torch.gather(d, 1, li[r])  # m x k
-        srt, _ = torch.sort(d, dim=1)
-        ranks = torch.searchsorted(srt, thr.contiguous(), side="left") + 1
+        ranks = _ranks_below(d, torch.gather(d, 1, li[r])) + 1
         total += float((ranks - k).clamp_min(0).sum())
     total *= n / len(rows_used)
     return float(1.0 - total * (2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))))
+
+
+def _ranks_below(d, thr):
+    """Per row, how many entries of ``d`` (m x n) are below each of its thresholds ``thr`` (m x k):
+    the same counts as sorting each row and searching it, at O(n log k) per row instead of
+    O(n log n) (the sort was ~15 s of a 100k epoch's trustworthiness, docs/SCALE.md). Each
+    distance finds its bucket among the row's sorted thresholds; bucket counts, accumulated,
+    give the count below each threshold."""
+    import torch
+    m, k = thr.shape
+    ts = torch.sort(thr, dim=1).values.contiguous()
+    bucket = torch.searchsorted(ts, d, right=True, out_int32=True)  # thresholds <= each distance
+    bucket = bucket.add_(torch.arange(m, dtype=torch.int32, device=d.device)[:, None] * (k + 1))
+    cum = torch.bincount(bucket.view(-1), minlength=m * (k + 1)).view(m, k + 1).cumsum(1)
+    # x < t exactly when fewer thresholds than the number below t are <= x
+    return torch.gather(cum, 1, torch.searchsorted(ts, thr.contiguous(), right=False))
 
 
 def neighbour_preserving_rate(knn_prev: np.ndarray, knn_cur: np.ndarray) -> np.ndarray:
