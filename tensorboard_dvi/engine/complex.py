@@ -208,11 +208,13 @@ class Complex:
 def build_complex(x_train: np.ndarray, border: np.ndarray, *, n_neighbors: int = 15,
                   boundary_neighbors: int = 15, prune_n_epochs: float = 15.0,
                   min_border: int = 5, device: str = "cpu",
-                  knn: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Complex:
+                  knn: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+                  cross: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Complex:
     """Spatial complex of ``x_train`` + boundary complex with ``border`` (spec 4).
 
     ``knn`` may pass a precomputed self-first kNN with at least ``n_neighbors``
-    columns (the metrics reuse a k=20 search).
+    columns (the metrics reuse a k=20 search). ``cross`` may pass the kNN of the training
+    rows and then the border points among the border points (large epochs: knn.py's IVF).
     """
     n = x_train.shape[0]
     warnings: List[str] = []
@@ -230,7 +232,8 @@ def build_complex(x_train: np.ndarray, border: np.ndarray, *, n_neighbors: int =
             warnings.append(f"only {b} border points were logged (fewer than {boundary_neighbors}); "
                             f"the boundary complex uses {kb} neighbours and boundary NN@15 is undefined")
         stacked = np.concatenate([x_train, border], axis=0)
-        bidx, bdist = knn_exact(stacked, border, kb, device=device)
+        bidx, bdist = cross if cross is not None else knn_exact(stacked, border, kb, device=device)
+        bidx, bdist = bidx[:, :kb], bdist[:, :kb]
         border_knn = bidx[:n].copy()
         bw = prune(fuzzy_simplicial_set(bidx + n, bdist, n + b), prune_n_epochs)
         heads.append(bw.row)
