@@ -14,7 +14,7 @@ the result are exact; only neighbours outside the probed cells can be missed.
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Tuple
 
 import numpy as np
 
@@ -82,17 +82,7 @@ class IVFIndex:
         row_i = torch.full((q.shape[0] * p, kb), -1, dtype=torch.int32, device=self.device)
         col_d = torch.full((self.base.shape[0], kq), float("inf"), device=self.device)
         col_i = torch.full((self.base.shape[0], kq), -1, dtype=torch.int64, device=self.device)
-        pairs = torch.argsort(probe.reshape(-1), stable=True)  # (query, slot) pairs grouped by cell
-        ends = torch.cumsum(torch.bincount(probe.reshape(-1), minlength=self.n_cells), 0).tolist()
-        qsq = (q * q).sum(1)
-        for c in range(self.n_cells):
-            lo, hi = self.bounds[c], self.bounds[c + 1]
-            pc = pairs[(ends[c - 1] if c else 0):ends[c]]
-            if hi == lo or len(pc) == 0:
-                continue
-            r = pc // p
-            d = (q.index_select(0, r) @ self.sorted_base[lo:hi].T).mul_(-2.0)
-            d.add_(qsq.index_select(0, r)[:, None]).add_(self.sq[None, lo:hi])
+        for lo, hi, pc, r, d in self._blocks(q, probe):
             cd, ci = torch.topk(d, min(kb, hi - lo), dim=1, largest=False, sorted=False)
             row_d[pc, :cd.shape[1]] = cd
             row_i[pc, :cd.shape[1]] = self.order32[lo:hi][ci]
@@ -106,6 +96,22 @@ class IVFIndex:
         cols = torch.empty_like(col_i)
         cols[self.order] = col_i  # back from cell order to the base's rows
         return rows, _exact_sorted(self.base, q, cols)
+
+    def _blocks(self, q, probe):
+        """Per cell: (first, end of its members in cell order, the (query, slot) pairs that probe
+        it, those queries, their squared distances to the members: the |x|^2 - 2xy + |y|^2 block)."""
+        import torch
+        p = probe.shape[1]
+        pairs = torch.argsort(probe.reshape(-1), stable=True)  # (query, slot) pairs grouped by cell
+        ends = [0] + torch.cumsum(torch.bincount(probe.reshape(-1), minlength=self.n_cells), 0).tolist()
+        qsq = (q * q).sum(1)
+        for c in range(self.n_cells):
+            lo, hi = self.bounds[c], self.bounds[c + 1]
+            pc = pairs[ends[c]:ends[c + 1]]
+            if hi > lo and len(pc):
+                r = pc // p
+                d = (q.index_select(0, r) @ self.sorted_base[lo:hi].T).mul_(-2.0)
+                yield lo, hi, pc, r, d.add_(qsq.index_select(0, r)[:, None]).add_(self.sq[None, lo:hi])
 
     def query(self, queries, k: int, *, exclude_self_first: bool = False) -> Tuple[np.ndarray, np.ndarray]:
         """(int64 idx, float32 dist) of the k nearest base rows found per query, sorted; with
@@ -126,23 +132,13 @@ class IVFIndex:
         distances to all of them side by side in one row, then one top-k per row (a top-k per
         query and cell cost 3x more at 100k: many short rows)."""
         import torch
-        nq, p = probe.shape
+        nq = probe.shape[0]
         sizes = self.sizes[probe]
         start = (torch.cumsum(sizes, 1) - sizes).reshape(-1)     # each (query, slot)'s first column
         width = max(k, int(sizes.sum(1).max()))
         cand_d = torch.full((nq * width,), float("inf"), device=self.device)
         cand_i = torch.full((nq * width,), -1, dtype=torch.int32, device=self.device)
-        pairs = torch.argsort(probe.reshape(-1), stable=True)  # (query, slot) pairs grouped by cell
-        ends = torch.cumsum(torch.bincount(probe.reshape(-1), minlength=self.n_cells), 0).tolist()
-        qsq = (q * q).sum(1)
-        for c in range(self.n_cells):
-            lo, hi = self.bounds[c], self.bounds[c + 1]
-            pc = pairs[(ends[c - 1] if c else 0):ends[c]]
-            if hi == lo or len(pc) == 0:
-                continue
-            r = pc // p
-            d = (q.index_select(0, r) @ self.sorted_base[lo:hi].T).mul_(-2.0)
-            d.add_(qsq.index_select(0, r)[:, None]).add_(self.sq[None, lo:hi])
+        for lo, hi, pc, r, d in self._blocks(q, probe):
             if exclude_self_first:
                 d[self.order[lo:hi][None, :] == (r + first)[:, None]] = -1.0
             cols = (r * width + start.index_select(0, pc))[:, None] + torch.arange(hi - lo, device=self.device)
