@@ -72,6 +72,8 @@ def knn_reuse(known, queries, base, k: int, *, device: str = "cpu") -> Tuple[np.
 #: NNDescent instead of the exact search. Measured (docs/SCALE.md, 256-d, 1 thread, loaded
 #: machine): exact 1.0 s at 5k, 7.9 s at 10k, 54-58 s at 20k (quadratic); NNDescent with the
 #: settings below 10 s at 20k, recall 0.998, plus a numba compile of 1-5 min once per process.
+#: From the same size the epoch's cross-searches (test rows, border points <-> training rows)
+#: go through knn.py's IVF index (recall 0.9995-1.0 at 100k; exact there: ~50 s of 109 s).
 APPROX_KNN_FROM = int(os.environ.get("TENSORBOARD_DVI_APPROX_KNN_FROM", "20000"))
 
 
