@@ -32,12 +32,11 @@ def _kmeans(b, n_cells: int, iters: int, seed: int):
     gen = torch.Generator().manual_seed(seed)
     cen = b[torch.randperm(b.shape[0], generator=gen)[:n_cells].to(b.device)].clone()
     for _ in range(iters):
-        cell = torch.as_tensor(knn_exact(b, cen, 1, device=str(b.device))[0][:, 0], device=b.device)
+        cell = _nearest_cells(b, cen, 1)[:, 0]
         count = torch.bincount(cell, minlength=n_cells)
         moved = torch.zeros_like(cen).index_add_(0, cell, b) / count.clamp_min(1)[:, None].to(b.dtype)
         cen = torch.where((count > 0)[:, None], moved, cen)  # an empty cell keeps its centroid
-    cell = torch.as_tensor(knn_exact(b, cen, 1, device=str(b.device))[0][:, 0], device=b.device)
-    return cen, cell
+    return cen, _nearest_cells(b, cen, 1)[:, 0]
 
 
 class IVFIndex:
@@ -91,11 +90,11 @@ class IVFIndex:
             md, mi = torch.topk(both_d, kq, dim=1, largest=False, sorted=False)
             col_d[lo:hi] = md
             col_i[lo:hi] = torch.gather(torch.cat([col_i[lo:hi], r[ci.T]], 1), 1, mi)
-        best = torch.topk(row_d.view(-1, p * kb), kb, dim=1, largest=False, sorted=False).indices
-        rows = _exact_sorted(q, self.base, torch.gather(row_i.view(-1, p * kb), 1, best).long())
-        cols = torch.empty_like(col_i)
-        cols[self.order] = col_i  # back from cell order to the base's rows
-        return rows, _exact_sorted(self.base, q, cols)
+        best_d, best = torch.topk(row_d.view(-1, p * kb), kb, dim=1, largest=False, sorted=False)
+        rows = _finish(q, self.base, torch.gather(row_i.view(-1, p * kb), 1, best).long(), best_d)
+        cols, cols_d = torch.empty_like(col_i), torch.empty_like(col_d)
+        cols[self.order], cols_d[self.order] = col_i, col_d  # back from cell order to the base's rows
+        return rows, _finish(self.base, q, cols, cols_d)
 
     def _blocks(self, q, probe):
         """Per cell: (first, end of its members in cell order, the (query, slot) pairs that probe
@@ -122,10 +121,12 @@ class IVFIndex:
         probe = _nearest_cells(q, self.centroids, self.n_probe)
         width = max(k, int(self.sizes[probe].sum(1).max()))  # members of a query's probed cells
         found = torch.empty((q.shape[0], k), dtype=torch.int64, device=self.device)
+        found_d = torch.empty((q.shape[0], k), device=self.device)
         step = max(1, KNN_BLOCK_ELEMENTS // width)  # one chunk's candidates: <= 64 MB
         for s in range(0, q.shape[0], step):
-            found[s:s + step] = self._chunk(q[s:s + step], probe[s:s + step], s, k, exclude_self_first)
-        return _exact_sorted(q, self.base, found)
+            found[s:s + step], found_d[s:s + step] = self._chunk(q[s:s + step], probe[s:s + step], s, k,
+                                                                 exclude_self_first)
+        return _finish(q, self.base, found, found_d)
 
     def _chunk(self, q, probe, first: int, k: int, exclude_self_first: bool):
         """The k nearest members of the probed cells for a chunk of queries: each query's
@@ -144,9 +145,9 @@ class IVFIndex:
             cols = (r * width + start.index_select(0, pc))[:, None] + torch.arange(hi - lo, device=self.device)
             cand_d[cols.view(-1)] = d.view(-1)
             cand_i[cols.view(-1)] = self.order32[lo:hi].expand(len(pc), -1).reshape(-1)
-        # sorted with exclude_self_first: self (at -1) stays first through _exact_sorted's stable sort
-        best = torch.topk(cand_d.view(nq, width), k, dim=1, largest=False, sorted=exclude_self_first).indices
-        return torch.gather(cand_i.view(nq, width), 1, best).long()
+        # sorted with exclude_self_first: self (at -1) stays first through _finish's stable sort
+        best_d, best = torch.topk(cand_d.view(nq, width), k, dim=1, largest=False, sorted=exclude_self_first)
+        return torch.gather(cand_i.view(nq, width), 1, best).long(), best_d
 
 
 def _nearest_cells(q, centroids, p: int):
@@ -158,19 +159,24 @@ def _nearest_cells(q, centroids, p: int):
                                  largest=False, sorted=False).indices for s in range(0, q.shape[0], step)])
 
 
-def _exact_sorted(q, base, idx) -> Tuple[np.ndarray, np.ndarray]:
-    """Accurate distances of the found neighbours (from differences, as knn_exact), re-sorted;
-    rows with a slot no probed cell filled (fewer than k candidates) are searched exactly."""
+#: a found distance is taken from the |x|^2 - 2xy + |y|^2 expansion unless it is below this share
+#: of |x|^2 + |y|^2, where float32 cancellation would make it inaccurate (near-duplicates):
+#: those are recomputed from differences, as knn_exact does for all of its results
+ACCURATE_BELOW = 1e-3
+
+
+def _finish(q, base, idx, d2) -> Tuple[np.ndarray, np.ndarray]:
+    """(int64 idx, float32 dist) sorted by distance from the found indices and their expanded
+    squared distances ``d2``; rows with a slot no probed cell filled (fewer than k candidates)
+    are searched exactly."""
     import torch
     found = idx >= 0
     safe = idx.clamp_min(0)
-    dist = torch.empty(idx.shape, dtype=torch.float32, device=idx.device)
-    step = max(1, KNN_BLOCK_ELEMENTS // max(1, idx.shape[1] * base.shape[1]))
-    for s in range(0, idx.shape[0], step):
-        dist[s:s + step] = torch.linalg.vector_norm(
-            base.index_select(0, safe[s:s + step].reshape(-1)).view(-1, idx.shape[1], base.shape[1])
-            .sub_(q[s:s + step, None, :]), dim=-1)
-    dist = torch.where(found, dist, torch.full_like(dist, float("inf")))
+    qsq, bsq = (q * q).sum(1), (base * base).sum(1)
+    near = found & (d2 < ACCURATE_BELOW * (qsq[:, None] + bsq[safe]))
+    dist = torch.where(found, d2.clamp_min(0).sqrt(), torch.full_like(d2, float("inf")))
+    r, c = torch.nonzero(near, as_tuple=True)
+    dist[r, c] = torch.linalg.vector_norm(base.index_select(0, safe[r, c]) - q.index_select(0, r), dim=-1)
     dist, order = torch.sort(dist, dim=1, stable=True)
     idx = torch.gather(idx, 1, order)
     idx, dist = idx.cpu().numpy().astype(np.int64), dist.cpu().numpy().astype(np.float32)
