@@ -49,6 +49,20 @@ def test_trustworthiness_matches_scikit_learn(k):
     assert M.trustworthiness(high, high[:, :2], k) > M.trustworthiness(high, rng.randn(300, 2), k)
 
 
+def test_trustworthiness_ranks_by_buckets_equal_a_full_sort_with_ties():
+    """The counts below each threshold (bucketed among the row's thresholds) are exactly
+    those of sorting the row and searching it, ties and the infinite self distance included."""
+    import torch
+    rs = np.random.RandomState(0)
+    for _ in range(20):
+        m, n, k = rs.randint(1, 40), rs.randint(20, 2000), rs.randint(1, 16)
+        d = torch.as_tensor(rs.randint(0, 30, (m, n)).astype(np.float32))  # many equal distances
+        d[torch.as_tensor(rs.rand(m, n) < 0.01)] = float("inf")
+        thr = torch.gather(d, 1, torch.as_tensor(rs.randint(0, n, (m, k))))
+        by_sort = torch.searchsorted(torch.sort(d, 1).values, thr.contiguous(), side="left")
+        assert torch.equal(M._ranks_below(d, thr), by_sort)
+
+
 def test_neighbour_preserving_rate_ignores_self():
     prev = np.array([[0, 1, 2], [1, 0, 2]])
     cur = np.array([[0, 2, 3], [1, 3, 4]])

@@ -72,6 +72,8 @@ def knn_reuse(known, queries, base, k: int, *, device: str = "cpu") -> Tuple[np.
 #: NNDescent instead of the exact search. Measured (docs/SCALE.md, 256-d, 1 thread, loaded
 #: machine): exact 1.0 s at 5k, 7.9 s at 10k, 54-58 s at 20k (quadratic); NNDescent with the
 #: settings below 10 s at 20k, recall 0.998, plus a numba compile of 1-5 min once per process.
+#: From the same size the epoch's cross-searches (test rows, border points <-> training rows)
+#: go through knn.py's IVF index (recall 0.9995-1.0 at 100k; exact there: ~50 s of 109 s).
 APPROX_KNN_FROM = int(os.environ.get("TENSORBOARD_DVI_APPROX_KNN_FROM", "20000"))
 
 
@@ -208,11 +210,13 @@ class Complex:
 def build_complex(x_train: np.ndarray, border: np.ndarray, *, n_neighbors: int = 15,
                   boundary_neighbors: int = 15, prune_n_epochs: float = 15.0,
                   min_border: int = 5, device: str = "cpu",
-                  knn: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Complex:
+                  knn: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+                  cross: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Complex:
     """Spatial complex of ``x_train`` + boundary complex with ``border`` (spec 4).
 
     ``knn`` may pass a precomputed self-first kNN with at least ``n_neighbors``
-    columns (the metrics reuse a k=20 search).
+    columns (the metrics reuse a k=20 search). ``cross`` may pass the kNN of the training
+    rows and then the border points among the border points (large epochs: knn.py's IVF).
     """
     n = x_train.shape[0]
     warnings: List[str] = []
@@ -230,7 +234,8 @@ def build_complex(x_train: np.ndarray, border: np.ndarray, *, n_neighbors: int =
             warnings.append(f"only {b} border points were logged (fewer than {boundary_neighbors}); "
                             f"the boundary complex uses {kb} neighbours and boundary NN@15 is undefined")
         stacked = np.concatenate([x_train, border], axis=0)
-        bidx, bdist = knn_exact(stacked, border, kb, device=device)
+        bidx, bdist = cross if cross is not None else knn_exact(stacked, border, kb, device=device)
+        bidx, bdist = bidx[:, :kb], bdist[:, :kb]
         border_knn = bidx[:n].copy()
         bw = prune(fuzzy_simplicial_set(bidx + n, bdist, n + b), prune_n_epochs)
         heads.append(bw.row)

@@ -19,6 +19,7 @@ import numpy as np
 from . import metrics as M
 from .cache import NotFittedError, RunCache
 from .config import EngineConfig
+from . import knn as K
 from .model import apply_in_batches
 
 #: keys of the chain-limited temporal variants (None until enough epochs are fitted)
@@ -59,8 +60,12 @@ def rows_of(reader, epoch: int, rows: np.ndarray) -> np.ndarray:
 def spatial_metrics(cfg: EngineConfig, device: str, train_rows: np.ndarray, test_rows: np.ndarray,
                     reps: np.ndarray, logits: np.ndarray, border: np.ndarray, emb: np.ndarray,
                     emb_border: np.ndarray, recon_logits: np.ndarray, knn20: Tuple[np.ndarray, np.ndarray],
-                    border_knn: Optional[np.ndarray], test_knn=None) -> dict:
-    """NN@k, test NN@15 (joint), boundary NN@15, PPR, inverse confidence difference, trustworthiness."""
+                    border_knn: Optional[np.ndarray], test_knn=None, approx: bool = False,
+                    train_test_knn=None) -> dict:
+    """NN@k, test NN@15 (joint), boundary NN@15, PPR, inverse confidence difference, trustworthiness.
+    ``approx``: the test rows' search among themselves goes through an IVF index (knn.py), as
+    the fit of a large epoch searched across the other sets; ``train_test_knn``: the
+    training rows' neighbours among the test rows when the fit found them (with ``test_knn``)."""
     tr_rows, te_rows = train_rows, test_rows
     pred, pred_r = logits.argmax(1), recon_logits.argmax(1)
     m = {}
@@ -71,7 +76,8 @@ def spatial_metrics(cfg: EngineConfig, device: str, train_rows: np.ndarray, test
     m["nn_15_test"], m["nn_15_test_rows"] = None, None
     if len(te_rows):
         joint = np.concatenate([tr_rows, te_rows])
-        jk = (M.knn_joint(x_tr, reps[te_rows], knn20, 15, device=device, knn_ba=test_knn)
+        jk = (M.knn_joint(x_tr, reps[te_rows], knn20, 15, device=device, knn_ba=test_knn, approx=approx,
+                              knn_ab=train_test_knn)
               if knn20[0].shape[1] >= 15 else None)
         per_row = M.nn_preservation_rows(reps[joint], emb[joint], 15, device=device, high_knn=jk)
         m["nn_15_test"] = float(per_row.mean())
@@ -136,7 +142,8 @@ def epoch_metrics(fitter, e, prev, reps, logits, border, emb, emb_border, model,
     # what the map shows: the head on the decoded position of each sample
     recon_logits = apply_in_batches(lambda p: head(model.decoder(p)), emb, dev)
     m = spatial_metrics(cfg, dev, fitter.train_rows, fitter.test_rows, reps, logits, border, emb, emb_border,
-                        recon_logits, knn20, cx.border_knn, test_knn)
+                        recon_logits, knn20, cx.border_knn, test_knn, K.approximate(len(fitter.train_rows), dev),
+                        getattr(fitter, "train_test_knn", None))
     m["npr_mean"] = float(npr.mean()) if npr is not None else None
     m.update({k: None for k in CHAIN_KEYS})
     if prev is not None:

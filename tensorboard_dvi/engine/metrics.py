@@ -4,7 +4,8 @@ Conventions follow the reference so figures are comparable: NN@k counts the
 shared members of the high-D and 2-D k-neighbour lists, the point itself
 included in both (a count in [1, k]); boundary NN@k counts shared members of
 the k nearest *border* points (in [0, k]). Temporal ranking metrics (tnn@k) are
-also counts in [0, k]. All neighbour searches are exact.
+also counts in [0, k]. Neighbour searches are exact, except the cross-searches of
+large epochs (``approx``, knn.py: IVF, recall >= 0.98 measured).
 """
 
 from __future__ import annotations
@@ -83,16 +84,22 @@ def _merge(idx_a, d_a, idx_b, d_b, k):
 
 
 def knn_joint(x_a: np.ndarray, x_b: np.ndarray, knn_a: Tuple[np.ndarray, np.ndarray], k: int,
-              device: str = "cpu", knn_ba: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> np.ndarray:
-    """Exact kNN (self first) of the rows of [x_a; x_b] among themselves, reusing ``knn_a``
+              device: str = "cpu", knn_ba: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+              approx: bool = False, knn_ab: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> np.ndarray:
+    """kNN (self first) of the rows of [x_a; x_b] among themselves, reusing ``knn_a``
     (x_a among x_a: indices and distances, self first, >= k columns) and, when given, ``knn_ba``
-    (x_b among x_a, >= k columns: the fit's placement of test rows already searched it): only the
-    remaining a-b and b-b distances are computed, ~1/5 of a full search when x_b is a tenth of the rows."""
-    from .complex import knn_exact, knn_reuse
+    (x_b among x_a, >= k columns: the fit's placement of test rows already searched it; ``knn_ab``
+    likewise x_a among x_b): only the
+    remaining a-b and b-b distances are computed, ~1/5 of a full search when x_b is a tenth of the rows.
+    Exact, or with ``approx`` the searches among x_b go through one IVF index (knn.py)."""
+    from .complex import knn_reuse
+    from .knn import Among
     ia, da = knn_a[0][:, :k], knn_a[1][:, :k]
     na = len(x_a)
-    ab_i, ab_d = knn_exact(x_a, x_b, k, device=device)
-    bb_i, bb_d = knn_exact(x_b, x_b, k, exclude_self_first=True, device=device)
+    among_b = Among(x_b, approx=approx, device=device)
+    ab_i, ab_d = (knn_ab[0][:, :k], knn_ab[1][:, :k]) if knn_ab is not None and knn_ab[0].shape[1] >= k \
+        else among_b(x_a, k)
+    bb_i, bb_d = among_b(x_b, k, exclude_self_first=True)
     ba_i, ba_d = knn_reuse(knn_ba, x_b, x_a, k, device=device)
     return np.concatenate([_merge(ia, da, ab_i + na, ab_d, k), _merge(bb_i + na, bb_d, ba_i, ba_d, k)])
 
@@ -154,12 +161,26 @@ def trustworthiness(high: np.ndarray, low: np.ndarray, k: int = 15, device: str 
         m = hc.shape[0]
         d = (hc @ h.T).mul_(-2.0).add_((hc * hc).sum(1, keepdim=True)).add_(hsq[None]).clamp_min_(0)
         d[torch.arange(m, device=device), r] = float("inf")
-        thr = torch.gather(d, 1, li[r])  # m x k
-        srt, _ = torch.sort(d, dim=1)
-        ranks = torch.searchsorted(srt, thr.contiguous(), side="left") + 1
+        ranks = _ranks_below(d, torch.gather(d, 1, li[r])) + 1
         total += float((ranks - k).clamp_min(0).sum())
     total *= n / len(rows_used)
     return float(1.0 - total * (2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))))
+
+
+def _ranks_below(d, thr):
+    """Per row, how many entries of ``d`` (m x n) are below each of its thresholds ``thr`` (m x k):
+    the same counts as sorting each row and searching it, at O(n log k) per row instead of
+    O(n log n) (the sort was ~15 s of a 100k epoch's trustworthiness, docs/SCALE.md). Each
+    distance finds its bucket among the row's sorted thresholds; bucket counts, accumulated,
+    give the count below each threshold."""
+    import torch
+    m, k = thr.shape
+    ts = torch.sort(thr, dim=1).values.contiguous()
+    bucket = torch.searchsorted(ts, d, right=True, out_int32=True)  # thresholds <= each distance
+    bucket = bucket.add_(torch.arange(m, dtype=torch.int32, device=d.device)[:, None] * (k + 1))
+    cum = torch.bincount(bucket.view(-1), minlength=m * (k + 1)).view(m, k + 1).cumsum(1)
+    # x < t exactly when fewer thresholds than the number below t are <= x
+    return torch.gather(cum, 1, torch.searchsorted(ts, thr.contiguous(), right=False))
 
 
 def neighbour_preserving_rate(knn_prev: np.ndarray, knn_cur: np.ndarray) -> np.ndarray:

@@ -1,0 +1,220 @@
+"""Approximate cross-searches for large epochs: an inverted-file (IVF) index in torch.
+
+The exact search of one set among another (test rows among the training rows, border points
+among them and back) costs |queries| x |base| distances: with N/6 test rows and N/10 border
+points that grows as N^2 and was most of a 100k warm epoch (docs/SCALE.md). pynndescent's
+graph search, which serves the self-kNN, loses here: border points lie between classes, almost
+equidistant from many training rows of two clusters, and its query recall stayed at 0.53-0.70
+whatever ``epsilon`` (256-d bench runs, docs/SCALE.md). An IVF index does not depend on the
+graph: k-means cells over the base, each query searched exactly among the members of its
+``n_probe`` nearest cells (a fixed share of the base), merged into its k nearest. Distances of
+the result are exact; only neighbours outside the probed cells can be missed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Tuple
+
+import numpy as np
+
+from .complex import KNN_BLOCK_ELEMENTS, knn_exact
+
+#: share of the training cells a test row / a border point searches in a joint pass (IVFIndex.join):
+#: the smallest that found every neighbour both ways on the 100k bench run (docs/SCALE.md)
+TEST_PROBE_SHARE = 0.125
+BORDER_PROBE_SHARE = 0.25
+
+
+def _kmeans(b, n_cells: int, iters: int, seed: int):
+    """Lloyd's k-means in torch: (centroids, cell of each row); starts from distinct random rows."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    cen = b[torch.randperm(b.shape[0], generator=gen)[:n_cells].to(b.device)].clone()
+    for _ in range(iters):
+        cell = _nearest_cells(b, cen, 1)[:, 0]
+        count = torch.bincount(cell, minlength=n_cells)
+        moved = torch.zeros_like(cen).index_add_(0, cell, b) / count.clamp_min(1)[:, None].to(b.dtype)
+        cen = torch.where((count > 0)[:, None], moved, cen)  # an empty cell keeps its centroid
+    return cen, _nearest_cells(b, cen, 1)[:, 0]
+
+
+class IVFIndex:
+    """k-means cells over ``base`` (built once, queried many times).
+
+    ``n_cells`` defaults to ~2 sqrt(N) (``cells_per_sqrt``); ``probe_share`` is the share of the
+    cells each query searches (the cost relative to the exact search, plus the centroids)."""
+
+    def __init__(self, base, *, cells_per_sqrt: float = 2.0, probe_share: float = 0.125,
+                 iters: int = 6, seed: int = 0, device: str = "cpu"):
+        import torch
+        self.device = device
+        self.base = torch.as_tensor(np.require(base, np.float32, ["C"]), device=device)
+        n = self.base.shape[0]
+        self.n_cells = int(min(n, max(1, round(cells_per_sqrt * math.sqrt(n)))))
+        self.n_probe = self.probes(probe_share)
+        self.centroids, cell = _kmeans(self.base, self.n_cells, iters, seed)
+        self.order = torch.argsort(cell, stable=True)          # base rows grouped by cell
+        self.sorted_base = self.base[self.order].contiguous()
+        self.sizes = torch.bincount(cell, minlength=self.n_cells)
+        self.bounds = [0] + torch.cumsum(self.sizes, 0).tolist()
+        self.order32 = self.order.to(torch.int32)
+        self.sq = (self.sorted_base * self.sorted_base).sum(1)
+
+    def probes(self, share: float) -> int:
+        """How many cells a query searches for a ``share`` of them."""
+        return int(min(self.n_cells, max(1, math.ceil(share * self.n_cells))))
+
+    def join(self, queries, k: int, *, probe_share: float):
+        """Both directions at once: the k nearest base rows of each query, and the k nearest
+        queries of each base row, from the same distances (a query against the members of the
+        cells it probes). A base row's neighbours among the queries are found when those queries
+        probe its cell, which is where they lie when they are near it: recall 1.0 (test rows)
+        and 1.0 with ``probe_share`` 0.25 (border points) on the 100k bench run, docs/SCALE.md.
+        Returns ((idx, dist) queries -> base, (idx, dist) base -> queries)."""
+        import torch
+        q = torch.as_tensor(np.require(queries, np.float32, ["C"]), device=self.device)
+        p = self.probes(probe_share)
+        kb, kq = int(min(k, self.base.shape[0])), int(min(k, q.shape[0]))
+        probe = _nearest_cells(q, self.centroids, p)
+        row_d = torch.full((q.shape[0] * p, kb), float("inf"), device=self.device)
+        row_i = torch.full((q.shape[0] * p, kb), -1, dtype=torch.int32, device=self.device)
+        col_d = torch.full((self.base.shape[0], kq), float("inf"), device=self.device)
+        col_i = torch.full((self.base.shape[0], kq), -1, dtype=torch.int64, device=self.device)
+        for lo, hi, pc, r, d in self._blocks(q, probe):
+            cd, ci = torch.topk(d, min(kb, hi - lo), dim=1, largest=False, sorted=False)
+            row_d[pc, :cd.shape[1]] = cd
+            row_i[pc, :cd.shape[1]] = self.order32[lo:hi][ci]
+            cd, ci = torch.topk(d, min(kq, len(r)), dim=0, largest=False, sorted=False)
+            both_d = torch.cat([col_d[lo:hi], cd.T], 1)
+            md, mi = torch.topk(both_d, kq, dim=1, largest=False, sorted=False)
+            col_d[lo:hi] = md
+            col_i[lo:hi] = torch.gather(torch.cat([col_i[lo:hi], r[ci.T]], 1), 1, mi)
+        best_d, best = torch.topk(row_d.view(-1, p * kb), kb, dim=1, largest=False, sorted=False)
+        rows = _finish(q, self.base, torch.gather(row_i.view(-1, p * kb), 1, best).long(), best_d)
+        cols, cols_d = torch.empty_like(col_i), torch.empty_like(col_d)
+        cols[self.order], cols_d[self.order] = col_i, col_d  # back from cell order to the base's rows
+        return rows, _finish(self.base, q, cols, cols_d)
+
+    def _blocks(self, q, probe):
+        """Per cell: (first, end of its members in cell order, the (query, slot) pairs that probe
+        it, those queries, their squared distances to the members: the |x|^2 - 2xy + |y|^2 block)."""
+        import torch
+        p = probe.shape[1]
+        pairs = torch.argsort(probe.reshape(-1), stable=True)  # (query, slot) pairs grouped by cell
+        ends = [0] + torch.cumsum(torch.bincount(probe.reshape(-1), minlength=self.n_cells), 0).tolist()
+        qsq = (q * q).sum(1)
+        for c in range(self.n_cells):
+            lo, hi = self.bounds[c], self.bounds[c + 1]
+            pc = pairs[ends[c]:ends[c + 1]]
+            if hi > lo and len(pc):
+                r = pc // p
+                d = (q.index_select(0, r) @ self.sorted_base[lo:hi].T).mul_(-2.0)
+                yield lo, hi, pc, r, d.add_(qsq.index_select(0, r)[:, None]).add_(self.sq[None, lo:hi])
+
+    def query(self, queries, k: int, *, exclude_self_first: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+        """(int64 idx, float32 dist) of the k nearest base rows found per query, sorted; with
+        ``exclude_self_first`` (queries is the base) row i's first neighbour is i at distance 0."""
+        import torch
+        q = torch.as_tensor(np.require(queries, np.float32, ["C"]), device=self.device)
+        k = int(min(k, self.base.shape[0]))
+        probe = _nearest_cells(q, self.centroids, self.n_probe)
+        width = max(k, int(self.sizes[probe].sum(1).max()))  # members of a query's probed cells
+        found = torch.empty((q.shape[0], k), dtype=torch.int64, device=self.device)
+        found_d = torch.empty((q.shape[0], k), device=self.device)
+        step = max(1, KNN_BLOCK_ELEMENTS // width)  # one chunk's candidates: <= 64 MB
+        for s in range(0, q.shape[0], step):
+            found[s:s + step], found_d[s:s + step] = self._chunk(q[s:s + step], probe[s:s + step], s, k,
+                                                                 exclude_self_first)
+        return _finish(q, self.base, found, found_d)
+
+    def _chunk(self, q, probe, first: int, k: int, exclude_self_first: bool):
+        """The k nearest members of the probed cells for a chunk of queries: each query's
+        distances to all of them side by side in one row, then one top-k per row (a top-k per
+        query and cell cost 3x more at 100k: many short rows)."""
+        import torch
+        nq = probe.shape[0]
+        sizes = self.sizes[probe]
+        start = (torch.cumsum(sizes, 1) - sizes).reshape(-1)     # each (query, slot)'s first column
+        width = max(k, int(sizes.sum(1).max()))
+        cand_d = torch.full((nq * width,), float("inf"), device=self.device)
+        cand_i = torch.full((nq * width,), -1, dtype=torch.int32, device=self.device)
+        for lo, hi, pc, r, d in self._blocks(q, probe):
+            if exclude_self_first:
+                d[self.order[lo:hi][None, :] == (r + first)[:, None]] = -1.0
+            cols = (r * width + start.index_select(0, pc))[:, None] + torch.arange(hi - lo, device=self.device)
+            cand_d[cols.view(-1)] = d.view(-1)
+            cand_i[cols.view(-1)] = self.order32[lo:hi].expand(len(pc), -1).reshape(-1)
+        # sorted with exclude_self_first: self (at -1) stays first through _finish's stable sort
+        best_d, best = torch.topk(cand_d.view(nq, width), k, dim=1, largest=False, sorted=exclude_self_first)
+        return torch.gather(cand_i.view(nq, width), 1, best).long(), best_d
+
+
+def _nearest_cells(q, centroids, p: int):
+    """The ``p`` nearest centroids of each query (order within them does not matter)."""
+    import torch
+    csq = (centroids * centroids).sum(1)
+    step = max(1, KNN_BLOCK_ELEMENTS // centroids.shape[0])
+    return torch.cat([torch.topk((q[s:s + step] @ centroids.T).mul_(-2.0).add_(csq[None, :]), p, dim=1,
+                                 largest=False, sorted=False).indices for s in range(0, q.shape[0], step)])
+
+
+#: a found distance is taken from the |x|^2 - 2xy + |y|^2 expansion unless it is below this share
+#: of |x|^2 + |y|^2, where float32 cancellation would make it inaccurate (near-duplicates):
+#: those are recomputed from differences, as knn_exact does for all of its results
+ACCURATE_BELOW = 1e-3
+
+
+def _finish(q, base, idx, d2) -> Tuple[np.ndarray, np.ndarray]:
+    """(int64 idx, float32 dist) sorted by distance from the found indices and their expanded
+    squared distances ``d2``; rows with a slot no probed cell filled (fewer than k candidates)
+    are searched exactly."""
+    import torch
+    found = idx >= 0
+    safe = idx.clamp_min(0)
+    qsq, bsq = (q * q).sum(1), (base * base).sum(1)
+    near = found & (d2 < ACCURATE_BELOW * (qsq[:, None] + bsq[safe]))
+    dist = torch.where(found, d2.clamp_min(0).sqrt(), torch.full_like(d2, float("inf")))
+    r, c = torch.nonzero(near, as_tuple=True)
+    dist[r, c] = torch.linalg.vector_norm(base.index_select(0, safe[r, c]) - q.index_select(0, r), dim=-1)
+    dist, order = torch.sort(dist, dim=1, stable=True)
+    idx = torch.gather(idx, 1, order)
+    idx, dist = idx.cpu().numpy().astype(np.int64), dist.cpu().numpy().astype(np.float32)
+    short = np.nonzero((idx < 0).any(1))[0]  # rare: the probed cells held fewer than k rows
+    if len(short):
+        idx[short], dist[short] = knn_exact(q[torch.as_tensor(short, device=q.device)], base, idx.shape[1],
+                                            device=str(q.device))
+    return idx, dist
+
+
+def approximate(n_train: int, device: str) -> bool:
+    """Whether an epoch with ``n_train`` training rows searches across sets approximately: from
+    ``complex.APPROX_KNN_FROM`` rows on, on the CPU (as the self-kNN switches to NNDescent)."""
+    from . import complex as C
+    return n_train >= C.APPROX_KNN_FROM and str(device).startswith("cpu")
+
+
+class Among:
+    """k-nearest-neighbour searches among one fixed ``base``: :func:`knn_exact` (bit-identical to
+    calling it), or with ``approx`` an :class:`IVFIndex` built on the first search and kept."""
+
+    def __init__(self, base, *, approx: bool, device: str = "cpu", cells_per_sqrt: float = 2.0):
+        self.base, self.approx, self.device, self._index = base, approx, device, None
+        self.cells_per_sqrt = cells_per_sqrt
+
+    def index(self) -> IVFIndex:
+        if self._index is None:
+            self._index = IVFIndex(self.base, cells_per_sqrt=self.cells_per_sqrt, device=self.device)
+        return self._index
+
+    def __call__(self, queries, k: int, *, exclude_self_first: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+        if not self.approx:
+            return knn_exact(queries, self.base, k, exclude_self_first=exclude_self_first, device=self.device)
+        return self.index().query(queries, k, exclude_self_first=exclude_self_first)
+
+    def join(self, queries, k: int, *, probe_share: float):
+        """((idx, dist) of ``queries`` among the base, (idx, dist) of the base among ``queries``)."""
+        if not self.approx:
+            return (knn_exact(queries, self.base, k, device=self.device),
+                    knn_exact(self.base, queries, k, device=self.device))
+        return self.index().join(queries, k, probe_share=probe_share)
