@@ -109,6 +109,11 @@ def main(argv=None):
               + "/".join(f"{t:.1f}" for t in tus) + "); refine steps "
               + "/".join(str(i.get("refine_steps")) for i in infos) + "; warm stages (median) "
               + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+              + "; self-kNN of the warm epochs " + ", ".join(
+                  "{search} ({rounds} rounds, recall@15 est. {recall})".format(
+                      **{"search": "?", "rounds": "-", **i.get("knn_search", {}),
+                         "recall": round(i.get("knn_search", {}).get("recall", float("nan")), 4)})
+                  for i in infos[1:])
               + f"; load average {os.getloadavg()[0]:.1f}", flush=True)
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ memory-mapped, so serving one epoch never loads the others.
 Layout (``cache_dir`` is given by the caller, see :func:`default_cache_dir`)::
 
     cache_dir/epochs/epoch-000003/
-        epoch.json            input uid, chain predecessor, config hash, timings
+        epoch.json            input uid, chain predecessor, config hash, timings, knn_search (which self-kNN search ran)
         embedding.npy         float32 N x 2, storage order (train rows, then test)
         background.png        decision regions, row 0 = y_max
         background.json       {"bounds": [x_min, y_min, x_max, y_max], "resolution": R}

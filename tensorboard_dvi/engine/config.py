@@ -101,8 +101,11 @@ class EngineConfig:
     decoder_batch: int = 500
     decoder_lr: float = 0.01
     #: at least this many decoder steps (passes are added on small runs: 20 passes of a
-    #: 2.7k-node run are only ~110 steps, too few for the PPR targets)
-    decoder_min_steps: int = 800
+    #: 2.7k-node run are only ~110 steps, too few for the PPR targets). 600 instead of 800:
+    #: 0.45 s less per epoch at 5k-10k nodes; resnet_colour's min PPR train over seeds 0/1/2 was
+    #: 0.953/0.958/0.948 against 0.960/0.956/0.947 with 800 (400: 0.947/0.950/0.940, lower on
+    #: every seed), the other subjects within noise (docs/QUALITY_RESULTS.md, speed)
+    decoder_min_steps: int = 600
     #: warm-started epochs (decoder starts at the previous epoch's) take this share of the steps;
     #: 0.5 was measured with lower PPR on tabular_mlp/resnet_colour (within noise?), so 1.0
     warm_decoder_factor: float = 1.0

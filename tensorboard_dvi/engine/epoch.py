@@ -133,6 +133,17 @@ class EpochFitter:
                               f"had {prev_dim}; the representation width must stay the same")
         return state
 
+    def _prev_knn(self, prev):
+        """The previous epoch's training-row kNN from the cache (the warm search starts from it),
+        or None when there is none of these rows."""
+        if prev is None:
+            return None
+        try:
+            knn = np.asarray(self.cache.knn(prev))
+        except (OSError, ValueError, KeyError):
+            return None
+        return knn if knn.ndim == 2 and len(knn) == len(self.train_rows) else None
+
     def _border_knn(self, cx, x_train):
         """Each border point's training neighbours (computed once per epoch, used twice)."""
         if getattr(cx, "_border_train_knn", None) is None:
@@ -274,7 +285,9 @@ class EpochFitter:
         x_train = reps[self.train_rows]
         # searches among the training rows (border points, test rows): IVF from APPROX_KNN_FROM rows (knn.py)
         self.among_train = K.Among(x_train, approx=K.approximate(len(x_train), dev), device=dev, cells_per_sqrt=1.0)
-        knn20 = knn_self(x_train, max(20, cfg.n_neighbors), device=dev)  # NNDescent from 20k rows (CPU)
+        prev_knn = self._prev_knn(prev)
+        knn_info = {}  # one search at max(20, k) serves the complex (k columns) and the metrics (20)
+        knn20 = knn_self(x_train, max(20, cfg.n_neighbors), device=dev, prev_idx=prev_knn, info=knn_info)
         cross, border_train = self._border_joint(border) if self.among_train.approx else (None, None)
         cx = build_complex(x_train, border, n_neighbors=cfg.n_neighbors,
                            boundary_neighbors=cfg.boundary_neighbors, prune_n_epochs=cfg.prune_n_epochs,
@@ -284,7 +297,8 @@ class EpochFitter:
         warns += cx.warnings
         npr = None
         if prev is not None:
-            npr = M.neighbour_preserving_rate(np.asarray(self.cache.knn(prev)), cx.knn_idx)
+            npr = M.neighbour_preserving_rate(np.asarray(prev_knn if prev_knn is not None
+                                                         else self.cache.knn(prev)), cx.knn_idx)
         timings["complex"] = time.perf_counter() - t0
         self._stop()
 
@@ -347,7 +361,7 @@ class EpochFitter:
         info = {"cache_format": CACHE_FORMAT, "epoch": e, "input_uid": uid, "prev_epoch": prev,
                 "prev_uid": self.cache.input_uid(prev) if prev is not None else None,
                 "config_hash": cfg.config_hash(), "config": cfg.to_dict(), "device": str(dev),
-                "timings": timings, "train_timings": report.get("timings", {}),
+                "timings": timings, "train_timings": report.get("timings", {}), "knn_search": knn_info,
                 "refine_steps": report.get("refine_steps"), "trainer_epochs": report["trainer_epochs"], "loss": report["loss"],
                 "offset_mean": float(np.linalg.norm(off[:cx.n_train], axis=1).mean()) if cx.n_train else None,
                 "n_edges": int(len(cx.weight)), "n_border": int(cx.n_border), "dim": int(dim),

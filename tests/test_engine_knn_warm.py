@@ -1,0 +1,94 @@
+"""The warm epoch's self-kNN (knn_warm.py): searched from the previous epoch's graph, checked
+against the exact search, refused (and the full search run) when it cannot be trusted."""
+
+import numpy as np
+import pytest
+
+from engine_testdata import TINY, FakeReader, blobs_run
+import tensorboard_dvi.engine.knn_warm as W
+from tensorboard_dvi.engine import EngineConfig, fit_run
+from tensorboard_dvi.engine.cache import RunCache
+from tensorboard_dvi.engine.complex import knn_exact, knn_self
+
+
+def drifting(n=4000, dim=32, epochs=3, seed=0):
+    """Clustered rows whose positions drift a little from epoch to epoch (same samples)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(12, dim))[rng.integers(0, 12, n)] * 3 + rng.normal(size=(n, dim))
+    out = []
+    for _ in range(epochs):
+        x = x + 0.25 * rng.normal(size=x.shape)
+        out.append(x.astype(np.float32))
+    return out
+
+
+def recall(a, b, k):
+    return np.mean([len(np.intersect1d(p[1:k], q[1:k])) for p, q in zip(a, b)]) / (k - 1)
+
+
+def test_warm_search_matches_the_exact_one_on_drifting_rows():
+    x0, x1, x2 = drifting()
+    prev = knn_exact(x0, x0, 15, exclude_self_first=True)[0]
+    info = {}
+    found = W.knn_warm(x1, prev, 20, info=info)
+    assert found is not None, info
+    idx, dist = found
+    ex_idx, ex_dist = knn_exact(x1, x1, 20, exclude_self_first=True)
+    assert idx.shape == (4000, 20) and idx.dtype == np.int64 and dist.dtype == np.float32
+    assert (idx[:, 0] == np.arange(4000)).all() and (dist[:, 0] == 0).all()
+    assert recall(idx, ex_idx, 15) >= 0.99 and recall(idx, ex_idx, 20) >= 0.99
+    assert 0.99 <= info["recall"] <= 1 and info["candidate_share"] < W.MAX_CANDIDATE_SHARE
+    assert (np.diff(dist, axis=1) >= 0).all()
+    via = {}
+    assert np.array_equal(knn_self(x1, 20, prev_idx=prev, info=via)[0], idx) and via["search"] == "warm"
+    # the distances are the true ones of the pairs returned
+    true = np.linalg.norm(x1[:, None, :] - x1[idx], axis=-1)
+    np.testing.assert_allclose(dist, true, rtol=1e-5, atol=1e-5)
+    # a chain of warm searches (the previous graph itself warm) stays as good
+    idx2 = W.knn_warm(x2, idx, 20)[0]
+    assert recall(idx2, knn_exact(x2, x2, 20, exclude_self_first=True)[0], 15) >= 0.99
+
+
+def test_knn_self_falls_back_when_the_graph_is_absent_or_of_other_rows():
+    x0, x1, _ = drifting(n=2600)
+    exact = knn_exact(x1, x1, 15, exclude_self_first=True)
+    prev = knn_exact(x0, x0, 15, exclude_self_first=True)[0]
+    for graph in (None, prev[:2500], prev[:, :0], prev - 10 ** 6):
+        info = {}
+        assert W.knn_warm(x1, graph, 15, info=info) is None and info["reason"]
+        idx, dist = knn_self(x1, 15, prev_idx=graph, info=info)
+        assert info["search"] == "exact" and np.array_equal(idx, exact[0]) and np.array_equal(dist, exact[1])
+    info = {}
+    knn_self(x1, 15, prev_idx=prev, info=info)  # 2,600 rows: below MIN_ROWS the exact search runs
+    assert info["search"] == "exact" and "too few rows" in info["reason"]
+
+
+def test_a_graph_unrelated_to_the_rows_is_refused_on_its_recall(monkeypatch):
+    monkeypatch.setattr(W, "MIN_ROWS", 0)
+    x0, x1, _ = drifting(n=3000)
+    rng = np.random.default_rng(1)
+    unrelated = np.concatenate([np.arange(3000)[:, None], rng.integers(0, 3000, (3000, 4))], axis=1)
+    info = {}
+    assert W.knn_warm(x1, unrelated, 15, rounds=1, max_share=1.0, info=info) is None
+    assert info["recall"] < W.MIN_RECALL and "recall" in info["reason"]
+    idx, _ = knn_self(x1, 15, prev_idx=unrelated, info=info)
+    assert info["search"] == "exact"
+
+
+def test_a_resumed_fit_searches_from_the_cached_graph(tmp_path, monkeypatch):
+    """Epoch 3 fitted in a fresh fit_run call starts from epoch 2's cached kNN."""
+    monkeypatch.setattr(W, "MIN_ROWS", 0)
+    monkeypatch.setattr(W, "BLOCK_ROWS", 32)
+    monkeypatch.setattr(W, "MAX_CANDIDATE_SHARE", 1.0)
+    monkeypatch.setattr(W, "CHECK_ROWS", 64)
+    labels, split, epochs = blobs_run()
+    cache_dir = str(tmp_path / "c")
+    fit_run(FakeReader(labels, split, {e: epochs[e] for e in (1, 2)}), cache_dir, config=EngineConfig(**TINY))
+    done = fit_run(FakeReader(labels, split, epochs), cache_dir, config=EngineConfig(**TINY))
+    cache = RunCache(cache_dir)
+    assert done == [3]
+    assert cache.epoch_info(1)["knn_search"]["search"] == "exact"
+    info = cache.epoch_info(3)["knn_search"]
+    assert info["search"] == "warm" and info["recall"] >= W.MIN_RECALL
+    x = np.asarray(epochs[3][0], np.float32)[np.asarray(split) == 0]
+    assert recall(np.asarray(cache.knn(3)), knn_exact(x, x, 15, exclude_self_first=True)[0], 15) >= 0.99
