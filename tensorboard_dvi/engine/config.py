@@ -84,6 +84,10 @@ class EngineConfig:
     #: clip(1 − NPR_i, 0.05, 1) ** p, at least ``mobility_min`` (power 0: off), so samples whose neighbourhood held move little
     mobility_power: float = 1.0
     mobility_min: float = 0.05
+    #: mobility from the map's own error too: a training sample whose 2-D neighbours at its
+    #: previous drawn position share few of its current high-D neighbours (NP_i, against the mean
+    #: over samples) may move by ``mobility_error`` · clip(1 − NP_i / mean NP, 0, 1) at least (0: off)
+    mobility_error: float = 0.0
     #: start the refinement at the previous epoch's drawn positions (offsets = previous
     #: position − new encoder output) instead of the new encoder output + previous offsets
     init_from_previous: bool = True
