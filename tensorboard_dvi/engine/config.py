@@ -88,6 +88,11 @@ class EngineConfig:
     #: previous drawn position share few of its current high-D neighbours (NP_i, against the mean
     #: over samples) may move by ``mobility_error`` · clip(1 − NP_i / mean NP, 0, 1) at least (0: off)
     mobility_error: float = 0.0
+    #: warm-started epochs: after the anchored refinement, ``polish_steps`` more steps of the same
+    #: objective with no anchor and no mobility, at ``polish_lr`` x ``refine_lr`` (decaying to 0):
+    #: small local moves that restore neighbours the anchoring cost (0: off)
+    polish_steps: int = 0
+    polish_lr: float = 0.2
     #: start the refinement at the previous epoch's drawn positions (offsets = previous
     #: position − new encoder output) instead of the new encoder output + previous offsets
     init_from_previous: bool = True
