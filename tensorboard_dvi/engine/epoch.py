@@ -280,7 +280,8 @@ class EpochFitter:
         self._stop()
 
         t0 = time.perf_counter()
-        torch.manual_seed(cfg.seed * 100003 + e)
+        stream = cfg.seed * 100003 + (e if cfg.seed_per_epoch else 0)
+        torch.manual_seed(stream)
         model = Visualizer(dim, cfg.hidden, cfg.decoder_hidden)
         model.to(dev)
         prev_params, tw, offsets, anchor, anchor_w = None, 0.0, None, None, None
@@ -302,7 +303,7 @@ class EpochFitter:
         stages = {"refine": (0.5, 0.8), "decoder": (0.8, 1.0)}  # the encoder: 0-0.5, via on_epoch
         P("train", e, f"training the visualizer of epoch {e}")
         report = train_visualizer(
-            model, cx, cfg, device=dev, seed=cfg.seed * 100003 + e, prev_params=prev_params,
+            model, cx, cfg, device=dev, seed=stream, prev_params=prev_params,
             temporal_weight=tw, warm=prev_state is not None, should_stop=self.should_stop,
             head_fn=head if cfg.lambda_pred > 0 else None, offsets=offsets,
             anchor=anchor if cfg.anchor_strength > 0 else None, anchor_weight=anchor_w,
