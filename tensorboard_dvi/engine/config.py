@@ -130,10 +130,11 @@ class EngineConfig:
     temporal: bool = True
     background_resolution: int = 200
     seed: int = 0
-    #: the training phases' random stream differs per epoch (seed · 100003 + epoch); False: every
-    #: epoch draws the same edges and negatives, so a sample whose neighbourhood held gets the same
-    #: jitter again instead of a new one (less zig-zag between epochs)
-    seed_per_epoch: bool = True
+    #: True: the training phases' random stream differs per epoch (seed · 100003 + epoch). False (default):
+    #: every epoch draws the same random numbers (edges, negatives), so a sample whose neighbourhood held
+    #: gets the same jitter again instead of a new one: less zig-zag between epochs (resnet_colour tr
+    #: +0.03–0.05, NN@15 +0.01; docs/QUALITY_RESULTS.md)
+    seed_per_epoch: bool = False
     #: torch CPU threads; 1 measured fastest on the shared 2-core machine (2 threads
     #: were 2-20x slower per batch under load). None: leave torch's setting.
     threads: Optional[int] = 1
