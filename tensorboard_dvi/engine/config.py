@@ -59,6 +59,9 @@ class EngineConfig:
     refine_edges_per_node: float = 4.5
     refine_edges: Optional[int] = None
     refine_lr: float = 0.05
+    #: scale of the refinement's repulsive force (umap-learn's ``repulsion_strength``); more
+    #: repulsion (like more negative samples, at no extra cost) spreads the layout
+    refine_repulsion: float = 1.0
     #: warm-started epochs (positions start at the previous map) run ``refine_steps`` x
     #: clip(1 − mean NPR, ``warm_refine_min``, 1) (only the share of the graph that changed
     #: re-optimised). Default 1.0 = always the full steps: 0.25 halved the refinement time but
