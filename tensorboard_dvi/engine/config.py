@@ -62,6 +62,8 @@ class EngineConfig:
     #: scale of the refinement's repulsive force (umap-learn's ``repulsion_strength``); more
     #: repulsion (like more negative samples, at no extra cost) spreads the layout
     refine_repulsion: float = 1.0
+    #: None: constant; else the repulsion goes linearly from ``refine_repulsion`` to this over the steps
+    refine_repulsion_end: Optional[float] = None
     #: warm-started epochs (positions start at the previous map) run ``refine_steps`` x
     #: clip(1 − mean NPR, ``warm_refine_min``, 1) (only the share of the graph that changed
     #: re-optimised). Default 1.0 = always the full steps: 0.25 halved the refinement time but
