@@ -44,7 +44,8 @@ def _fit(tmp_path, name, reader, **kw):
 def test_unchanged_representations_keep_their_place(tmp_path):
     labels, split, epochs = _run(lambda x: x)
     temporal = _fit(tmp_path, "t", FakeReader(labels, split, epochs))
-    independent = _fit(tmp_path, "i", FakeReader(labels, split, epochs), temporal=False)
+    # a new random stream per epoch: independent fits of the same data land elsewhere
+    independent = _fit(tmp_path, "i", FakeReader(labels, split, epochs), temporal=False, seed_per_epoch=True)
     moved_t = [_displacement(temporal, 240, 1, e) for e in (2, 3)]
     moved_i = [_displacement(independent, 240, 1, e) for e in (2, 3)]
     assert max(moved_t) < 0.1, moved_t            # well under a tenth of the spread
@@ -71,3 +72,36 @@ def test_run_level_figures_follow_a_refit_with_other_settings(tmp_path):
     assert second["fitted_at"] != first["fitted_at"]
     assert second["tr"] != first["tr"]
     assert second["fitted_at"] == {str(e): cache.epoch_info(e)["created"] for e in (1, 2, 3, 4)}
+
+
+def test_one_random_stream_for_every_epoch_repeats_the_same_map(tmp_path):
+    """``seed_per_epoch=False`` (default): identical epochs fitted independently give the same map
+    (the jitter of the layout optimiser repeats instead of zig-zagging); True: a new stream each epoch."""
+    labels, split, epochs = _run(lambda x: x)
+    epochs = {e: epochs[1] for e in (1, 2, 3)}  # the very same epoch three times, border points too
+    same = _fit(tmp_path, "s", FakeReader(labels, split, epochs), temporal=False)
+    fresh = _fit(tmp_path, "f", FakeReader(labels, split, epochs), temporal=False, seed_per_epoch=True)
+    assert max(_displacement(same, 240, 1, e) for e in (2, 3)) < 1e-4
+    assert min(_displacement(fresh, 240, 1, e) for e in (2, 3)) > 0.05
+
+
+def test_map_error_marks_samples_drawn_among_strangers():
+    """``mobility_error``: a sample whose 2-D neighbours at its previous position are not its high-D
+    neighbours gets a high map error; one drawn among its own neighbours gets none."""
+    from types import SimpleNamespace
+    from tensorboard_dvi.engine.complex import knn_exact
+    from tensorboard_dvi.engine.epoch import EpochFitter
+
+    rng = np.random.RandomState(0)
+    pos = rng.randn(300, 2).astype(np.float32)
+    x = np.concatenate([pos, 0.01 * rng.randn(300, 6).astype(np.float32)], axis=1)  # high-D = 2-D + noise
+    wrong = rng.choice(300, 30, replace=False)
+    drawn = pos.copy()
+    drawn[wrong] = rng.uniform(-3, 3, (30, 2))  # these are drawn far from their neighbours
+    fitter = SimpleNamespace(cache=SimpleNamespace(embedding=lambda e: drawn), train_rows=np.arange(300),
+                             device="cpu")
+    cx = SimpleNamespace(knn_idx=knn_exact(x, x, 15)[0])
+    err = EpochFitter._map_error(fitter, 1, cx)
+    ok = np.setdiff1d(np.arange(300), wrong)
+    assert err[wrong].mean() > 0.8, err[wrong]
+    assert np.median(err[ok]) == 0.0 and err[ok].mean() < 0.15, err[ok].mean()

@@ -58,6 +58,28 @@ def test_refinement_improves_a_pca_layout_of_digits():
     assert torch.equal(delta, delta2)
 
 
+def test_more_repulsion_spreads_points_apart_locally():
+    """``repulsion`` (config ``refine_repulsion``) scales the negative samples' force: the same
+    graph, steps and random stream give a layout whose points sit further from their nearest
+    2-D neighbour relative to the layout's overall spread."""
+    x = load_digits().data.astype(np.float32)[:600]
+    cx = build_complex(x, np.zeros((0, x.shape[1]), np.float32), min_border=5)
+    p0 = torch.as_tensor(PCA(2, random_state=0).fit_transform(x).astype(np.float32))
+    p0 = p0 / p0.std() * 3
+
+    def spacing(rep):
+        p = p0 + refine_positions(p0, torch.as_tensor(cx.head), torch.as_tensor(cx.tail),
+                                  torch.as_tensor(cx.weight), steps=150, edges_per_step=4000, lr=0.05,
+                                  negative_sample_rate=5, generator=torch.Generator().manual_seed(0),
+                                  repulsion=rep)
+        p = p.numpy()
+        d = np.linalg.norm(p[:, None] - p[None], axis=2)
+        np.fill_diagonal(d, np.inf)
+        return float(np.median(d.min(1)) / p.std())
+
+    assert spacing(2.5) > 1.2 * spacing(1.0)
+
+
 def test_refinement_warm_starts_from_given_offsets_and_zero_steps_keeps_them():
     p0 = torch.zeros(4, 2)
     off = torch.arange(8, dtype=torch.float32).view(4, 2)

@@ -59,6 +59,11 @@ class EngineConfig:
     refine_edges_per_node: float = 4.5
     refine_edges: Optional[int] = None
     refine_lr: float = 0.05
+    #: scale of the refinement's repulsive force (umap-learn's ``repulsion_strength``); more
+    #: repulsion (like more negative samples, at no extra cost) spreads the layout
+    refine_repulsion: float = 1.0
+    #: None: constant; else the repulsion goes linearly from ``refine_repulsion`` to this over the steps
+    refine_repulsion_end: Optional[float] = None
     #: warm-started epochs (positions start at the previous map) run ``refine_steps`` x
     #: clip(1 − mean NPR, ``warm_refine_min``, 1) (only the share of the graph that changed
     #: re-optimised). Default 1.0 = always the full steps: 0.25 halved the refinement time but
@@ -84,6 +89,15 @@ class EngineConfig:
     #: clip(1 − NPR_i, 0.05, 1) ** p, at least ``mobility_min`` (power 0: off), so samples whose neighbourhood held move little
     mobility_power: float = 1.0
     mobility_min: float = 0.05
+    #: mobility from the map's own error too: a training sample whose 2-D neighbours at its
+    #: previous drawn position share few of its current high-D neighbours (NP_i, against the mean
+    #: over samples) may move by ``mobility_error`` · clip(1 − NP_i / mean NP, 0, 1) at least (0: off)
+    mobility_error: float = 0.0
+    #: warm-started epochs: after the anchored refinement, ``polish_steps`` more steps of the same
+    #: objective with no anchor and no mobility, at ``polish_lr`` x ``refine_lr`` (decaying to 0):
+    #: small local moves that restore neighbours the anchoring cost (0: off)
+    polish_steps: int = 0
+    polish_lr: float = 0.2
     #: start the refinement at the previous epoch's drawn positions (offsets = previous
     #: position − new encoder output) instead of the new encoder output + previous offsets
     init_from_previous: bool = True
@@ -124,6 +138,11 @@ class EngineConfig:
     temporal: bool = True
     background_resolution: int = 200
     seed: int = 0
+    #: True: the training phases' random stream differs per epoch (seed · 100003 + epoch). False (default):
+    #: every epoch draws the same random numbers (edges, negatives), so a sample whose neighbourhood held
+    #: gets the same jitter again instead of a new one: less zig-zag between epochs (resnet_colour tr
+    #: +0.03–0.05, NN@15 +0.01; docs/QUALITY_RESULTS.md)
+    seed_per_epoch: bool = False
     #: torch CPU threads; 1 measured fastest on the shared 2-core machine (2 threads
     #: were 2-20x slower per batch under load). None: leave torch's setting.
     threads: Optional[int] = 1

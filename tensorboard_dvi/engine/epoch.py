@@ -202,15 +202,28 @@ class EpochFitter:
         proj = proj + np.asarray(prev_off, np.float32)
         return self.with_border((1.0 - f) * anchor[:cx.n_train].cpu().numpy() + f * proj, cx, x_train)
 
-    def _mobility(self, cx, npr):
-        """Per-node share of the refinement steps (config ``mobility_power``; border points: 1)."""
+    def _mobility(self, cx, npr, prev=None):
+        """Per-node share of the refinement steps (config ``mobility_power``, ``mobility_error``;
+        border points: 1)."""
         p = self.cfg.mobility_power
         if p <= 0 or npr is None:
             return None
+        free = 1.0 - np.asarray(npr, np.float32)
+        if self.cfg.mobility_error > 0 and prev is not None:
+            free = np.maximum(free, self.cfg.mobility_error * self._map_error(prev, cx))
         mob = np.ones(len(cx.nodes), np.float32)
-        mob[:cx.n_train] = np.maximum(np.clip(1.0 - np.asarray(npr, np.float32), 0.05, 1.0) ** p,
-                                      self.cfg.mobility_min)
+        mob[:cx.n_train] = np.maximum(np.clip(free, 0.05, 1.0) ** p, self.cfg.mobility_min)
         return torch.as_tensor(mob, device=self.device)
+
+    def _map_error(self, prev, cx) -> np.ndarray:
+        """Per training row, how wrong the previous map is for it now: clip(1 − NP_i / mean NP, 0, 1),
+        NP_i = its current high-D neighbours among its 2-D neighbours at its previous drawn position."""
+        pos = np.asarray(self.cache.embedding(prev), np.float32)[self.train_rows]
+        k = cx.knn_idx.shape[1]
+        idx2 = knn_exact(pos, pos, k, device=self.device)[0]
+        # overlap of the two neighbour lists, self excluded from both (lists hold distinct ids)
+        hit = (cx.knn_idx[:, 1:, None] == idx2[:, None, 1:]).sum((1, 2)).astype(np.float32)
+        return np.clip(1.0 - hit / max(float(hit.mean()), 1e-6), 0.0, 1.0)
 
     def _momentum(self, prev, anchor):
         """Training rows' anchors moved on along their last 2-D step (config ``anchor_momentum``)."""
@@ -303,7 +316,8 @@ class EpochFitter:
         self._stop()
 
         t0 = time.perf_counter()
-        torch.manual_seed(cfg.seed * 100003 + e)
+        stream = cfg.seed * 100003 + (e if cfg.seed_per_epoch else 0)
+        torch.manual_seed(stream)
         model = Visualizer(dim, cfg.hidden, cfg.decoder_hidden)
         model.to(dev)
         prev_params, tw, offsets, anchor, anchor_w = None, 0.0, None, None, None
@@ -313,7 +327,7 @@ class EpochFitter:
                 prev_params = {k: v.detach().clone().to(dev) for k, v in prev_state.items()}
                 tw = float(npr.mean())
                 offsets = self._warm_offsets(prev, cx, x_train)
-        mobility = self._mobility(cx, npr) if prev_params is not None else None
+        mobility = self._mobility(cx, npr, prev) if prev_params is not None else None
         if self.reference is not None:  # laid out from another run's map of this epoch
             anchor, anchor_w = self.reference.anchors(self, e, cx, x_train)
         elif prev_params is not None and (cfg.anchor_strength > 0 or cfg.init_from_previous):
@@ -325,7 +339,7 @@ class EpochFitter:
         stages = {"refine": (0.5, 0.8), "decoder": (0.8, 1.0)}  # the encoder: 0-0.5, via on_epoch
         P("train", e, f"training the visualizer of epoch {e}")
         report = train_visualizer(
-            model, cx, cfg, device=dev, seed=cfg.seed * 100003 + e, prev_params=prev_params,
+            model, cx, cfg, device=dev, seed=stream, prev_params=prev_params,
             temporal_weight=tw, warm=prev_state is not None, should_stop=self.should_stop,
             head_fn=head if cfg.lambda_pred > 0 else None, offsets=offsets,
             anchor=anchor if cfg.anchor_strength > 0 else None, anchor_weight=anchor_w,

@@ -54,7 +54,8 @@ def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, w
                      steps: int, edges_per_step: int, lr: float, negative_sample_rate: int,
                      generator: torch.Generator, offsets: Optional[torch.Tensor] = None,
                      anchor: Optional[torch.Tensor] = None, anchor_weight: Optional[torch.Tensor] = None,
-                     mobility: Optional[torch.Tensor] = None,
+                     mobility: Optional[torch.Tensor] = None, repulsion: float = 1.0,
+                     repulsion_end: Optional[float] = None,
                      should_stop: Optional[Callable[[], None]] = None,
                      on_step: Optional[Callable[[int], None]] = None) -> torch.Tensor:
     """Offsets (same shape as ``p0``) that lower UMAP's cross-entropy of ``p0 + offsets``.
@@ -64,7 +65,9 @@ def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, w
     shape as ``p0``) with ``anchor_weight`` (one weight per node) adds the pull
     ``anchor_weight_i / 2 · ‖p_i − anchor_i‖²``, which keeps samples whose neighbourhood
     did not change where they were in the previous epoch's map (temporal continuity).
-    ``mobility`` (one factor in [0, 1] per node) scales each node's steps.
+    ``mobility`` (one factor in [0, 1] per node) scales each node's steps. ``repulsion`` scales
+    the negative samples' force (umap-learn's ``repulsion_strength``); with ``repulsion_end`` it goes
+    linearly from ``repulsion`` to ``repulsion_end`` over the steps.
     """
     n = p0.shape[0]
     delta = (offsets.detach().clone(memory_format=torch.contiguous_format) if offsets is not None
@@ -101,7 +104,8 @@ def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, w
         # each head against negative_sample_rate uniform nodes (the head repeated, as h.repeat)
         dn = ph.unsqueeze(0) - p.index_select(0, neg).view(negative_sample_rate, count)
         d2n = dn.real * dn.real + dn.imag * dn.imag
-        g_neg = torch.mul(-2.0 * b / ((1e-3 + d2n) * (1.0 + a * torch.pow(d2n + 1e-12, b))), dn,
+        rep = repulsion if repulsion_end is None else repulsion + (repulsion_end - repulsion) * s / steps
+        g_neg = torch.mul(-2.0 * rep * b / ((1e-3 + d2n) * (1.0 + a * torch.pow(d2n + 1e-12, b))), dn,
                           out=vals[count:].view(negative_sample_rate, count))
         # heads get both their forces, tails and negatives the opposite ones
         grad_c = torch.zeros(n, dtype=c0.dtype, device=dev)
