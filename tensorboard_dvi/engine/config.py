@@ -115,11 +115,11 @@ class EngineConfig:
     decoder_batch: int = 500
     decoder_lr: float = 0.01
     #: at least this many decoder steps (passes are added on small runs: 20 passes of a
-    #: 2.7k-node run are only ~110 steps, too few for the PPR targets). 600 instead of 800:
-    #: 0.45 s less per epoch at 5k-10k nodes; resnet_colour's min PPR train over seeds 0/1/2 was
-    #: 0.953/0.958/0.948 against 0.960/0.956/0.947 with 800 (400: 0.947/0.950/0.940, lower on
-    #: every seed), the other subjects within noise (docs/QUALITY_RESULTS.md, speed)
-    decoder_min_steps: int = 600
+    #: 2.7k-node run are only ~110 steps, too few for the PPR targets). 600 saves 0.45 s per epoch
+    #: at 5k-10k nodes but, with one random stream for every epoch (seed_per_epoch=False), gave a
+    #: lower min PPR on all four quality subjects at seed 0 (tabular_mlp 0.908/0.890 vs
+    #: 0.918/0.918, resnet_colour 0.952/0.940 vs 0.959/0.946): 800 stays (docs/QUALITY_RESULTS.md)
+    decoder_min_steps: int = 800
     #: warm-started epochs (decoder starts at the previous epoch's) take this share of the steps;
     #: 0.5 was measured with lower PPR on tabular_mlp/resnet_colour (within noise?), so 1.0
     warm_decoder_factor: float = 1.0
