@@ -109,6 +109,9 @@ class EngineConfig:
     #: class's region, at most ``snap_max_move`` x the layout's spread (consistency.py; 0 steps: off)
     snap_steps: int = 40
     snap_max_move: float = 0.5
+    #: pull of a snapped sample back to its place (``mu`` of consistency.snap_to_prediction): on a
+    #: spread layout it, not ``snap_max_move``, bounds how far a sample moves
+    snap_mu: float = 0.5
     # -- phase 3, the decoder: fitted to the refined positions (reconstruction + prediction
     #    term + temporal term), passes over the nodes
     decoder_epochs: int = 20

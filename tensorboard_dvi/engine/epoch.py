@@ -269,7 +269,7 @@ class EpochFitter:
     def _snapper(self, model, head, scale):
         cfg, dev = self.cfg, self.device
         return lambda p, target: snap_to_prediction(p, target, lambda q: head(model.decoder(q)),
-                                                    steps=cfg.snap_steps, max_move=cfg.snap_max_move,
+                                                    steps=cfg.snap_steps, max_move=cfg.snap_max_move, mu=cfg.snap_mu,
                                                     scale=scale, device=dev)
 
     def fit(self, e: int, prev) -> dict:
