@@ -69,10 +69,42 @@ def test_a_graph_unrelated_to_the_rows_is_refused_on_its_recall(monkeypatch):
     rng = np.random.default_rng(1)
     unrelated = np.concatenate([np.arange(3000)[:, None], rng.integers(0, 3000, (3000, 4))], axis=1)
     info = {}
+    # one round: refused on its candidates, before any distance is computed (no recall measured)
     assert W.knn_warm(x1, unrelated, 15, rounds=1, max_share=1.0, info=info) is None
-    assert info["recall"] < W.MIN_RECALL and "recall" in info["reason"]
+    assert "recall" not in info and info["candidate_recall"] < W.MIN_RECALL and "candidates hold" in info["reason"]
     idx, _ = knn_self(x1, 15, prev_idx=unrelated, info=info)
     assert info["search"] == "exact"
+
+
+def test_the_candidate_check_predicts_the_rounds_recall():
+    """A round finds a row's neighbours exactly when they are among its block's candidates, so the
+    early estimate equals the one measured after the round (up to ties)."""
+    x0, x1, _ = drifting()
+    prev = knn_exact(x0, x0, 15, exclude_self_first=True)[0]
+    for hop in (2, 20):
+        info = {}
+        W.knn_warm(x1, prev, 20, rounds=1, min_recall=0.0, hop_columns=hop, info=info)
+        assert abs(info["candidate_recall"] - info["recall"]) <= 0.002, info
+    assert info["recall"] >= 0.99
+
+
+def test_from_the_approximate_threshold_one_warm_round_replaces_nndescent(monkeypatch):
+    """Above ``approx_from`` rows knn_self tries one warm round with LARGE_HOP_COLUMNS, and runs
+    NNDescent when it is refused."""
+    x0, x1, _ = drifting()
+    prev = knn_exact(x0, x0, 15, exclude_self_first=True)[0]
+    calls = []
+    real = W._search_round
+    monkeypatch.setattr(W, "_search_round", lambda *a: calls.append(a[7]) or real(*a))
+    info = {}
+    idx, dist = knn_self(x1, 20, approx_from=1000, prev_idx=prev, info=info)
+    assert info["search"] == "warm" and info["rounds"] == 1 and calls == [W.LARGE_HOP_COLUMNS]
+    assert recall(idx, knn_exact(x1, x1, 20, exclude_self_first=True)[0], 15) >= 0.99
+    rng = np.random.default_rng(1)
+    unrelated = np.concatenate([np.arange(4000)[:, None], rng.integers(0, 4000, (4000, 14))], axis=1)
+    info = {}
+    knn_self(x1, 20, approx_from=1000, prev_idx=unrelated, info=info)
+    assert info["search"] == "nndescent" and "candidates" in info["reason"]
 
 
 def test_a_resumed_fit_searches_from_the_cached_graph(tmp_path, monkeypatch):

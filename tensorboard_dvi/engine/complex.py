@@ -79,20 +79,24 @@ APPROX_KNN_FROM = int(os.environ.get("TENSORBOARD_DVI_APPROX_KNN_FROM", "20000")
 
 def knn_self(x, k: int, *, device: str = "cpu", approx_from: Optional[int] = None,
              prev_idx: Optional[np.ndarray] = None, info: Optional[dict] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """Self-first kNN of ``x`` among itself. Below ``approx_from`` rows on the CPU, with ``prev_idx``
-    (the previous epoch's self-first kNN of the same rows), it is searched from that graph first
-    (knn_warm.py: block searches among old neighbours and their neighbours, kept only at an
-    estimated recall@15 >= 0.993; 18k x 512: 1.5 s instead of 5.6 s); otherwise, or when that is
-    refused: exact below ``approx_from`` rows or on a GPU, NNDescent (25 neighbours searched, 50
-    candidates: recall ~0.998 at 20k on the demo, 0.91 on bench_speed's 45k x 512) above, where
-    it is faster than the warm search (4.9 s vs 8-11 s for 3 rounds at 45k x 512, docs/QUALITY_RESULTS.md). ``info`` (a dict), when
+    """Self-first kNN of ``x`` among itself. On the CPU, with ``prev_idx`` (the previous epoch's
+    self-first kNN of the same rows), it is searched from that graph first (knn_warm.py: block
+    searches among old neighbours and their neighbours, kept only at an estimated recall@15 >=
+    0.993; 18k x 512: 1.5 s instead of 5.6 s; from ``approx_from`` rows one round only, refused
+    before its distances when the candidates miss too much: 4.9 s NNDescent vs 8-11 s for 3 rounds
+    on bench_speed's 45k x 512, docs/QUALITY_RESULTS.md; 100k bench run 6.7 s vs 7.3 s, recall
+    0.997 vs 0.984, docs/SCALE.md); otherwise, or when that is refused: exact below
+    ``approx_from`` rows or on a GPU, NNDescent (25 neighbours searched, 50 candidates: recall
+    ~0.998 at 20k on the demo, 0.91 on bench_speed's 45k x 512) above. ``info`` (a dict), when
     given, receives which search ran ("warm", "exact", "nndescent") and the warm search's figures."""
     info = {} if info is None else info
     limit = APPROX_KNN_FROM if approx_from is None else int(approx_from)
     n = x.shape[0]
-    if prev_idx is not None and str(device).startswith("cpu") and n < limit:
-        from .knn_warm import knn_warm
-        found = knn_warm(x, prev_idx, k, device=device, info=info)
+    if prev_idx is not None and str(device).startswith("cpu"):
+        from . import knn_warm as W
+        found = W.knn_warm(x, prev_idx, k, device=device, info=info) if n < limit else \
+            W.knn_warm(x, prev_idx, k, device=device, info=info, rounds=W.LARGE_ROUNDS,
+                       hop_columns=W.LARGE_HOP_COLUMNS)
         if found is not None:
             info["search"] = "warm"
             return found

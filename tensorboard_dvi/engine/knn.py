@@ -26,15 +26,24 @@ TEST_PROBE_SHARE = 0.125
 BORDER_PROBE_SHARE = 0.25
 
 
+#: Lloyd's iterations run on at most this many rows per cell (a random subsample), then every row
+#: is assigned once: the centroids only steer which cells a query probes (its distances are exact),
+#: and on the 100k bench run the k-means index cost 2.0 s on all rows (docs/SCALE.md, sixth session)
+KMEANS_ROWS_PER_CELL = 48
+
+
 def _kmeans(b, n_cells: int, iters: int, seed: int):
-    """Lloyd's k-means in torch: (centroids, cell of each row); starts from distinct random rows."""
+    """Lloyd's k-means in torch: (centroids, cell of each row); starts from distinct random rows and
+    iterates on a subsample of ``KMEANS_ROWS_PER_CELL`` rows per cell when ``b`` is larger."""
     import torch
     gen = torch.Generator().manual_seed(seed)
-    cen = b[torch.randperm(b.shape[0], generator=gen)[:n_cells].to(b.device)].clone()
+    perm = torch.randperm(b.shape[0], generator=gen).to(b.device)
+    cen = b[perm[:n_cells]].clone()
+    fit = b[perm[:KMEANS_ROWS_PER_CELL * n_cells]] if b.shape[0] > KMEANS_ROWS_PER_CELL * n_cells else b
     for _ in range(iters):
-        cell = _nearest_cells(b, cen, 1)[:, 0]
+        cell = _nearest_cells(fit, cen, 1)[:, 0]
         count = torch.bincount(cell, minlength=n_cells)
-        moved = torch.zeros_like(cen).index_add_(0, cell, b) / count.clamp_min(1)[:, None].to(b.dtype)
+        moved = torch.zeros_like(cen).index_add_(0, cell, fit) / count.clamp_min(1)[:, None].to(b.dtype)
         cen = torch.where((count > 0)[:, None], moved, cen)  # an empty cell keeps its centroid
     return cen, _nearest_cells(b, cen, 1)[:, 0]
 

@@ -32,6 +32,12 @@ RECALL_AT = 15
 MAX_CANDIDATE_SHARE = 0.5
 #: neighbours of neighbours taken from the first this many columns of each neighbour's list
 HOP_COLUMNS = 20
+#: from ``complex.APPROX_KNN_FROM`` rows (where NNDescent is the alternative, not the exact search):
+#: one round with neighbours of neighbours from 10 columns (100k bench run, epoch 1's graph ->
+#: epoch 2, 1 thread: 6.7 s CPU at recall@15 0.997 vs NNDescent 7.3 s at 0.984; 15 columns: 7.1 s,
+#: 0.998; 8: 6.6 s, 0.996; docs/SCALE.md, sixth session)
+LARGE_ROUNDS = 1
+LARGE_HOP_COLUMNS = 10
 
 
 def locality_order(prev_idx: np.ndarray) -> np.ndarray:
@@ -45,14 +51,14 @@ def locality_order(prev_idx: np.ndarray) -> np.ndarray:
 
 
 
-def _block_candidates(prev_idx: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _block_candidates(prev_idx: np.ndarray, rows: np.ndarray, hop: int = HOP_COLUMNS) -> np.ndarray:
     first = prev_idx[rows]
-    return np.unique(np.concatenate([rows, first.ravel(), prev_idx[first][:, :, :HOP_COLUMNS].ravel()]))
+    return np.unique(np.concatenate([rows, first.ravel(), prev_idx[first][:, :, :hop].ravel()]))
 
 
 def knn_warm(x, prev_idx, k: int, *, device: str = "cpu", min_recall: Optional[float] = None,
              check_rows: Optional[int] = None, max_share: Optional[float] = None, rounds: int = 3,
-             seed: int = 0, info: Optional[dict] = None) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+             hop_columns: int = HOP_COLUMNS, seed: int = 0, info: Optional[dict] = None) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """Self-first kNN of ``x`` (idx int64, dist float32, as ``complex.knn_exact`` returns them)
     searched from ``prev_idx`` (the previous epoch's self-first kNN of the same rows, any number
     of columns), or None when it cannot be used: a different row count, too few rows, candidates
@@ -82,7 +88,8 @@ def knn_warm(x, prev_idx, k: int, *, device: str = "cpu", min_recall: Optional[f
     m = min(k, RECALL_AT)
     for r in range(max(1, rounds)):
         info["rounds"] = r + 1
-        found = _search_round(xt, sq, graph, k, max_share, info, device)
+        last = (sample, exact[:, 1:m], min_recall) if r == max(1, rounds) - 1 else None
+        found = _search_round(xt, sq, graph, k, max_share, info, device, hop_columns, last)
         if found is None:
             return None
         idx, d2 = found
@@ -97,17 +104,29 @@ def knn_warm(x, prev_idx, k: int, *, device: str = "cpu", min_recall: Optional[f
     return _finish(xt, sq, idx, d2, sample, exact)
 
 
-def _search_round(xt, sq, graph, k, max_share, info, device):
-    """One exact search of every block of rows among its candidates: (idx, squared distances)."""
+def _search_round(xt, sq, graph, k, max_share, info, device, hop=HOP_COLUMNS, last=None):
+    """One exact search of every block of rows among its candidates: (idx, squared distances).
+    ``last`` (sampled rows, their exact neighbours, min recall) on the last round: refused before
+    any distance is computed when the candidates already miss too many of those neighbours (the
+    round finds a row's neighbours exactly when they are among its block's candidates)."""
     import torch
     n = len(graph)
     order = locality_order(graph)
     blocks = [order[s:s + BLOCK_ROWS] for s in range(0, n, BLOCK_ROWS)]
-    cands = [_block_candidates(graph, b) for b in blocks]
+    cands = [_block_candidates(graph, b, hop) for b in blocks]
     info["candidate_share"] = sum(len(c) for c in cands) / float(n * len(blocks))
     if info["candidate_share"] > max_share or min(len(c) for c in cands) < k:
         info["reason"] = f"candidates cover {info['candidate_share']:.2f} of the rows"
         return None
+    if last is not None:
+        sample, exact, min_recall = last
+        block_of = np.empty(n, np.int64)
+        block_of[order] = np.arange(n) // BLOCK_ROWS
+        covered = sum(int(np.isin(e, cands[block_of[s]]).sum()) for s, e in zip(sample, exact))
+        info["candidate_recall"] = covered / float(exact.size)
+        if info["candidate_recall"] < min_recall:
+            info["reason"] = f"candidates hold {info['candidate_recall']:.4f} < {min_recall} of the sampled neighbours"
+            return None
     idx = np.empty((n, k), np.int64)
     d2 = torch.empty((n, k), dtype=torch.float32, device=device)
     for rows, cand in zip(blocks, cands):
