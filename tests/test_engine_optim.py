@@ -1,0 +1,62 @@
+"""The training phases' hand-rolled pieces equal what they replace (engine/optim.py, losses.py, phases.py)."""
+
+import math
+
+import torch
+from torch import nn
+
+from tensorboard_dvi.engine import losses
+from tensorboard_dvi.engine.optim import Adam, warmup_cosine_lrs
+from tensorboard_dvi.engine.phases import folded_head
+
+
+def test_adam_and_schedule_equal_torch_optim_adam_with_lambdalr():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    ref = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    ref.load_state_dict(net.state_dict())
+    total, warm = 37, 0.1
+    opt_ref = torch.optim.Adam(ref.parameters(), lr=0.01, weight_decay=1e-5, fused=True)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt_ref, lambda s: min(1.0, (s + 1) / max(1.0, warm * total)) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    opt = Adam(net.parameters(), 1e-5)
+    lrs = warmup_cosine_lrs(0.01, total, warm)
+    assert len(lrs) == total and lrs[0] > 0 and max(lrs) <= 0.01
+    for step in range(total):
+        x = torch.randn(8, 6)
+        for model, o in ((ref, opt_ref), (net, opt)):
+            o.zero_grad()
+            (model(x) ** 2).mean().backward()
+        assert opt_ref.param_groups[0]["lr"] == lrs[step]
+        opt_ref.step()
+        sched.step()
+        opt.step(lrs[step])
+        for p, q in zip(net.parameters(), ref.parameters()):
+            assert torch.equal(p, q), step
+
+
+def test_linear_reconstruction_equals_mse_of_the_linear_layer():
+    torch.manual_seed(0)
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 2e-5)):
+        h = torch.relu(torch.randn(50, 7, dtype=dtype)).requires_grad_()
+        w = torch.randn(30, 7, dtype=dtype).requires_grad_()
+        b = torch.randn(30, dtype=dtype).requires_grad_()
+        x = torch.randn(50, 30, dtype=dtype) * 2 + 1
+        want = losses.reconstruction(x, nn.functional.linear(h, w, b))
+        got = losses.linear_reconstruction(h, w, b, x)
+        assert abs(float(want.detach()) - float(got.detach())) <= tol * float(want.detach())
+        for g1, g2 in zip(torch.autograd.grad(want, (h, w, b)), torch.autograd.grad(got, (h, w, b))):
+            assert torch.allclose(g1, g2, rtol=tol, atol=tol * float(g1.abs().max()))
+
+
+def test_folded_head_equals_the_head_on_the_denormalised_input():
+    torch.manual_seed(0)
+    x, center, scale = torch.randn(9, 12), torch.randn(12), 2.5
+    for head in (nn.Linear(12, 4), nn.Sequential(nn.Linear(12, 6), nn.ReLU(), nn.Linear(6, 3)),
+                 nn.Sequential(nn.Linear(12, 4, bias=False))):
+        w, b, rest = folded_head(head, scale, center)
+        got = x @ w.t() + b
+        got = got if rest is None else rest(got)
+        assert torch.allclose(got, head(x * scale + center), atol=1e-5)
+    assert folded_head(nn.Sequential(nn.LayerNorm(12), nn.Linear(12, 4)), scale, center) is None
+    assert folded_head(lambda t: t, scale, center) is None   # any other callable: the plain path
