@@ -60,3 +60,29 @@ def test_folded_head_equals_the_head_on_the_denormalised_input():
         assert torch.allclose(got, head(x * scale + center), atol=1e-5)
     assert folded_head(nn.Sequential(nn.LayerNorm(12), nn.Linear(12, 4)), scale, center) is None
     assert folded_head(lambda t: t, scale, center) is None   # any other callable: the plain path
+
+
+def test_decoder_with_a_folded_head_trains_like_the_plain_path():
+    """train_decoder's fast path (folded head, expanded reconstruction) against the plain path
+    (a head it cannot fold: the same Linear behind a lambda), same data and random stream."""
+    from tensorboard_dvi.engine.config import EngineConfig
+    from tensorboard_dvi.engine.model import Visualizer
+    from tensorboard_dvi.engine.phases import TemporalTerm, train_decoder
+    torch.manual_seed(0)
+    pos = torch.randn(300, 2)
+    x = torch.relu(pos @ torch.randn(2, 20) + 0.1 * torch.randn(300, 20) + 0.5)   # a function of the position
+    head = nn.Linear(20, 4).requires_grad_(False)
+    cfg = EngineConfig(decoder_min_steps=60, decoder_batch=50, decoder_epochs=1)
+    out = []
+    for fn in (head, lambda t: head(t)):
+        torch.manual_seed(1)
+        model = Visualizer(20, cfg.hidden)
+        model.set_normalization(x)
+        xn = (x - model.center) / model.scale
+        prev = {k: v.detach().clone() + 0.01 for k, v in model.state_dict().items()}
+        train_decoder(model, x, xn, pos, cfg, torch.Generator().manual_seed(3), TemporalTerm(model, cfg, prev, 0.5),
+                      "cpu", head_fn=fn)
+        with torch.no_grad():
+            out.append(model.decoder(pos))
+    assert (out[0] - x).pow(2).mean() < 0.5 * (x - x.mean(0)).pow(2).mean()   # it learned something
+    assert torch.allclose(out[0], out[1], atol=1e-3 * float(out[1].abs().max()))
