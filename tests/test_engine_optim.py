@@ -86,3 +86,27 @@ def test_decoder_with_a_folded_head_trains_like_the_plain_path():
             out.append(model.decoder(pos))
     assert (out[0] - x).pow(2).mean() < 0.5 * (x - x.mean(0)).pow(2).mean()   # it learned something
     assert torch.allclose(out[0], out[1], atol=1e-3 * float(out[1].abs().max()))
+
+
+def test_decoder_gradients_by_hand_equal_autograd():
+    from tensorboard_dvi.engine.decoder_grads import relu_mlp_linears, set_decoder_grads
+    from tensorboard_dvi.engine.model import Visualizer
+    torch.manual_seed(0)
+    model = Visualizer(30, (16, 12, 8)).double()
+    dec = model.decoder_net
+    pos, x = torch.randn(40, 2, dtype=torch.float64), torch.randn(40, 30, dtype=torch.float64)
+    head = nn.Linear(30, 5).double()
+    target = torch.softmax(torch.randn(40, 5, dtype=torch.float64), 1)
+    fw, fb, _ = folded_head(head, 1.7, torch.randn(30, dtype=torch.float64))
+    linears = relu_mlp_linears(dec)
+    assert linears is not None and len(linears) == 4
+    for lam_p in (0.0, 0.3):
+        dec.zero_grad()
+        xr = dec(pos)
+        loss = 0.9 * losses.reconstruction(x, xr) + lam_p * losses.prediction(xr @ fw.t() + fb, target)
+        loss.backward()
+        want = [p.grad.clone() for p in dec.parameters()]
+        set_decoder_grads(linears, pos, x, 0.9, fw, fb, target, lam_p)
+        for g, p in zip(want, dec.parameters()):
+            assert torch.allclose(g, p.grad, rtol=1e-9, atol=1e-12)
+    assert relu_mlp_linears(nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 4))) is None

@@ -20,6 +20,7 @@ from torch import nn
 from . import losses
 from .complex import sample_edges
 from .config import EngineConfig
+from .decoder_grads import relu_mlp_linears, set_decoder_grads
 from .model import Visualizer
 from .optim import Adam, warmup_cosine_lrs
 from .progress import check_stop
@@ -116,8 +117,8 @@ def folded_head(head_fn, scale, center):
     else:
         return None
     with torch.no_grad():
-        w = first.weight.detach().float()
-        b = w @ center if first.bias is None else w @ center + first.bias.detach().float()
+        w = first.weight.detach()
+        b = w @ center if first.bias is None else w @ center + first.bias.detach()
         return w * scale, b, rest
 
 
@@ -141,7 +142,9 @@ def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: tor
     # the last layer's output is needed only by a head that cannot be folded (else losses.linear_reconstruction)
     expanded = lin and (fold is not None or not use_pred)
     body, last = dec[:-1], dec[-1]
-    xn_sq = (xn * xn).sum(1) if expanded else None
+    # gradients by hand (decoder_grads.py) for a ReLU MLP and no head or a single folded Linear
+    linears = relu_mlp_linears(dec) if expanded and (fold is None or fold[2] is None) else None
+    xn_sq = (xn * xn).sum(1) if expanded and linears is None else None
     opt = Adam(dec.parameters(), cfg.weight_decay)
     per_pass = math.ceil(len(x) / cfg.decoder_batch)
     passes = max(cfg.decoder_epochs, math.ceil(cfg.decoder_min_steps / max(per_pass, 1)))
@@ -153,8 +156,16 @@ def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: tor
         perm = torch.randperm(len(x), generator=gen).to(device)
         pos_p, xn_p = pos.index_select(0, perm), xn.index_select(0, perm)
         tp_p = target_prob.index_select(0, perm) if use_pred else None
-        sq_p = xn_sq.index_select(0, perm) if expanded else None
+        sq_p = xn_sq.index_select(0, perm) if xn_sq is not None else None
         for s in range(0, len(x), bs):
+            if linears is not None:
+                set_decoder_grads(linears, pos_p[s:s + bs], xn_p[s:s + bs], cfg.lambda_recon,
+                                  *(fold[:2] if use_pred else (None, None)), tp_p[s:s + bs] if use_pred else None,
+                                  cfg.lambda_pred if use_pred else 0.0)
+                temporal.add_grad("decoder_net.", value=False)
+                opt.step(lrs[step])
+                step += 1
+                continue
             if expanded:
                 h = body(pos_p[s:s + bs])
                 loss = cfg.lambda_recon * losses.linear_reconstruction(h, last.weight, last.bias, xn_p[s:s + bs],
