@@ -2,7 +2,8 @@
 
 The encoder and decoder take hundreds of steps on small networks, where torch.optim's
 per-step bookkeeping (grouping tensors, checks, the LR scheduler) costs as much as the
-update itself. :class:`Adam` makes torch.optim.Adam's fused update (same kernel, same
+update itself, and its first step in a process imports torch._dynamo (1-3 s, paid by
+the first epoch of every fit). :class:`Adam` makes torch.optim.Adam's fused update (same kernel, same
 state, same result) in one call per step, and :func:`warmup_cosine_lrs` gives the
 learning rate of every step up front (the values torch's LambdaLR would set).
 """
@@ -25,15 +26,15 @@ def warmup_cosine_lrs(base_lr: float, total: int, warmup: float) -> List[float]:
 
 
 class Adam:
-    """torch.optim.Adam (betas 0.9/0.999, eps 1e-8, L2 ``weight_decay``) over ``params``.
+    """torch.optim.Adam (``betas``, eps 1e-8, L2 ``weight_decay``) over ``params``.
 
     On CPU/CUDA with one device and dtype: its fused kernel called directly, state
     kept here (tests check equality with torch.optim.Adam(fused=True)); elsewhere
     torch.optim.Adam itself. ``step(lr)`` takes the learning rate of that step."""
 
-    def __init__(self, params: Iterable[torch.Tensor], weight_decay: float):
+    def __init__(self, params: Iterable[torch.Tensor], weight_decay: float = 0.0, betas=(0.9, 0.999)):
         self.params = list(params)
-        self.weight_decay = float(weight_decay)
+        self.weight_decay, self.betas = float(weight_decay), (float(betas[0]), float(betas[1]))
         kinds = {(p.device, p.dtype) for p in self.params}
         self.fused = len(kinds) == 1 and next(iter(kinds))[0].type in ("cpu", "cuda")
         if self.fused:
@@ -41,7 +42,7 @@ class Adam:
             self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
             self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
         else:
-            self.opt = torch.optim.Adam(self.params, lr=0.0, weight_decay=self.weight_decay)
+            self.opt = torch.optim.Adam(self.params, lr=0.0, betas=self.betas, weight_decay=self.weight_decay)
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -55,6 +56,6 @@ class Adam:
             return
         torch._foreach_add_(self.steps, 1)
         torch._fused_adam_(self.params, [p.grad for p in self.params], self.exp_avg, self.exp_avg_sq, [],
-                           self.steps, amsgrad=False, lr=lr, beta1=0.9, beta2=0.999,
+                           self.steps, amsgrad=False, lr=lr, beta1=self.betas[0], beta2=self.betas[1],
                            weight_decay=self.weight_decay, eps=1e-8, maximize=False,
                            grad_scale=None, found_inf=None)
