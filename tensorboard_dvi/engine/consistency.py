@@ -19,6 +19,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .optim import Adam
+
 
 def snap_to_prediction(pos: np.ndarray, target: np.ndarray, logits_fn: Callable[[torch.Tensor], torch.Tensor], *,
                        steps: int = 40, lr: float = 0.05, mu: float = 0.5, max_move: float = 0.2,
@@ -40,13 +42,13 @@ def snap_to_prediction(pos: np.ndarray, target: np.ndarray, logits_fn: Callable[
         return pos
     p0 = p_all[idx].clone()
     p = p0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([p], lr=lr)
+    opt = Adam([p])
     for _ in range(steps):
         loss = torch.nn.functional.cross_entropy(logits_fn(p), tgt[idx], reduction="sum") \
             + mu * ((p - p0) ** 2).sum()
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         loss.backward()
-        opt.step()
+        opt.step(lr)
         with torch.no_grad():
             d = p - p0
             n = d.norm(dim=1, keepdim=True).clamp_min(1e-12)

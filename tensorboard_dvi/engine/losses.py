@@ -61,3 +61,44 @@ def prediction(logits_hat: torch.Tensor, target_prob: torch.Tensor) -> torch.Ten
     probabilities on the originals (soft targets: near-certain samples act as hard
     labels, border points keep their ambiguity). Not in the DVI paper."""
     return -(target_prob * torch.log_softmax(logits_hat, dim=1)).sum(1).mean()
+
+
+class _LinearReconstruction(torch.autograd.Function):
+    """mean((h·Wᵀ + b − x)²) and its gradients without forming the (batch × D) reconstruction.
+
+    Expanded: Σ(hWᵀ + b − x)² = Σ(hᵀh ⊙ WᵀW) + 2bᵀW·Σh + n‖b‖² − 2Σ(xW ⊙ h) − 2bᵀΣx + Σx²; its
+    gradients: dW ∝ W·hᵀh + b·(Σh)ᵀ − xᵀh, db ∝ W·Σh + n·b − Σx, dh ∝ h·WᵀW + bᵀW − xW. The two
+    products with x (xW, xᵀh) replace three of the size (batch × D × hidden) (forward, dW, dh)."""
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, x, x_sq):
+        n, d = x.shape
+        hh, wtw, xw = h.t() @ h, weight.t() @ weight, x @ weight
+        hs, xs = h.sum(0), x.sum(0)
+        total = ((hh * wtw).sum() + 2 * (bias @ weight @ hs) + n * (bias @ bias) - 2 * (xw * h).sum()
+                 - 2 * (bias @ xs) + x_sq)
+        ctx.save_for_backward(h, weight, bias, x, hh, wtw, xw, hs, xs)
+        return total / (n * d)
+
+    @staticmethod
+    def backward(ctx, g):
+        h, weight, bias, x, hh, wtw, xw, hs, xs = ctx.saved_tensors
+        n, d = x.shape
+        k = g * (2.0 / (n * d))
+        dh = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dh = (torch.addmm(-xw, h, wtw) + bias @ weight) * k
+        if ctx.needs_input_grad[1]:
+            dw = (torch.addmm(torch.outer(bias, hs), weight, hh) - x.t() @ h) * k
+        if ctx.needs_input_grad[2]:
+            db = (torch.addmv(n * bias - xs, weight, hs)) * k
+        return dh, dw, db, None, None
+
+
+def linear_reconstruction(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor,
+                          x_sq: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``reconstruction(x, F.linear(h, weight, bias))`` (same value and gradients, up to rounding)
+    for a decoder whose last layer is ``weight, bias``; ``x_sq``: Σx² of the batch when known."""
+    if x_sq is None:
+        x_sq = (x * x).sum()
+    return _LinearReconstruction.apply(h, weight, bias, x, x_sq)

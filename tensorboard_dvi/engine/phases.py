@@ -14,28 +14,17 @@ import time
 from typing import Callable, Dict, Optional
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from . import losses
 from .complex import sample_edges
 from .config import EngineConfig
+from .decoder_grads import relu_mlp_linears, set_decoder_grads
 from .model import Visualizer
+from .optim import Adam, warmup_cosine_lrs
 from .progress import check_stop
 from .refine import refine_positions, sampling_weights
-
-
-def warmup_cosine(opt, total: int, warmup: float):
-    """Linear warm-up over ``warmup`` of the steps, then cosine decay to 0 at ``total``."""
-    return torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1.0, warmup * total))
-        * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-
-
-def adam(params, lr: float, weight_decay: float) -> torch.optim.Adam:
-    """torch's Adam, fused into one kernel per step where the device has one (CPU, CUDA): the
-    same update, ~3x less optimizer time on these small networks."""
-    params = list(params)
-    fused = all(p.device.type in ("cpu", "cuda") for p in params)
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
 
 
 class TemporalTerm:
@@ -51,26 +40,27 @@ class TemporalTerm:
         self.on = prev_params is not None and weight > 0 and cfg.lambda_temporal > 0
         self._pairs = {}
 
-    def add_grad(self, prefix: str) -> float:
-        """Add the term's gradient to the sub-network ``prefix``'s weights; return its value."""
+    def add_grad(self, prefix: str, value: bool = True) -> float:
+        """Add the term's gradient to the sub-network ``prefix``'s weights; return its value
+        (0.0 without computing it when ``value`` is False)."""
         if not self.on:
             return 0.0
         if prefix not in self._pairs:
             named = list(getattr(self.model, prefix.rstrip(".")).named_parameters())
             count = sum(p.numel() for _, p in named) if self.cfg.temporal_reduction == "mean" else 1
-            self._pairs[prefix] = ([(p, self.prev[prefix + k]) for k, p in named],
+            self._pairs[prefix] = ([p for _, p in named], [self.prev[prefix + k] for k, _ in named],
                                    self.cfg.lambda_temporal * self.weight / max(count, 1))
-        pairs, c = self._pairs[prefix]
-        value = 0.0
+        params, prevs, c = self._pairs[prefix]
         with torch.no_grad():
-            for p, prev in pairs:
-                d = p - prev
-                value += float((d * d).sum())
-                if p.grad is None:
-                    p.grad = (2.0 * c) * d
-                else:
-                    p.grad.add_(d, alpha=2.0 * c)
-        return c * value
+            diffs = torch._foreach_sub(params, prevs)  # one call for all weights (few, small tensors)
+            if any(p.grad is None for p in params):
+                for p, d in zip(params, diffs):
+                    if p.grad is None:
+                        p.grad = torch.zeros_like(p)
+            torch._foreach_add_([p.grad for p in params], diffs, alpha=2.0 * c)
+            if not value:
+                return 0.0
+            return c * float(torch.stack(torch._foreach_norm(diffs)).double().square().sum())
 
 
 def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail: torch.Tensor,
@@ -78,9 +68,9 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
                   temporal: TemporalTerm, device: str, on_epoch=None, should_stop=None) -> list:
     """Phase 1: the encoder on UMAP's cross-entropy; returns the mean loss per trainer epoch."""
     enc = model.encoder_net
-    opt = adam(enc.parameters(), cfg.lr, cfg.weight_decay)
+    opt = Adam(enc.parameters(), cfg.weight_decay)
     batches = math.ceil(n_samples / cfg.batch_size)
-    sched = warmup_cosine(opt, max(cfg.max_trainer_epochs * batches, 1), 0.05)
+    lrs, step = warmup_cosine_lrs(cfg.lr, max(cfg.max_trainer_epochs * batches, 1), 0.05), 0
     best, bad, history = math.inf, 0, []
     model.train()
     for te in range(cfg.max_trainer_epochs):
@@ -92,11 +82,11 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
             y = enc(xn.index_select(0, ends))  # one gather of both ends (index_select: no fancy indexing)
             m = len(batch)
             loss = cfg.lambda_umap * losses.umap_cross_entropy(y[:m], y[m:], cfg.negative_sample_rate, gen)
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             loss_t = temporal.add_grad("encoder_net.")
-            opt.step()
-            sched.step()
+            opt.step(lrs[step])
+            step += 1
             total += (float(loss.detach()) + loss_t) * m
             count += m
         mean = total / max(count, 1)
@@ -114,37 +104,87 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
     return history
 
 
+def folded_head(head_fn, scale, center):
+    """(W, b, rest) with ``head_fn(x · scale + center) == rest(x @ W.T + b)`` when the head starts
+    with a Linear layer (the logged heads: a Linear or a Sequential starting with one), else None.
+    The decoder's prediction term then applies W to the decoder's last hidden layer through
+    W · last.weight: (classes × D)·(D × hidden) once per step instead of (batch × D)·(D × classes)
+    and the de-normalisation of every reconstruction (same value, fewer and smaller products)."""
+    if isinstance(head_fn, nn.Linear):
+        first, rest = head_fn, None
+    elif isinstance(head_fn, nn.Sequential) and len(head_fn) and isinstance(head_fn[0], nn.Linear):
+        first, rest = head_fn[0], (head_fn[1:] if len(head_fn) > 1 else None)
+    else:
+        return None
+    with torch.no_grad():
+        w = first.weight.detach()
+        b = w @ center if first.bias is None else w @ center + first.bias.detach()
+        return w * scale, b, rest
+
+
 def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: torch.Tensor, cfg: EngineConfig,
                   gen: torch.Generator, temporal: TemporalTerm, device: str,
                   head_fn: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
                   on_phase=None, should_stop=None, warm: bool = False) -> None:
-    """Phase 3: the decoder fitted to the refined positions ``pos`` (one row per node)."""
+    """Phase 3: the decoder fitted to the refined positions ``pos`` (one row per node).
+
+    Each pass gathers its permutation of positions, targets and head probabilities once
+    and takes the batches as slices of it."""
     dec = model.decoder_net
     dec.train()
     use_pred = head_fn is not None and cfg.lambda_pred > 0
+    fold, lin = None, isinstance(dec[-1], nn.Linear)
     if use_pred:
         with torch.no_grad():
             target_prob = torch.cat([torch.softmax(head_fn(x[s:s + 8192]).float(), dim=1)
                                      for s in range(0, len(x), 8192)])
-    dopt = adam(dec.parameters(), cfg.decoder_lr, cfg.weight_decay)
+        fold = folded_head(head_fn, model.scale, model.center) if lin else None
+    # the last layer's output is needed only by a head that cannot be folded (else losses.linear_reconstruction)
+    expanded = lin and (fold is not None or not use_pred)
+    body, last = dec[:-1], dec[-1]
+    # gradients by hand (decoder_grads.py) for a ReLU MLP and no head or a single folded Linear
+    linears = relu_mlp_linears(dec) if expanded and (fold is None or fold[2] is None) else None
+    xn_sq = (xn * xn).sum(1) if expanded and linears is None else None
+    opt = Adam(dec.parameters(), cfg.weight_decay)
     per_pass = math.ceil(len(x) / cfg.decoder_batch)
     passes = max(cfg.decoder_epochs, math.ceil(cfg.decoder_min_steps / max(per_pass, 1)))
     if warm:
         passes = max(1, math.ceil(passes * cfg.warm_decoder_factor))
-    dsched = warmup_cosine(dopt, max(passes * per_pass, 1), 0.1)
+    lrs, step, bs = warmup_cosine_lrs(cfg.decoder_lr, max(passes * per_pass, 1), 0.1), 0, cfg.decoder_batch
     for de in range(passes):
         check_stop(should_stop)
-        for b in torch.randperm(len(x), generator=gen).to(device).split(cfg.decoder_batch):
-            xr = dec(pos.index_select(0, b))
-            loss = cfg.lambda_recon * losses.reconstruction(xn.index_select(0, b), xr)
+        perm = torch.randperm(len(x), generator=gen).to(device)
+        pos_p, xn_p = pos.index_select(0, perm), xn.index_select(0, perm)
+        tp_p = target_prob.index_select(0, perm) if use_pred else None
+        sq_p = xn_sq.index_select(0, perm) if xn_sq is not None else None
+        for s in range(0, len(x), bs):
+            if linears is not None:
+                set_decoder_grads(linears, pos_p[s:s + bs], xn_p[s:s + bs], cfg.lambda_recon,
+                                  *(fold[:2] if use_pred else (None, None)), tp_p[s:s + bs] if use_pred else None,
+                                  cfg.lambda_pred if use_pred else 0.0)
+                temporal.add_grad("decoder_net.", value=False)
+                opt.step(lrs[step])
+                step += 1
+                continue
+            if expanded:
+                h = body(pos_p[s:s + bs])
+                loss = cfg.lambda_recon * losses.linear_reconstruction(h, last.weight, last.bias, xn_p[s:s + bs],
+                                                                       sq_p[s:s + bs].sum())
+            else:
+                xr = dec(pos_p[s:s + bs])
+                loss = cfg.lambda_recon * losses.reconstruction(xn_p[s:s + bs], xr)
             if use_pred:
-                loss = loss + cfg.lambda_pred * losses.prediction(head_fn(xr * model.scale + model.center),
-                                                                  target_prob.index_select(0, b))
-            dopt.zero_grad(set_to_none=True)
+                if fold is None:
+                    logits = head_fn(xr * model.scale + model.center)
+                else:  # head(xr·scale + center) = h·(W·last.weight)ᵀ + W·last.bias + b
+                    logits = F.linear(h, fold[0] @ last.weight, torch.addmv(fold[1], fold[0], last.bias))
+                    logits = logits if fold[2] is None else fold[2](logits)
+                loss = loss + cfg.lambda_pred * losses.prediction(logits, tp_p[s:s + bs])
+            opt.zero_grad()
             loss.backward()
-            temporal.add_grad("decoder_net.")
-            dopt.step()
-            dsched.step()
+            temporal.add_grad("decoder_net.", value=False)
+            opt.step(lrs[step])
+            step += 1
         if on_phase is not None:
             on_phase("decoder", (de + 1) / passes)
     model.eval()

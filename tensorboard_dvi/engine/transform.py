@@ -19,6 +19,7 @@ import torch
 
 from .complex import knn_reuse
 from .losses import UMAP_A, UMAP_B
+from .optim import Adam
 from .refine import interpolate, membership_weights
 
 
@@ -48,14 +49,12 @@ def optimise_new(y: torch.Tensor, fixed: torch.Tensor, idx: torch.Tensor, w: tor
     m x k, to rows ``idx`` of ``fixed``) plus ``negative_sample_rate`` repulsions per unit weight."""
     gen = torch.Generator().manual_seed(seed)
     y = y.clone().float().requires_grad_(True)
-    opt = torch.optim.Adam([y], lr=lr, betas=(0.5, 0.9))
+    opt = Adam([y], betas=(0.5, 0.9))
     a, b = UMAP_A, UMAP_B
     m, k = idx.shape
     n_neg = negative_sample_rate * k
     wsum = w.sum(1, keepdim=True)
     for s in range(steps):
-        for g in opt.param_groups:
-            g["lr"] = lr * (1.0 - s / steps)
         with torch.no_grad():
             dv = y[:, None, :] - fixed[idx]                       # m x k x 2
             d2 = (dv * dv).sum(-1) + 1e-12
@@ -67,5 +66,5 @@ def optimise_new(y: torch.Tensor, fixed: torch.Tensor, idx: torch.Tensor, w: tor
             g_neg = (-2.0 * b / ((1e-3 + d2n) * (1.0 + a * torch.pow(d2n + 1e-12, b)))).unsqueeze(-1) * dn
             grad = g_pos.sum(1) + g_neg.sum(1) * (wsum / k)
         y.grad = grad
-        opt.step()
+        opt.step(lr * (1.0 - s / steps))
     return y.detach()
