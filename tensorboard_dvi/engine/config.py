@@ -113,7 +113,7 @@ class EngineConfig:
     snap_max_move: float = 1.0
     #: pull of a snapped sample back to its place (``mu`` of consistency.snap_to_prediction): on a
     #: spread layout it, not ``snap_max_move``, bounds how far a sample moves
-    snap_mu: float = 0.2
+    snap_mu: float = 0.15
     # -- phase 3, the decoder: fitted to the refined positions (reconstruction + prediction
     #    term + temporal term), passes over the nodes
     decoder_epochs: int = 20
