@@ -129,7 +129,7 @@ def test_a_fit_above_the_threshold_searches_across_sets_through_ivf(monkeypatch,
 
 def test_kmeans_iterates_on_a_subsample_and_assigns_every_row_to_its_nearest_centroid(monkeypatch):
     """Lloyd's iterations see at most KMEANS_ROWS_PER_CELL rows per cell (2.0 -> 0.6 s at 100k),
-    the final assignment all rows; the joins keep their recall (docs/SCALE.md, sixth session)."""
+    the final assignment all rows; the joins keep their recall (docs/SCALE.md, "Growth, fifth session, second round")."""
     train, test, border, _ = _sets()
     monkeypatch.setattr(K, "KMEANS_ROWS_PER_CELL", 10)
     seen = []

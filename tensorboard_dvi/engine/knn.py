@@ -28,7 +28,7 @@ BORDER_PROBE_SHARE = 0.25
 
 #: Lloyd's iterations run on at most this many rows per cell (a random subsample), then every row
 #: is assigned once: the centroids only steer which cells a query probes (its distances are exact),
-#: and on the 100k bench run the k-means index cost 2.0 s on all rows (docs/SCALE.md, sixth session)
+#: and on the 100k bench run the k-means index cost 2.0 s on all rows (docs/SCALE.md, "Growth, fifth session, second round")
 KMEANS_ROWS_PER_CELL = 48
 
 

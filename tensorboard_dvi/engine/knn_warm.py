@@ -35,7 +35,7 @@ HOP_COLUMNS = 20
 #: from ``complex.APPROX_KNN_FROM`` rows (where NNDescent is the alternative, not the exact search):
 #: one round with neighbours of neighbours from 10 columns (100k bench run, epoch 1's graph ->
 #: epoch 2, 1 thread: 6.7 s CPU at recall@15 0.997 vs NNDescent 7.3 s at 0.984; 15 columns: 7.1 s,
-#: 0.998; 8: 6.6 s, 0.996; docs/SCALE.md, sixth session)
+#: 0.998; 8: 6.6 s, 0.996; docs/SCALE.md, "Growth, fifth session, second round")
 LARGE_ROUNDS = 1
 LARGE_HOP_COLUMNS = 10
 
