@@ -31,8 +31,10 @@ def test_load_projection_matches_the_cache_and_the_drawn_map(fitted):
     split = np.asarray(reader.static().split)
     tr, te = np.nonzero(split == 0)[0], np.nonzero(split == 1)[0]
     reps = np.asarray(reader.epoch(2).representations)
-    # test rows were placed by the same function: transform gives back their drawn positions
-    assert np.allclose(proj.transform(reps[te]), emb[te], atol=1e-4)
+    # test rows were placed by the same function: transform gives back their drawn positions (to float32
+    # rounding, which the snapping's 40 Adam steps amplify to ~1e-4 on a layout a few units wide)
+    spread = float(emb.std())
+    assert np.allclose(proj.transform(reps[te]), emb[te], atol=1e-4 * spread + 1e-4)
     # training rows projected as new points keep the map's neighbours (issue: >= 0.95x)
     y = proj.transform(reps[tr])
     assert M.nn_preservation(reps[tr], y, 15) >= 0.95 * M.nn_preservation(reps[tr], emb[tr], 15)
