@@ -91,17 +91,17 @@ def knn_self(x, k: int, *, device: str = "cpu", approx_from: Optional[int] = Non
     given, receives which search ran ("warm", "exact", "nndescent") and the warm search's figures."""
     info = {} if info is None else info
     limit = APPROX_KNN_FROM if approx_from is None else int(approx_from)
-    n = x.shape[0]
-    if prev_idx is not None and str(device).startswith("cpu"):
+    n, cpu = x.shape[0], str(device).startswith("cpu")
+    if prev_idx is not None and cpu:
         from . import knn_warm as W
-        found = W.knn_warm(x, prev_idx, k, device=device, info=info) if n < limit else \
-            W.knn_warm(x, prev_idx, k, device=device, info=info, rounds=W.LARGE_ROUNDS,
-                       hop_columns=W.LARGE_HOP_COLUMNS)
+        large = {} if n < limit else {"rounds": W.LARGE_ROUNDS, "hop_columns": W.LARGE_HOP_COLUMNS}
+        found = W.knn_warm(x, prev_idx, k, device=device, info=info, **large)
         if found is not None:
             info["search"] = "warm"
             return found
-    info["search"] = "exact" if n < limit or not str(device).startswith("cpu") or n <= k else "nndescent"
-    if n < limit or not str(device).startswith("cpu") or n <= k:
+    exact = n < limit or not cpu or n <= k
+    info["search"] = "exact" if exact else "nndescent"
+    if exact:
         return knn_exact(x, x, k, exclude_self_first=True, device=device)
     import torch
     from pynndescent import NNDescent

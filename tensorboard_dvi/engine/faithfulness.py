@@ -19,7 +19,6 @@ import numpy as np
 from . import metrics as M
 from .cache import NotFittedError, RunCache
 from .config import EngineConfig
-from . import knn as K
 from .model import apply_in_batches
 
 #: keys of the chain-limited temporal variants (None until enough epochs are fitted)
@@ -142,8 +141,8 @@ def epoch_metrics(fitter, e, prev, reps, logits, border, emb, emb_border, model,
     # what the map shows: the head on the decoded position of each sample
     recon_logits = apply_in_batches(lambda p: head(model.decoder(p)), emb, dev)
     m = spatial_metrics(cfg, dev, fitter.train_rows, fitter.test_rows, reps, logits, border, emb, emb_border,
-                        recon_logits, knn20, cx.border_knn, test_knn, K.approximate(len(fitter.train_rows), dev),
-                        getattr(fitter, "train_test_knn", None))
+                        recon_logits, knn20, cx.border_knn, test_knn, fitter.among_train.approx,
+                        fitter.train_test_knn)
     m["npr_mean"] = float(npr.mean()) if npr is not None else None
     m.update({k: None for k in CHAIN_KEYS})
     if prev is not None:
