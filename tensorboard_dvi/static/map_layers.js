@@ -4,6 +4,7 @@
 
 import { drawLasso } from "./lasso.js";
 import { GLPoints, CanvasPoints } from "./map_points.js";
+import { segmentAlpha, arrowHeadPoints } from "./trails.js";
 
 /** The three stacked canvases in a focusable root appended to container, and the point renderer
  *  ("canvas" forces the 2-D fallback; "auto" / "webgl" try WebGL first). */
@@ -121,8 +122,7 @@ function drawTrails(map, ctx, t) {
       for (let s = 1; s < pts.length; s++) {
         const [e0, xa, ya] = pts[s - 1];
         const [e1, xb, yb] = pts[s];
-        const age = cur >= 0 ? Math.min(Math.abs(e0 - cur), Math.abs(e1 - cur)) / Math.max(1, epochs.length - 1) : 0;
-        const alpha = (0.95 - 0.8 * age) * dense;
+        const alpha = segmentAlpha(e0, e1, cur, epochs.length, dense);
         ctx.beginPath();
         ctx.moveTo(xa, ya);
         ctx.lineTo(xb, yb);
@@ -158,13 +158,12 @@ function drawTrails(map, ctx, t) {
 
 /** A filled arrowhead of `size` px at the middle of a→b, pointing towards b (skipped on short segments). */
 function arrowHead(ctx, xa, ya, xb, yb, size) {
-  const dx = xb - xa, dy = yb - ya, len = Math.hypot(dx, dy);
-  if (len < 3 * size) return;
-  const ux = dx / len, uy = dy / len, mx = xa + dx * 0.55, my = ya + dy * 0.55;
+  const tri = arrowHeadPoints(xa, ya, xb, yb, size);
+  if (!tri) return;
   ctx.beginPath();
-  ctx.moveTo(mx + ux * size * 0.6, my + uy * size * 0.6);
-  ctx.lineTo(mx - ux * size * 0.6 - uy * size * 0.5, my - uy * size * 0.6 + ux * size * 0.5);
-  ctx.lineTo(mx - ux * size * 0.6 + uy * size * 0.5, my - uy * size * 0.6 - ux * size * 0.5);
+  ctx.moveTo(...tri[0]);
+  ctx.lineTo(...tri[1]);
+  ctx.lineTo(...tri[2]);
   ctx.closePath();
   ctx.fillStyle = ctx.strokeStyle;
   ctx.fill();

@@ -6,6 +6,25 @@
 // selected samples only, and onCount(n, total) lets the caller say so.
 export const MAX_TRAILS = 100;
 
+/** Opacity of the trail segment from epoch index e0 to e1 while epoch index `cur` is shown (of
+ *  nEpochs): 0.95 at the shown epoch, fading linearly to 0.15 at the farthest epoch; `dense` (< 1
+ *  for many trails) scales it down. cur < 0 (shown epoch not on the trail): full. */
+export function segmentAlpha(e0, e1, cur, nEpochs, dense = 1) {
+  const age = cur >= 0 ? Math.min(Math.abs(e0 - cur), Math.abs(e1 - cur)) / Math.max(1, nEpochs - 1) : 0;
+  return (0.95 - 0.8 * age) * dense;
+}
+
+/** The arrowhead of `size` px on segment a→b (the epoch order): [tip, left, right] screen points
+ *  around 55 % of the way, the tip towards b; null when the segment is too short to carry one. */
+export function arrowHeadPoints(xa, ya, xb, yb, size) {
+  const dx = xb - xa, dy = yb - ya, len = Math.hypot(dx, dy);
+  if (len < 3 * size) return null;
+  const ux = dx / len, uy = dy / len, mx = xa + dx * 0.55, my = ya + dy * 0.55;
+  return [[mx + ux * size * 0.6, my + uy * size * 0.6],
+    [mx - ux * size * 0.6 - uy * size * 0.5, my - uy * size * 0.6 + ux * size * 0.5],
+    [mx - ux * size * 0.6 + uy * size * 0.5, my - uy * size * 0.6 - ux * size * 0.5]];
+}
+
 export class TrailLoader {
   /** @param api Api; @param map MapView; @param onCount(n, total) told how many trails are drawn, of how many wanted. */
   constructor(api, map, onCount = () => {}) {

@@ -73,6 +73,20 @@ def main():
     print("screenshots in", out)
 
 
+def figures_filled(frame, timeout_ms=120_000):
+    """Waits until the Faithfulness panel shows every figure of the last epoch and of the whole
+    run; a dash left after that means a cache fitted by an older engine (stale metric keys), and
+    the screenshot is refused rather than taken."""
+    try:
+        frame.wait_for_function(
+            "() => { const c = [...document.querySelectorAll('.dvi-metrics td.num')];"
+            " return c.length > 0 && c.every((td) => td.textContent.trim() !== '\u2014'); }", timeout=timeout_ms)
+    except Exception:
+        rows = frame.evaluate("() => [...document.querySelectorAll('.dvi-metrics tr')].map((r) => r.innerText)")
+        raise SystemExit("error: the Faithfulness panel still shows dashes (refit the runs with the current "
+                         f"engine): {rows}")
+
+
 def tab_shots(logdir, cache, epochs, shot):
     """dvi-tab (clean, last epoch), dvi-hover-correctness, dvi-selection-trails, dvi-filter-misclassified."""
     with harness.tensorboard(logdir, cache) as base, harness.browser() as b:
@@ -80,6 +94,7 @@ def tab_shots(logdir, cache, epochs, shot):
         page.goto(base + "#dvi&dvi.run=clean&dvi.epoch=%d" % epochs)
         frame = harness.dvi_frame(page)
         wait_epoch(frame, epochs)
+        figures_filled(frame)
         time.sleep(0.3)
         shot(page, "dvi-tab.png")
 
