@@ -10,7 +10,7 @@ signal `.dvi-root[data-ready]`), then it stores every PNG with a 256-colour pale
     python scripts/screenshots.py [--logdir demo/runs] [--cache-root .cache/dvi-demo] [--only tab,compare]
 
 Steps (--only): `tab` (dvi-tab, dvi-hover-correctness, dvi-selection-trails,
-dvi-filter-misclassified), `progress` (dvi-fitting-progress: TensorBoard fitting the clean run
+dvi-filter-misclassified), `progress` (dvi-provisional-first-map, dvi-fitting-progress: TensorBoard fitting the clean run
 into an empty cache), `compare` (compare-aligned, -raw, -difference, -unlocked-flipped, -fitted:
 "Fitted from A" at --fitted-epoch, fitted by TensorBoard's worker) and `dynamics` (dynamics-*).
 It refuses to start unless every logged epoch of both runs is fitted, with the current engine

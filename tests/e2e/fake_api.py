@@ -414,7 +414,8 @@ class FakeAPI(ExtrasMixin):
             return self._json(r.metrics(e))
         self._advance(r)
         fitted = list(r.fitted)
-        run_level = None if len(fitted) < 2 else {   # as engine/run_metrics.py writes them
+        # as engine/fit.py: run_metrics.json is written when a fit of the run finishes
+        run_level = None if len(fitted) < 2 or r.job["state"] != "done" else {
             "epochs": fitted, "tnn_3": 2.5, "tnn_5": 4.2, "tr": 0.71, "temporal_corr": -0.33, "mean": {}}
         return self._json({"epochs": fitted, "metrics": [r.metrics(e) for e in fitted], "run": run_level})
 

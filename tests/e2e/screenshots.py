@@ -136,8 +136,22 @@ def tab_shots(logdir, cache, epochs, shot):
         shot(page, "dvi-filter-misclassified.png")
 
 
+def provisional_shot(page, shot):
+    """dvi-provisional-first-map: the provisional layout of epoch 1 the tab draws before the first
+    epoch is fitted (the run opened into an empty cache), once it is painted."""
+    frame = harness.plugin_frame(page)  # not dvi_frame: that waits for a fitted epoch
+    frame.wait_for_function("() => { const r = document.querySelector('.dvi-root');"
+                            " return !!r && (!!r.dataset.provisional || r.dataset.ready === '1'); }", polling=100)
+    if not frame.evaluate("() => !!document.querySelector('.dvi-root').dataset.provisional"):
+        raise SystemExit("error: the fitted map came before the provisional layout")
+    frame.wait_for_function("() => window.__dvi.map.anim === null")
+    time.sleep(0.3)
+    shot(page, "dvi-provisional-first-map.png")
+
+
 def progress_shot(logdir, fresh_cache, shot, fitted=7):
-    """dvi-fitting-progress: the same logdir with an empty cache; TensorBoard fits in the background.
+    """dvi-provisional-first-map, then dvi-fitting-progress: the same logdir with an empty cache;
+    TensorBoard fits in the background.
     Taken at the newest fitted epoch once `fitted` epochs are ready (7: every temporal chain metric
     is defined), while the fit still runs; 40 px taller, for the progress banner above the map."""
     shutil.rmtree(fresh_cache, ignore_errors=True)
@@ -146,6 +160,7 @@ def progress_shot(logdir, fresh_cache, shot, fitted=7):
         page = b.new_page(viewport={"width": 1440, "height": 940}, device_scale_factor=1)
         page.goto(base + "#dvi&dvi.run=clean")
         page.wait_for_selector("iframe")
+        provisional_shot(page, shot)
         deadline = time.time() + 900
         while time.time() < deadline:
             frame = next((f for f in page.frames if "plugin_entry.html" in f.url), None)

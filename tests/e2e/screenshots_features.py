@@ -20,6 +20,7 @@ import harness  # noqa: E402
 from test_tab_e2e import JS_ISOLATED_SAMPLE, to_page  # noqa: E402
 
 N_TRAIN, N_TEST = 1400, 397
+EPOCHS = 7  # tnn@5 (chain and run) needs 7 fitted epochs: no dash in the Faithfulness panel
 STROKES = ["thin", "bold", "slanted", "small", "wide"]
 
 
@@ -29,7 +30,7 @@ def write(logdir):
     n = N_TRAIN + N_TEST
     texts = [f"scan {i}: a {STROKES[i % 5]} stroke, scanned on form {'ABCD'[i % 4]}" for i in range(n)]
     meta = {"writer": [f"w{(i * 7) % 12:02d}" for i in range(n)], "ink": [round((i * 37 % 100) / 100, 2) for i in range(n)]}
-    make_run(os.path.join(logdir, "digits"), epochs=6, n_train=N_TRAIN, n_test=N_TEST, steps_per_epoch=6, hidden=64,
+    make_run(os.path.join(logdir, "digits"), epochs=EPOCHS, n_train=N_TRAIN, n_test=N_TEST, steps_per_epoch=6, hidden=64,
              seed=0, noisy_fraction=0.1,
              writer_kwargs={"texts": texts, "metadata": meta, "feature_names": [f"px{r}{c}" for r in range(8) for c in range(8)]})
 
@@ -44,9 +45,9 @@ def main():
     import pathlib
     with harness.fitted_tensorboard(pathlib.Path(root), write, ["digits"]) as base, harness.browser() as b:
         page = b.new_page(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
-        page.goto(base + "#dvi&dvi.epoch=6")
+        page.goto(base + f"#dvi&dvi.epoch={EPOCHS}")
         frame = harness.dvi_frame(page)
-        harness.wait_ready(frame, 6)
+        harness.wait_ready(frame, EPOCHS)
         frame.wait_for_function("() => window.dvi.tab.extras.texts !== null")
         s = frame.evaluate(JS_ISOLATED_SAMPLE)
         page.mouse.move(*to_page(page, s))
@@ -55,7 +56,7 @@ def main():
         shot(page, "features-tooltip.png")
         page.mouse.click(*to_page(page, s))
         frame.wait_for_function("() => document.querySelector('.dvi-root').dataset.neighbours === '10'")
-        frame.wait_for_function("() => document.querySelectorAll('.dvi-history circle').length === 6")
+        frame.wait_for_function(f"() => document.querySelectorAll('.dvi-history circle').length === {EPOCHS}")
         frame.locator("input[aria-label='Tag name']").fill("relabel as 7")
         frame.get_by_role("button", name="Tag selection").click()
         frame.wait_for_function("() => document.querySelector('.dvi-tag-row')")

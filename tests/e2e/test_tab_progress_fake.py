@@ -49,6 +49,12 @@ def test_progress_bar_and_epochs_appearing(chromium):
         assert "epochs ready" in prog.inner_text()
         width = f.evaluate("() => parseFloat(document.querySelector('.dvi-bar-fill').style.width)")
         assert 0 < width < 100
+        # while the run is being fitted, the whole-run table says when its figures come (engine/fit.py
+        # writes them when the fit finishes), not a bare column of dashes
+        note = f.locator("[data-testid=run-metrics-note]")
+        note.wait_for(state="visible")
+        assert "when the fit of the run finishes" in note.inner_text()
+        assert f.locator("[data-run-metrics] [data-metric=tr] td.num").inner_text() == "\u2014"
         # epochs appear as they are fitted; the slider grows
         f.wait_for_function("() => window.__dvi.fitted.length >= 3")
         assert int(f.locator("input[aria-label=Epoch]").get_attribute("max")) >= 2
@@ -61,6 +67,9 @@ def test_progress_bar_and_epochs_appearing(chromium):
         f.wait_for_function("() => window.__dvi.job.state === 'done'")
         assert prog.is_hidden()
         assert f.evaluate("() => window.__dvi.fitted.length") == 5
+        # the fit finished: the run-level figures replace the note
+        note.wait_for(state="hidden")
+        assert f.locator("[data-run-metrics] [data-metric=tr] td.num").inner_text() == "0.710"
         assert not errors
 
 

@@ -45,10 +45,14 @@ export class FaithfulnessPanel {
     this.table = h("table", { class: "dvi-metrics" });
     this.runTitle = h("h4", { text: "Whole run" });
     this.runTable = h("table", { class: "dvi-metrics", "data-run-metrics": "" });
+    // the run-level figures are computed when a fit of the run finishes (engine/fit.py): say so
+    // rather than leave a table of dashes while the run is being fitted
+    this.runNote = h("p", { class: "dvi-metrics-note", "data-testid": "run-metrics-note", hidden: true,
+      text: "Computed when the fit of the run finishes (every fitted epoch an anchor)." });
     this.warn = h("div", { class: "dvi-metrics-warn", hidden: true });
     this.mapWarn = mapWarning;  // the warning box over the map (tab.js)
     const chartBox = h("div", {});
-    this.el = h("section", {}, this.title, this.warn, this.table, this.runTitle, this.runTable, chartBox);
+    this.el = h("section", {}, this.title, this.warn, this.table, this.runTitle, this.runNote, this.runTable, chartBox);
     this.chart = new MetricsChart(chartBox, { series: CHART_SERIES, onPick: (ep) => store.set({ epoch: ep }) });
     session.on("metrics", (m) => { this.chart.setData(m.epochs, m.metrics); this.render(); });
     session.on("epoch", () => this.render());
@@ -64,6 +68,7 @@ export class FaithfulnessPanel {
     const covered = run && run.epochs && run.epochs.length ? run.epochs : null;
     this.runTitle.textContent = covered ? `Whole run · epochs ${covered[0]}–${covered[covered.length - 1]}` : "Whole run";
     this.runTable.replaceChildren(...metricRows(RUN_ROWS, covered ? run : null));
+    this.runNote.hidden = !!covered || ep === null;
     const poor = !!(m && m.poor);
     this.warn.hidden = !poor;
     this.mapWarn.hidden = !poor;
