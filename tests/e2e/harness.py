@@ -150,6 +150,15 @@ def plugin_frame(page):
     raise AssertionError("no DVI plugin frame: " + _tab_state(page))
 
 
+def download(page, frame, button, folder):
+    """Clicks the tab's button named `button`, saves the download in `folder`; returns its path."""
+    with page.expect_download() as d:
+        frame.get_by_role("button", name=button).click()
+    path = os.path.join(folder, d.value.suggested_filename)
+    d.value.save_as(path)
+    return path
+
+
 def wait_ready(frame, epoch=None):
     """Waits for the tab's ready signal (tab.js): an epoch (this one, if given) is painted and its
     transition has finished (.dvi-root[data-ready="1"][data-epoch=E], window.dvi.ready)."""

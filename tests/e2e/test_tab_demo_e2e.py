@@ -8,15 +8,15 @@ trails are capped with a note, copy link and dark mode.
 Run: pytest -m e2e tests/e2e/test_tab_demo_e2e.py
 """
 
-import io
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 
-from harness import browser, checked_page, plugin_frame, wait_ready
+from harness import checked_page, download, plugin_frame, wait_ready
 from test_compare_e2e import demo_tensorboard
 from test_compare_e2e import pytestmark  # noqa: F401 (marks)
+from test_compare_fitted_e2e import chromium  # noqa: F401 (the module's browser fixture)
 
 EPOCHS = 4
 RUNS = {
@@ -30,12 +30,6 @@ N = 600
 def tb(tmp_path_factory):
     with demo_tensorboard(tmp_path_factory.mktemp("dvi-tab-demo"), RUNS) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with browser() as b:
-        yield b
 
 
 def _open(page, base, hash_):
@@ -79,11 +73,7 @@ def test_slider_ticks_png_legend_and_svg(chromium, tb, tmp_path):
             assert abs(t["x"] - (geo["left"] + 8 + (geo["width"] - 16) * k / (EPOCHS - 1))) < 3, (k, t, geo)
 
         # PNG of the view: the map and, beside it, the legend with every class colour
-        with page.expect_download() as d:
-            f.get_by_role("button", name="PNG of the view").click()
-        png = tmp_path / d.value.suggested_filename
-        d.value.save_as(png)
-        img = Image.open(io.BytesIO(png.read_bytes())).convert("RGB")
+        img = Image.open(download(page, f, "PNG of the view", tmp_path)).convert("RGB")
         geo = f.evaluate("() => ({ w: window.__dvi.map.bgCanvas.width, dpr: window.__dvi.map.dpr,"
                          " names: window.__dvi.session.classNames, palette: window.__dvi.session.palette })")
         assert img.size[0] == geo["w"] + round(190 * geo["dpr"]), (img.size, geo["w"])
@@ -96,11 +86,7 @@ def test_slider_ticks_png_legend_and_svg(chromium, tb, tmp_path):
         assert [r["label"] for r in legend["rows"]] == geo["names"] and sum(r["count"] for r in legend["rows"]) == N
 
         # SVG: a circle per sample in view, the class names as text, the regions as an image
-        with page.expect_download() as d:
-            f.get_by_role("button", name="SVG of the view").click()
-        svg = tmp_path / d.value.suggested_filename
-        d.value.save_as(svg)
-        root = ET.parse(svg).getroot()
+        root = ET.parse(download(page, f, "SVG of the view", tmp_path)).getroot()
         ns = "{http://www.w3.org/2000/svg}"
         circles = root.find(f"{ns}g[@class='points']").findall(f"{ns}circle")
         assert abs(len(circles) - N) <= 3, len(circles)  # the fitted view shows every sample
