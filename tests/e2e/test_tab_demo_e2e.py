@@ -3,7 +3,8 @@ SmallCNN on real MNIST, the real DVIWriter, clean vs 20 % noisy labels), served 
 `tensorboard` (the fake-backend versions are in test_tab_fixes_fake.py): the URL hash moves the
 tab (edited, back, forward), the slider and its ticks share the logged epochs, the PNG carries a
 legend and the SVG the points, a training signal colours the map with its strongest values on top,
-trails are capped with a note, copy link and dark mode.
+trails are capped with a note, copy link and dark mode, the data map is large and its region
+names are drawn above the points.
 
 Run: pytest -m e2e tests/e2e/test_tab_demo_e2e.py
 """
@@ -129,3 +130,34 @@ def test_copy_link_and_dark_mode(chromium, tb):
         assert f.evaluate("() => getComputedStyle(document.querySelector('.dvi-left')).backgroundColor") == "rgb(38, 38, 38)"
         page.evaluate("() => document.body.classList.remove('dark-mode')")
         f.wait_for_function("() => !document.querySelector('.dvi-root').classList.contains('dvi-dark')")
+
+
+# In the data map's canvas: pixels inside the box of a region name where the points layer below
+# has a point and the canvas shows something else (the name's text or its halo drawn over it).
+JS_LABEL_OVER_POINTS = """() => {
+  const dm = window.__dvi.dyn.dm; dm.drawNow();
+  const c = dm.canvas, L = dm.layer, dpr = dm.dpr || 1, [ax0] = dm.toScreen(0, 1), [, ay1] = dm.toScreen(dm.xMax, 0);
+  const W = c.width, box = [Math.round((ax0 + 2) * dpr), Math.round((ay1 - 18) * dpr), Math.round((ax0 + 80) * dpr), Math.round((ay1 - 2) * dpr)];
+  const dc = c.getContext('2d').getImageData(0, 0, W, c.height).data, dl = L.getContext('2d').getImageData(0, 0, W, c.height).data;
+  let point = 0, over = 0;
+  for (let y = box[1]; y < box[3]; y++) for (let x = box[0]; x < box[2]; x++) {
+    const k = 4 * (y * W + x); if (dl[k + 3] < 200) continue; point++;
+    if (Math.abs(dc[k] - dl[k]) + Math.abs(dc[k + 1] - dl[k + 1]) + Math.abs(dc[k + 2] - dl[k + 2]) > 60) over++;
+  }
+  return { point, over, cssW: c.getBoundingClientRect().width };
+}"""
+
+
+def test_data_map_is_large_and_its_region_names_sit_above_the_points(chromium, tb):
+    with checked_page(chromium, {"width": 1440, "height": 900}) as page:
+        f = _open(page, tb, f"#dvi&dvi.run=noisy&dvi.epoch={EPOCHS}&dvi.dyn=1&dvi.colorby=signal%3Amislabel_score")
+        wait_ready(f, EPOCHS)
+        f.wait_for_function(f"() => window.__dvi.dyn.data !== null && window.__dvi.dyn.dm.n === {N}")
+        small = f.evaluate(JS_LABEL_OVER_POINTS)
+        assert small["cssW"] >= 200, small  # the issue: ~190 px
+        # 'hard to learn' sits where the wrong labels crowd: the points there are under its letters
+        assert small["point"] > 20 and small["over"] > 0.2 * small["point"], small
+        f.locator(".dvi-dyn-enlarge").click()
+        f.wait_for_function("() => window.__dvi.dyn.dm.canvas.getBoundingClientRect().width >= 500")
+        large = f.evaluate(JS_LABEL_OVER_POINTS)
+        assert large["point"] > 0 and large["over"] > 0, large
