@@ -73,6 +73,15 @@ def test_slider_ticks_png_legend_and_svg(chromium, tb, tmp_path):
         for k, t in enumerate(geo["ticks"]):
             assert abs(t["x"] - (geo["left"] + 8 + (geo["width"] - 16) * k / (EPOCHS - 1))) < 3, (k, t, geo)
 
+        # the fitted view frames the samples (not the background's margins): they span the map's
+        # width or height less its 24 px padding, and stay inside it
+        ext = f.evaluate("""() => { const m = window.__dvi.map, p = m.pos1; let x0 = 1e9, y0 = 1e9, x1 = -1e9, y1 = -1e9;
+          for (let i = 0; i < m.samples.n; i++) { const [x, y] = m.toScreen(p[2*i], p[2*i+1]);
+            x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+          return { x0, x1, y0, y1, W: m.cssW, H: m.cssH }; }""")
+        assert ext["x0"] >= 0 and ext["y0"] >= 0 and ext["x1"] <= ext["W"] and ext["y1"] <= ext["H"], ext
+        assert max(ext["x1"] - ext["x0"] - (ext["W"] - 48), ext["y1"] - ext["y0"] - (ext["H"] - 48)) > -2, ext
+
         # PNG of the view: the map and, beside it, the legend with every class colour
         img = Image.open(download(page, f, "PNG of the view", tmp_path)).convert("RGB")
         geo = f.evaluate("() => ({ w: window.__dvi.map.bgCanvas.width, dpr: window.__dvi.map.dpr,"
