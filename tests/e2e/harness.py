@@ -75,11 +75,12 @@ def _get(url, timeout=2.0):
 
 
 @contextlib.contextmanager
-def tensorboard(logdir, cache_dir, extra_args=(), timeout=90):
-    """Runs `tensorboard --logdir ... --dvi_cache_dir ...` on a free port; yields its base URL.
+def tensorboard(logdir, cache_dir, extra_args=(), timeout=90, port=None):
+    """Runs `tensorboard --logdir ... --dvi_cache_dir ...` on a free port (or `port`: e.g. a
+    server started again where a page expects it); yields its base URL.
 
     ``logdir=None``: no ``--logdir`` (pass ``--logdir_spec`` in ``extra_args``)."""
-    port = free_port()
+    port = port or free_port()
     exe = shutil.which("tensorboard", path=os.path.dirname(sys.executable)) or shutil.which("tensorboard")
     cmd = [exe] if exe else [sys.executable, "-m", "tensorboard.main"]
     cmd += ["--logdir", str(logdir)] if logdir is not None else []
