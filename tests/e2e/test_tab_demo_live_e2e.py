@@ -5,6 +5,9 @@ fake-backend versions are in test_tab_fixes_fake.py and test_tab_progress_fake.p
 - a run opened unfitted is fitted by TensorBoard's worker: the progress bar says what the machine
   does and "k of N epochs ready" with N the run's logged epochs, also after Cancel and Resume
   (issue 15: "1 of 7 epochs ready" on an 8-epoch run), with the measured time per epoch;
+- "Compare runs" with a run still being fitted: before its first epoch the pane says it is not
+  fitted yet (not "too few shared samples"), then, locked at epoch 3, it shows its newest fitted
+  epoch and says so, and the agreement matrix names both epochs;
 - TensorBoard stops: the tab says the server is unreachable, and when a server answers again on
   the same address it recovers without a reload.
 
@@ -26,7 +29,7 @@ RUN = dict(epochs=EPOCHS, train_size=2000, n_logged_train=500, n_logged_test=100
 
 @pytest.fixture(scope="module")
 def dirs(tmp_path_factory):
-    """(logdir, cache): `clean` fitted beforehand, `fresh` (20 % noisy labels) left to the tab."""
+    """(logdir, cache): `clean` fitted beforehand; `fresh` and `late` (20 % noisy labels) left to the tab."""
     import torch
 
     mnist_data, train_mnist = demo_modules()
@@ -36,7 +39,8 @@ def dirs(tmp_path_factory):
     cache.mkdir()
     data = mnist_data.load()
     train_mnist.train_run("clean", str(logdir), data, seed=0, noise=0.0, **RUN)
-    train_mnist.train_run("fresh", str(logdir), data, seed=0, noise=0.2, **RUN)
+    for name in ("fresh", "late"):
+        train_mnist.train_run(name, str(logdir), data, seed=0, noise=0.2, **RUN)
     precompute_cache(str(logdir), str(cache), ["clean"])
     return logdir, cache
 
@@ -92,3 +96,34 @@ def test_server_gone_is_shown_and_the_tab_recovers_when_it_is_back(chromium, dir
             assert f.locator(".dvi-banner.error").count() == 0
         # failed requests while the server was away are console errors of the browser, not the tab's
         page.dvi_errors[:] = [e for e in page.dvi_errors if "Failed to load resource" not in e]
+
+
+def test_compare_while_one_run_is_still_fitting(chromium, dirs):  # noqa: F811
+    logdir, cache = dirs
+    pane = ".dvi-cmp-pane[data-pane='1']"
+    with tensorboard(logdir, cache) as base, checked_page(chromium, {"width": 1440, "height": 900}) as page:
+        page.goto(base + "#dvi&dvi.compare=clean,late&dvi.epoch=3")
+        f = plugin_frame(page)
+        f.wait_for_function("() => { const c = window.__dvi && window.__dvi.compare; return c && c.active && c.panes.length === 2; }")
+        align = f.locator(f"{pane} .dvi-cmp-align")
+        # TensorBoard fits `late` (600 samples, 4 epochs) while the tab waits: not "too few shared samples"
+        f.wait_for_function(f"() => {{ const c = window.__dvi.compare; return c.panes[1].session.fitted.length > 0"
+                            f" || document.querySelector(\"{pane} .dvi-cmp-align\").textContent.includes('not fitted yet'); }}")
+        if not f.evaluate("() => window.__dvi.compare.panes[1].session.fitted.length"):
+            assert align.text_content() == 'not aligned yet: "late" is not fitted yet', align.text_content()
+        # an epoch of `late` before 3 is fitted, 3 is not: the pane shows the newest and says why
+        f.wait_for_function("""() => { const c = window.__dvi.compare, p = c.panes[1], e = p.session.fitted;
+          return (c.ready && p.shown !== null && p.shown < 3 && p.map.proj && p.map.proj.align) || e.includes(3); }""")
+        state = f.evaluate("""() => { const c = window.__dvi.compare, p = c.panes[1];
+          return { shown: p.shown, fitted: p.session.fitted.slice(), clamp: p.clampEl.hidden ? null : p.clampEl.textContent,
+                   align: p.alignEl.textContent, warn: (document.querySelector('[data-testid=matrix-epochs]') || {}).textContent || null }; }""")
+        print("compare while fitting:", state)
+        if 3 not in state["fitted"]:  # (a fast machine may fit epochs 1-3 before the check)
+            e = state["shown"]
+            assert state["clamp"] == f"shows epoch {e}, not 3: epoch 3 is not fitted yet", state
+            assert state["align"].startswith(f"aligned to clean @ 3") and "too few" not in state["align"], state
+            assert state["warn"] == f"Different epochs: late has no fitted epoch 3 yet, so this compares clean @ 3 with late @ {e}.", state
+        # once `late` has epoch 3, both panes show it and the warning goes
+        f.wait_for_function("() => { const c = window.__dvi.compare; return c.ready && c.panes[0].shown === 3 && c.panes[1].shown === 3; }")
+        f.wait_for_function("() => !document.querySelector('[data-testid=matrix-epochs]')")
+        assert f.locator(f"{pane} .dvi-cmp-clamp").is_hidden()
