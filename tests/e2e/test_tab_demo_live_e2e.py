@@ -59,6 +59,8 @@ def test_progress_counts_the_runs_epochs_after_cancel_and_resume(chromium, dirs)
         f.locator(".dvi-progress-text").wait_for()
         assert re.search(rf"Fitting the visualizer · .+ · 0 of {EPOCHS} epochs ready", _progress(f)), _progress(f)
         f.wait_for_function("() => window.__dvi.fitted.length >= 1 && window.__dvi.job.state === 'running'")
+        # after an epoch, the estimate comes from the rate measured on this machine, shown beside it
+        f.wait_for_function("() => /about .+ left \\(measured [\\d.]+ (s|min) per epoch\\)/.test(document.querySelector('.dvi-progress').innerText)")
         f.get_by_role("button", name="Cancel").click()
         f.wait_for_function("() => window.__dvi.job.state === 'cancelled'")
         k = f.evaluate("() => window.__dvi.fitted.length")
