@@ -180,8 +180,11 @@ def test_copy_link_and_dark_mode(page, srv):
     frame.wait_for_function("() => document.querySelector('.dvi-root').classList.contains('dvi-dark')")
     bg = frame.evaluate("() => getComputedStyle(document.querySelector('.dvi-left')).backgroundColor")
     assert bg == "rgb(38, 38, 38)"
+    # the decision regions turn dark too (lightness inverted, hues kept): no white map in a dark page
+    assert "invert" in frame.evaluate("() => getComputedStyle(document.querySelector('.dvi-map-bg')).filter")
     page.evaluate("() => document.body.classList.remove('dark-mode')")
     frame.wait_for_function("() => !document.querySelector('.dvi-root').classList.contains('dvi-dark')")
+    assert frame.evaluate("() => getComputedStyle(document.querySelector('.dvi-map-bg')).filter") == "none"
 
 
 JS_THUMB_PIXELS = """() => {
