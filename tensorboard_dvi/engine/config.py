@@ -45,6 +45,15 @@ class EngineConfig:
     edges_per_node: float = 30.0
     edges_per_trainer_epoch: Optional[int] = None
     warm_edges_factor: float = 0.5
+    #: umap-learn's size rule (500 optimisation epochs up to 10k samples, 200 above) for the
+    #: parametric phases: complexes with more than ``large_nodes`` nodes (the refinement's rule
+    #: too, ``refine_steps_small``) draw ``large_edges_factor`` x the encoder's edge samples
+    #: per node and take at most ``large_decoder_steps`` decoder steps (None: no cap). A larger
+    #: complex has more nodes per step to learn from; the refinement places every node anyway.
+    #: Measured on bench_speed's data at 20k/50k (docs/QUALITY_RESULTS.md, speed, seventh pass)
+    large_nodes: int = 10_000
+    large_edges_factor: float = 1.0
+    large_decoder_steps: Optional[int] = None
     #: share of the sampling weight given to the boundary complex (None: raw weights, ~60 %
     #: on the demo, which starves the spatial neighbours; docs/ENGINE_RESULTS.md)
     boundary_share: Optional[float] = 0.3
