@@ -14,7 +14,7 @@ the result are exact; only neighbours outside the probed cells can be missed.
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -258,23 +258,60 @@ def exact_join(queries, base, k: int, *, device: str = "cpu") -> Tuple[Tuple[np.
     return _finish(q, b, best_i, best_d), _finish(b, q, torch.cat(b_i), torch.cat(b_d))
 
 
-#: From this many training rows (on the CPU, below complex.APPROX_KNN_FROM where NNDescent takes
-#: over), an epoch with no previous graph to search from (the first one) finds its self-kNN through
-#: an IVF index probing ``SELF_PROBE_SHARE`` of its cells instead of the exact search: 18k x 512
-#: (bench_speed's 20k run) 1.9 s instead of 5.5 s of CPU, recall@15 1.0000; 18k x 64 (a tabular MLP's
-#: features) 1.0 s instead of 1.6 s, recall@15 0.9994 (docs/QUALITY_RESULTS.md, speed, seventh pass)
+#: From ``SELF_IVF_FROM`` up to ``SELF_IVF_BELOW`` training rows (on the CPU), an epoch's self-kNN
+#: is searched through an IVF index probing ``SELF_PROBE_SHARE`` of its cells wherever it would be
+#: searched exactly or with NNDescent (the first epoch, or a warm search knn_warm.py refused):
+#: 18k x 512 (bench_speed's 20k run) 1.9 s instead of 5.5 s exact, recall@15 1.0000; 18k x 64 (a
+#: tabular MLP's features) 1.0 s instead of 1.6 s, recall 0.9994; 45k x 512 11 s of CPU (loaded
+#: machine) instead of NNDescent's ~5 s plus its 25-35 s numba compile per process, recall 1.0000
+#: (NNDescent's: 0.91); 45k x 64 5.8 s, recall 0.9998 (docs/QUALITY_RESULTS.md, "Speed, seventh pass").
+#: At 100k its quadratic share would cost about what NNDescent does, so it stops below.
 SELF_IVF_FROM = 10_000
+SELF_IVF_BELOW = 50_000
 SELF_PROBE_SHARE = 0.125
 
 
-def knn_self_ivf(x, k: int, *, device: str = "cpu") -> Tuple[np.ndarray, np.ndarray]:
+def knn_self_ivf(x, k: int, *, device: str = "cpu", info: Optional[dict] = None) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """Self-first kNN of ``x`` among itself through an IVF index (``SELF_PROBE_SHARE`` of ~sqrt(N)
-    cells per row): (int64 idx, float32 dist), as complex.knn_self returns it."""
-    return IVFIndex(x, cells_per_sqrt=1.0, probe_share=SELF_PROBE_SHARE, device=device).query(
-        x, k, exclude_self_first=True)
+    cells per row, twice that when too few were found): (int64 idx, float32 dist), as
+    complex.knn_self returns it, or None when the recall@15 estimated on knn_warm's ``CHECK_ROWS`` random
+    rows (searched exactly) stays below its ``MIN_RECALL`` (0.993; the probed cells miss neighbours on
+    data whose classes spread over many cells: text_tokens' first epoch, 2.5k rows, 0.86 at 0.125)."""
+    from .knn_warm import CHECK_ROWS, MIN_RECALL
+    info = {} if info is None else info
+    rows = np.sort(np.random.default_rng(0).choice(len(x), min(CHECK_ROWS, len(x)), replace=False))
+    exact = knn_exact(np.asarray(x)[rows], x, 16, device=device)[0]  # self first (a duplicate may precede it)
+    index = IVFIndex(x, cells_per_sqrt=1.0, probe_share=SELF_PROBE_SHARE, device=device)
+    for share in (SELF_PROBE_SHARE, 2 * SELF_PROBE_SHARE):
+        index.n_probe = index.probes(share)
+        found = index.query(x, k, exclude_self_first=True)
+        hits = sum(len(np.intersect1d(f[1:15], e[e != r][:14])) for f, e, r in zip(found[0][rows], exact, rows))
+        recall = hits / float(len(rows) * 14)  # recall@15 of the neighbours proper, as knn_warm.py estimates it
+        info.update(probe_share=share, recall=recall)
+        if recall >= MIN_RECALL:
+            return found
+    return None
 
 
 def self_ivf_applies(n_train: int, device: str) -> bool:
-    """Whether a first epoch of ``n_train`` training rows searches its self-kNN through IVF."""
+    """Whether an epoch of ``n_train`` training rows searches its self-kNN through :func:`knn_self_ivf`."""
+    return SELF_IVF_FROM <= n_train < SELF_IVF_BELOW and str(device).startswith("cpu")
+
+
+def knn_self_warm_or_ivf(x, k: int, *, prev_idx, device: str = "cpu", info: dict) -> Tuple[np.ndarray, np.ndarray]:
+    """complex.knn_self with :func:`knn_self_ivf` in place of its exact search and NNDescent: from
+    the previous graph (``prev_idx``) when knn_warm.py accepts it, else IVF. ``info["search"]``
+    says which ran ("warm", "ivf", or knn_self's when the IVF recall estimate falls short)."""
     from . import complex as C
-    return SELF_IVF_FROM <= n_train < C.APPROX_KNN_FROM and str(device).startswith("cpu")
+    from . import knn_warm as W
+    if prev_idx is not None:
+        large = {} if len(x) < C.APPROX_KNN_FROM else {"rounds": W.LARGE_ROUNDS, "hop_columns": W.LARGE_HOP_COLUMNS}
+        found = W.knn_warm(x, prev_idx, k, device=device, info=info, **large)
+        if found is not None:
+            info["search"] = "warm"
+            return found
+    found = knn_self_ivf(x, k, device=device, info=info)
+    if found is not None:
+        info["search"] = "ivf"
+        return found
+    return C.knn_self(x, k, device=device, info=info)  # exact, or NNDescent from APPROX_KNN_FROM
