@@ -45,7 +45,7 @@ def test_self_ivf_keeps_its_recall_or_hands_over_to_the_exact_search(monkeypatch
     """knn_self_ivf: self first and a true recall@15 >= 0.985 whenever it answers (its estimate on 512
     rows >= 0.993, probing twice the share when needed); knn_self_warm_or_ivf searches from the
     previous graph when knn_warm accepts it, else IVF, else (estimate short) complex.knn_self's
-    exact search; the switch follows SELF_IVF_FROM / SELF_IVF_BELOW (CPU only)."""
+    exact search; the switch follows SELF_IVF_FROM / complex.APPROX_KNN_FROM (CPU only)."""
     torch.set_num_threads(1)
     _, x = _sets(n_base=3000, dim=32, seed=1)
     exact_i, _ = knn_exact(x, x, 20, exclude_self_first=True)
@@ -71,4 +71,4 @@ def test_self_ivf_keeps_its_recall_or_hands_over_to_the_exact_search(monkeypatch
     got_i, _ = K.knn_self_warm_or_ivf(x, 20, prev_idx=None, info=info)
     assert info["search"] == "exact" and np.array_equal(got_i, exact_i)
     assert not K.self_ivf_applies(K.SELF_IVF_FROM - 1, "cpu") and K.self_ivf_applies(K.SELF_IVF_FROM, "cpu")
-    assert not K.self_ivf_applies(K.SELF_IVF_BELOW, "cpu") and not K.self_ivf_applies(K.SELF_IVF_FROM, "cuda")
+    assert not K.self_ivf_applies(C.APPROX_KNN_FROM, "cpu") and not K.self_ivf_applies(K.SELF_IVF_FROM, "cuda")

@@ -304,7 +304,7 @@ class EpochFitter:
         self.among_train = K.Among(x_train, approx=K.approximate(len(x_train), dev), device=dev, cells_per_sqrt=1.0)
         prev_knn = self._prev_knn(prev)
         knn_info = {}  # one search at max(20, k) serves the complex (k columns) and the metrics (20)
-        # from 10k training rows: IVF in place of the exact search / NNDescent (knn.py)
+        # from 10k training rows to NNDescent's threshold: IVF in place of the exact search (knn.py)
         search = K.knn_self_warm_or_ivf if K.self_ivf_applies(len(x_train), dev) else knn_self
         knn20 = search(x_train, max(20, cfg.n_neighbors), device=dev, prev_idx=prev_knn, info=knn_info)
         cross, border_train = self._border_joint(border)

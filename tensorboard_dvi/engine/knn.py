@@ -258,16 +258,14 @@ def exact_join(queries, base, k: int, *, device: str = "cpu") -> Tuple[Tuple[np.
     return _finish(q, b, best_i, best_d), _finish(b, q, torch.cat(b_i), torch.cat(b_d))
 
 
-#: From ``SELF_IVF_FROM`` up to ``SELF_IVF_BELOW`` training rows (on the CPU), an epoch's self-kNN
-#: is searched through an IVF index probing ``SELF_PROBE_SHARE`` of its cells wherever it would be
-#: searched exactly or with NNDescent (the first epoch, or a warm search knn_warm.py refused):
+#: From ``SELF_IVF_FROM`` training rows up to complex.APPROX_KNN_FROM (CPU), where NNDescent takes
+#: over, an epoch's self-kNN is searched through an IVF index probing ``SELF_PROBE_SHARE`` of its cells
+#: wherever it would be searched exactly (the first epoch, or a warm search knn_warm.py refused):
 #: 18k x 512 (bench_speed's 20k run) 1.9 s instead of 5.5 s exact, recall@15 1.0000; 18k x 64 (a
-#: tabular MLP's features) 1.0 s instead of 1.6 s, recall 0.9994; 45k x 512 11 s of CPU (loaded
-#: machine) instead of NNDescent's ~5 s plus its 25-35 s numba compile per process, recall 1.0000
-#: (NNDescent's: 0.91); 45k x 64 5.8 s, recall 0.9998 (docs/QUALITY_RESULTS.md, "Speed, seventh pass").
-#: At 100k its quadratic share would cost about what NNDescent does, so it stops below.
+#: tabular MLP's features) 1.0 s instead of 1.6 s, recall 0.9994. Not above: at 45k x 512 it took
+#: 10.4 s of CPU against NNDescent's 23.8 s on its first call in a process (numba compile) but 4.2 s
+#: after, and a warm search refused there runs it every epoch (docs/QUALITY_RESULTS.md, "Speed, seventh pass").
 SELF_IVF_FROM = 10_000
-SELF_IVF_BELOW = 50_000
 SELF_PROBE_SHARE = 0.125
 
 
@@ -295,18 +293,18 @@ def knn_self_ivf(x, k: int, *, device: str = "cpu", info: Optional[dict] = None)
 
 def self_ivf_applies(n_train: int, device: str) -> bool:
     """Whether an epoch of ``n_train`` training rows searches its self-kNN through :func:`knn_self_ivf`."""
-    return SELF_IVF_FROM <= n_train < SELF_IVF_BELOW and str(device).startswith("cpu")
+    from . import complex as C
+    return SELF_IVF_FROM <= n_train < C.APPROX_KNN_FROM and str(device).startswith("cpu")
 
 
 def knn_self_warm_or_ivf(x, k: int, *, prev_idx, device: str = "cpu", info: dict) -> Tuple[np.ndarray, np.ndarray]:
-    """complex.knn_self with :func:`knn_self_ivf` in place of its exact search and NNDescent: from
-    the previous graph (``prev_idx``) when knn_warm.py accepts it, else IVF. ``info["search"]``
-    says which ran ("warm", "ivf", or knn_self's when the IVF recall estimate falls short)."""
+    """complex.knn_self below its NNDescent threshold with :func:`knn_self_ivf` in place of its exact
+    search: from the previous graph (``prev_idx``) when knn_warm.py accepts it, else IVF.
+    ``info["search"]`` says which ran ("warm", "ivf", or "exact" when the IVF recall estimate falls short)."""
     from . import complex as C
     from . import knn_warm as W
     if prev_idx is not None:
-        large = {} if len(x) < C.APPROX_KNN_FROM else {"rounds": W.LARGE_ROUNDS, "hop_columns": W.LARGE_HOP_COLUMNS}
-        found = W.knn_warm(x, prev_idx, k, device=device, info=info, **large)
+        found = W.knn_warm(x, prev_idx, k, device=device, info=info)
         if found is not None:
             info["search"] = "warm"
             return found
@@ -314,4 +312,4 @@ def knn_self_warm_or_ivf(x, k: int, *, prev_idx, device: str = "cpu", info: dict
     if found is not None:
         info["search"] = "ivf"
         return found
-    return C.knn_self(x, k, device=device, info=info)  # exact, or NNDescent from APPROX_KNN_FROM
+    return C.knn_self(x, k, device=device, info=info)  # the exact search
