@@ -1,7 +1,7 @@
 """Time per epoch of the engine against a warm umap-learn fit of the same array, same process.
 
     python benchmarks/bench_speed.py [--sizes 5000 10000 20000] [--dim 512] [--threads 1] [--device cpu]
-                                     [--epochs 4] [--umap-repeats 3]
+                                     [--epochs 4] [--umap-repeats 3] [--set key=json ...]
 
 Data: generated class clusters (10 classes, ``dim`` dims, ReLU'd like penultimate
 features), ``--epochs`` epochs (each drifted from the last), a nearest-centre Linear head and
@@ -16,6 +16,7 @@ its targets in (warm <= 1.0x, first <= 1.5x).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -70,6 +71,7 @@ def main(argv=None):
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--epochs", type=int, default=4, help="epochs fitted per N (the first is cold)")
     ap.add_argument("--umap-repeats", type=int, default=3)
+    ap.add_argument("--set", nargs="*", default=[], help="EngineConfig overrides, key=json (e.g. large_edges_factor=1.0)")
     args = ap.parse_args(argv)
     os.environ["NUMBA_NUM_THREADS"] = str(args.threads)
     sys.path.insert(0, os.path.join(HERE, ".."))
@@ -79,12 +81,14 @@ def main(argv=None):
     from tensorboard_dvi.engine import EngineConfig, fit_run
     from tensorboard_dvi.engine.cache import RunCache
     torch.set_num_threads(args.threads)
-    print(f"threads {args.threads}, dim {args.dim}, device {args.device}; load average {os.getloadavg()}")
+    over = {k: json.loads(v) for k, v in (a.split("=", 1) for a in args.set)}
+    print(f"threads {args.threads}, dim {args.dim}, device {args.device}, overrides {over}; "
+          f"load average {os.getloadavg()}")
     for n in args.sizes:
         d, reader = make_epochs(n, args.dim, epochs=args.epochs)
         tr = d["split"] == 0
         cache_dir = tempfile.mkdtemp(prefix="dvi-speed-")
-        fit_run(reader, cache_dir, config=EngineConfig(threads=args.threads), device=args.device)
+        fit_run(reader, cache_dir, config=EngineConfig(threads=args.threads, **over), device=args.device)
         cache = RunCache(cache_dir)
         infos = [cache.epoch_info(e) for e in range(1, args.epochs + 1)]
         total = [sum(i["timings"].values()) for i in infos]
@@ -109,7 +113,8 @@ def main(argv=None):
               + "/".join(f"{t:.1f}" for t in tus) + "); refine steps "
               + "/".join(str(i.get("refine_steps")) for i in infos) + "; warm stages (median) "
               + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
-              + "; self-kNN of the warm epochs " + ", ".join(
+              + f"; self-kNN of the first epoch {infos[0].get('knn_search', {}).get('search', '?')}"
+              + "; of the warm epochs " + ", ".join(
                   "{search} ({rounds} rounds, recall@15 est. {recall})".format(
                       **{"search": "?", "rounds": "-", **i.get("knn_search", {}),
                          "recall": round(i.get("knn_search", {}).get("recall", float("nan")), 4)})

@@ -45,6 +45,19 @@ class EngineConfig:
     edges_per_node: float = 30.0
     edges_per_trainer_epoch: Optional[int] = None
     warm_edges_factor: float = 0.5
+    #: umap-learn's size rule (500 optimisation epochs up to 10k samples, 200 above) for the
+    #: parametric phases on complexes of more than ``large_nodes`` nodes (the refinement's rule,
+    #: ``refine_steps_small``, switches there too). ``large_decoder_steps``: at most this many decoder
+    #: steps there (None: no cap); it acts from ~20k nodes, where 20 passes exceed 800 steps: 800 at 50k
+    #: (8 passes instead of 20, 2,000 steps) kept PPR, NN@15 and boundary NN within ±0.005/±0.02 of the
+    #: uncapped fit on a 45k + 5k tabular MLP run (400 at 20k did not: PPR −0.01 to −0.02).
+    #: ``large_edges_factor``: the encoder's edge samples per node x this there; 0.4 (umap-learn's
+    #: 200/500) saved ~60 % of the encoder but cost boundary NN 3-7 % at every epoch of a 18k + 2k
+    #: tabular MLP run (seeds 0 and 1), where ours is only ~1.0-1.1x UMAP's, so it stays off.
+    #: (docs/QUALITY_RESULTS.md, "Speed, seventh pass")
+    large_nodes: int = 10_000
+    large_edges_factor: float = 1.0
+    large_decoder_steps: Optional[int] = 800
     #: share of the sampling weight given to the boundary complex (None: raw weights, ~60 %
     #: on the demo, which starves the spatial neighbours; docs/ENGINE_RESULTS.md)
     boundary_share: Optional[float] = 0.3

@@ -150,15 +150,21 @@ class EpochFitter:
             cx._border_train_knn = self.among_train(cx.nodes[cx.n_train:], self.cfg.n_neighbors)
         return cx._border_train_knn
 
+    def _join(self, queries, k: int, probe_share: float):
+        """((idx, dist) of ``queries`` among the training rows, the training rows' among ``queries``):
+        one IVF pass on large epochs, else one exact pass over the distances (knn.exact_join)."""
+        if self.among_train.approx:
+            return self.among_train.join(queries, k, probe_share=probe_share)
+        return K.exact_join(queries, self.among_train.base, k, device=self.device)
+
     def _border_joint(self, border):
-        """Large epochs: the border points' searches across sets from one IVF pass over the training
-        rows (knn.py): (kNN of training rows + border points among the border points, for the
-        boundary complex; each border point's training neighbours), or (None, None)."""
+        """The border points' searches across sets from one pass over the training rows (IVF on
+        large epochs, else exact; :meth:`_join`): (kNN of training rows + border points among the
+        border points, for the boundary complex; each border point's training neighbours), or (None, None)."""
         kb = min(self.cfg.boundary_neighbors, len(border))
         if len(border) < max(self.cfg.min_border, 1):
             return None, None
-        (bi, bd), (ti, td) = self.among_train.join(border, max(kb, self.cfg.n_neighbors),
-                                                   probe_share=K.BORDER_PROBE_SHARE)
+        (bi, bd), (ti, td) = self._join(border, max(kb, self.cfg.n_neighbors), K.BORDER_PROBE_SHARE)
         si, sd = knn_exact(border, border, kb, device=self.device)  # N/10 rows: exact (1 s at 100k)
         cross = (np.concatenate([ti[:, :kb], si]), np.concatenate([td[:, :kb], sd]))
         return cross, (bi[:, :self.cfg.n_neighbors], bd[:, :self.cfg.n_neighbors])
@@ -252,11 +258,9 @@ class EpochFitter:
         emb[self.train_rows] = snap(pos[:cx.n_train], logits[self.train_rows].argmax(1))
         # the test rows' training neighbours, searched once: placement here, test NN@15 in the metrics
         test_knn, self.train_test_knn = None, None
-        if len(self.test_rows) and self.among_train.approx:  # both directions from one IVF pass (knn.py)
-            test_knn, self.train_test_knn = self.among_train.join(reps[self.test_rows], max(cfg.n_neighbors, 15),
-                                                                  probe_share=K.TEST_PROBE_SHARE)
-        elif len(self.test_rows):
-            test_knn = self.among_train(reps[self.test_rows], max(cfg.n_neighbors, 15))
+        if len(self.test_rows):  # both directions from one pass (IVF or exact, knn.py)
+            test_knn, self.train_test_knn = self._join(reps[self.test_rows], max(cfg.n_neighbors, 15),
+                                                       K.TEST_PROBE_SHARE)
         # test rows are placed as any new point is (transform.py), so transform(x) == drawn position
         emb[self.test_rows] = snap(place_new_points(
             reps[self.test_rows], x_train, emb[self.train_rows], off[:cx.n_train],
@@ -300,8 +304,10 @@ class EpochFitter:
         self.among_train = K.Among(x_train, approx=K.approximate(len(x_train), dev), device=dev, cells_per_sqrt=1.0)
         prev_knn = self._prev_knn(prev)
         knn_info = {}  # one search at max(20, k) serves the complex (k columns) and the metrics (20)
-        knn20 = knn_self(x_train, max(20, cfg.n_neighbors), device=dev, prev_idx=prev_knn, info=knn_info)
-        cross, border_train = self._border_joint(border) if self.among_train.approx else (None, None)
+        # from 10k training rows to NNDescent's threshold: IVF in place of the exact search (knn.py)
+        search = K.knn_self_warm_or_ivf if K.self_ivf_applies(len(x_train), dev) else knn_self
+        knn20 = search(x_train, max(20, cfg.n_neighbors), device=dev, prev_idx=prev_knn, info=knn_info)
+        cross, border_train = self._border_joint(border)
         cx = build_complex(x_train, border, n_neighbors=cfg.n_neighbors,
                            boundary_neighbors=cfg.boundary_neighbors, prune_n_epochs=cfg.prune_n_epochs,
                            min_border=cfg.min_border, device=dev, knn=knn20, cross=cross)

@@ -14,7 +14,7 @@ the result are exact; only neighbours outside the probed cells can be missed.
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -227,3 +227,89 @@ class Among:
             return (knn_exact(queries, self.base, k, device=self.device),
                     knn_exact(self.base, queries, k, device=self.device))
         return self.index().join(queries, k, probe_share=probe_share)
+
+
+def exact_join(queries, base, k: int, *, device: str = "cpu") -> Tuple[Tuple[np.ndarray, np.ndarray],
+                                                                       Tuple[np.ndarray, np.ndarray]]:
+    """Exact :meth:`Among.join` from one pass over the distances: ((idx, dist) of ``queries`` among
+    ``base``, (idx, dist) of ``base`` among ``queries``). Each block of base rows x queries is reduced
+    along both axes, so the two directions cost one distance computation instead of two, and
+    distances come from the expansion (recomputed from differences only where it cancels,
+    :func:`_finish`) instead of from differences for every result (the cost of knn_exact with many
+    queries: 18k training rows among 2k test rows x 512, 1.2 s of CPU against 0.6 s the other way)."""
+    import torch
+    q = torch.as_tensor(np.require(queries, np.float32, ["C", "W"]), device=device)
+    b = torch.as_tensor(np.require(base, np.float32, ["C", "W"]), device=device)
+    kq, kb = int(min(k, b.shape[0])), int(min(k, q.shape[0]))
+    qsq, bsq = (q * q).sum(1), (b * b).sum(1)
+    step = max(1, KNN_BLOCK_ELEMENTS // max(q.shape[0], 1))
+    best_d = torch.full((q.shape[0], 0), float("inf"), device=device)
+    best_i = torch.full((q.shape[0], 0), -1, dtype=torch.long, device=device)
+    b_i, b_d = [], []
+    for s in range(0, b.shape[0], step):
+        d = (b[s:s + step] @ q.T).mul_(-2.0).add_(bsq[s:s + step, None]).add_(qsq[None, :])
+        v, i = torch.topk(d, kb, dim=1, largest=False, sorted=False)  # base rows among the queries
+        b_d.append(v)
+        b_i.append(i)
+        v, i = torch.topk(d.T, min(kq, d.shape[0]), dim=1, largest=False, sorted=False)  # and the other way
+        cand_d, cand_i = torch.cat([best_d, v], 1), torch.cat([best_i, i + s], 1)
+        best_d, o = torch.topk(cand_d, min(kq, cand_d.shape[1]), dim=1, largest=False, sorted=False)
+        best_i = torch.gather(cand_i, 1, o)
+    return _finish(q, b, best_i, best_d), _finish(b, q, torch.cat(b_i), torch.cat(b_d))
+
+
+#: From ``SELF_IVF_FROM`` training rows up to complex.APPROX_KNN_FROM (CPU), where NNDescent takes
+#: over, an epoch's self-kNN is searched through an IVF index probing ``SELF_PROBE_SHARE`` of its cells
+#: wherever it would be searched exactly (the first epoch, or a warm search knn_warm.py refused):
+#: 18k x 512 (bench_speed's 20k run) 1.9 s instead of 5.5 s exact, recall@15 1.0000; 18k x 64 (a
+#: tabular MLP's features) 1.0 s instead of 1.6 s, recall 0.9994. Not above: at 45k x 512 it took
+#: 10.4 s of CPU against NNDescent's 23.8 s on its first call in a process (numba compile) but 4.2 s
+#: after, and a warm search refused there runs it every epoch (docs/QUALITY_RESULTS.md, "Speed, seventh pass").
+SELF_IVF_FROM = 10_000
+SELF_PROBE_SHARE = 0.125
+
+
+def knn_self_ivf(x, k: int, *, device: str = "cpu", info: Optional[dict] = None) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """Self-first kNN of ``x`` among itself through an IVF index (``SELF_PROBE_SHARE`` of ~sqrt(N)
+    cells per row, twice that when too few were found): (int64 idx, float32 dist), as
+    complex.knn_self returns it, or None when the recall@15 estimated on knn_warm's ``CHECK_ROWS`` random
+    rows (searched exactly) stays below its ``MIN_RECALL`` (0.993; the probed cells miss neighbours on
+    data whose classes spread over many cells: text_tokens' first epoch, 2.5k rows, 0.86 at 0.125)."""
+    from .knn_warm import CHECK_ROWS, MIN_RECALL
+    info = {} if info is None else info
+    rows = np.sort(np.random.default_rng(0).choice(len(x), min(CHECK_ROWS, len(x)), replace=False))
+    exact = knn_exact(np.asarray(x)[rows], x, 16, device=device)[0]  # self first (a duplicate may precede it)
+    index = IVFIndex(x, cells_per_sqrt=1.0, probe_share=SELF_PROBE_SHARE, device=device)
+    for share in (SELF_PROBE_SHARE, 2 * SELF_PROBE_SHARE):
+        index.n_probe = index.probes(share)
+        found = index.query(x, k, exclude_self_first=True)
+        hits = sum(len(np.intersect1d(f[1:15], e[e != r][:14])) for f, e, r in zip(found[0][rows], exact, rows))
+        recall = hits / float(len(rows) * 14)  # recall@15 of the neighbours proper, as knn_warm.py estimates it
+        info.update(probe_share=share, recall=recall)
+        if recall >= MIN_RECALL:
+            return found
+    return None
+
+
+def self_ivf_applies(n_train: int, device: str) -> bool:
+    """Whether an epoch of ``n_train`` training rows searches its self-kNN through :func:`knn_self_ivf`."""
+    from . import complex as C
+    return SELF_IVF_FROM <= n_train < C.APPROX_KNN_FROM and str(device).startswith("cpu")
+
+
+def knn_self_warm_or_ivf(x, k: int, *, prev_idx, device: str = "cpu", info: dict) -> Tuple[np.ndarray, np.ndarray]:
+    """complex.knn_self below its NNDescent threshold with :func:`knn_self_ivf` in place of its exact
+    search: from the previous graph (``prev_idx``) when knn_warm.py accepts it, else IVF.
+    ``info["search"]`` says which ran ("warm", "ivf", or "exact" when the IVF recall estimate falls short)."""
+    from . import complex as C
+    from . import knn_warm as W
+    if prev_idx is not None:
+        found = W.knn_warm(x, prev_idx, k, device=device, info=info)
+        if found is not None:
+            info["search"] = "warm"
+            return found
+    found = knn_self_ivf(x, k, device=device, info=info)
+    if found is not None:
+        info["search"] = "ivf"
+        return found
+    return C.knn_self(x, k, device=device, info=info)  # the exact search

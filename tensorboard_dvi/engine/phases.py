@@ -150,6 +150,8 @@ def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: tor
     passes = max(cfg.decoder_epochs, math.ceil(cfg.decoder_min_steps / max(per_pass, 1)))
     if warm:
         passes = max(1, math.ceil(passes * cfg.warm_decoder_factor))
+    if cfg.large_decoder_steps is not None and len(x) > cfg.large_nodes:  # umap-learn's size rule
+        passes = max(1, min(passes, math.ceil(cfg.large_decoder_steps / max(per_pass, 1))))
     lrs, step, bs = warmup_cosine_lrs(cfg.decoder_lr, max(passes * per_pass, 1), 0.1), 0, cfg.decoder_batch
     for de in range(passes):
         check_stop(should_stop)
@@ -226,7 +228,9 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     tail = torch.as_tensor(cx.tail, device=device)
     w = sampling_weights(torch.as_tensor(cx.weight), cx.n_spatial_edges, cfg.boundary_share)
     n_samples = cfg.edges_per_trainer_epoch or cfg.edges_per_node * len(cx.nodes)
-    n_samples = max(int(n_samples * (cfg.warm_edges_factor if warm else 1.0)), 1)
+    large = len(cx.nodes) > cfg.large_nodes  # umap-learn's size rule (config ``large_*``)
+    n_samples *= (cfg.warm_edges_factor if warm else 1.0) * (cfg.large_edges_factor if large else 1.0)
+    n_samples = max(int(n_samples), 1)
     model.set_normalization(x)
     xn = (x - model.center) / model.scale
     temporal = TemporalTerm(model, cfg, prev_params, temporal_weight)
@@ -235,7 +239,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
                             on_epoch=on_epoch, should_stop=should_stop)
     p0 = encode(model, xn)
     timings["encoder"], t0 = time.perf_counter() - t0, time.perf_counter()
-    small = cfg.refine_steps_small is not None and len(x) <= 10_000
+    small = cfg.refine_steps_small is not None and not large
     steps = max(int(cfg.refine_steps_small if small else cfg.refine_steps), 0)
     if init_positions is not None:
         offsets = init_positions - p0

@@ -1,0 +1,37 @@
+"""umap-learn's size rule in the training phases (EngineConfig ``large_*``): above ``large_nodes``
+nodes the encoder draws ``large_edges_factor`` x its edge samples, the decoder takes at most
+``large_decoder_steps`` steps and the refinement ``refine_steps`` instead of ``refine_steps_small``."""
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+
+from tensorboard_dvi.engine import phases
+from tensorboard_dvi.engine.complex import build_complex
+from tensorboard_dvi.engine.config import EngineConfig
+from tensorboard_dvi.engine.model import Visualizer
+
+
+def _fit(monkeypatch, **kw):
+    draws, schedules = [], []
+    real_sample, real_lrs = phases.sample_edges, phases.warmup_cosine_lrs
+    monkeypatch.setattr(phases, "sample_edges", lambda w, n, g: draws.append(n) or real_sample(w, n, g))
+    monkeypatch.setattr(phases, "warmup_cosine_lrs", lambda lr, n, w: schedules.append(n) or real_lrs(lr, n, w))
+    torch.set_num_threads(1)
+    x = load_digits().data[:300].astype(np.float32)
+    cx = build_complex(x, np.zeros((0, x.shape[1]), np.float32), min_border=5)
+    cfg = EngineConfig(max_trainer_epochs=1, edges_per_node=2, decoder_epochs=1, decoder_min_steps=12,
+                       decoder_batch=100, refine_steps_small=30, refine_steps=10, **kw)
+    rep = phases.train_visualizer(Visualizer(x.shape[1], cfg.hidden), cx, cfg, device="cpu", seed=0)
+    # schedules: the encoder's steps, then the decoder's
+    return draws[0], schedules[1], rep["refine_steps"], len(cx.nodes)
+
+
+def test_the_size_rule_acts_only_above_large_nodes(monkeypatch):
+    small = _fit(monkeypatch, large_nodes=10_000, large_edges_factor=0.5, large_decoder_steps=7)
+    n = small[3]
+    assert small[:3] == (2 * n, 12, 30)       # 3 passes of 100 rows reach decoder_min_steps 12
+    large = _fit(monkeypatch, large_nodes=n - 1, large_edges_factor=0.5, large_decoder_steps=7)
+    assert large[:3] == (n, 9, 10)            # half the edges; passes capped at ceil(7 / 3) = 3 (9 steps)
+    uncapped = _fit(monkeypatch, large_nodes=n - 1, large_edges_factor=1.0, large_decoder_steps=None)
+    assert uncapped[:3] == (2 * n, 12, 10)
