@@ -134,7 +134,7 @@ def test_kmeans_iterates_on_a_subsample_and_assigns_every_row_to_its_nearest_cen
     monkeypatch.setattr(K, "KMEANS_ROWS_PER_CELL", 10)
     seen = []
     real = K._nearest_cells
-    monkeypatch.setattr(K, "_nearest_cells", lambda q, c, p: seen.append(len(q)) or real(q, c, p))
+    monkeypatch.setattr(K, "_nearest_cells", lambda q, c, p, **kw: seen.append(len(q)) or real(q, c, p, **kw))
     index = K.IVFIndex(train, cells_per_sqrt=1.0, iters=6)
     assert seen[:6] == [10 * index.n_cells] * 6 and seen[6] == len(train)  # 6 iterations, then all rows
     cell = torch.empty(len(train), dtype=torch.int64)
@@ -145,3 +145,26 @@ def test_kmeans_iterates_on_a_subsample_and_assigns_every_row_to_its_nearest_cen
         (qi, _), (ti, _) = index.join(q, 15, probe_share=share)
         assert _recall(qi, knn_exact(q, train, 15)[0]) >= 0.98
         assert _recall(ti, knn_exact(train, q, 15)[0]) >= 0.98
+
+
+def test_join_with_every_cell_probed_is_the_exact_search_both_ways():
+    """The join keeps a query's distances up to its k-th in its nearest cells (an upper bound of its
+    k-th overall): with every cell probed the result is the exact search, both directions, also where
+    the nearest cells hold fewer than k rows (cells of ~2 rows: the bound is then infinite)."""
+    train, test, border, _ = _sets(400, 120, 60, dim=16)
+    for cells_per_sqrt in (1.0, 10.0):  # 20 cells of ~20 rows; 200 cells of ~2 rows
+        index = K.IVFIndex(train, cells_per_sqrt=cells_per_sqrt)
+        for q in (test, border):
+            (qi, qd), (bi, bd) = index.join(q, 15, probe_share=1.0)
+            for (i, d), (ei, ed) in (((qi, qd), knn_exact(q, train, 15)), ((bi, bd), knn_exact(train, q, 15))):
+                assert i.shape == ei.shape and _recall(i, ei) == 1.0
+                assert np.allclose(d, ed, atol=1e-4) and (np.diff(d, axis=1) >= 0).all()
+
+
+def test_first_k_picks_each_rows_smallest_and_pads_short_rows():
+    rows = torch.tensor([2, 0, 2, 0, 2, 0, 2], dtype=torch.int64)
+    idx = torch.tensor([10, 11, 12, 13, 14, 15, 16], dtype=torch.int32)
+    d2 = torch.tensor([5.0, 1.0, 3.0, 0.5, 4.0, 9.0, 3.0])
+    found, found_d = K._first_k(rows, idx, d2, 3, 3)
+    assert found.tolist() == [[13, 11, 15], [-1, -1, -1], [12, 16, 14]]
+    assert found_d[0].tolist() == [0.5, 1.0, 9.0] and torch.isinf(found_d[1]).all()

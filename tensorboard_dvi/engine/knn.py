@@ -31,6 +31,12 @@ BORDER_PROBE_SHARE = 0.25
 #: and on the 100k bench run the k-means index cost 2.0 s on all rows (docs/SCALE.md, "Growth, fifth session, second round")
 KMEANS_ROWS_PER_CELL = 48
 
+#: a join bounds each query's k-th distance from its this many nearest cells (queries kept ~50 base
+#: rows of the 25k they probe on the 100k bench run, from 2 cells; 1 cell: ~580)
+NEAR_CELLS = 2
+#: the bound is raised by this share of |q|^2 + max |b|^2 (float32 rounding of the expansion ~1e-7)
+BOUND_SLACK = 1e-5
+
 
 def _kmeans(b, n_cells: int, iters: int, seed: int):
     """Lloyd's k-means in torch: (centroids, cell of each row); starts from distinct random rows and
@@ -80,30 +86,48 @@ class IVFIndex:
         cells it probes). A base row's neighbours among the queries are found when those queries
         probe its cell, which is where they lie when they are near it: recall 1.0 (test rows)
         and 1.0 with ``probe_share`` 0.25 (border points) on the 100k bench run, docs/SCALE.md.
-        Returns ((idx, dist) queries -> base, (idx, dist) base -> queries)."""
+        A query keeps only the distances at or below its k-th in its ``NEAR_CELLS`` nearest cells
+        (:meth:`_bounds`: an upper bound of its k-th among all its cells, so the result is that of
+        a top-k per cell): ~50 of 25k per query at 100k, one sort at the end instead of a top-k
+        per (query, cell), the larger part of a join's time. Returns ((idx, dist) queries -> base,
+        (idx, dist) base -> queries)."""
         import torch
         q = torch.as_tensor(np.require(queries, np.float32, ["C"]), device=self.device)
         p = self.probes(probe_share)
         kb, kq = int(min(k, self.base.shape[0])), int(min(k, q.shape[0]))
-        probe = _nearest_cells(q, self.centroids, p)
-        row_d = torch.full((q.shape[0] * p, kb), float("inf"), device=self.device)
-        row_i = torch.full((q.shape[0] * p, kb), -1, dtype=torch.int32, device=self.device)
+        probe = _nearest_cells(q, self.centroids, p, ordered=True)
+        bound = self._bounds(q, probe[:, :min(p, NEAR_CELLS)], kb)
         col_d = torch.full((self.base.shape[0], kq), float("inf"), device=self.device)
         col_i = torch.full((self.base.shape[0], kq), -1, dtype=torch.int64, device=self.device)
+        keep_q, keep_i, keep_d = [], [], []
         for lo, hi, pc, r, d in self._blocks(q, probe):
-            cd, ci = torch.topk(d, min(kb, hi - lo), dim=1, largest=False, sorted=False)
-            row_d[pc, :cd.shape[1]] = cd
-            row_i[pc, :cd.shape[1]] = self.order32[lo:hi][ci]
+            rr, cc = torch.nonzero(d <= bound.index_select(0, r)[:, None], as_tuple=True)
+            keep_q.append(r.index_select(0, rr))
+            keep_i.append(self.order32[lo:hi].index_select(0, cc))
+            keep_d.append(d[rr, cc])
             cd, ci = torch.topk(d, min(kq, len(r)), dim=0, largest=False, sorted=False)
             both_d = torch.cat([col_d[lo:hi], cd.T], 1)
             md, mi = torch.topk(both_d, kq, dim=1, largest=False, sorted=False)
             col_d[lo:hi] = md
             col_i[lo:hi] = torch.gather(torch.cat([col_i[lo:hi], r[ci.T]], 1), 1, mi)
-        best_d, best = torch.topk(row_d.view(-1, p * kb), kb, dim=1, largest=False, sorted=False)
-        rows = _finish(q, self.base, torch.gather(row_i.view(-1, p * kb), 1, best).long(), best_d)
+        found, found_d = _first_k(torch.cat(keep_q), torch.cat(keep_i), torch.cat(keep_d), q.shape[0], kb)
+        rows = _finish(q, self.base, found, found_d)
         cols, cols_d = torch.empty_like(col_i), torch.empty_like(col_d)
         cols[self.order], cols_d[self.order] = col_i, col_d  # back from cell order to the base's rows
         return rows, _finish(self.base, q, cols, cols_d)
+
+    def _bounds(self, q, near, k: int):
+        """Per query, its k-th squared distance among the members of its ``near`` cells (inf when
+        they hold fewer than k), raised by ``BOUND_SLACK`` of |q|^2 + the largest |b|^2: the same
+        distance computed in another matrix-product block may differ in its last bits."""
+        import torch
+        n = near.shape[1]
+        row_d = torch.full((q.shape[0] * n, k), float("inf"), device=self.device)
+        for lo, hi, pc, r, d in self._blocks(q, near):
+            cd = torch.topk(d, min(k, hi - lo), dim=1, largest=False, sorted=False).values
+            row_d[pc, :cd.shape[1]] = cd
+        kth = torch.topk(row_d.view(-1, n * k), k, dim=1, largest=False, sorted=True).values[:, -1]
+        return kth + BOUND_SLACK * ((q * q).sum(1) + self.sq.max())
 
     def _blocks(self, q, probe):
         """Per cell: (first, end of its members in cell order, the (query, slot) pairs that probe
@@ -159,13 +183,29 @@ class IVFIndex:
         return torch.gather(cand_i.view(nq, width), 1, best).long(), best_d
 
 
-def _nearest_cells(q, centroids, p: int):
-    """The ``p`` nearest centroids of each query (order within them does not matter)."""
+def _nearest_cells(q, centroids, p: int, ordered: bool = False):
+    """The ``p`` nearest centroids of each query (nearest first with ``ordered``)."""
     import torch
     csq = (centroids * centroids).sum(1)
     step = max(1, KNN_BLOCK_ELEMENTS // centroids.shape[0])
     return torch.cat([torch.topk((q[s:s + step] @ centroids.T).mul_(-2.0).add_(csq[None, :]), p, dim=1,
-                                 largest=False, sorted=False).indices for s in range(0, q.shape[0], step)])
+                                 largest=False, sorted=ordered).indices for s in range(0, q.shape[0], step)])
+
+
+def _first_k(rows, idx, d2, n: int, k: int):
+    """The k smallest ``d2`` of each of ``n`` rows from (row, idx, d2) triples in any order:
+    (idx int64, d2), -1 and inf where a row has fewer than k."""
+    import torch
+    order = torch.argsort(d2, stable=True)
+    order = order.index_select(0, torch.argsort(rows.index_select(0, order), stable=True))  # by row, then d2
+    count = torch.bincount(rows, minlength=n)
+    slot = torch.arange(k, device=rows.device)
+    ok = slot[None, :] < count[:, None]
+    pick = order[((torch.cumsum(count, 0) - count)[:, None] + slot)[ok]]
+    found = torch.full((n, k), -1, dtype=torch.int64, device=rows.device)
+    found_d = torch.full((n, k), float("inf"), device=rows.device)
+    found[ok], found_d[ok] = idx[pick].long(), d2[pick]
+    return found, found_d
 
 
 #: a found distance is taken from the |x|^2 - 2xy + |y|^2 expansion unless it is below this share
