@@ -86,52 +86,43 @@ class IVFIndex:
         cells it probes). A base row's neighbours among the queries are found when those queries
         probe its cell, which is where they lie when they are near it: recall 1.0 (test rows)
         and 1.0 with ``probe_share`` 0.25 (border points) on the 100k bench run, docs/SCALE.md.
-        A query keeps only the distances at or below its k-th in its ``NEAR_CELLS`` nearest cells
-        (:meth:`_bounds`: an upper bound of its k-th among all its cells, so the result is that of
-        a top-k per cell): ~50 of 25k per query at 100k, one sort at the end instead of a top-k
-        per (query, cell), the larger part of a join's time. Returns ((idx, dist) queries -> base,
-        (idx, dist) base -> queries)."""
+        Returns ((idx, dist) queries -> base, (idx, dist) base -> queries)."""
         import torch
         q = torch.as_tensor(np.require(queries, np.float32, ["C"]), device=self.device)
         p = self.probes(probe_share)
         kb, kq = int(min(k, self.base.shape[0])), int(min(k, q.shape[0]))
         probe = _nearest_cells(q, self.centroids, p, ordered=True)
-        bound = self._bounds(q, probe[:, :min(p, NEAR_CELLS)], kb)
         col_d = torch.full((self.base.shape[0], kq), float("inf"), device=self.device)
         col_i = torch.full((self.base.shape[0], kq), -1, dtype=torch.int64, device=self.device)
-        keep_q, keep_i, keep_d = [], [], []
-        for lo, hi, pc, r, d in self._blocks(q, probe):
-            rr, cc = torch.nonzero(d <= bound.index_select(0, r)[:, None], as_tuple=True)
-            keep_q.append(r.index_select(0, rr))
-            keep_i.append(self.order32[lo:hi].index_select(0, cc))
-            keep_d.append(d[rr, cc])
+
+        def columns(lo, hi, r, d):  # the base rows' nearest queries, merged cell by cell
             cd, ci = torch.topk(d, min(kq, len(r)), dim=0, largest=False, sorted=False)
-            both_d = torch.cat([col_d[lo:hi], cd.T], 1)
-            md, mi = torch.topk(both_d, kq, dim=1, largest=False, sorted=False)
+            md, mi = torch.topk(torch.cat([col_d[lo:hi], cd.T], 1), kq, dim=1, largest=False, sorted=False)
             col_d[lo:hi] = md
             col_i[lo:hi] = torch.gather(torch.cat([col_i[lo:hi], r[ci.T]], 1), 1, mi)
-        found, found_d = _first_k(torch.cat(keep_q), torch.cat(keep_i), torch.cat(keep_d), q.shape[0], kb)
+        found, found_d = self._rows(q, probe, kb, columns=columns)
         rows = _finish(q, self.base, found, found_d)
         cols, cols_d = torch.empty_like(col_i), torch.empty_like(col_d)
         cols[self.order], cols_d[self.order] = col_i, col_d  # back from cell order to the base's rows
         return rows, _finish(self.base, q, cols, cols_d)
 
-    def _bounds(self, q, near, k: int):
+    def _bounds(self, q, near, k: int, self_first: bool = False):
         """Per query, its k-th squared distance among the members of its ``near`` cells (inf when
         they hold fewer than k), raised by ``BOUND_SLACK`` of |q|^2 + the largest |b|^2: the same
         distance computed in another matrix-product block may differ in its last bits."""
         import torch
         n = near.shape[1]
         row_d = torch.full((q.shape[0] * n, k), float("inf"), device=self.device)
-        for lo, hi, pc, r, d in self._blocks(q, near):
+        for lo, hi, pc, r, d in self._blocks(q, near, self_first):
             cd = torch.topk(d, min(k, hi - lo), dim=1, largest=False, sorted=False).values
             row_d[pc, :cd.shape[1]] = cd
         kth = torch.topk(row_d.view(-1, n * k), k, dim=1, largest=False, sorted=True).values[:, -1]
         return kth + BOUND_SLACK * ((q * q).sum(1) + self.sq.max())
 
-    def _blocks(self, q, probe):
+    def _blocks(self, q, probe, self_first: bool = False):
         """Per cell: (first, end of its members in cell order, the (query, slot) pairs that probe
-        it, those queries, their squared distances to the members: the |x|^2 - 2xy + |y|^2 block)."""
+        it, those queries, their squared distances to the members: the |x|^2 - 2xy + |y|^2 block;
+        with ``self_first`` (the queries are the base) -1 at query i's own row i)."""
         import torch
         p = probe.shape[1]
         pairs = torch.argsort(probe.reshape(-1), stable=True)  # (query, slot) pairs grouped by cell
@@ -143,7 +134,10 @@ class IVFIndex:
             if hi > lo and len(pc):
                 r = pc // p
                 d = (q.index_select(0, r) @ self.sorted_base[lo:hi].T).mul_(-2.0)
-                yield lo, hi, pc, r, d.add_(qsq.index_select(0, r)[:, None]).add_(self.sq[None, lo:hi])
+                d.add_(qsq.index_select(0, r)[:, None]).add_(self.sq[None, lo:hi])
+                if self_first:
+                    d[self.order[lo:hi][None, :] == r[:, None]] = -1.0
+                yield lo, hi, pc, r, d
 
     def query(self, queries, k: int, *, exclude_self_first: bool = False) -> Tuple[np.ndarray, np.ndarray]:
         """(int64 idx, float32 dist) of the k nearest base rows found per query, sorted; with
@@ -151,36 +145,28 @@ class IVFIndex:
         import torch
         q = torch.as_tensor(np.require(queries, np.float32, ["C"]), device=self.device)
         k = int(min(k, self.base.shape[0]))
-        probe = _nearest_cells(q, self.centroids, self.n_probe)
-        width = max(k, int(self.sizes[probe].sum(1).max()))  # members of a query's probed cells
-        found = torch.empty((q.shape[0], k), dtype=torch.int64, device=self.device)
-        found_d = torch.empty((q.shape[0], k), device=self.device)
-        step = max(1, KNN_BLOCK_ELEMENTS // width)  # one chunk's candidates: <= 64 MB
-        for s in range(0, q.shape[0], step):
-            found[s:s + step], found_d[s:s + step] = self._chunk(q[s:s + step], probe[s:s + step], s, k,
-                                                                 exclude_self_first)
-        return _finish(q, self.base, found, found_d)
+        probe = _nearest_cells(q, self.centroids, self.n_probe, ordered=True)
+        # sorted: self (at -1 with exclude_self_first) stays first through _finish's stable sort
+        return _finish(q, self.base, *self._rows(q, probe, k, self_first=exclude_self_first))
 
-    def _chunk(self, q, probe, first: int, k: int, exclude_self_first: bool):
-        """The k nearest members of the probed cells for a chunk of queries: each query's
-        distances to all of them side by side in one row, then one top-k per row (a top-k per
-        query and cell cost 3x more at 100k: many short rows)."""
+    def _rows(self, q, probe, k: int, *, self_first: bool = False, columns=None):
+        """The k nearest members of each query's probed cells (``probe``, nearest first): (idx,
+        squared distances), sorted. A query keeps only the distances at or below its k-th in its
+        ``NEAR_CELLS`` nearest cells (:meth:`_bounds`: an upper bound of its k-th among all its
+        cells, so nothing nearer is dropped): ~50 of the 25k a border point probes at 100k, then one
+        sort, instead of a top-k per (query, cell), which was most of a join's time (a top-k on
+        many short rows). ``columns(lo, hi, r, d)`` also sees every cell's block of distances."""
         import torch
-        nq = probe.shape[0]
-        sizes = self.sizes[probe]
-        start = (torch.cumsum(sizes, 1) - sizes).reshape(-1)     # each (query, slot)'s first column
-        width = max(k, int(sizes.sum(1).max()))
-        cand_d = torch.full((nq * width,), float("inf"), device=self.device)
-        cand_i = torch.full((nq * width,), -1, dtype=torch.int32, device=self.device)
-        for lo, hi, pc, r, d in self._blocks(q, probe):
-            if exclude_self_first:
-                d[self.order[lo:hi][None, :] == (r + first)[:, None]] = -1.0
-            cols = (r * width + start.index_select(0, pc))[:, None] + torch.arange(hi - lo, device=self.device)
-            cand_d[cols.view(-1)] = d.view(-1)
-            cand_i[cols.view(-1)] = self.order32[lo:hi].expand(len(pc), -1).reshape(-1)
-        # sorted with exclude_self_first: self (at -1) stays first through _finish's stable sort
-        best_d, best = torch.topk(cand_d.view(nq, width), k, dim=1, largest=False, sorted=exclude_self_first)
-        return torch.gather(cand_i.view(nq, width), 1, best).long(), best_d
+        bound = self._bounds(q, probe[:, :min(probe.shape[1], NEAR_CELLS)], k, self_first)
+        keep_q, keep_i, keep_d = [], [], []
+        for lo, hi, pc, r, d in self._blocks(q, probe, self_first):
+            rr, cc = torch.nonzero(d <= bound.index_select(0, r)[:, None], as_tuple=True)
+            keep_q.append(r.index_select(0, rr))
+            keep_i.append(self.order32[lo:hi].index_select(0, cc))
+            keep_d.append(d[rr, cc])
+            if columns is not None:
+                columns(lo, hi, r, d)
+        return _first_k(torch.cat(keep_q), torch.cat(keep_i), torch.cat(keep_d), q.shape[0], k)
 
 
 def _nearest_cells(q, centroids, p: int, ordered: bool = False):
