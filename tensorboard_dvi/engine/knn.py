@@ -14,7 +14,7 @@ the result are exact; only neighbours outside the probed cells can be missed.
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -30,6 +30,13 @@ BORDER_PROBE_SHARE = 0.25
 #: is assigned once: the centroids only steer which cells a query probes (its distances are exact),
 #: and on the 100k bench run the k-means index cost 2.0 s on all rows (docs/SCALE.md, "Growth, fifth session, second round")
 KMEANS_ROWS_PER_CELL = 48
+
+#: queries whose exact neighbours check a search of ``Among(min_recall=...)``
+CHECK_ROWS = 256
+#: the border points' own index (their self-kNN, the test rows' boundary NN): its recall, checked;
+#: 100k bench run: 1.0 among themselves, 0.99997 for the test rows at 2 sqrt(B) cells, 1/8 probed
+BORDER_CELLS_PER_SQRT = 2.0
+BORDER_MIN_RECALL = 0.99
 
 #: a join bounds each query's k-th distance from its this many nearest cells (queries kept ~50 base
 #: rows of the 25k they probe on the 100k bench run, from 2 cells; 1 cell: ~580)
@@ -222,6 +229,17 @@ def _finish(q, base, idx, d2) -> Tuple[np.ndarray, np.ndarray]:
     return idx, dist
 
 
+def _own_first(idx: np.ndarray, dist: np.ndarray, rows: np.ndarray):
+    """Each row's neighbours (searched among a base the queries are part of) with the query's own
+    row ``rows[i]`` moved to the front at distance 0."""
+    idx, dist = idx.copy(), dist.copy()
+    for i, r in enumerate(rows):
+        keep = idx[i] != r
+        idx[i] = np.concatenate([[r], idx[i][keep]])[:idx.shape[1]]
+        dist[i] = np.concatenate([[0.0], dist[i][keep]])[:idx.shape[1]]
+    return idx, dist
+
+
 def approximate(n_train: int, device: str) -> bool:
     """Whether an epoch with ``n_train`` training rows searches across sets approximately: from
     ``complex.APPROX_KNN_FROM`` rows on, on the CPU (as the self-kNN switches to NNDescent)."""
@@ -231,11 +249,16 @@ def approximate(n_train: int, device: str) -> bool:
 
 class Among:
     """k-nearest-neighbour searches among one fixed ``base``: :func:`knn_exact` (bit-identical to
-    calling it), or with ``approx`` an :class:`IVFIndex` built on the first search and kept."""
+    calling it), or with ``approx`` an :class:`IVFIndex` built on the first search and kept.
+    With ``min_recall``, each approximate search is checked against the exact one on
+    ``CHECK_ROWS`` random queries (their exact rows are kept) and answered exactly below that
+    recall: for sets whose recall was not measured (the border points' index)."""
 
-    def __init__(self, base, *, approx: bool, device: str = "cpu", cells_per_sqrt: float = 2.0):
+    def __init__(self, base, *, approx: bool, device: str = "cpu", cells_per_sqrt: float = 2.0,
+                 min_recall: Optional[float] = None):
         self.base, self.approx, self.device, self._index = base, approx, device, None
-        self.cells_per_sqrt = cells_per_sqrt
+        self.cells_per_sqrt, self.min_recall = cells_per_sqrt, min_recall
+        self.recalls: List[float] = []  # of each checked search
 
     def index(self) -> IVFIndex:
         if self._index is None:
@@ -245,7 +268,19 @@ class Among:
     def __call__(self, queries, k: int, *, exclude_self_first: bool = False) -> Tuple[np.ndarray, np.ndarray]:
         if not self.approx:
             return knn_exact(queries, self.base, k, exclude_self_first=exclude_self_first, device=self.device)
-        return self.index().query(queries, k, exclude_self_first=exclude_self_first)
+        idx, dist = self.index().query(queries, k, exclude_self_first=exclude_self_first)
+        if self.min_recall is None:
+            return idx, dist
+        rows = np.sort(np.random.RandomState(0).choice(len(idx), min(CHECK_ROWS, len(idx)), replace=False))
+        sample = np.asarray(queries)[rows]
+        e_idx, e_dist = knn_exact(sample, self.base, k, device=self.device)
+        if exclude_self_first:  # as knn_exact with exclude_self_first: the query's own row first
+            e_idx, e_dist = _own_first(e_idx, e_dist, rows)
+        self.recalls.append(float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(idx[rows], e_idx)])) / k)
+        if self.recalls[-1] < self.min_recall:
+            return knn_exact(queries, self.base, k, exclude_self_first=exclude_self_first, device=self.device)
+        idx[rows], dist[rows] = e_idx, e_dist
+        return idx, dist
 
     def join(self, queries, k: int, *, probe_share: float):
         """((idx, dist) of ``queries`` among the base, (idx, dist) of the base among ``queries``)."""
