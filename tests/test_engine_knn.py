@@ -196,3 +196,5 @@ def test_a_checked_search_falls_back_to_the_exact_one_below_its_recall(self_firs
     assert np.array_equal(idx[others], plain[others]) and np.array_equal(idx[rows], exact[0][rows])
     assert kept.recalls[0] == pytest.approx(_recall(plain[rows], exact[0][rows]))
     assert kept.recalls[0] < 1.0  # this index misses some neighbours: the check sees the approximation
+    same = (idx == exact[0]).all(1)  # distances as the exact search computes them (the complex's weights)
+    assert same.mean() > 0.5 and np.array_equal(dist[same], exact[1][same])

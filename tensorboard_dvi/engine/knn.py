@@ -146,15 +146,17 @@ class IVFIndex:
                     d[self.order[lo:hi][None, :] == r[:, None]] = -1.0
                 yield lo, hi, pc, r, d
 
-    def query(self, queries, k: int, *, exclude_self_first: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    def query(self, queries, k: int, *, exclude_self_first: bool = False,
+              accurate: bool = False) -> Tuple[np.ndarray, np.ndarray]:
         """(int64 idx, float32 dist) of the k nearest base rows found per query, sorted; with
-        ``exclude_self_first`` (queries is the base) row i's first neighbour is i at distance 0."""
+        ``exclude_self_first`` (queries is the base) row i's first neighbour is i at distance 0;
+        ``accurate``: distances from differences (see :func:`_finish`)."""
         import torch
         q = torch.as_tensor(np.require(queries, np.float32, ["C"]), device=self.device)
         k = int(min(k, self.base.shape[0]))
         probe = _nearest_cells(q, self.centroids, self.n_probe, ordered=True)
         # sorted: self (at -1 with exclude_self_first) stays first through _finish's stable sort
-        return _finish(q, self.base, *self._rows(q, probe, k, self_first=exclude_self_first))
+        return _finish(q, self.base, *self._rows(q, probe, k, self_first=exclude_self_first), accurate=accurate)
 
     def _rows(self, q, probe, k: int, *, self_first: bool = False, columns=None):
         """The k nearest members of each query's probed cells (``probe``, nearest first): (idx,
@@ -207,18 +209,23 @@ def _first_k(rows, idx, d2, n: int, k: int):
 ACCURATE_BELOW = 1e-3
 
 
-def _finish(q, base, idx, d2) -> Tuple[np.ndarray, np.ndarray]:
+def _finish(q, base, idx, d2, accurate: bool = False) -> Tuple[np.ndarray, np.ndarray]:
     """(int64 idx, float32 dist) sorted by distance from the found indices and their expanded
-    squared distances ``d2``; rows with a slot no probed cell filled (fewer than k candidates)
+    squared distances ``d2`` (with ``accurate`` every distance recomputed from differences, as
+    :func:`knn_exact` does); rows with a slot no probed cell filled (fewer than k candidates)
     are searched exactly."""
     import torch
     found = idx >= 0
     safe = idx.clamp_min(0)
-    qsq, bsq = (q * q).sum(1), (base * base).sum(1)
-    near = found & (d2 < ACCURATE_BELOW * (qsq[:, None] + bsq[safe]))
     dist = torch.where(found, d2.clamp_min(0).sqrt(), torch.full_like(d2, float("inf")))
-    r, c = torch.nonzero(near, as_tuple=True)
-    dist[r, c] = torch.linalg.vector_norm(base.index_select(0, safe[r, c]) - q.index_select(0, r), dim=-1)
+    if accurate:  # in chunks of rows: the differences of 2048 rows x k x dim at a time
+        for s in range(0, len(q), 2048):
+            diff = q[s:s + 2048, None, :] - base[safe[s:s + 2048]]
+            dist[s:s + 2048] = torch.where(found[s:s + 2048], torch.sqrt((diff * diff).sum(-1)), dist[s:s + 2048])
+    else:
+        qsq, bsq = (q * q).sum(1), (base * base).sum(1)
+        r, c = torch.nonzero(found & (d2 < ACCURATE_BELOW * (qsq[:, None] + bsq[safe])), as_tuple=True)
+        dist[r, c] = torch.linalg.vector_norm(base.index_select(0, safe[r, c]) - q.index_select(0, r), dim=-1)
     dist, order = torch.sort(dist, dim=1, stable=True)
     idx = torch.gather(idx, 1, order)
     idx, dist = idx.cpu().numpy().astype(np.int64), dist.cpu().numpy().astype(np.float32)
@@ -268,7 +275,9 @@ class Among:
     def __call__(self, queries, k: int, *, exclude_self_first: bool = False) -> Tuple[np.ndarray, np.ndarray]:
         if not self.approx:
             return knn_exact(queries, self.base, k, exclude_self_first=exclude_self_first, device=self.device)
-        idx, dist = self.index().query(queries, k, exclude_self_first=exclude_self_first)
+        # a checked search stands in for the exact one: its distances too (the boundary complex's weights)
+        idx, dist = self.index().query(queries, k, exclude_self_first=exclude_self_first,
+                                       accurate=self.min_recall is not None)
         if self.min_recall is None:
             return idx, dist
         rows = np.sort(np.random.RandomState(0).choice(len(idx), min(CHECK_ROWS, len(idx)), replace=False))
