@@ -198,3 +198,22 @@ def test_a_checked_search_falls_back_to_the_exact_one_below_its_recall(self_firs
     assert kept.recalls[0] < 1.0  # this index misses some neighbours: the check sees the approximation
     same = (idx == exact[0]).all(1)  # distances as the exact search computes them (the complex's weights)
     assert same.mean() > 0.5 and np.array_equal(dist[same], exact[1][same])
+
+
+def test_ivf_searches_with_no_queries_and_with_many_duplicate_rows(monkeypatch):
+    """No queries: empty results. Hundreds of identical rows (all tied at a query's bound): each
+    block keeps a top-k per query instead of every tie, and the neighbours are still at distance 0."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3000, 8)).astype(np.float32)
+    base = np.concatenate([x, np.repeat(x[:1], 300, axis=0)])
+    index = K.IVFIndex(base, probe_share=0.5)
+    idx, dist = index.query(base[:0], 15)
+    assert idx.shape == dist.shape == (0, 15)
+    (qi, qd), (bi, bd) = index.join(base[:0], 15, probe_share=0.5)
+    assert qi.shape == (0, 15) and bi.shape == (len(base), 0)
+    kept = []
+    real = K._first_k
+    monkeypatch.setattr(K, "_first_k", lambda rows, *a: kept.append(len(rows)) or real(rows, *a))
+    idx, dist = index.query(base[3000:3040], 15)  # 301 rows at distance 0 from each
+    assert (dist == 0).all() and np.isin(idx, np.r_[0, 3000:3300]).all()
+    assert 15 * 40 <= kept[-1] <= 2 * 15 * 40  # not 40 x 301 ties: a top-15 per query in that cell

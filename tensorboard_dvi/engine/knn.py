@@ -41,6 +41,9 @@ BORDER_MIN_RECALL = 0.99
 #: a join bounds each query's k-th distance from its this many nearest cells (queries kept ~50 base
 #: rows of the 25k they probe on the 100k bench run, from 2 cells; 1 cell: ~580)
 NEAR_CELLS = 2
+#: a cell's block keeps at most this many times k distances per query, else a top-k per query (many
+#: rows tied at the bound, as duplicates make them, would otherwise all be kept)
+KEEP_PER_ROW = 4
 #: the bound is raised by this share of |q|^2 + max |b|^2 (float32 rounding of the expansion ~1e-7)
 BOUND_SLACK = 1e-5
 
@@ -167,9 +170,13 @@ class IVFIndex:
         many short rows). ``columns(lo, hi, r, d)`` also sees every cell's block of distances."""
         import torch
         bound = self._bounds(q, probe[:, :min(probe.shape[1], NEAR_CELLS)], k, self_first)
-        keep_q, keep_i, keep_d = [], [], []
+        keep_q, keep_i, keep_d = [q.new_zeros(0, dtype=torch.int64)], [self.order32[:0]], [q.new_zeros(0)]
         for lo, hi, pc, r, d in self._blocks(q, probe, self_first):
-            rr, cc = torch.nonzero(d <= bound.index_select(0, r)[:, None], as_tuple=True)
+            keep = d <= bound.index_select(0, r)[:, None]
+            if int(keep.sum()) > KEEP_PER_ROW * k * len(r):  # ties at the bound (duplicate rows): a top-k per row
+                keep = torch.zeros_like(keep).scatter_(1, torch.topk(d, min(k, hi - lo), dim=1, largest=False).indices,
+                                                       True)
+            rr, cc = torch.nonzero(keep, as_tuple=True)
             keep_q.append(r.index_select(0, rr))
             keep_i.append(self.order32[lo:hi].index_select(0, cc))
             keep_d.append(d[rr, cc])
@@ -184,7 +191,7 @@ def _nearest_cells(q, centroids, p: int, ordered: bool = False):
     csq = (centroids * centroids).sum(1)
     step = max(1, KNN_BLOCK_ELEMENTS // centroids.shape[0])
     return torch.cat([torch.topk((q[s:s + step] @ centroids.T).mul_(-2.0).add_(csq[None, :]), p, dim=1,
-                                 largest=False, sorted=ordered).indices for s in range(0, q.shape[0], step)])
+                                 largest=False, sorted=ordered).indices for s in range(0, max(q.shape[0], 1), step)])
 
 
 def _first_k(rows, idx, d2, n: int, k: int):
