@@ -172,11 +172,10 @@ class IVFIndex:
         bound = self._bounds(q, probe[:, :min(probe.shape[1], NEAR_CELLS)], k, self_first)
         keep_q, keep_i, keep_d = [q.new_zeros(0, dtype=torch.int64)], [self.order32[:0]], [q.new_zeros(0)]
         for lo, hi, pc, r, d in self._blocks(q, probe, self_first):
-            keep = d <= bound.index_select(0, r)[:, None]
-            if int(keep.sum()) > KEEP_PER_ROW * k * len(r):  # ties at the bound (duplicate rows): a top-k per row
-                keep = torch.zeros_like(keep).scatter_(1, torch.topk(d, min(k, hi - lo), dim=1, largest=False).indices,
-                                                       True)
-            rr, cc = torch.nonzero(keep, as_tuple=True)
+            rr, cc = torch.nonzero(d <= bound.index_select(0, r)[:, None], as_tuple=True)
+            if len(rr) > KEEP_PER_ROW * k * len(r):  # ties at the bound (duplicate rows): a top-k per row
+                cc = torch.topk(d, min(k, hi - lo), dim=1, largest=False).indices.reshape(-1)
+                rr = torch.arange(len(r), device=d.device).repeat_interleave(min(k, hi - lo))
             keep_q.append(r.index_select(0, rr))
             keep_i.append(self.order32[lo:hi].index_select(0, cc))
             keep_d.append(d[rr, cc])
