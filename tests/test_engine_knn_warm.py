@@ -124,3 +124,14 @@ def test_a_resumed_fit_searches_from_the_cached_graph(tmp_path, monkeypatch):
     assert info["search"] == "warm" and info["recall"] >= W.MIN_RECALL
     x = np.asarray(epochs[3][0], np.float32)[np.asarray(split) == 0]
     assert recall(np.asarray(cache.knn(3)), knn_exact(x, x, 15, exclude_self_first=True)[0], 15) >= 0.99
+
+
+def test_block_candidates_by_marks_equal_the_sorted_unique_ones():
+    from tensorboard_dvi.engine import knn_warm as W
+    rng = np.random.default_rng(4)
+    graph = rng.integers(0, 3000, (3000, 15))
+    seen = np.zeros(3000, bool)
+    for rows in (np.arange(512), rng.choice(3000, 200, replace=False), np.array([7])):
+        for hop in (5, 10):
+            assert np.array_equal(W._block_candidates(graph, rows, hop, seen), W._block_candidates(graph, rows, hop))
+            assert not seen.any()  # left clean for the next block

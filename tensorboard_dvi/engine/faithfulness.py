@@ -60,11 +60,12 @@ def spatial_metrics(cfg: EngineConfig, device: str, train_rows: np.ndarray, test
                     reps: np.ndarray, logits: np.ndarray, border: np.ndarray, emb: np.ndarray,
                     emb_border: np.ndarray, recon_logits: np.ndarray, knn20: Tuple[np.ndarray, np.ndarray],
                     border_knn: Optional[np.ndarray], test_knn=None, approx: bool = False,
-                    train_test_knn=None) -> dict:
+                    train_test_knn=None, test_border_knn=None) -> dict:
     """NN@k, test NN@15 (joint), boundary NN@15, PPR, inverse confidence difference, trustworthiness.
     ``approx``: the test rows' search among themselves goes through an IVF index (knn.py), as
     the fit of a large epoch searched across the other sets; ``train_test_knn``: the
-    training rows' neighbours among the test rows when the fit found them (with ``test_knn``)."""
+    training rows' neighbours among the test rows when the fit found them (with ``test_knn``);
+    ``test_border_knn``: the test rows' nearest border points, when searched (large epochs)."""
     tr_rows, te_rows = train_rows, test_rows
     pred, pred_r = logits.argmax(1), recon_logits.argmax(1)
     m = {}
@@ -86,7 +87,7 @@ def spatial_metrics(cfg: EngineConfig, device: str, train_rows: np.ndarray, test
         m["boundary_nn_15"] = M.boundary_nn(x_tr, border, y_tr, emb_border, 15, high_knn=border_knn, device=device)
         if len(te_rows):
             m["boundary_nn_15_test"] = M.boundary_nn(reps[te_rows], border, emb[te_rows], emb_border, 15,
-                                                     device=device)
+                                                     high_knn=test_border_knn, device=device)
     m["ppr_train"] = M.ppr(pred[tr_rows], pred_r[tr_rows])
     m["ppr_test"] = M.ppr(pred[te_rows], pred_r[te_rows]) if len(te_rows) else None
     m["inv_conf_diff"] = M.inverse_confidence_difference(logits[tr_rows], recon_logits[tr_rows])
@@ -132,6 +133,15 @@ def faithfulness_warnings(cfg: EngineConfig, m: dict) -> List[str]:
     return warns
 
 
+def _test_border_knn(fitter, reps, border):
+    """Large epochs: the test rows' 15 nearest border points through the fit's index of the border
+    points (knn.py; None, and an exact search in the metrics, otherwise)."""
+    among = getattr(fitter, "among_border", None)
+    if among is None or not len(fitter.test_rows) or len(border) < 15:
+        return None
+    return among(reps[fitter.test_rows], 15)[0]
+
+
 def epoch_metrics(fitter, e, prev, reps, logits, border, emb, emb_border, model, head, cx, knn20, npr,
                   test_knn=None):
     """Every per-epoch metric of a fitted epoch (``fitter``: the epoch pipeline's run context;
@@ -142,7 +152,7 @@ def epoch_metrics(fitter, e, prev, reps, logits, border, emb, emb_border, model,
     recon_logits = apply_in_batches(lambda p: head(model.decoder(p)), emb, dev)
     m = spatial_metrics(cfg, dev, fitter.train_rows, fitter.test_rows, reps, logits, border, emb, emb_border,
                         recon_logits, knn20, cx.border_knn, test_knn, fitter.among_train.approx,
-                        fitter.train_test_knn)
+                        fitter.train_test_knn, _test_border_knn(fitter, reps, border))
     m["npr_mean"] = float(npr.mean()) if npr is not None else None
     m.update({k: None for k in CHAIN_KEYS})
     if prev is not None:

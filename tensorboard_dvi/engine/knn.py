@@ -14,7 +14,7 @@ the result are exact; only neighbours outside the probed cells can be missed.
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -30,6 +30,22 @@ BORDER_PROBE_SHARE = 0.25
 #: is assigned once: the centroids only steer which cells a query probes (its distances are exact),
 #: and on the 100k bench run the k-means index cost 2.0 s on all rows (docs/SCALE.md, "Growth, fifth session, second round")
 KMEANS_ROWS_PER_CELL = 48
+
+#: queries whose exact neighbours check a search of ``Among(min_recall=...)``
+CHECK_ROWS = 256
+#: the border points' own index (their self-kNN, the test rows' boundary NN): its recall, checked;
+#: 100k bench run: 1.0 among themselves, 0.99997 for the test rows at 2 sqrt(B) cells, 1/8 probed
+BORDER_CELLS_PER_SQRT = 2.0
+BORDER_MIN_RECALL = 0.99
+
+#: a join bounds each query's k-th distance from its this many nearest cells (queries kept ~50 base
+#: rows of the 25k they probe on the 100k bench run, from 2 cells; 1 cell: ~580)
+NEAR_CELLS = 2
+#: a cell's block keeps at most this many times k distances per query, else a top-k per query (many
+#: rows tied at the bound, as duplicates make them, would otherwise all be kept)
+KEEP_PER_ROW = 4
+#: the bound is raised by this share of |q|^2 + max |b|^2 (float32 rounding of the expansion ~1e-7)
+BOUND_SLACK = 1e-5
 
 
 def _kmeans(b, n_cells: int, iters: int, seed: int):
@@ -85,29 +101,38 @@ class IVFIndex:
         q = torch.as_tensor(np.require(queries, np.float32, ["C"]), device=self.device)
         p = self.probes(probe_share)
         kb, kq = int(min(k, self.base.shape[0])), int(min(k, q.shape[0]))
-        probe = _nearest_cells(q, self.centroids, p)
-        row_d = torch.full((q.shape[0] * p, kb), float("inf"), device=self.device)
-        row_i = torch.full((q.shape[0] * p, kb), -1, dtype=torch.int32, device=self.device)
+        probe = _nearest_cells(q, self.centroids, p, ordered=True)
         col_d = torch.full((self.base.shape[0], kq), float("inf"), device=self.device)
         col_i = torch.full((self.base.shape[0], kq), -1, dtype=torch.int64, device=self.device)
-        for lo, hi, pc, r, d in self._blocks(q, probe):
-            cd, ci = torch.topk(d, min(kb, hi - lo), dim=1, largest=False, sorted=False)
-            row_d[pc, :cd.shape[1]] = cd
-            row_i[pc, :cd.shape[1]] = self.order32[lo:hi][ci]
+
+        def columns(lo, hi, r, d):  # the base rows' nearest queries, merged cell by cell
             cd, ci = torch.topk(d, min(kq, len(r)), dim=0, largest=False, sorted=False)
-            both_d = torch.cat([col_d[lo:hi], cd.T], 1)
-            md, mi = torch.topk(both_d, kq, dim=1, largest=False, sorted=False)
+            md, mi = torch.topk(torch.cat([col_d[lo:hi], cd.T], 1), kq, dim=1, largest=False, sorted=False)
             col_d[lo:hi] = md
             col_i[lo:hi] = torch.gather(torch.cat([col_i[lo:hi], r[ci.T]], 1), 1, mi)
-        best_d, best = torch.topk(row_d.view(-1, p * kb), kb, dim=1, largest=False, sorted=False)
-        rows = _finish(q, self.base, torch.gather(row_i.view(-1, p * kb), 1, best).long(), best_d)
+        found, found_d = self._rows(q, probe, kb, columns=columns)
+        rows = _finish(q, self.base, found, found_d)
         cols, cols_d = torch.empty_like(col_i), torch.empty_like(col_d)
         cols[self.order], cols_d[self.order] = col_i, col_d  # back from cell order to the base's rows
         return rows, _finish(self.base, q, cols, cols_d)
 
-    def _blocks(self, q, probe):
+    def _bounds(self, q, near, k: int, self_first: bool = False):
+        """Per query, its k-th squared distance among the members of its ``near`` cells (inf when
+        they hold fewer than k), raised by ``BOUND_SLACK`` of |q|^2 + the largest |b|^2: the same
+        distance computed in another matrix-product block may differ in its last bits."""
+        import torch
+        n = near.shape[1]
+        row_d = torch.full((q.shape[0] * n, k), float("inf"), device=self.device)
+        for lo, hi, pc, r, d in self._blocks(q, near, self_first):
+            cd = torch.topk(d, min(k, hi - lo), dim=1, largest=False, sorted=False).values
+            row_d[pc, :cd.shape[1]] = cd
+        kth = torch.topk(row_d.view(-1, n * k), k, dim=1, largest=False, sorted=True).values[:, -1]
+        return kth + BOUND_SLACK * ((q * q).sum(1) + self.sq.max())
+
+    def _blocks(self, q, probe, self_first: bool = False):
         """Per cell: (first, end of its members in cell order, the (query, slot) pairs that probe
-        it, those queries, their squared distances to the members: the |x|^2 - 2xy + |y|^2 block)."""
+        it, those queries, their squared distances to the members: the |x|^2 - 2xy + |y|^2 block;
+        with ``self_first`` (the queries are the base) -1 at query i's own row i)."""
         import torch
         p = probe.shape[1]
         pairs = torch.argsort(probe.reshape(-1), stable=True)  # (query, slot) pairs grouped by cell
@@ -119,53 +144,69 @@ class IVFIndex:
             if hi > lo and len(pc):
                 r = pc // p
                 d = (q.index_select(0, r) @ self.sorted_base[lo:hi].T).mul_(-2.0)
-                yield lo, hi, pc, r, d.add_(qsq.index_select(0, r)[:, None]).add_(self.sq[None, lo:hi])
+                d.add_(qsq.index_select(0, r)[:, None]).add_(self.sq[None, lo:hi])
+                if self_first:
+                    d[self.order[lo:hi][None, :] == r[:, None]] = -1.0
+                yield lo, hi, pc, r, d
 
-    def query(self, queries, k: int, *, exclude_self_first: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    def query(self, queries, k: int, *, exclude_self_first: bool = False,
+              accurate: bool = False) -> Tuple[np.ndarray, np.ndarray]:
         """(int64 idx, float32 dist) of the k nearest base rows found per query, sorted; with
-        ``exclude_self_first`` (queries is the base) row i's first neighbour is i at distance 0."""
+        ``exclude_self_first`` (queries is the base) row i's first neighbour is i at distance 0;
+        ``accurate``: distances from differences (see :func:`_finish`)."""
         import torch
         q = torch.as_tensor(np.require(queries, np.float32, ["C"]), device=self.device)
         k = int(min(k, self.base.shape[0]))
-        probe = _nearest_cells(q, self.centroids, self.n_probe)
-        width = max(k, int(self.sizes[probe].sum(1).max()))  # members of a query's probed cells
-        found = torch.empty((q.shape[0], k), dtype=torch.int64, device=self.device)
-        found_d = torch.empty((q.shape[0], k), device=self.device)
-        step = max(1, KNN_BLOCK_ELEMENTS // width)  # one chunk's candidates: <= 64 MB
-        for s in range(0, q.shape[0], step):
-            found[s:s + step], found_d[s:s + step] = self._chunk(q[s:s + step], probe[s:s + step], s, k,
-                                                                 exclude_self_first)
-        return _finish(q, self.base, found, found_d)
+        probe = _nearest_cells(q, self.centroids, self.n_probe, ordered=True)
+        # sorted: self (at -1 with exclude_self_first) stays first through _finish's stable sort
+        return _finish(q, self.base, *self._rows(q, probe, k, self_first=exclude_self_first), accurate=accurate)
 
-    def _chunk(self, q, probe, first: int, k: int, exclude_self_first: bool):
-        """The k nearest members of the probed cells for a chunk of queries: each query's
-        distances to all of them side by side in one row, then one top-k per row (a top-k per
-        query and cell cost 3x more at 100k: many short rows)."""
+    def _rows(self, q, probe, k: int, *, self_first: bool = False, columns=None):
+        """The k nearest members of each query's probed cells (``probe``, nearest first): (idx,
+        squared distances), sorted. A query keeps only the distances at or below its k-th in its
+        ``NEAR_CELLS`` nearest cells (:meth:`_bounds`: an upper bound of its k-th among all its
+        cells, so nothing nearer is dropped): ~50 of the 25k a border point probes at 100k, then one
+        sort, instead of a top-k per (query, cell), which was most of a join's time (a top-k on
+        many short rows). ``columns(lo, hi, r, d)`` also sees every cell's block of distances."""
         import torch
-        nq = probe.shape[0]
-        sizes = self.sizes[probe]
-        start = (torch.cumsum(sizes, 1) - sizes).reshape(-1)     # each (query, slot)'s first column
-        width = max(k, int(sizes.sum(1).max()))
-        cand_d = torch.full((nq * width,), float("inf"), device=self.device)
-        cand_i = torch.full((nq * width,), -1, dtype=torch.int32, device=self.device)
-        for lo, hi, pc, r, d in self._blocks(q, probe):
-            if exclude_self_first:
-                d[self.order[lo:hi][None, :] == (r + first)[:, None]] = -1.0
-            cols = (r * width + start.index_select(0, pc))[:, None] + torch.arange(hi - lo, device=self.device)
-            cand_d[cols.view(-1)] = d.view(-1)
-            cand_i[cols.view(-1)] = self.order32[lo:hi].expand(len(pc), -1).reshape(-1)
-        # sorted with exclude_self_first: self (at -1) stays first through _finish's stable sort
-        best_d, best = torch.topk(cand_d.view(nq, width), k, dim=1, largest=False, sorted=exclude_self_first)
-        return torch.gather(cand_i.view(nq, width), 1, best).long(), best_d
+        bound = self._bounds(q, probe[:, :min(probe.shape[1], NEAR_CELLS)], k, self_first)
+        keep_q, keep_i, keep_d = [q.new_zeros(0, dtype=torch.int64)], [self.order32[:0]], [q.new_zeros(0)]
+        for lo, hi, pc, r, d in self._blocks(q, probe, self_first):
+            rr, cc = torch.nonzero(d <= bound.index_select(0, r)[:, None], as_tuple=True)
+            if len(rr) > KEEP_PER_ROW * k * len(r):  # ties at the bound (duplicate rows): a top-k per row
+                cc = torch.topk(d, min(k, hi - lo), dim=1, largest=False).indices.reshape(-1)
+                rr = torch.arange(len(r), device=d.device).repeat_interleave(min(k, hi - lo))
+            keep_q.append(r.index_select(0, rr))
+            keep_i.append(self.order32[lo:hi].index_select(0, cc))
+            keep_d.append(d[rr, cc])
+            if columns is not None:
+                columns(lo, hi, r, d)
+        return _first_k(torch.cat(keep_q), torch.cat(keep_i), torch.cat(keep_d), q.shape[0], k)
 
 
-def _nearest_cells(q, centroids, p: int):
-    """The ``p`` nearest centroids of each query (order within them does not matter)."""
+def _nearest_cells(q, centroids, p: int, ordered: bool = False):
+    """The ``p`` nearest centroids of each query (nearest first with ``ordered``)."""
     import torch
     csq = (centroids * centroids).sum(1)
     step = max(1, KNN_BLOCK_ELEMENTS // centroids.shape[0])
     return torch.cat([torch.topk((q[s:s + step] @ centroids.T).mul_(-2.0).add_(csq[None, :]), p, dim=1,
-                                 largest=False, sorted=False).indices for s in range(0, q.shape[0], step)])
+                                 largest=False, sorted=ordered).indices for s in range(0, max(q.shape[0], 1), step)])
+
+
+def _first_k(rows, idx, d2, n: int, k: int):
+    """The k smallest ``d2`` of each of ``n`` rows from (row, idx, d2) triples in any order:
+    (idx int64, d2), -1 and inf where a row has fewer than k."""
+    import torch
+    order = torch.argsort(d2, stable=True)
+    order = order.index_select(0, torch.argsort(rows.index_select(0, order), stable=True))  # by row, then d2
+    count = torch.bincount(rows, minlength=n)
+    slot = torch.arange(k, device=rows.device)
+    ok = slot[None, :] < count[:, None]
+    pick = order[((torch.cumsum(count, 0) - count)[:, None] + slot)[ok]]
+    found = torch.full((n, k), -1, dtype=torch.int64, device=rows.device)
+    found_d = torch.full((n, k), float("inf"), device=rows.device)
+    found[ok], found_d[ok] = idx[pick].long(), d2[pick]
+    return found, found_d
 
 
 #: a found distance is taken from the |x|^2 - 2xy + |y|^2 expansion unless it is below this share
@@ -174,18 +215,23 @@ def _nearest_cells(q, centroids, p: int):
 ACCURATE_BELOW = 1e-3
 
 
-def _finish(q, base, idx, d2) -> Tuple[np.ndarray, np.ndarray]:
+def _finish(q, base, idx, d2, accurate: bool = False) -> Tuple[np.ndarray, np.ndarray]:
     """(int64 idx, float32 dist) sorted by distance from the found indices and their expanded
-    squared distances ``d2``; rows with a slot no probed cell filled (fewer than k candidates)
+    squared distances ``d2`` (with ``accurate`` every distance recomputed from differences, as
+    :func:`knn_exact` does); rows with a slot no probed cell filled (fewer than k candidates)
     are searched exactly."""
     import torch
     found = idx >= 0
     safe = idx.clamp_min(0)
-    qsq, bsq = (q * q).sum(1), (base * base).sum(1)
-    near = found & (d2 < ACCURATE_BELOW * (qsq[:, None] + bsq[safe]))
     dist = torch.where(found, d2.clamp_min(0).sqrt(), torch.full_like(d2, float("inf")))
-    r, c = torch.nonzero(near, as_tuple=True)
-    dist[r, c] = torch.linalg.vector_norm(base.index_select(0, safe[r, c]) - q.index_select(0, r), dim=-1)
+    if accurate:  # in chunks of rows: the differences of 2048 rows x k x dim at a time
+        for s in range(0, len(q), 2048):
+            diff = q[s:s + 2048, None, :] - base[safe[s:s + 2048]]
+            dist[s:s + 2048] = torch.where(found[s:s + 2048], torch.sqrt((diff * diff).sum(-1)), dist[s:s + 2048])
+    else:
+        qsq, bsq = (q * q).sum(1), (base * base).sum(1)
+        r, c = torch.nonzero(found & (d2 < ACCURATE_BELOW * (qsq[:, None] + bsq[safe])), as_tuple=True)
+        dist[r, c] = torch.linalg.vector_norm(base.index_select(0, safe[r, c]) - q.index_select(0, r), dim=-1)
     dist, order = torch.sort(dist, dim=1, stable=True)
     idx = torch.gather(idx, 1, order)
     idx, dist = idx.cpu().numpy().astype(np.int64), dist.cpu().numpy().astype(np.float32)
@@ -193,6 +239,17 @@ def _finish(q, base, idx, d2) -> Tuple[np.ndarray, np.ndarray]:
     if len(short):
         idx[short], dist[short] = knn_exact(q[torch.as_tensor(short, device=q.device)], base, idx.shape[1],
                                             device=str(q.device))
+    return idx, dist
+
+
+def _own_first(idx: np.ndarray, dist: np.ndarray, rows: np.ndarray):
+    """Each row's neighbours (searched among a base the queries are part of) with the query's own
+    row ``rows[i]`` moved to the front at distance 0."""
+    idx, dist = idx.copy(), dist.copy()
+    for i, r in enumerate(rows):
+        keep = idx[i] != r
+        idx[i] = np.concatenate([[r], idx[i][keep]])[:idx.shape[1]]
+        dist[i] = np.concatenate([[0.0], dist[i][keep]])[:idx.shape[1]]
     return idx, dist
 
 
@@ -205,11 +262,16 @@ def approximate(n_train: int, device: str) -> bool:
 
 class Among:
     """k-nearest-neighbour searches among one fixed ``base``: :func:`knn_exact` (bit-identical to
-    calling it), or with ``approx`` an :class:`IVFIndex` built on the first search and kept."""
+    calling it), or with ``approx`` an :class:`IVFIndex` built on the first search and kept.
+    With ``min_recall``, each approximate search is checked against the exact one on
+    ``CHECK_ROWS`` random queries (their exact rows are kept) and answered exactly below that
+    recall: for sets whose recall was not measured (the border points' index)."""
 
-    def __init__(self, base, *, approx: bool, device: str = "cpu", cells_per_sqrt: float = 2.0):
+    def __init__(self, base, *, approx: bool, device: str = "cpu", cells_per_sqrt: float = 2.0,
+                 min_recall: Optional[float] = None):
         self.base, self.approx, self.device, self._index = base, approx, device, None
-        self.cells_per_sqrt = cells_per_sqrt
+        self.cells_per_sqrt, self.min_recall = cells_per_sqrt, min_recall
+        self.recalls: List[float] = []  # of each checked search
 
     def index(self) -> IVFIndex:
         if self._index is None:
@@ -219,7 +281,21 @@ class Among:
     def __call__(self, queries, k: int, *, exclude_self_first: bool = False) -> Tuple[np.ndarray, np.ndarray]:
         if not self.approx:
             return knn_exact(queries, self.base, k, exclude_self_first=exclude_self_first, device=self.device)
-        return self.index().query(queries, k, exclude_self_first=exclude_self_first)
+        # a checked search stands in for the exact one: its distances too (the boundary complex's weights)
+        idx, dist = self.index().query(queries, k, exclude_self_first=exclude_self_first,
+                                       accurate=self.min_recall is not None)
+        if self.min_recall is None:
+            return idx, dist
+        rows = np.sort(np.random.RandomState(0).choice(len(idx), min(CHECK_ROWS, len(idx)), replace=False))
+        sample = np.asarray(queries)[rows]
+        e_idx, e_dist = knn_exact(sample, self.base, k, device=self.device)
+        if exclude_self_first:  # as knn_exact with exclude_self_first: the query's own row first
+            e_idx, e_dist = _own_first(e_idx, e_dist, rows)
+        self.recalls.append(float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(idx[rows], e_idx)])) / k)
+        if self.recalls[-1] < self.min_recall:
+            return knn_exact(queries, self.base, k, exclude_self_first=exclude_self_first, device=self.device)
+        idx[rows], dist[rows] = e_idx, e_dist
+        return idx, dist
 
     def join(self, queries, k: int, *, probe_share: float):
         """((idx, dist) of ``queries`` among the base, (idx, dist) of the base among ``queries``)."""

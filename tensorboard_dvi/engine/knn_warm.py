@@ -51,9 +51,19 @@ def locality_order(prev_idx: np.ndarray) -> np.ndarray:
 
 
 
-def _block_candidates(prev_idx: np.ndarray, rows: np.ndarray, hop: int = HOP_COLUMNS) -> np.ndarray:
+def _block_candidates(prev_idx: np.ndarray, rows: np.ndarray, hop: int = HOP_COLUMNS,
+                      seen: Optional[np.ndarray] = None) -> np.ndarray:
+    """The block's rows, their neighbours and those neighbours' first ``hop`` neighbours, sorted and
+    distinct. ``seen`` (n bools, all False, left so): marks instead of np.unique's sort of ~100k
+    ids per block (1.8 of a 100k round's 7.7 s, profiled)."""
     first = prev_idx[rows]
-    return np.unique(np.concatenate([rows, first.ravel(), prev_idx[first][:, :, :hop].ravel()]))
+    ids = np.concatenate([rows, first.ravel(), prev_idx[first][:, :, :hop].ravel()])
+    if seen is None:
+        return np.unique(ids)
+    seen[ids] = True
+    out = np.flatnonzero(seen)
+    seen[out] = False
+    return out
 
 
 def knn_warm(x, prev_idx, k: int, *, device: str = "cpu", min_recall: Optional[float] = None,
@@ -113,7 +123,8 @@ def _search_round(xt, sq, graph, k, max_share, info, device, hop=HOP_COLUMNS, la
     n = len(graph)
     order = locality_order(graph)
     blocks = [order[s:s + BLOCK_ROWS] for s in range(0, n, BLOCK_ROWS)]
-    cands = [_block_candidates(graph, b, hop) for b in blocks]
+    seen = np.zeros(n, bool)
+    cands = [_block_candidates(graph, b, hop, seen) for b in blocks]
     info["candidate_share"] = sum(len(c) for c in cands) / float(n * len(blocks))
     if info["candidate_share"] > max_share or min(len(c) for c in cands) < k:
         info["reason"] = f"candidates cover {info['candidate_share']:.2f} of the rows"
