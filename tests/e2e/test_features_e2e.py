@@ -14,6 +14,12 @@ from harness import dvi_frame, fitted_tensorboard
 from test_tab_e2e import JS_ISOLATED_SAMPLE, chromium, page, pytestmark, to_page  # noqa: F401 (fixtures, marks)
 
 
+JS_SAMPLE_ON_SCREEN = """(i) => {
+  const m = window.__dvi.map, r = m.root.getBoundingClientRect();
+  const [x, y] = m.toScreen(m.pos1[2 * i], m.pos1[2 * i + 1]);
+  return {x: r.left + x, y: r.top + y};
+}"""
+
 N = 500  # make_run: 400 train + 100 test
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo"]
 TEXTS = [f"review {WORDS[i % 5]} number {i}" for i in range(N)]
@@ -67,7 +73,14 @@ def test_extras_neighbours_history_and_tags_on_a_real_run(tb, page):
     frame.wait_for_function(f"() => window.__dvi.store.get().sel.length === {want}")
     # neighbours and history of one clicked sample
     frame.evaluate("() => window.__dvi.store.set({sel: []})")
-    page.mouse.click(*to_page(page, s))
+    # the click goes where the sample is drawn now, once the map is hovering it again (not at the place
+    # measured before the searches re-encoded the map)
+    page.mouse.move(5, 5)
+    frame.wait_for_function("() => document.querySelector('.dvi-tooltip').hidden")
+    at = to_page(page, frame.evaluate(JS_SAMPLE_ON_SCREEN, s["index"]))
+    page.mouse.move(*at)
+    frame.wait_for_function(f"() => {{ const t = document.querySelector('.dvi-tooltip'); return !t.hidden && t.dataset.detail === '{s['id']}'; }}")
+    page.mouse.click(*at)
     frame.wait_for_function("() => document.querySelector('.dvi-root').dataset.neighbours === '10'")
     nn = api(f"neighbours?run=textrun&epoch=1&id={s['id']}&k=10")
     got = frame.locator(".dvi-nn-row")
