@@ -191,7 +191,7 @@ def test_a_checked_search_falls_back_to_the_exact_one_below_its_recall(self_firs
     kept = K.Among(border, approx=True, cells_per_sqrt=1.0, min_recall=0.0)
     idx, dist = kept(queries, 15, exclude_self_first=self_first)
     plain = K.IVFIndex(border, cells_per_sqrt=1.0).query(queries, 15, exclude_self_first=self_first)[0]
-    rows = np.sort(np.random.RandomState(0).choice(len(queries), K.CHECK_ROWS, replace=False))
+    rows = np.sort(np.random.RandomState(0).choice(len(queries), K.CHECKED_QUERIES, replace=False))
     others = np.setdiff1d(np.arange(len(queries)), rows)
     assert np.array_equal(idx[others], plain[others]) and np.array_equal(idx[rows], exact[0][rows])
     assert kept.recalls[0] == pytest.approx(_recall(plain[rows], exact[0][rows]))

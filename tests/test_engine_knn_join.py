@@ -43,9 +43,9 @@ def test_exact_join_with_fewer_rows_than_k():
 
 def test_self_ivf_keeps_its_recall_or_hands_over_to_the_exact_search(monkeypatch):
     """knn_self_ivf: self first and a true recall@15 >= 0.985 whenever it answers (its estimate on 512
-    rows >= 0.993, probing twice the share when needed); knn_self_warm_or_ivf searches from the
-    previous graph when knn_warm accepts it, else IVF, else (estimate short) complex.knn_self's
-    exact search; the switch follows SELF_IVF_FROM / complex.APPROX_KNN_FROM (CPU only)."""
+    rows >= 0.993, probing twice the share when needed); complex.knn_self searches from the
+    previous graph when knn_warm accepts it, else IVF, else (estimate short) exactly; the switch
+    follows SELF_IVF_FROM / complex.APPROX_KNN_FROM (CPU only)."""
     torch.set_num_threads(1)
     _, x = _sets(n_base=3000, dim=32, seed=1)
     exact_i, _ = knn_exact(x, x, 20, exclude_self_first=True)
@@ -54,21 +54,22 @@ def test_self_ivf_keeps_its_recall_or_hands_over_to_the_exact_search(monkeypatch
     assert np.array_equal(idx[:, 0], np.arange(len(x))) and np.all(dist[:, 0] == 0)
     recall = np.mean([len(set(a[:15]) & set(b[:15])) / 15 for a, b in zip(idx, exact_i)])
     assert info["recall"] >= 0.99 and recall >= 0.985
+    monkeypatch.setattr(K, "SELF_IVF_FROM", 1000)  # these 3,000 rows in knn_self's IVF range
     info = {}
-    K.knn_self_warm_or_ivf(x, 20, prev_idx=None, info=info)
+    C.knn_self(x, 20, info=info)
     assert info["search"] == "ivf"
     from tensorboard_dvi.engine import knn_warm
     monkeypatch.setattr(knn_warm, "knn_warm", lambda x, prev, k, **kw: (prev, None))  # accepted
     info = {}
-    assert K.knn_self_warm_or_ivf(x, 20, prev_idx=exact_i, info=info)[0] is exact_i and info["search"] == "warm"
+    assert C.knn_self(x, 20, prev_idx=exact_i, info=info)[0] is exact_i and info["search"] == "warm"
     monkeypatch.setattr(knn_warm, "knn_warm", lambda x, prev, k, **kw: None)  # refused: IVF
     info = {}
-    K.knn_self_warm_or_ivf(x, 20, prev_idx=exact_i, info=info)
+    C.knn_self(x, 20, prev_idx=exact_i, info=info)
     assert info["search"] == "ivf"
     monkeypatch.setattr(knn_warm, "MIN_RECALL", 1.01)  # no estimate reaches it: refused, searched exactly
     info = {}
     assert K.knn_self_ivf(x, 20) is None
-    got_i, _ = K.knn_self_warm_or_ivf(x, 20, prev_idx=None, info=info)
+    got_i, _ = C.knn_self(x, 20, prev_idx=None, info=info)
     assert info["search"] == "exact" and np.array_equal(got_i, exact_i)
     assert not K.self_ivf_applies(K.SELF_IVF_FROM - 1, "cpu") and K.self_ivf_applies(K.SELF_IVF_FROM, "cpu")
     assert not K.self_ivf_applies(C.APPROX_KNN_FROM, "cpu") and not K.self_ivf_applies(K.SELF_IVF_FROM, "cuda")

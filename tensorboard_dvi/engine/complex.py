@@ -87,8 +87,10 @@ def knn_self(x, k: int, *, device: str = "cpu", approx_from: Optional[int] = Non
     on bench_speed's 45k x 512, docs/QUALITY_RESULTS.md; 100k bench run 6.7 s vs 7.3 s, recall
     0.997 vs 0.984, docs/SCALE.md); otherwise, or when that is refused: exact below
     ``approx_from`` rows or on a GPU, NNDescent (25 neighbours searched, 50 candidates: recall
-    ~0.998 at 20k on the demo, 0.91 on bench_speed's 45k x 512) above. ``info`` (a dict), when
-    given, receives which search ran ("warm", "exact", "nndescent") and the warm search's figures."""
+    ~0.998 at 20k on the demo, 0.91 on bench_speed's 45k x 512) above; from knn.SELF_IVF_FROM rows up
+    to ``complex.APPROX_KNN_FROM`` on the CPU the exact search is tried through an IVF index first
+    (knn.knn_self_ivf, kept at an estimated recall@15 >= 0.993). ``info`` (a dict), when
+    given, receives which search ran ("warm", "ivf", "exact", "nndescent") and the warm search's figures."""
     info = {} if info is None else info
     limit = APPROX_KNN_FROM if approx_from is None else int(approx_from)
     n, cpu = x.shape[0], str(device).startswith("cpu")
@@ -100,6 +102,13 @@ def knn_self(x, k: int, *, device: str = "cpu", approx_from: Optional[int] = Non
             info["search"] = "warm"
             return found
     exact = n < limit or not cpu or n <= k
+    if exact:
+        from . import knn as K
+        if K.self_ivf_applies(n, device):  # 10k rows to NNDescent's threshold: IVF where its recall holds
+            found = K.knn_self_ivf(x, k, device=device, info=info)
+            if found is not None:
+                info["search"] = "ivf"
+                return found
     info["search"] = "exact" if exact else "nndescent"
     if exact:
         return knn_exact(x, x, k, exclude_self_first=True, device=device)
@@ -116,12 +125,21 @@ def knn_self(x, k: int, *, device: str = "cpu", approx_from: Optional[int] = Non
         torch.set_num_threads(threads)
     idx, dist = idx.astype(np.int64), dist.astype(np.float32)
     # Self first at distance 0, as the exact search returns it (duplicates can displace it).
-    m = idx.shape[1]
-    for i in np.nonzero(idx[:, 0] != np.arange(n))[0]:
-        keep = idx[i] != i
-        idx[i] = np.concatenate([[i], idx[i][keep]])[:m]
-        dist[i] = np.concatenate([[0.0], dist[i][keep]])[:m]
+    moved = np.nonzero(idx[:, 0] != np.arange(n))[0]
+    idx[moved], dist[moved] = own_row_first(idx[moved], dist[moved], moved)
     return np.ascontiguousarray(idx[:, :k]), np.ascontiguousarray(dist[:, :k])
+
+
+def own_row_first(idx: np.ndarray, dist: np.ndarray, rows: np.ndarray):
+    """Neighbour lists of queries that are rows ``rows`` of the searched base, with each query's own
+    row moved to the front at distance 0 (as ``knn_exact(..., exclude_self_first=True)`` has it)."""
+    idx, dist = idx.copy(), dist.copy()
+    m = idx.shape[1]
+    for i, r in enumerate(rows):
+        keep = idx[i] != r
+        idx[i] = np.concatenate([[r], idx[i][keep]])[:m]
+        dist[i] = np.concatenate([[0.0], dist[i][keep]])[:m]
+    return idx, dist
 
 
 def smooth_knn_dist(dists: np.ndarray, k: float, n_iter: int = 64) -> Tuple[np.ndarray, np.ndarray]:

@@ -312,9 +312,7 @@ class EpochFitter:
         self.among_border = None  # large epochs: set by _border_joint
         prev_knn = self._prev_knn(prev)
         knn_info = {}  # one search at max(20, k) serves the complex (k columns) and the metrics (20)
-        # from 10k training rows to NNDescent's threshold: IVF in place of the exact search (knn.py)
-        search = K.knn_self_warm_or_ivf if K.self_ivf_applies(len(x_train), dev) else knn_self
-        knn20 = search(x_train, max(20, cfg.n_neighbors), device=dev, prev_idx=prev_knn, info=knn_info)
+        knn20 = knn_self(x_train, max(20, cfg.n_neighbors), device=dev, prev_idx=prev_knn, info=knn_info)
         cross, border_train = self._border_joint(border)
         cx = build_complex(x_train, border, n_neighbors=cfg.n_neighbors,
                            boundary_neighbors=cfg.boundary_neighbors, prune_n_epochs=cfg.prune_n_epochs,

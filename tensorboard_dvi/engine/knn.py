@@ -18,7 +18,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .complex import KNN_BLOCK_ELEMENTS, knn_exact
+from .complex import KNN_BLOCK_ELEMENTS, knn_exact, own_row_first
 
 #: share of the training cells a test row / a border point searches in a joint pass (IVFIndex.join):
 #: the smallest that found every neighbour both ways on the 100k bench run (docs/SCALE.md)
@@ -32,7 +32,7 @@ BORDER_PROBE_SHARE = 0.25
 KMEANS_ROWS_PER_CELL = 48
 
 #: queries whose exact neighbours check a search of ``Among(min_recall=...)``
-CHECK_ROWS = 256
+CHECKED_QUERIES = 256
 #: the border points' own index (their self-kNN, the test rows' boundary NN): its recall, checked;
 #: 100k bench run: 1.0 among themselves, 0.99997 for the test rows at 2 sqrt(B) cells, 1/8 probed
 BORDER_CELLS_PER_SQRT = 2.0
@@ -242,17 +242,6 @@ def _finish(q, base, idx, d2, accurate: bool = False) -> Tuple[np.ndarray, np.nd
     return idx, dist
 
 
-def _own_first(idx: np.ndarray, dist: np.ndarray, rows: np.ndarray):
-    """Each row's neighbours (searched among a base the queries are part of) with the query's own
-    row ``rows[i]`` moved to the front at distance 0."""
-    idx, dist = idx.copy(), dist.copy()
-    for i, r in enumerate(rows):
-        keep = idx[i] != r
-        idx[i] = np.concatenate([[r], idx[i][keep]])[:idx.shape[1]]
-        dist[i] = np.concatenate([[0.0], dist[i][keep]])[:idx.shape[1]]
-    return idx, dist
-
-
 def approximate(n_train: int, device: str) -> bool:
     """Whether an epoch with ``n_train`` training rows searches across sets approximately: from
     ``complex.APPROX_KNN_FROM`` rows on, on the CPU (as the self-kNN switches to NNDescent)."""
@@ -264,7 +253,7 @@ class Among:
     """k-nearest-neighbour searches among one fixed ``base``: :func:`knn_exact` (bit-identical to
     calling it), or with ``approx`` an :class:`IVFIndex` built on the first search and kept.
     With ``min_recall``, each approximate search is checked against the exact one on
-    ``CHECK_ROWS`` random queries (their exact rows are kept) and answered exactly below that
+    ``CHECKED_QUERIES`` random queries (their exact rows are kept) and answered exactly below that
     recall: for sets whose recall was not measured (the border points' index)."""
 
     def __init__(self, base, *, approx: bool, device: str = "cpu", cells_per_sqrt: float = 2.0,
@@ -286,11 +275,11 @@ class Among:
                                        accurate=self.min_recall is not None)
         if self.min_recall is None:
             return idx, dist
-        rows = np.sort(np.random.RandomState(0).choice(len(idx), min(CHECK_ROWS, len(idx)), replace=False))
+        rows = np.sort(np.random.RandomState(0).choice(len(idx), min(CHECKED_QUERIES, len(idx)), replace=False))
         sample = np.asarray(queries)[rows]
         e_idx, e_dist = knn_exact(sample, self.base, k, device=self.device)
         if exclude_self_first:  # as knn_exact with exclude_self_first: the query's own row first
-            e_idx, e_dist = _own_first(e_idx, e_dist, rows)
+            e_idx, e_dist = own_row_first(e_idx, e_dist, rows)
         self.recalls.append(float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(idx[rows], e_idx)])) / k)
         if self.recalls[-1] < self.min_recall:
             return knn_exact(queries, self.base, k, exclude_self_first=exclude_self_first, device=self.device)
@@ -368,24 +357,6 @@ def knn_self_ivf(x, k: int, *, device: str = "cpu", info: Optional[dict] = None)
 
 
 def self_ivf_applies(n_train: int, device: str) -> bool:
-    """Whether an epoch of ``n_train`` training rows searches its self-kNN through :func:`knn_self_ivf`."""
+    """Whether complex.knn_self tries :func:`knn_self_ivf` for ``n_train`` rows before its exact search."""
     from . import complex as C
     return SELF_IVF_FROM <= n_train < C.APPROX_KNN_FROM and str(device).startswith("cpu")
-
-
-def knn_self_warm_or_ivf(x, k: int, *, prev_idx, device: str = "cpu", info: dict) -> Tuple[np.ndarray, np.ndarray]:
-    """complex.knn_self below its NNDescent threshold with :func:`knn_self_ivf` in place of its exact
-    search: from the previous graph (``prev_idx``) when knn_warm.py accepts it, else IVF.
-    ``info["search"]`` says which ran ("warm", "ivf", or "exact" when the IVF recall estimate falls short)."""
-    from . import complex as C
-    from . import knn_warm as W
-    if prev_idx is not None:
-        found = W.knn_warm(x, prev_idx, k, device=device, info=info)
-        if found is not None:
-            info["search"] = "warm"
-            return found
-    found = knn_self_ivf(x, k, device=device, info=info)
-    if found is not None:
-        info["search"] = "ivf"
-        return found
-    return C.knn_self(x, k, device=device, info=info)  # the exact search
