@@ -245,18 +245,18 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
         offsets = init_positions - p0
         if graph_change is not None:
             steps = int(math.ceil(steps * min(max(graph_change, cfg.warm_refine_min), 1.0)))
-    edges = cfg.refine_edges or int(cfg.refine_edges_per_node * len(x))
-    delta = refine_positions(p0, head, tail, w, steps=steps, edges_per_step=edges,
-                             lr=cfg.refine_lr, negative_sample_rate=cfg.negative_sample_rate, generator=gen,
-                             offsets=offsets, anchor=anchor, anchor_weight=anchor_weight, mobility=mobility,
-                             repulsion=cfg.refine_repulsion, repulsion_end=cfg.refine_repulsion_end, should_stop=lambda: check_stop(should_stop),
+    # what the refinement and its optional polish share
+    graph = dict(edges_per_step=cfg.refine_edges or int(cfg.refine_edges_per_node * len(x)),
+                 negative_sample_rate=cfg.negative_sample_rate, generator=gen, repulsion=cfg.refine_repulsion,
+                 repulsion_end=cfg.refine_repulsion_end, should_stop=lambda: check_stop(should_stop))
+    delta = refine_positions(p0, head, tail, w, steps=steps, lr=cfg.refine_lr, offsets=offsets, anchor=anchor,
+                             anchor_weight=anchor_weight, mobility=mobility, **graph,
                              on_step=(lambda s: on_phase("refine", (s + 1) / steps) if s % 20 == 19 else None)
                              if on_phase is not None else None)
     if cfg.polish_steps > 0 and (anchor is not None or mobility is not None):
         # free local moves after the anchored steps (config ``polish_*``)
-        delta = refine_positions(p0, head, tail, w, steps=cfg.polish_steps, edges_per_step=edges,
-                                 lr=cfg.refine_lr * cfg.polish_lr, negative_sample_rate=cfg.negative_sample_rate,
-                                 generator=gen, offsets=delta, repulsion=cfg.refine_repulsion, repulsion_end=cfg.refine_repulsion_end, should_stop=lambda: check_stop(should_stop))
+        delta = refine_positions(p0, head, tail, w, steps=cfg.polish_steps, lr=cfg.refine_lr * cfg.polish_lr,
+                                 offsets=delta, **graph)
     pos = p0 + delta
     timings["refine"], t0 = time.perf_counter() - t0, time.perf_counter()
     train_decoder(model, x, xn, pos, cfg, gen, temporal, device, head_fn=head_fn, on_phase=on_phase,
