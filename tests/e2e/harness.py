@@ -167,6 +167,13 @@ def wait_ready(frame, epoch=None):
     frame.wait_for_function(READY_JS % cond, polling=100, timeout=HANG_GUARD_MS)
 
 
+def wait_hash(page, part: str, present: bool = True):
+    """Waits until the top page's URL hash holds ``part`` (or, with ``present=False``, no longer
+    does): the tab writes its state there on the animation frame after a change (static/store.js),
+    so an assertion right after the change races it on a loaded machine."""
+    page.wait_for_function("([p, want]) => location.hash.includes(p) === want", arg=[part, present])
+
+
 def dvi_frame(page, timeout=HANG_GUARD_MS):
     """The DVI plugin iframe of a TensorBoard page, once the tab has rendered an epoch."""
     f = plugin_frame(page)

@@ -27,7 +27,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from harness import browser, checked_page, chromium_missing_reason, dvi_frame, fitted_tensorboard
+from harness import wait_hash, browser, checked_page, chromium_missing_reason, dvi_frame, fitted_tensorboard
 
 pytestmark = [pytest.mark.e2e]
 
@@ -310,14 +310,14 @@ def test_linked_hover_selection_and_locked_slider(tb, page):
     frame.wait_for_function("() => window.__dvi.compare.hoverId === null")
     assert frame.evaluate(JS_PANE_OVERLAY, 1) > 50  # pane B draws the trail
     assert frame.locator(".dvi-cmp-selrow:not(.head)").count() == 1
-    assert "dvi.sel=" in top_hash(page)
+    wait_hash(page, "dvi.sel=")
 
     # the locked slider moves every pane
     frame.locator(".dvi-compare [aria-label='Next epoch']").click()
     ready(frame, [2, 2])
     after = [frame.evaluate(JS_PANE_PIXELS, k) for k in (0, 1)]
     assert after[0]["hash"] != before[0]["hash"] and after[1]["hash"] != before[1]["hash"]
-    assert "dvi.epoch=2" in top_hash(page)
+    wait_hash(page, "dvi.epoch=2")
     frame.locator("input[aria-label='Compare epoch']").evaluate(  # slider index 3 = epoch 4
         "el => { el.value = '3'; el.dispatchEvent(new Event('input', {bubbles: true})); }")
     ready(frame, [4, 4])
@@ -394,13 +394,13 @@ def test_alignment_on_off(tb, page):
     raw = np.array(cmp(frame, "Array.from(c.panes[1].map.pos1)")).reshape(-1, 2)
     assert np.allclose(raw, B, atol=1e-6)
     assert frame.evaluate(JS_PANE_PIXELS, 1)["hash"] != aligned_px["hash"]
-    assert "dvi.align=none" in top_hash(page)
+    wait_hash(page, "dvi.align=none")
     assert "alignment off" in frame.locator(".dvi-cmp-pane[data-pane='1'] .dvi-cmp-align").inner_text()
     # and on again
     frame.get_by_role("radio", name="Rotate").click()
     frame.wait_for_function("() => !!(window.__dvi.compare.panes[1].map.proj.align)")
     ready(frame, [3, 3])
-    assert "dvi.align" not in top_hash(page)
+    wait_hash(page, "dvi.align", present=False)
     assert np.allclose(np.array(cmp(frame, "Array.from(c.panes[1].map.pos1)")).reshape(-1, 2), shown, atol=1e-6)
 
 
@@ -438,7 +438,7 @@ def test_difference_view(tb, logged, page):
     faded = [frame.evaluate(JS_PANE_PIXELS, k) for k in (0, 1)]
     for k in (0, 1):
         assert faded[k]["strong"] < full[k]["strong"] * 0.8, (full[k], faded[k])
-    assert "dvi.cdiff=disagree" in top_hash(page)
+    wait_hash(page, "dvi.cdiff=disagree")
     # flipped in one run only
     frame.get_by_role("radio", name="Flipped").click()
     n_flip = want["flipA"] + want["flipB"]
@@ -542,7 +542,7 @@ def test_different_subsets_clamping_and_entry(tb, logged, page):
     frame.get_by_role("button", name="← One run").click()
     frame.wait_for_function("() => !window.__dvi.compare.active")
     assert frame.locator(".dvi-app").is_visible()
-    assert "dvi.compare" not in top_hash(page)
+    wait_hash(page, "dvi.compare", present=False)
 
     # a link naming a missing run falls back with a message
     page.goto("about:blank")

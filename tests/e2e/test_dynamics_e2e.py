@@ -13,7 +13,7 @@ import urllib.parse
 
 import pytest
 
-from harness import browser, checked_page, chromium_missing_reason, dvi_frame, fitted_tensorboard, wait_ready, write_logdir
+from harness import wait_hash, browser, checked_page, chromium_missing_reason, dvi_frame, fitted_tensorboard, wait_ready, write_logdir
 
 pytestmark = [pytest.mark.e2e]
 
@@ -173,7 +173,7 @@ def test_data_map_selection_and_hover_are_linked_with_the_map(tb, page):
     frame.wait_for_function("() => document.querySelector('.dvi-root').dataset.trails !== '0'")
     dm1 = frame.evaluate(JS_DM_PIXELS)
     assert dm1["dark"] > dm0["dark"] + 100, (dm0, dm1)  # black rings on the data map too (they overlap)
-    assert "dvi.sel=" in top_hash(page)
+    wait_hash(page, "dvi.sel=")
 
     # data map hover → the map's highlight ring
     i = frame.evaluate("() => window.__dvi.selectionIndices()[0]")

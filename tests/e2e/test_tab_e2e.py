@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness import HANG_GUARD_MS, browser, checked_page, chromium_missing_reason, dvi_frame, fitted_tensorboard, wait_ready, write_logdir
+from harness import wait_hash, HANG_GUARD_MS, browser, checked_page, chromium_missing_reason, dvi_frame, fitted_tensorboard, wait_ready, write_logdir
 
 pytestmark = [pytest.mark.e2e]
 
@@ -203,7 +203,7 @@ def test_slider_and_keys_change_epoch_and_points_move(tb, page):
     settle(frame, 2)
     frame.get_by_role("button", name="Next epoch").click()
     settle(frame, 3)
-    assert "dvi.epoch=3" in top_hash(page)
+    wait_hash(page, "dvi.epoch=3")
     # play runs to the last epoch
     frame.get_by_role("button", name="Play").click()
     settle(frame, EPOCHS)
@@ -271,7 +271,7 @@ def test_click_and_box_selection_show_trails(tb, page):
     n_sel = frame.evaluate("() => window.__dvi.store.get().sel.length")
     frame.wait_for_function(f"() => document.querySelector('.dvi-root').dataset.trails === '{min(n_sel, 100)}'")
     assert frame.evaluate(JS_OVERLAY_PIXELS) > 500
-    assert "dvi.sel=" in top_hash(page)
+    wait_hash(page, "dvi.sel=")
     # lasso (a triangle) adds to the selection with shift held
     frame.get_by_role("radio", name="Lasso").click()
     page.keyboard.down("Shift")
@@ -311,7 +311,7 @@ def test_filters_change_what_is_drawn(tb, page):
     assert info.inner_text().startswith(f"{k} of {N}")
     after = frame.evaluate(JS_POINT_PIXELS)
     assert after["strong"] < before["strong"] * 0.5, (before, after)
-    assert "dvi.fl=3" in top_hash(page)
+    wait_hash(page, "dvi.fl=3")
     frame.get_by_role("button", name="Clear filters").click()
     frame.wait_for_function(f"() => window.__dvi.map.visibleCount === {N}")
     frame.get_by_role("radio", name="Misclassified").click()
