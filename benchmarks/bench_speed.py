@@ -113,6 +113,8 @@ def main(argv=None):
               + "/".join(f"{t:.1f}" for t in tus) + "); refine steps "
               + "/".join(str(i.get("refine_steps")) for i in infos) + "; warm stages (median) "
               + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+              + "; first epoch's stages " + ", ".join(
+                  f"{k} {v:.1f}" for k, v in {**infos[0]["timings"], **infos[0].get("train_timings", {})}.items())
               + f"; self-kNN of the first epoch {infos[0].get('knn_search', {}).get('search', '?')}"
               + "; of the warm epochs " + ", ".join(
                   "{search} ({rounds} rounds, recall@15 est. {recall})".format(
