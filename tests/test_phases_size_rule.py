@@ -1,6 +1,7 @@
 """umap-learn's size rule in the training phases (EngineConfig ``large_*``): above ``large_nodes``
 nodes the encoder draws ``large_edges_factor`` x its edge samples, the decoder takes at most
-``large_decoder_steps`` steps and the refinement ``refine_steps`` instead of ``refine_steps_small``."""
+``large_decoder_steps`` steps and the refinement ``refine_steps`` instead of ``refine_steps_small``;
+warm-started epochs there draw ``large_warm_edges_factor`` x the warm encoder's edge samples."""
 
 import numpy as np
 import torch
@@ -12,7 +13,7 @@ from tensorboard_dvi.engine.config import EngineConfig
 from tensorboard_dvi.engine.model import Visualizer
 
 
-def _fit(monkeypatch, **kw):
+def _fit(monkeypatch, warm=False, **kw):
     draws, schedules = [], []
     real_sample, real_lrs = phases.sample_edges, phases.warmup_cosine_lrs
     monkeypatch.setattr(phases, "sample_edges", lambda w, n, g: draws.append(n) or real_sample(w, n, g))
@@ -22,7 +23,7 @@ def _fit(monkeypatch, **kw):
     cx = build_complex(x, np.zeros((0, x.shape[1]), np.float32), min_border=5)
     cfg = EngineConfig(max_trainer_epochs=1, edges_per_node=2, decoder_epochs=1, decoder_min_steps=12,
                        decoder_batch=100, refine_steps_small=30, refine_steps=10, **kw)
-    rep = phases.train_visualizer(Visualizer(x.shape[1], cfg.hidden), cx, cfg, device="cpu", seed=0)
+    rep = phases.train_visualizer(Visualizer(x.shape[1], cfg.hidden), cx, cfg, device="cpu", seed=0, warm=warm)
     # schedules: the encoder's steps, then the decoder's
     return draws[0], schedules[1], rep["refine_steps"], len(cx.nodes)
 
@@ -35,3 +36,12 @@ def test_the_size_rule_acts_only_above_large_nodes(monkeypatch):
     assert large[:3] == (n, 9, 10)            # half the edges; passes capped at ceil(7 / 3) = 3 (9 steps)
     uncapped = _fit(monkeypatch, large_nodes=n - 1, large_edges_factor=1.0, large_decoder_steps=None)
     assert uncapped[:3] == (2 * n, 12, 10)
+
+
+def test_warm_epochs_above_large_nodes_draw_fewer_encoder_edges(monkeypatch):
+    n = _fit(monkeypatch, large_nodes=10_000)[3]
+    # warm, small: warm_edges_factor (0.5) only; warm, large: x large_warm_edges_factor too; cold, large: neither
+    assert _fit(monkeypatch, warm=True, large_nodes=10_000, large_warm_edges_factor=0.25)[0] == n
+    assert _fit(monkeypatch, warm=True, large_nodes=n - 1, large_warm_edges_factor=0.25)[0] == int(n * 0.25)
+    assert _fit(monkeypatch, large_nodes=n - 1, large_warm_edges_factor=0.25)[0] == 2 * n
+    assert EngineConfig().large_warm_edges_factor == 0.4

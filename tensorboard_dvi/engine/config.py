@@ -57,6 +57,13 @@ class EngineConfig:
     #: (docs/QUALITY_RESULTS.md, "Speed, seventh pass")
     large_nodes: int = 10_000
     large_edges_factor: float = 1.0
+    #: warm-started epochs only, on complexes of more than ``large_nodes`` nodes: the encoder's edge
+    #: samples x this (on top of ``warm_edges_factor``): the encoder starts at the previous epoch's
+    #: weights there and the drawn positions come from the refinement, which starts at the previous map.
+    #: 0.4 (umap-learn's 200/500): the 18k + 2k tabular run's NN@15, boundary NN and PPR within ±0.01 of
+    #: 1.0 at seeds 0 and 1 (tr −0.004/−0.008), the warm encoder of bench_speed's 20k x 512 −60 %
+    #: (docs/QUALITY_RESULTS.md, "Speed, eighth pass")
+    large_warm_edges_factor: float = 0.4
     large_decoder_steps: Optional[int] = 800
     #: share of the sampling weight given to the boundary complex (None: raw weights, ~60 %
     #: on the demo, which starves the spatial neighbours; docs/ENGINE_RESULTS.md)

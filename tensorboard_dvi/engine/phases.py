@@ -230,6 +230,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     n_samples = cfg.edges_per_trainer_epoch or cfg.edges_per_node * len(cx.nodes)
     large = len(cx.nodes) > cfg.large_nodes  # umap-learn's size rule (config ``large_*``)
     n_samples *= (cfg.warm_edges_factor if warm else 1.0) * (cfg.large_edges_factor if large else 1.0)
+    n_samples *= cfg.large_warm_edges_factor if large and warm else 1.0
     n_samples = max(int(n_samples), 1)
     model.set_normalization(x)
     xn = (x - model.center) / model.scale
