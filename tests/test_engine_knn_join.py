@@ -72,4 +72,33 @@ def test_self_ivf_keeps_its_recall_or_hands_over_to_the_exact_search(monkeypatch
     got_i, _ = C.knn_self(x, 20, prev_idx=None, info=info)
     assert info["search"] == "exact" and np.array_equal(got_i, exact_i)
     assert not K.self_ivf_applies(K.SELF_IVF_FROM - 1, "cpu") and K.self_ivf_applies(K.SELF_IVF_FROM, "cpu")
-    assert not K.self_ivf_applies(C.APPROX_KNN_FROM, "cpu") and not K.self_ivf_applies(K.SELF_IVF_FROM, "cuda")
+    assert K.self_ivf_applies(C.APPROX_KNN_FROM, "cpu") and not K.self_ivf_applies(K.SELF_IVF_UNTIL, "cpu")
+    assert not K.self_ivf_applies(K.SELF_IVF_FROM, "cuda")
+
+
+def test_self_ivf_where_nndescent_would_run_probes_less_and_keeps_its_recall(monkeypatch):
+    """From complex.APPROX_KNN_FROM rows up to SELF_IVF_UNTIL, knn_self tries IVF before NNDescent (no numba
+    compile): the first of LARGE_SELF_PROBE_SHARES, kept at an estimate >= LARGE_SELF_MIN_RECALL, the true
+    recall@15 close to it; the same rows below the threshold keep the exact search's bar."""
+    torch.set_num_threads(1)
+    _, x = _sets(n_base=3000, dim=32, seed=1)
+    exact_i, _ = knn_exact(x, x, 20, exclude_self_first=True)
+    monkeypatch.setattr(K, "SELF_IVF_FROM", 1000)
+    monkeypatch.setattr(K, "LARGE_SELF_PROBE_SHARES", (0.25, 0.5))  # ~55 cells here, not ~210 (45k rows)
+    shares = []
+    real = K.knn_self_ivf
+    monkeypatch.setattr(K, "knn_self_ivf", lambda *a, **kw: shares.append(kw) or real(*a, **kw))
+    info = {}
+    idx, dist = C.knn_self(x, 20, approx_from=2000, info=info)  # 3,000 rows: NNDescent's side of the threshold
+    assert info["search"] == "ivf" and shares[-1]["shares"] == K.LARGE_SELF_PROBE_SHARES
+    assert shares[-1]["min_recall"] == K.LARGE_SELF_MIN_RECALL and info["recall"] >= K.LARGE_SELF_MIN_RECALL
+    assert info["probe_share"] in K.LARGE_SELF_PROBE_SHARES
+    assert np.array_equal(idx[:, 0], np.arange(len(x))) and np.all(dist[:, 0] == 0)
+    recall = np.mean([len(set(a[:15]) & set(b[:15])) / 15 for a, b in zip(idx, exact_i)])
+    assert recall >= 0.97
+    C.knn_self(x, 20, approx_from=4000)  # the exact search's side: the default shares and bar
+    assert "shares" not in shares[-1] and "min_recall" not in shares[-1]
+    monkeypatch.setattr(K, "SELF_IVF_UNTIL", 2500)  # above SELF_IVF_UNTIL: not tried
+    n = len(shares)
+    C.knn_self(x, 20, approx_from=4000)
+    assert len(shares) == n

@@ -69,7 +69,8 @@ def knn_reuse(known, queries, base, k: int, *, device: str = "cpu") -> Tuple[np.
 
 
 #: From this many training points on (CPU only), the self-kNN of an epoch uses pynndescent's
-#: NNDescent instead of the exact search. Measured (docs/SCALE.md, 256-d, 1 thread, loaded
+#: NNDescent instead of the exact search (up to knn.SELF_IVF_UNTIL rows only where an IVF search
+#: missed too much). Measured (docs/SCALE.md, 256-d, 1 thread, loaded
 #: machine): exact 1.0 s at 5k, 7.9 s at 10k, 54-58 s at 20k (quadratic); NNDescent with the
 #: settings below 10 s at 20k, recall 0.998, plus a numba compile of 1-5 min once per process.
 #: From the same size the epoch's cross-searches (test rows, border points <-> training rows)
@@ -88,8 +89,9 @@ def knn_self(x, k: int, *, device: str = "cpu", approx_from: Optional[int] = Non
     0.997 vs 0.984, docs/SCALE.md); otherwise, or when that is refused: exact below
     ``approx_from`` rows or on a GPU, NNDescent (25 neighbours searched, 50 candidates: recall
     ~0.998 at 20k on the demo, 0.91 on bench_speed's 45k x 512) above; from knn.SELF_IVF_FROM rows up
-    to ``complex.APPROX_KNN_FROM`` on the CPU the exact search is tried through an IVF index first
-    (knn.knn_self_ivf, kept at an estimated recall@15 >= 0.993). ``info`` (a dict), when
+    to knn.SELF_IVF_UNTIL on the CPU an IVF index is tried first (knn.knn_self_ivf, kept at an estimated
+    recall@15 >= 0.993 where the exact search is the alternative, >= 0.98 where NNDescent is: no numba
+    compile in the process, ~24 s of CPU). ``info`` (a dict), when
     given, receives which search ran ("warm", "ivf", "exact", "nndescent") and the warm search's figures."""
     info = {} if info is None else info
     limit = APPROX_KNN_FROM if approx_from is None else int(approx_from)
@@ -102,13 +104,14 @@ def knn_self(x, k: int, *, device: str = "cpu", approx_from: Optional[int] = Non
             info["search"] = "warm"
             return found
     exact = n < limit or not cpu or n <= k
-    if exact:
-        from . import knn as K
-        if K.self_ivf_applies(n, device):  # 10k rows to NNDescent's threshold: IVF where its recall holds
-            found = K.knn_self_ivf(x, k, device=device, info=info)
-            if found is not None:
-                info["search"] = "ivf"
-                return found
+    from . import knn as K
+    if K.self_ivf_applies(n, device) and n > k:  # 10k to 50k rows: IVF where its recall holds
+        # where NNDescent (unchecked) is the alternative, fewer probes and a lower bar (knn.py)
+        large = {} if exact else {"shares": K.LARGE_SELF_PROBE_SHARES, "min_recall": K.LARGE_SELF_MIN_RECALL}
+        found = K.knn_self_ivf(x, k, device=device, info=info, **large)
+        if found is not None:
+            info["search"] = "ivf"
+            return found
     info["search"] = "exact" if exact else "nndescent"
     if exact:
         return knn_exact(x, x, k, exclude_self_first=True, device=device)

@@ -323,40 +323,51 @@ def exact_join(queries, base, k: int, *, device: str = "cpu") -> Tuple[Tuple[np.
     return _finish(q, b, best_i, best_d), _finish(b, q, torch.cat(b_i), torch.cat(b_d))
 
 
-#: From ``SELF_IVF_FROM`` training rows up to complex.APPROX_KNN_FROM (CPU), where NNDescent takes
-#: over, an epoch's self-kNN is searched through an IVF index probing ``SELF_PROBE_SHARE`` of its cells
-#: wherever it would be searched exactly (the first epoch, or a warm search knn_warm.py refused):
+#: From ``SELF_IVF_FROM`` training rows up to ``SELF_IVF_UNTIL`` (CPU) an epoch's self-kNN is searched
+#: through an IVF index wherever it would be searched from scratch (the first epoch, or a warm search
+#: knn_warm.py refused). Below complex.APPROX_KNN_FROM (20k), where the exact search is the alternative,
+#: ``SELF_PROBE_SHARE`` of the cells, twice that when too few were found, kept at knn_warm's MIN_RECALL:
 #: 18k x 512 (bench_speed's 20k run) 1.9 s instead of 5.5 s exact, recall@15 1.0000; 18k x 64 (a
-#: tabular MLP's features) 1.0 s instead of 1.6 s, recall 0.9994. Not above: at 45k x 512 it took
-#: 10.4 s of CPU against NNDescent's 23.8 s on its first call in a process (numba compile) but 4.2 s
-#: after, and a warm search refused there runs it every epoch (docs/QUALITY_RESULTS.md, "Speed, seventh pass").
+#: tabular MLP's features) 1.0 s instead of 1.6 s, recall 0.9994 (docs/QUALITY_RESULTS.md, "Speed, seventh pass").
 SELF_IVF_FROM = 10_000
 SELF_PROBE_SHARE = 0.125
+#: From 20k rows up to ``SELF_IVF_UNTIL`` NNDescent is the alternative: its result is not checked (recall@15
+#: 0.90 on bench_speed's 45k x 512) and its numba compile costs ~24 s of CPU once per process (4.2 s per
+#: search after). IVF probes ``LARGE_SELF_PROBE_SHARES`` there, kept at an estimated recall@15 >=
+#: ``LARGE_SELF_MIN_RECALL``: 45k x 512, 1/16 of the cells: 5.0 s, recall 0.984 (1/8: 6.7 s, 1.0000).
+#: Above, its cost (N^1.5) loses to NNDescent's (docs/QUALITY_RESULTS.md, "Speed, eighth pass").
+SELF_IVF_UNTIL = 50_000
+LARGE_SELF_PROBE_SHARES = (0.0625, 0.125)
+LARGE_SELF_MIN_RECALL = 0.98
 
 
-def knn_self_ivf(x, k: int, *, device: str = "cpu", info: Optional[dict] = None) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    """Self-first kNN of ``x`` among itself through an IVF index (``SELF_PROBE_SHARE`` of ~sqrt(N)
-    cells per row, twice that when too few were found): (int64 idx, float32 dist), as
-    complex.knn_self returns it, or None when the recall@15 estimated on knn_warm's ``CHECK_ROWS`` random
-    rows (searched exactly) stays below its ``MIN_RECALL`` (0.993; the probed cells miss neighbours on
+def knn_self_ivf(x, k: int, *, device: str = "cpu", info: Optional[dict] = None, shares=None,
+                 min_recall: Optional[float] = None) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """Self-first kNN of ``x`` among itself through an IVF index (~sqrt(N) cells; each row probes the
+    first of ``shares`` of them, the next share when too few were found; default ``SELF_PROBE_SHARE``
+    and twice that): (int64 idx, float32 dist), as complex.knn_self returns it, or None when the
+    recall@15 estimated on knn_warm's ``CHECK_ROWS`` random rows (searched exactly) stays below
+    ``min_recall`` (default knn_warm's ``MIN_RECALL``, 0.993; the probed cells miss neighbours on
     data whose classes spread over many cells: text_tokens' first epoch, 2.5k rows, 0.86 at 0.125)."""
     from .knn_warm import CHECK_ROWS, MIN_RECALL
     info = {} if info is None else info
+    shares = (SELF_PROBE_SHARE, 2 * SELF_PROBE_SHARE) if shares is None else tuple(shares)
+    min_recall = MIN_RECALL if min_recall is None else min_recall
     rows = np.sort(np.random.default_rng(0).choice(len(x), min(CHECK_ROWS, len(x)), replace=False))
     exact = knn_exact(np.asarray(x)[rows], x, 16, device=device)[0]  # self first (a duplicate may precede it)
-    index = IVFIndex(x, cells_per_sqrt=1.0, probe_share=SELF_PROBE_SHARE, device=device)
-    for share in (SELF_PROBE_SHARE, 2 * SELF_PROBE_SHARE):
+    index = IVFIndex(x, cells_per_sqrt=1.0, probe_share=shares[0], device=device)
+    for share in shares:
         index.n_probe = index.probes(share)
         found = index.query(x, k, exclude_self_first=True)
         hits = sum(len(np.intersect1d(f[1:15], e[e != r][:14])) for f, e, r in zip(found[0][rows], exact, rows))
         recall = hits / float(len(rows) * 14)  # recall@15 of the neighbours proper, as knn_warm.py estimates it
         info.update(probe_share=share, recall=recall)
-        if recall >= MIN_RECALL:
+        if recall >= min_recall:
             return found
     return None
 
 
 def self_ivf_applies(n_train: int, device: str) -> bool:
-    """Whether complex.knn_self tries :func:`knn_self_ivf` for ``n_train`` rows before its exact search."""
-    from . import complex as C
-    return SELF_IVF_FROM <= n_train < C.APPROX_KNN_FROM and str(device).startswith("cpu")
+    """Whether complex.knn_self tries :func:`knn_self_ivf` for ``n_train`` rows before its exact search
+    or NNDescent."""
+    return SELF_IVF_FROM <= n_train < SELF_IVF_UNTIL and str(device).startswith("cpu")
