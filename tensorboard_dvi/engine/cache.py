@@ -55,6 +55,8 @@ STATE_FILE = "visualizer.pt"
 KNN_FILE = "knn.npy"
 NPR_FILE = "npr.npy"
 OFFSETS_FILE = "offsets.npy"
+#: mean of the training representations (drift.py: the map's centre follows it)
+CENTROID_FILE = "centroid.npy"
 BORDER_EMBEDDING_FILE = "border_embedding.npy"
 BORDER_ROWS_FILE = "border_rows.npy"
 RUN_METRICS_FILE = "run_metrics.json"
@@ -226,6 +228,13 @@ class RunCache:
         """Per training row, refined position − encoder output (None when not stored)."""
         try:
             return self._npy(epoch, OFFSETS_FILE)
+        except NotFittedError:
+            return None
+
+    def centroid(self, epoch: int) -> Optional[np.ndarray]:
+        """Mean of the epoch's training representations (None when not stored)."""
+        try:
+            return self._npy(epoch, CENTROID_FILE)
         except NotFittedError:
             return None
 
