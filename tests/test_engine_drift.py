@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 from tensorboard_dvi.engine import drift as D
+from tensorboard_dvi.engine.cache import map_shift
 from tensorboard_dvi.engine.model import Visualizer
 
 
@@ -49,4 +50,6 @@ def test_no_drift_record_starts_a_new_chain(tmp_path):
     assert rec["shift"] == [0.0, 0.0] and rec["scale"] > 0 and c.shape == (4,)
     torch.testing.assert_close(pos, before)
     assert D.follow_mean(cache, 1, 0.0, model, pos, np.zeros((30, 4), np.float32), 30) == (None, None)
-    assert D.shift({"drift": {"shift": ["a", 1]}}).tolist() == [0.0, 0.0]  # a damaged record moves nothing
+    assert map_shift({"drift": {"shift": ["a", 1]}}) == [0.0, 0.0]  # a damaged record moves nothing
+    assert map_shift({"drift": {"shift": [float("nan"), 1]}}) == [0.0, 0.0]
+    assert map_shift({"drift": {"shift": [2.5, 0]}}) == [2.5, 0.0]

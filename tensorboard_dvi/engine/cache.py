@@ -68,6 +68,17 @@ METRIC_KEYS = ("nn_10", "nn_15", "nn_20", "nn_15_test", "nn_15_test_rows", "boun
 RUN_METRIC_KEYS = ("tnn_3", "tnn_5", "tr", "temporal_corr")
 
 
+def map_shift(epoch_info: dict) -> list:
+    """[x, y]: how far the epoch's whole map was moved to follow the representations' mean
+    (engine/drift.py; ``epoch.json``'s ``drift.shift``), [0, 0] without a usable record."""
+    rec = epoch_info.get("drift") if isinstance(epoch_info, dict) else None
+    try:
+        w = np.asarray(rec["shift"], np.float64).reshape(2) if isinstance(rec, dict) else np.zeros(2)
+    except (KeyError, ValueError, TypeError):
+        return [0.0, 0.0]
+    return w.tolist() if np.isfinite(w).all() else [0.0, 0.0]
+
+
 def default_cache_dir(run_path: str) -> str:
     """Where results for ``run_path`` live: never inside the logdir.
 

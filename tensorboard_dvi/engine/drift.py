@@ -56,16 +56,6 @@ def next_shift(shifts: List[np.ndarray], centroids: List[np.ndarray], centroid: 
     return np.array([best, 0.0])
 
 
-def shift(epoch_info: dict) -> np.ndarray:
-    """The map centre's translation recorded in an epoch's ``epoch.json`` (0 without a record)."""
-    rec = epoch_info.get("drift")
-    try:
-        w = np.asarray(rec["shift"], np.float32).reshape(2) if isinstance(rec, dict) else np.zeros(2, np.float32)
-    except (KeyError, ValueError, TypeError):
-        return np.zeros(2, np.float32)
-    return w if np.isfinite(w).all() else np.zeros(2, np.float32)
-
-
 def _linears(seq: nn.Sequential) -> List[nn.Linear]:
     return [m for m in seq if isinstance(m, nn.Linear)]
 

@@ -18,7 +18,7 @@ from . import background as bg
 from . import metrics as M
 from .cache import (BACKGROUND_META, BACKGROUND_PNG, BORDER_EMBEDDING_FILE, BORDER_ROWS_FILE, CACHE_FORMAT,
                     CENTROID_FILE, EMBEDDING_FILE, EPOCH_FILE, GRID_CLASSES, GRID_CONFIDENCE, KNN_FILE, METRICS_FILE, NPR_FILE,
-                    OFFSETS_FILE, STATE_FILE, RunCache)
+                    OFFSETS_FILE, STATE_FILE, RunCache, map_shift)
 from . import drift as D
 from . import knn as K
 from .complex import build_complex, knn_exact, knn_self
@@ -251,7 +251,8 @@ class EpochFitter:
                 return anchor
             step = (np.asarray(self.cache.embedding(prev), np.float32)
                     - np.asarray(self.cache.embedding(before), np.float32))[self.train_rows]
-            step -= D.shift(info) - D.shift(self.cache.epoch_info(before))  # the whole map's move is not the sample's
+            # the whole map's move (drift.py) is not the sample's
+            step -= np.subtract(map_shift(info), map_shift(self.cache.epoch_info(before))).astype(np.float32)
         except (OSError, ValueError, KeyError):  # the epoch before is gone from the cache: no momentum
             return anchor
         out = anchor.clone()
