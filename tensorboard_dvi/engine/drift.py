@@ -22,8 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
-#: Gauss-Newton steps of the 2-parameter MDS solve
+#: Gauss-Newton steps of the 1-parameter MDS solve
 STEPS = 30
+#: earlier epochs of the chain the new centre is placed against (every record carries the chain's
+#: scale, so a long run reads a bounded number of records per epoch)
+HISTORY = 64
 
 
 def spread(x: np.ndarray) -> float:
@@ -72,10 +75,10 @@ def translate_model(model, delta: np.ndarray) -> None:
 
 
 def chain(cache, prev) -> Tuple[List[np.ndarray], List[np.ndarray], Optional[float]]:
-    """(shifts, centroids, scale) of the epochs in ``prev``'s warm-start chain, oldest first;
-    empty lists and None when the chain has no drift record (fitted before it, or drift off)."""
+    """(shifts, centroids, scale) of the last ``HISTORY`` epochs of ``prev``'s warm-start chain, oldest
+    first; empty lists and None when the chain has no drift record (fitted before it, or drift off)."""
     shifts, cents, scale, e, seen = [], [], None, prev, set()
-    while e is not None and e not in seen:
+    while e is not None and e not in seen and len(seen) < HISTORY:
         seen.add(e)
         try:
             info = cache.epoch_info(e)
