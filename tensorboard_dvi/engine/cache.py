@@ -278,8 +278,9 @@ class RunCache:
             if isinstance(uids, dict) else {}
         at = raw.get("fitted_at")
         out["fitted_at"] = {str(k): _finite_or_none(v) for k, v in at.items()} if isinstance(at, dict) else {}
-        if "n_samples" in raw:
-            out["n_samples"] = _finite_or_none(raw["n_samples"])
+        if "n_samples" in raw:  # a count: an integer (or None), not the float _finite_or_none makes
+            n = _finite_or_none(raw["n_samples"])
+            out["n_samples"] = int(n) if n is not None and n >= 0 and float(n).is_integer() else None
         return out
 
     def knn(self, epoch: int) -> np.ndarray:
