@@ -1,6 +1,7 @@
 """The map's centre follows the representations' mean (engine/drift.py)."""
 
 import numpy as np
+import pytest
 import torch
 
 from tensorboard_dvi.engine import drift as D
@@ -53,3 +54,10 @@ def test_no_drift_record_starts_a_new_chain(tmp_path):
     assert map_shift({"drift": {"shift": ["a", 1]}}) == [0.0, 0.0]  # a damaged record moves nothing
     assert map_shift({"drift": {"shift": [float("nan"), 1]}}) == [0.0, 0.0]
     assert map_shift({"drift": {"shift": [2.5, 0]}}) == [2.5, 0.0]
+
+
+def test_spread_in_blocks_is_the_rms_distance_to_the_mean():
+    x = (np.random.RandomState(0).randn(1000, 6) * 3 + 5).astype(np.float32)
+    want = np.sqrt(((x.astype(np.float64) - x.mean(0, dtype=np.float64)) ** 2).sum(1).mean())
+    assert D.spread(x, block=64) == pytest.approx(want, rel=1e-9)
+    assert D.spread(np.zeros((0, 3), np.float32)) == 0.0
