@@ -260,8 +260,10 @@ def test_trails_drawn_relative_to_the_map_unless_its_drift_is_asked_for(tb, page
     frame.wait_for_function("() => document.querySelector('.dvi-root').dataset.trails === '1'")
     shifts = frame.evaluate("() => window.__dvi.map.trails.shifts")
     assert shifts and len({tuple(v) for v in shifts if v}) > 1, shifts  # the maps did move
-    relative = frame.evaluate(JS_OVERLAY_IMAGE)
     box = frame.locator("#dvi-tdrift")
+    box.hover()  # the pointer off the map: no hover ring in the overlay compared below
+    frame.wait_for_function("() => window.__dvi.map.highlight < 0")
+    relative = frame.evaluate(JS_OVERLAY_IMAGE)
     assert not box.is_checked()
     box.check()
     frame.wait_for_function("() => window.__dvi.store.get().tdrift === true")
