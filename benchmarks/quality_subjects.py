@@ -16,6 +16,16 @@ demo's hash-checked wheel):
   label noise (96-d).
 - ``tabular_mlp``: MLP on sklearn's make_classification (6 classes, 30 features) (64-d).
 
+One more subject, selectable by name only (``--subjects mnist_cnn512``), not in
+``SUBJECTS`` (it triples a default run's time):
+
+- ``mnist_cnn512``: a validation subject in the *shape* of issue 12's held-out case
+  (a small CNN on a 10-class image set, 5,000 train + 1,000 test logged, 512-d,
+  8 epochs), with data we may use: real MNIST, a CNN unlike the demo's (two conv
+  blocks of 32 and 64 channels, dropout, a 512-unit layer), trained on 12,000
+  images with 10 % label noise. It checks that defaults hold at that shape; it is
+  *not* used for tuning (tuning on it would make it one more tuned subject).
+
 ``ArrayReader`` exposes a subject with the RunReader API the engine reads.
 Cached under ``benchmarks/.cache/subjects/`` (gitignored): reruns are cheap.
 """
@@ -38,7 +48,18 @@ CACHE = os.path.join(HERE, ".cache")
 EPOCHS = 8
 N_TRAIN, N_TEST = 2500, 500
 SUBJECTS = ("mnist_cnn", "resnet_colour", "text_tokens", "tabular_mlp")
-NOISE = {"mnist_cnn": 0.0, "resnet_colour": 0.2, "text_tokens": 0.1, "tabular_mlp": 0.0}
+EXTRA_SUBJECTS = ("mnist_cnn512",)  # by name only: the held-out-shaped check, not for tuning
+NOISE = {"mnist_cnn": 0.0, "resnet_colour": 0.2, "text_tokens": 0.1, "tabular_mlp": 0.0, "mnist_cnn512": 0.1}
+#: logged (train, test) rows where a subject differs from (N_TRAIN, N_TEST)
+SIZES = {"mnist_cnn512": (5000, 1000)}
+MNIST512_TRAIN_IMAGES = 12000
+
+
+def sizes(name: str) -> tuple:
+    """(logged train rows, test rows) of a subject; a name not known is an error naming it."""
+    if name not in SUBJECTS + EXTRA_SUBJECTS:
+        raise ValueError(f"unknown quality subject {name!r}; known: {', '.join(SUBJECTS + EXTRA_SUBJECTS)}")
+    return SIZES.get(name, (N_TRAIN, N_TEST))
 
 from tensorboard_dvi.border import find_border_points  # noqa: E402
 
@@ -51,14 +72,17 @@ def _noisy(y, frac, classes, rng):
     return y
 
 
-def mnist_data(rng):
+def mnist_data(rng, n=4000, n_test=N_TEST):
     sys.path.insert(0, os.path.join(ROOT, "demo"))
     import mnist_data
     d = np.load(mnist_data.fetch(), allow_pickle=False)
-    n = 4000
     x = torch.from_numpy(d["train_x"][:n]).float().div(255).unsqueeze(1)
-    xt = torch.from_numpy(d["test_x"][:N_TEST]).float().div(255).unsqueeze(1)
-    return x, d["train_y"][:n].astype(np.int64), xt, d["test_y"][:N_TEST].astype(np.int64), 10
+    xt = torch.from_numpy(d["test_x"][:n_test]).float().div(255).unsqueeze(1)
+    return x, d["train_y"][:n].astype(np.int64), xt, d["test_y"][:n_test].astype(np.int64), 10
+
+
+def mnist512_data(rng):
+    return mnist_data(rng, MNIST512_TRAIN_IMAGES, SIZES["mnist_cnn512"][1])
 
 
 def colour_images(rng, n):
@@ -139,6 +163,22 @@ class SmallCNN(nn.Module):
         return F.relu(self.fc1(x.flatten(1)))
 
 
+class CNN512(nn.Module):
+    """Held-out-shaped CNN: two conv blocks (32, 64 channels, 3x3), dropout, a 512-d layer."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.convs = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                   nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25))
+        self.fc = nn.Linear(64 * 7 * 7, 512)
+        self.drop = nn.Dropout(0.5)
+        self.head = nn.Linear(512, classes)
+
+    def features(self, x):
+        # the dropout after the 512-d layer acts on the representation seen by the head (train mode only)
+        return self.drop(F.relu(self.fc(self.convs(x).flatten(1))))
+
+
 class Block(nn.Module):
     def __init__(self, cin, cout, stride):
         super().__init__()
@@ -195,16 +235,19 @@ def train_subject(name: str, seed: int = 0, epochs: int = EPOCHS) -> dict:
     """Train the subject and record every epoch what the writer would log."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    n_log, _ = sizes(name)
     x, y, xt, yt, classes = {"mnist_cnn": mnist_data, "resnet_colour": colour_data, "text_tokens": text_data,
-                             "tabular_mlp": tabular_data}[name](rng)
+                             "tabular_mlp": tabular_data, "mnist_cnn512": mnist512_data}[name](rng)
     y_train = _noisy(y, NOISE[name], classes, rng) if NOISE[name] else y
     model = {"mnist_cnn": lambda: SmallCNN(classes=classes), "resnet_colour": lambda: SmallResNet(classes),
-             "text_tokens": lambda: TextNet(classes), "tabular_mlp": lambda: TabularMLP(classes)}[name]()
-    lr = {"mnist_cnn": 1e-3, "resnet_colour": 2e-3, "text_tokens": 3e-3, "tabular_mlp": 1e-3}[name]
+             "text_tokens": lambda: TextNet(classes), "tabular_mlp": lambda: TabularMLP(classes),
+             "mnist_cnn512": lambda: CNN512(classes)}[name]()
+    lr = {"mnist_cnn": 1e-3, "resnet_colour": 2e-3, "text_tokens": 3e-3, "tabular_mlp": 1e-3,
+          "mnist_cnn512": 1e-3}[name]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     text = name == "text_tokens"
     to_input = (lambda ids: model.embed(ids)) if text else (lambda v: v)
-    logged = torch.cat([x[:N_TRAIN], xt])
+    logged = torch.cat([x[:n_log], xt])
     out = {"reps": [], "logits": [], "head_w": [], "head_b": [], "border": [], "acc": []}
     yt_t = torch.from_numpy(y_train)
     for epoch in range(1, epochs + 1):
@@ -227,23 +270,23 @@ def train_subject(name: str, seed: int = 0, epochs: int = EPOCHS) -> dict:
             return r, model.head(r)
 
         with torch.no_grad():
-            b = find_border_points(forward, lambda ix: inputs[torch.as_tensor(ix)], logits[:N_TRAIN].argmax(1).numpy(),
-                                   logits[:N_TRAIN].numpy(), N_TRAIN // 10, seed * 1000 + epoch)
+            b = find_border_points(forward, lambda ix: inputs[torch.as_tensor(ix)], logits[:n_log].argmax(1).numpy(),
+                                   logits[:n_log].numpy(), n_log // 10, seed * 1000 + epoch)
         out["reps"].append(reps.numpy().astype(np.float32))
         out["logits"].append(logits.numpy().astype(np.float32))
         out["head_w"].append(model.head.weight.detach().numpy().copy())
         out["head_b"].append(model.head.bias.detach().numpy().copy())
         out["border"].append(b.representations.numpy().reshape(-1, reps.shape[1]).astype(np.float32))
-        acc = float((logits[N_TRAIN:].argmax(1).numpy() == yt).mean())
+        acc = float((logits[n_log:].argmax(1).numpy() == yt).mean())
         out["acc"].append(acc)
         print(f"[{name}] epoch {epoch} test acc {acc:.3f} border {len(out['border'][-1])}", flush=True)
-    labels = np.concatenate([y_train[:N_TRAIN], yt])
-    split = np.r_[np.zeros(N_TRAIN, np.uint8), np.ones(len(yt), np.uint8)]
+    labels = np.concatenate([y_train[:n_log], yt])
+    split = np.r_[np.zeros(n_log, np.uint8), np.ones(len(yt), np.uint8)]
     return {"labels": labels, "split": split, "classes": classes, **out}
 
 
 def subject_path(name: str, seed: int = 0) -> str:
-    return os.path.join(CACHE, "subjects", f"{name}-s{seed}-e{EPOCHS}-n{N_TRAIN}.npz")
+    return os.path.join(CACHE, "subjects", f"{name}-s{seed}-e{EPOCHS}-n{sizes(name)[0]}.npz")
 
 
 def load_subject(name: str, seed: int = 0) -> dict:

@@ -3,6 +3,7 @@
     python benchmarks/quality_tradeoff.py --param anchor_strength --values 0 0.5 1 2 4 \
         --default 1 --png docs/quality_tradeoff.png [--set key=json ...] [--json rows.json]
     python benchmarks/quality_tradeoff.py ... --from-json docs/quality_tradeoff.json   # plot only
+    python benchmarks/quality_tradeoff.py --param drift --values 0 0.15 0.25 0.4 --default 0.25 --x tr ...
 
 For each value, ``bench_quality.run_method('ours', ...)`` on all subjects (cached);
 the plot shows, per subject and averaged over subjects, the run-level tr (and
@@ -35,30 +36,38 @@ def sweep(param, values, sets, subjects):
     return rows
 
 
-def plot(rows, param, default, png):
+#: what each panel plots against the x axis, with its target line
+PANELS = {"nn_ratio": (("tr", "run-level tr (higher is better)", 0.70),
+                       ("temporal_corr", "temporal r (lower is better)", -0.30)),
+          "tr": (("temporal_corr", "temporal r (lower is better)", -0.30),
+                 ("tnn_5", "tnn@5 (higher is better)", 4.15))}
+XLABEL = {"nn_ratio": ("NN@15 train / umap-learn's (mean over 8 epochs)", 0.95), "tr": ("run-level tr", 0.70)}
+
+
+def plot(rows, param, default, png, xkey="nn_ratio"):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    for ax, key, label in ((axes[0], "tr", "run-level tr (higher is better)"),
-                           (axes[1], "temporal_corr", "temporal r (lower is better)")):
+    for ax, (key, label, target) in zip(axes, PANELS[xkey]):
         for name in sorted({r["subject"] for r in rows}):
             rs = [r for r in rows if r["subject"] == name]
-            ax.plot([r["nn_ratio"] for r in rs], [r[key] for r in rs], "o-", alpha=0.5, label=name)
+            ax.plot([r[xkey] for r in rs], [r[key] for r in rs], "o-", alpha=0.5, label=name)
         values = sorted({r["value"] for r in rows})
-        mx = [np.mean([r["nn_ratio"] for r in rows if r["value"] == v]) for v in values]
+        mx = [np.mean([r[xkey] for r in rows if r["value"] == v]) for v in values]
         my = [np.mean([r[key] for r in rows if r["value"] == v]) for v in values]
         ax.plot(mx, my, "ks-", lw=2, label="mean over subjects")
         for v, x, y in zip(values, mx, my):
             ax.annotate(f"{param}={v:g}", (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
             if v == default:
                 ax.plot([x], [y], marker="*", ms=16, color="crimson", label=f"default ({param}={v:g})")
-        ax.axvline(0.95, color="grey", ls=":", lw=1)
-        ax.axhline(0.70 if key == "tr" else -0.30, color="grey", ls=":", lw=1)
-        ax.set_xlabel("NN@15 train / umap-learn's (mean over 8 epochs)")
+        ax.axvline(XLABEL[xkey][1], color="grey", ls=":", lw=1)
+        ax.axhline(target, color="grey", ls=":", lw=1)
+        ax.set_xlabel(XLABEL[xkey][0])
         ax.set_ylabel(label)
     axes[0].legend(fontsize=7)
-    fig.suptitle("Continuity vs neighbours (quality subjects, 8 epochs, 2,500 train samples; dotted: targets)")
+    fig.suptitle(("Continuity vs neighbours" if xkey == "nn_ratio" else f"{param}: ranking of a sample's epochs vs its moves")
+                 + " (quality subjects, 8 epochs, 2,500 train samples; dotted: targets)")
     fig.tight_layout()
     fig.savefig(png, dpi=110)
 
@@ -71,6 +80,8 @@ def main(argv=None):
     ap.add_argument("--set", nargs="*", default=[])
     ap.add_argument("--subjects", nargs="*", default=list(QS.SUBJECTS))
     ap.add_argument("--png", required=True)
+    ap.add_argument("--x", choices=sorted(PANELS), default="nn_ratio",
+                    help="x axis: NN@15 against umap-learn's (continuity vs neighbours) or tr (tr vs temporal r, tnn@5)")
     ap.add_argument("--json", help="write the sweep's rows here")
     ap.add_argument("--from-json", help="plot the rows an earlier sweep wrote (no fitting)")
     args = ap.parse_args(argv)
@@ -83,7 +94,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)
-    plot(rows, args.param, args.default, args.png)
+    plot(rows, args.param, args.default, args.png, args.x)
 
 
 if __name__ == "__main__":

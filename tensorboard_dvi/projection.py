@@ -29,7 +29,8 @@ class Projection:
         self._model, self._head = model, head
         self._x_train, self._pos_train, self._off_train = x_train, pos_train, off_train
         self._config = config
-        self._scale = float(pos_train.std())
+        from .engine.consistency import layout_scale  # lazy: importing the package stays light
+        self._scale = layout_scale(pos_train)
         self.epoch = epoch
         self.embedding_ = embedding
         self.border_embedding_ = border_embedding

@@ -40,7 +40,9 @@ def fake_epoch_results(reader, epoch, prev=None):
                "tnn_5": None if prev is None else 0.3, "tr": None, "temporal_corr": None, "poor": False,
                "warnings": []}
     info = {"input_uid": ep.uid, "cache_format": 1, "prev_epoch": prev,
-            "prev_uid": None if prev is None else reader.epoch(prev).uid, "config_hash": "fake"}
+            "prev_uid": None if prev is None else reader.epoch(prev).uid, "config_hash": "fake",
+            # the whole map's move as engine/drift.py records it: along x by 0.5 per epoch of the chain
+            "drift": {"shift": [0.0 if prev is None else 0.5 * epoch, 0.0], "scale": 1.0}}
     return ({"embedding.npy": emb, "grid_classes.npy": classes, "grid_confidence.npy": conf},
             {"background.json": {"bounds": bounds, "resolution": RES}, "metrics.json": metrics,
              "epoch.json": info},

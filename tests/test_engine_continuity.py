@@ -3,8 +3,9 @@
 The temporal parts of the refinement (engine/epoch.py: the anchor follows the previous
 map, moves on along the last step, and each sample moves by its mobility 1 − NPR) must
 keep an unchanged epoch's map in place, also when every representation is shifted and
-scaled at once (a global growth of the features is not a movement of any sample), while
-independent fits of the same data land elsewhere.
+scaled at once (a global growth of the features is not a movement of any sample relative to
+the others: the whole map follows the representations' mean, drift.py), while independent
+fits of the same data land elsewhere.
 """
 
 import numpy as np
@@ -52,13 +53,29 @@ def test_unchanged_representations_keep_their_place(tmp_path):
     assert min(moved_i) > 4 * max(moved_t), (moved_t, moved_i)
 
 
-def test_a_global_shift_and_growth_is_not_a_movement(tmp_path):
+def _relative_displacement(cache, n_train, a, b):
+    """As _displacement, after taking away the move of the whole map (its centre's translation)."""
+    ea, eb = np.asarray(cache.embedding(a))[:n_train], np.asarray(cache.embedding(b))[:n_train]
+    return float(np.median(np.linalg.norm((eb - eb.mean(0)) - (ea - ea.mean(0)), axis=1)) / ea.std())
+
+
+def test_a_global_shift_and_growth_moves_the_whole_map_not_the_samples(tmp_path):
+    """Every sample keeps its place relative to the others; with ``drift`` (default) the whole map
+    moves, by the translation its epochs record (drift.py); without it the map stays put."""
     grow = np.float32(1.6)
     shift = np.linspace(-2, 2, 16).astype(np.float32)
     labels, split, epochs = _run(lambda x: x * grow + shift)
     cache = _fit(tmp_path, "g", FakeReader(labels, split, epochs))
-    assert _displacement(cache, 240, 1, 2) < 0.1
-    assert _displacement(cache, 240, 2, 3) < 0.1
+    assert _relative_displacement(cache, 240, 1, 2) < 0.1
+    assert _relative_displacement(cache, 240, 2, 3) < 0.1
+    w = {e: np.asarray(cache.epoch_info(e)["drift"]["shift"]) for e in (1, 2, 3)}
+    centre = {e: np.asarray(cache.embedding(e))[:240].mean(0) for e in (1, 2, 3)}
+    assert np.linalg.norm(w[2] - w[1]) > 0.1 * np.asarray(cache.embedding(1))[:240].std()
+    np.testing.assert_allclose(centre[2] - centre[1], w[2] - w[1], atol=0.05 * np.linalg.norm(w[2] - w[1]))
+    assert np.linalg.norm(w[3] - w[2]) < 1e-3 * np.linalg.norm(w[2] - w[1])  # epochs 2 and 3 are the same
+    still = _fit(tmp_path, "s", FakeReader(labels, split, epochs), drift=0.0)
+    assert _displacement(still, 240, 1, 2) < 0.1
+    assert _displacement(still, 240, 2, 3) < 0.1
 
 
 def test_run_level_figures_follow_a_refit_with_other_settings(tmp_path):

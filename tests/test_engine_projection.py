@@ -28,6 +28,9 @@ def test_load_projection_matches_the_cache_and_the_drawn_map(fitted):
     cache, reader = RunCache(cache_dir), RunReader(run)
     emb = np.asarray(cache.embedding(2))
     assert np.array_equal(proj.embedding_, emb)
+    # epoch 2's whole map was moved to follow the representations' mean (engine/drift.py): the
+    # projection carries that move, as everything below checks
+    assert np.linalg.norm(cache.epoch_info(2)["drift"]["shift"]) > 0.01 * float(emb.std())
     split = np.asarray(reader.static().split)
     tr, te = np.nonzero(split == 0)[0], np.nonzero(split == 1)[0]
     reps = np.asarray(reader.epoch(2).representations)

@@ -222,6 +222,10 @@ def test_trajectories(env):
     assert len(out["positions"]) == 3 and len(out["positions"][1]) == 3
     assert np.allclose(out["positions"][1][0], emb1[7])
     assert out["positions"][0][2] is None  # epoch 3 not fitted
+    # each fitted epoch's move of the whole map (engine/drift.py), as its epoch.json records it
+    info2 = json.load(open(os.path.join(env["cache_dir"]("clean"), "epochs", "epoch-000002", "epoch.json")))
+    assert out["shifts"][0] == [0.0, 0.0] and out["shifts"][2] is None  # a chain starts at 0; 3 not fitted
+    assert out["shifts"][1] == info2["drift"]["shift"] and out["shifts"][1] != [0.0, 0.0]
     out = get_json(env, "trajectories", run="clean", ids=str(ids[0]), start=2, end=3)
     assert out["epochs"] == [2, 3]
     assert get(env, "trajectories", run="clean", ids="1,x").status_code == 400

@@ -55,6 +55,8 @@ STATE_FILE = "visualizer.pt"
 KNN_FILE = "knn.npy"
 NPR_FILE = "npr.npy"
 OFFSETS_FILE = "offsets.npy"
+#: mean of the training representations (drift.py: the map's centre follows it)
+CENTROID_FILE = "centroid.npy"
 BORDER_EMBEDDING_FILE = "border_embedding.npy"
 BORDER_ROWS_FILE = "border_rows.npy"
 RUN_METRICS_FILE = "run_metrics.json"
@@ -64,6 +66,17 @@ METRIC_KEYS = ("nn_10", "nn_15", "nn_20", "nn_15_test", "nn_15_test_rows", "boun
                "tnn_5_chain", "tr_chain", "temporal_corr_chain")
 #: run-level figures (every epoch an anchor), in ``run_metrics.json`` (see run_metrics.py)
 RUN_METRIC_KEYS = ("tnn_3", "tnn_5", "tr", "temporal_corr")
+
+
+def map_shift(epoch_info: dict) -> list:
+    """[x, y]: how far the epoch's whole map was moved to follow the representations' mean
+    (engine/drift.py; ``epoch.json``'s ``drift.shift``), [0, 0] without a usable record."""
+    rec = epoch_info.get("drift") if isinstance(epoch_info, dict) else None
+    try:
+        w = np.asarray(rec["shift"], np.float64).reshape(2) if isinstance(rec, dict) else np.zeros(2)
+    except (KeyError, ValueError, TypeError):
+        return [0.0, 0.0]
+    return w.tolist() if np.isfinite(w).all() else [0.0, 0.0]
 
 
 def default_cache_dir(run_path: str) -> str:
@@ -229,6 +242,13 @@ class RunCache:
         except NotFittedError:
             return None
 
+    def centroid(self, epoch: int) -> Optional[np.ndarray]:
+        """Mean of the epoch's training representations (None when not stored)."""
+        try:
+            return self._npy(epoch, CENTROID_FILE)
+        except NotFittedError:
+            return None
+
     def border_embedding(self, epoch: int) -> Optional[Tuple[np.ndarray, np.ndarray]]:
         """(positions n_border x 2, rows in the logged border array), None when not stored."""
         try:
@@ -258,8 +278,9 @@ class RunCache:
             if isinstance(uids, dict) else {}
         at = raw.get("fitted_at")
         out["fitted_at"] = {str(k): _finite_or_none(v) for k, v in at.items()} if isinstance(at, dict) else {}
-        if "n_samples" in raw:
-            out["n_samples"] = _finite_or_none(raw["n_samples"])
+        if "n_samples" in raw:  # a count: an integer (or None), not the float _finite_or_none makes
+            n = _finite_or_none(raw["n_samples"])
+            out["n_samples"] = int(n) if n is not None and n >= 0 and float(n).is_integer() else None
         return out
 
     def knn(self, epoch: int) -> np.ndarray:

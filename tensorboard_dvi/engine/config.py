@@ -107,6 +107,10 @@ class EngineConfig:
     #: encoder applied to the new representation + previous offset), so a sample moves as the
     #: previous map moves it (one consistent map over epochs) instead of staying put
     anchor_follow: float = 1.0
+    #: the map's centre follows the mean of the representations: each warm-started epoch's map is
+    #: translated so its centre's path reproduces the centroids' path at ``drift`` x the first
+    #: epoch's 2-D / high-D spread (drift.py; 0: off, the map stays in the previous epoch's frame)
+    drift: float = 0.25
     #: warm-started epochs: each training sample's refinement steps are scaled by its mobility
     #: clip(1 − NPR_i, 0.05, 1) ** p, at least ``mobility_min`` (power 0: off), so samples whose neighbourhood held move little
     mobility_power: float = 1.0

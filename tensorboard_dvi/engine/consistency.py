@@ -22,16 +22,23 @@ import torch
 from .optim import Adam
 
 
+def layout_scale(pos: np.ndarray) -> float:
+    """RMS deviation of the coordinates from the layout's centre: the spread ``max_move`` is relative
+    to (unlike a flat ``std()`` it does not change when the whole map is moved, drift.py)."""
+    pos = np.asarray(pos, np.float64)
+    return float(np.sqrt(((pos - pos.mean(0)) ** 2).mean())) if len(pos) else 0.0
+
+
 def snap_to_prediction(pos: np.ndarray, target: np.ndarray, logits_fn: Callable[[torch.Tensor], torch.Tensor], *,
                        steps: int = 40, lr: float = 0.05, mu: float = 0.5, max_move: float = 0.2,
                        scale: float = None, device: str = "cpu") -> np.ndarray:
     """Positions where the samples that disagree with their region are moved into it (others
-    unchanged). ``max_move`` is relative to ``scale`` (the layout's spread; default: std of ``pos``); a
+    unchanged). ``max_move`` is relative to ``scale`` (the layout's spread; default: :func:`layout_scale` of ``pos``); a
     sample that cannot reach its class's region within it keeps its position."""
     pos = np.asarray(pos, np.float32).copy()
     if steps <= 0 or len(pos) == 0:
         return pos
-    max_move = float(max_move * (pos.std() if scale is None else scale))
+    max_move = float(max_move * (layout_scale(pos) if scale is None else scale))
     lr = lr * max_move
     tgt = torch.as_tensor(np.asarray(target, np.int64), device=device)
     p_all = torch.as_tensor(pos, device=device)

@@ -17,11 +17,12 @@ import torch
 from . import background as bg
 from . import metrics as M
 from .cache import (BACKGROUND_META, BACKGROUND_PNG, BORDER_EMBEDDING_FILE, BORDER_ROWS_FILE, CACHE_FORMAT,
-                    EMBEDDING_FILE, EPOCH_FILE, GRID_CLASSES, GRID_CONFIDENCE, KNN_FILE, METRICS_FILE, NPR_FILE,
-                    OFFSETS_FILE, STATE_FILE, RunCache)
+                    CENTROID_FILE, EMBEDDING_FILE, EPOCH_FILE, GRID_CLASSES, GRID_CONFIDENCE, KNN_FILE, METRICS_FILE, NPR_FILE,
+                    OFFSETS_FILE, STATE_FILE, RunCache, map_shift)
+from . import drift as D
 from . import knn as K
 from .complex import build_complex, knn_exact, knn_self
-from .consistency import snap_to_prediction
+from .consistency import layout_scale, snap_to_prediction
 from .config import EngineConfig, EngineError
 from .faithfulness import epoch_metrics
 from .model import Visualizer, apply_in_batches, load_state
@@ -244,11 +245,14 @@ class EpochFitter:
         if m <= 0:
             return anchor
         try:
-            before = self.cache.epoch_info(prev).get("prev_epoch")
+            info = self.cache.epoch_info(prev)
+            before = info.get("prev_epoch")
             if before is None:
                 return anchor
             step = (np.asarray(self.cache.embedding(prev), np.float32)
                     - np.asarray(self.cache.embedding(before), np.float32))[self.train_rows]
+            # the whole map's move (drift.py) is not the sample's
+            step -= np.subtract(map_shift(info), map_shift(self.cache.epoch_info(before))).astype(np.float32)
         except (OSError, ValueError, KeyError):  # the epoch before is gone from the cache: no momentum
             return anchor
         out = anchor.clone()
@@ -261,7 +265,7 @@ class EpochFitter:
         pos = report["positions"].cpu().numpy().astype(np.float32)
         off = report["offsets"].cpu().numpy().astype(np.float32)
         emb = np.zeros((self.n, 2), np.float32)
-        snap = self._snapper(model, head, float(pos[:cx.n_train].std()))
+        snap = self._snapper(model, head, layout_scale(pos[:cx.n_train]))
         emb[self.train_rows] = snap(pos[:cx.n_train], logits[self.train_rows].argmax(1))
         # the test rows' training neighbours, searched once: placement here, test NN@15 in the metrics
         test_knn, self.train_test_knn = None, None
@@ -363,6 +367,8 @@ class EpochFitter:
                                        0.5 * (i + 1) / max(cfg.max_trainer_epochs, 1)),
             on_phase=lambda name, frac: P("train", e, f"training the visualizer of epoch {e}: {name}",
                                           stages[name][0] + (stages[name][1] - stages[name][0]) * frac))
+        chained = prev if prev_params is not None and self.reference is None else None
+        drift, centroid = D.follow_mean(self.cache, chained, cfg.drift, model, report["positions"], x_train, cx.n_train)
         timings["train"] = time.perf_counter() - t0
         self._stop()
 
@@ -389,7 +395,7 @@ class EpochFitter:
                 "config_hash": cfg.config_hash(), "config": cfg.to_dict(), "device": str(dev),
                 "timings": timings, "train_timings": report.get("timings", {}), "knn_search": knn_info,
                 "refine_steps": report.get("refine_steps"), "trainer_epochs": report["trainer_epochs"], "loss": report["loss"],
-                "offset_mean": float(np.linalg.norm(off[:cx.n_train], axis=1).mean()) if cx.n_train else None,
+                "drift": drift, "offset_mean": float(np.linalg.norm(off[:cx.n_train], axis=1).mean()) if cx.n_train else None,
                 "n_edges": int(len(cx.weight)), "n_border": int(cx.n_border), "dim": int(dim),
                 "created": time.time()}
         met["poor"] = bool(any(w.startswith("faithfulness:") for w in warns))
@@ -400,6 +406,8 @@ class EpochFitter:
                   BORDER_ROWS_FILE: np.asarray(border_rows[:cx.n_border], dtype=np.int32)}
         if npr is not None:
             arrays[NPR_FILE] = npr.astype(np.float32)
+        if centroid is not None:
+            arrays[CENTROID_FILE] = centroid
         self.cache.write_epoch(e, arrays, {METRICS_FILE: met, BACKGROUND_META: bmeta, EPOCH_FILE: info},
                                {BACKGROUND_PNG: png, STATE_FILE: buf.getvalue()})
         return info

@@ -29,6 +29,7 @@ from .. import fs as dfs
 from .. import mirror
 from .. import metadata as md
 from .. import scoring, storage
+from ..engine.cache import map_shift
 from ..engine.png import encode_png
 from . import codes, dynamics_route, logdirs, map_data, validate, zoom_route
 from .fitting import LazyFitter
@@ -383,17 +384,19 @@ class DVIPlugin(base_plugin.TBPlugin):
         run, uids, fitted = self._reference.trajectory_source(request.args)
         idx = self.runs.index_of(run, ids)
         epochs = [e for e in sorted(uids) if (start is None or e >= start) and (end is None or e <= end)]
-        columns = []
+        columns, shifts = [], []
         for e in epochs:
-            col = None
+            col = shift = None
             if e in fitted:
                 try:
                     col = np.asarray(run.cache.embedding(e)[idx], dtype=np.float64).tolist()
+                    shift = map_shift(run.cache.epoch_info(e))
                 except (KeyError, OSError, ValueError, IndexError):
-                    col = None
+                    col = shift = None
             columns.append(col)
+            shifts.append(shift)
         positions = [[(col[i] if col is not None else None) for col in columns] for i in range(len(ids))]
-        return self._json(request, {"ids": ids, "epochs": epochs, "positions": positions})
+        return self._json(request, {"ids": ids, "epochs": epochs, "positions": positions, "shifts": shifts})
 
     @wrappers.Request.application
     def _serve_static(self, request):

@@ -28,6 +28,7 @@ export class MapBinding extends Emitter {
     store.subscribe((s, changed) => {
       if (ENCODING_KEYS.some((k) => changed.has(k))) this.apply();
       if (changed.has("bg")) map.setBackgroundVisible(s.bg);
+      if (changed.has("tdrift")) map.setTrailDrift(s.tdrift);
       if (changed.has("sel") || changed.has("trails")) this.selectionChanged();
     });
     session.on("run", () => {
@@ -35,6 +36,7 @@ export class MapBinding extends Emitter {
       this.trails.reset();
       this.apply();
       map.setBackgroundVisible(store.get().bg);
+      map.setTrailDrift(store.get().tdrift);
       this.selectionChanged();
     });
     session.on("palette", () => this.apply());

@@ -224,6 +224,7 @@ export class CompareView {
     p.map.setSource(p.source);
     this._encode(p);
     p.map.setBackgroundVisible(this.store.get().bg);
+    p.map.setTrailDrift(this.store.get().tdrift);
   }
 
   // ---------------------------------------------------------------------------- data
@@ -393,6 +394,7 @@ export class CompareView {
     if (changed.has("epoch") || changed.has("ceps") || changed.has("lock")) { this._syncSlider(); this._showAll(true); }
     if (changed.has("color")) for (const p of this.panes) this._encode(p);
     if (changed.has("bg")) for (const p of this.panes) p.map.setBackgroundVisible(s.bg);
+    if (changed.has("tdrift")) for (const p of this.panes) p.map.setTrailDrift(s.tdrift);
     if (changed.has("sel") || changed.has("trails")) this._applySelection();
     if (changed.has("cdiff")) this._applyDiffMasks();
     if (changed.has("cmat")) this.side.renderDiff(this.diff);

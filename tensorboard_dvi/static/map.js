@@ -62,6 +62,7 @@ export class MapView {
     this.selectedFlags = null;
     this.selectedIdx = new Uint32Array(0);
     this.trails = null;
+    this.trailDrift = false; // setTrailDrift
     this.highlight = -1;
     this.tool = "pan";
     this.drag = null;
@@ -244,6 +245,8 @@ export class MapView {
 
   /** Trails: {epochs: number[], positions: ([x,y]|null)[][], colors: string[]} or null. */
   setTrails(trails) { this.trails = trails; this.requestFrame(OV); }
+  /** Trails with the maps' common move (drift) or, off (default), in the shown epoch's frame. */
+  setTrailDrift(on) { this.trailDrift = !!on; this.requestFrame(OV); }
 
   /** Highlights one sample (linked hover from another view); -1 for none. */
   setHighlight(index) {

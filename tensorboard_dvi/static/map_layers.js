@@ -4,7 +4,7 @@
 
 import { drawLasso } from "./lasso.js";
 import { GLPoints, CanvasPoints } from "./map_points.js";
-import { segmentAlpha, arrowHeadPoints } from "./trails.js";
+import { segmentAlpha, arrowHeadPoints, inMapFrame } from "./trails.js";
 
 /** The three stacked canvases in a focusable root appended to container, and the point renderer
  *  ("canvas" forces the 2-D fallback; "auto" / "webgl" try WebGL first). */
@@ -99,8 +99,9 @@ export function drawOverlay(map, t) {
 }
 
 function drawTrails(map, ctx, t) {
-  const { epochs, positions, colors, indices } = map.trails;
+  const { epochs, colors, indices, shifts } = map.trails;
   const cur = epochs.indexOf(map.epoch);
+  const positions = map.trailDrift ? map.trails.positions : inMapFrame(map.trails.positions, shifts, cur);
   const dense = positions.length > 30 ? 0.55 : 1;  // many trails: thinner and lighter
   ctx.save();
   // only over the data map: the region the background covers (else the canvas)

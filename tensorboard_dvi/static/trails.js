@@ -25,6 +25,23 @@ export function arrowHeadPoints(xa, ya, xb, yb, size) {
     [mx - ux * size * 0.6 + uy * size * 0.5, my - uy * size * 0.6 - ux * size * 0.5]];
 }
 
+/**
+ * Trails in the frame of the shown epoch: every map is moved as a whole to follow the
+ * representations' mean (engine/drift.py, `shifts[e]` = [x, y] per trail epoch, null = none), so a
+ * trail as logged is mostly that common move. Position p at epoch e becomes p − shifts[e] +
+ * shifts[cur]: each sample's move relative to the map, ending where the shown epoch draws it.
+ * Unchanged when there are no shifts or the shown epoch `cur` (an index) is not on the trails.
+ */
+export function inMapFrame(positions, shifts, cur) {
+  if (!shifts || cur < 0 || cur >= shifts.length) return positions;
+  const sc = shifts[cur] || [0, 0];
+  return positions.map((traj) => traj.map((p, e) => {
+    if (!p) return p;
+    const se = shifts[e] || [0, 0];
+    return [p[0] - se[0] + sc[0], p[1] - se[1] + sc[1]];
+  }));
+}
+
 export class TrailLoader {
   /** @param api Api; @param map MapView; @param onCount(n, total) told how many trails are drawn, of how many wanted. */
   constructor(api, map, onCount = () => {}) {
@@ -61,7 +78,8 @@ export class TrailLoader {
       if (key !== this.key) return;
       const indices = tr.ids.map((id) => data.samples.indexOf(id));
       const colors = indices.map((i) => data.palette[data.samples.labels[i]] || "#333");
-      this.map.setTrails({ epochs: tr.epochs, positions, colors, indices });
+      // aligned panes map every epoch on its own (transform): the maps' moves are not known there
+      this.map.setTrails({ epochs: tr.epochs, positions, colors, indices, shifts: transform ? null : tr.shifts || null });
       this.onCount(ids.length, known.length);
     } catch (e) {
       this.key = null;

@@ -15,6 +15,7 @@ export const DEFAULTS = Object.freeze({
   fb: false,             // filter: near the boundary only
   fn: false,             // filter: noisy only
   trails: true,          // draw trails of the selection
+  tdrift: false,         // trails include the map's drift (else drawn in the shown epoch's frame)
   // training dynamics (static/dynamics.js)
   dyn: false,            // the Dynamics panel is open
   colorby: "",           // "signal:<name>": colour points by a signal (overrides `color`)
@@ -46,6 +47,7 @@ const enc = {
   fb: (v) => (v ? "1" : "0"),
   fn: (v) => (v ? "1" : "0"),
   trails: (v) => (v ? "1" : "0"),
+  tdrift: (v) => (v ? "1" : "0"),
   dyn: (v) => (v ? "1" : "0"),
   colorby: (v) => v,
   sizeby: (v) => v,
@@ -72,6 +74,7 @@ const dec = {
   fb: (s) => s === "1",
   fn: (s) => s === "1",
   trails: (s) => s !== "0",
+  tdrift: (s) => s === "1",
   dyn: (s) => s === "1",
   colorby: (s) => (/^signal:[a-z_]+$/.test(s) ? s : undefined),
   sizeby: (s) => (/^signal:[a-z_]+$/.test(s) ? s : undefined),

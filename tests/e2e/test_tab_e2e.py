@@ -248,6 +248,32 @@ def test_hover_shows_sample_and_background_tooltips(tb, page):
     assert re.search(r"digit \d", tip.inner_text())
 
 
+JS_OVERLAY_IMAGE = """() => { const m = window.__dvi.map; m.drawNow(); return m.ovCanvas.toDataURL(); }"""
+
+
+def test_trails_drawn_relative_to_the_map_unless_its_drift_is_asked_for(tb, page):
+    """Every epoch's whole map follows the representations' mean (engine/drift.py): by default a
+    trail shows the sample's move relative to the map; "…with the map's drift" draws it as logged."""
+    frame = open_tab(page, tb)
+    s = frame.evaluate(JS_ISOLATED_SAMPLE)
+    page.mouse.click(*to_page(page, s))
+    frame.wait_for_function("() => document.querySelector('.dvi-root').dataset.trails === '1'")
+    shifts = frame.evaluate("() => window.__dvi.map.trails.shifts")
+    assert shifts and len({tuple(v) for v in shifts if v}) > 1, shifts  # the maps did move
+    box = frame.locator("#dvi-tdrift")
+    box.hover()  # the pointer off the map: no hover ring in the overlay compared below
+    frame.wait_for_function("() => window.__dvi.map.highlight < 0")
+    relative = frame.evaluate(JS_OVERLAY_IMAGE)
+    assert not box.is_checked()
+    box.check()
+    frame.wait_for_function("() => window.__dvi.store.get().tdrift === true")
+    wait_hash(page, "dvi.tdrift=1")
+    assert frame.evaluate(JS_OVERLAY_IMAGE) != relative
+    box.uncheck()
+    frame.wait_for_function("() => window.__dvi.store.get().tdrift === false")
+    assert frame.evaluate(JS_OVERLAY_IMAGE) == relative
+
+
 def test_click_and_box_selection_show_trails(tb, page):
     frame = open_tab(page, tb)
     assert frame.evaluate(JS_OVERLAY_PIXELS) == 0

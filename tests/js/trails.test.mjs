@@ -2,7 +2,7 @@
 // each carries an arrowhead that points from the earlier epoch to the later (issue 15, bug 8).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { segmentAlpha, arrowHeadPoints, MAX_TRAILS } from "../../tensorboard_dvi/static/trails.js";
+import { segmentAlpha, arrowHeadPoints, inMapFrame, MAX_TRAILS } from "../../tensorboard_dvi/static/trails.js";
 
 test("segments fade with the distance in epochs from the shown epoch, fewer when dense", () => {
   const n = 10, cur = 4;
@@ -35,4 +35,17 @@ test("the arrowhead sits past the middle of a segment and points to its later en
   }
   assert.equal(arrowHeadPoints(0, 0, 10, 0, 6), null);  // too short
   assert.equal(MAX_TRAILS, 100);
+});
+
+test("trails in the shown epoch's frame take the maps' common move away and end at the shown position", () => {
+  // two samples over three epochs; each epoch's whole map moved right by 10 (drift), sample 0 also up by 1
+  const shifts = [[0, 0], [10, 0], [20, 0]];
+  const positions = [[[0, 0], [10, 1], [20, 2]], [[5, 5], null, [25, 5]]];
+  const at2 = inMapFrame(positions, shifts, 2);
+  assert.deepEqual(at2, [[[20, 0], [20, 1], [20, 2]], [[25, 5], null, [25, 5]]]);
+  const at0 = inMapFrame(positions, shifts, 0);
+  assert.deepEqual(at0[0], [[0, 0], [0, 1], [0, 2]]);  // ends (at the shown epoch 0) where it is drawn
+  assert.deepEqual(inMapFrame(positions, null, 1), positions);   // no shifts: as logged
+  assert.deepEqual(inMapFrame(positions, shifts, -1), positions); // shown epoch not on the trails
+  assert.deepEqual(inMapFrame(positions, [[0, 0], null, [20, 0]], 2)[0][1], [30, 1]);  // no record: no move
 });

@@ -15,7 +15,7 @@ test("hash: tab and pairs, foreign keys kept", () => {
 test("every non-default value survives encode → decode", () => {
   const state = {
     ...DEFAULTS, run: "noisy/labels-20", epoch: 7, color: "correct", split: "test", bg: false, sel: [3, 1, 2],
-    fl: [4], fp: [1, 2], fc: "wrong", fb: true, fn: true, trails: false, dyn: true, colorby: "signal:conf_mean",
+    fl: [4], fp: [1, 2], fc: "wrong", fb: true, fn: true, trails: false, tdrift: true, dyn: true, colorby: "signal:conf_mean",
     sizeby: "signal:forgetting", dfilter: "conf_mean:0.1:", query: "likely_mislabelled:n=30;split=train",
     compare: ["a,b", "c"], lock: false, align: "none", cdiff: "flip", ceps: [2, null, 4], cmat: "c",
   };

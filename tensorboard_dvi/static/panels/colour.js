@@ -11,10 +11,14 @@ export class ColourPanel {
     this.split = segmented("split", [["all", "All"], ["train", "Train"], ["test", "Test"]], (v) => store.set({ split: v }));
     this.bg = h("input", { type: "checkbox", id: "dvi-bg", onchange: (e) => store.set({ bg: e.target.checked }) });
     this.trails = h("input", { type: "checkbox", id: "dvi-trails", onchange: (e) => store.set({ trails: e.target.checked }) });
+    this.tdrift = h("input", { type: "checkbox", id: "dvi-tdrift", onchange: (e) => store.set({ tdrift: e.target.checked }) });
     this.el = h("section", {}, h("h3", { text: "Colour by" }), this.color,
       h("div", { class: "dvi-row" }, this.split),
       h("label", { class: "dvi-check", for: "dvi-bg" }, this.bg, "Decision regions (background)"),
-      h("label", { class: "dvi-check", for: "dvi-trails" }, this.trails, "Trails of the selection"));
+      h("label", { class: "dvi-check", for: "dvi-trails" }, this.trails, "Trails of the selection"),
+      h("label", { class: "dvi-check dvi-sub", for: "dvi-tdrift",
+        title: "Each epoch's whole map moves with the mean of the representations. Off: trails show each sample's move relative to the map, in the shown epoch's frame." },
+      this.tdrift, "…with the map's drift"));
     store.subscribe(() => this.render());
     this.render();
   }
@@ -25,5 +29,7 @@ export class ColourPanel {
     setSegmented(this.split, s.split);
     this.bg.checked = s.bg;
     this.trails.checked = s.trails;
+    this.tdrift.checked = s.tdrift;
+    this.tdrift.disabled = !s.trails;
   }
 }
