@@ -17,8 +17,8 @@ import torch
 from . import background as bg
 from . import metrics as M
 from .cache import (BACKGROUND_META, BACKGROUND_PNG, BORDER_EMBEDDING_FILE, BORDER_ROWS_FILE, CACHE_FORMAT,
-                    CENTROID_FILE, EMBEDDING_FILE, EPOCH_FILE, GRID_CLASSES, GRID_CONFIDENCE, KNN_FILE, METRICS_FILE, NPR_FILE,
-                    OFFSETS_FILE, STATE_FILE, RunCache, map_shift)
+                    CENTROID_FILE, EMBEDDING_FILE, EPOCH_FILE, GRID_CLASSES, GRID_CONFIDENCE, KNN_FILE,
+                    METRICS_FILE, NPR_FILE, OFFSETS_FILE, STATE_FILE, RunCache, map_shift)
 from . import drift as D
 from . import knn as K
 from .complex import build_complex, knn_exact, knn_self
@@ -395,7 +395,8 @@ class EpochFitter:
                 "config_hash": cfg.config_hash(), "config": cfg.to_dict(), "device": str(dev),
                 "timings": timings, "train_timings": report.get("timings", {}), "knn_search": knn_info,
                 "refine_steps": report.get("refine_steps"), "trainer_epochs": report["trainer_epochs"], "loss": report["loss"],
-                "drift": drift, "offset_mean": float(np.linalg.norm(off[:cx.n_train], axis=1).mean()) if cx.n_train else None,
+                "drift": drift,
+                "offset_mean": float(np.linalg.norm(off[:cx.n_train], axis=1).mean()) if cx.n_train else None,
                 "n_edges": int(len(cx.weight)), "n_border": int(cx.n_border), "dim": int(dim),
                 "created": time.time()}
         met["poor"] = bool(any(w.startswith("faithfulness:") for w in warns))
