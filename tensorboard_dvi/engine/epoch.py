@@ -151,21 +151,15 @@ class EpochFitter:
             cx._border_train_knn = self.among_train(cx.nodes[cx.n_train:], self.cfg.n_neighbors)
         return cx._border_train_knn
 
-    def _join(self, queries, k: int, probe_share: float):
-        """((idx, dist) of ``queries`` among the training rows, the training rows' among ``queries``):
-        one IVF pass on large epochs, else one exact pass over the distances (knn.exact_join)."""
-        if self.among_train.approx:
-            return self.among_train.join(queries, k, probe_share=probe_share)
-        return K.exact_join(queries, self.among_train.base, k, device=self.device)
-
     def _border_joint(self, border):
         """The border points' searches across sets from one pass over the training rows (IVF on
-        large epochs, else exact; :meth:`_join`): (kNN of training rows + border points among the
+        large epochs, else exact; knn.Among.join): (kNN of training rows + border points among the
         border points, for the boundary complex; each border point's training neighbours), or (None, None)."""
         kb = min(self.cfg.boundary_neighbors, len(border))
         if len(border) < max(self.cfg.min_border, 1):
             return None, None
-        (bi, bd), (ti, td) = self._join(border, max(kb, self.cfg.n_neighbors), K.BORDER_PROBE_SHARE)
+        (bi, bd), (ti, td) = self.among_train.join(border, max(kb, self.cfg.n_neighbors),
+                                                   probe_share=K.BORDER_PROBE_SHARE)
         if self.among_train.approx:
             # the border points among themselves through an index of their own (recall checked), kept for the
             # test rows' boundary NN@15 (100k bench run: 0.4 + 0.5 s instead of 1.0 + 1.5 s exact)
@@ -270,8 +264,8 @@ class EpochFitter:
         # the test rows' training neighbours, searched once: placement here, test NN@15 in the metrics
         test_knn, self.train_test_knn = None, None
         if len(self.test_rows):  # both directions from one pass (IVF or exact, knn.py)
-            test_knn, self.train_test_knn = self._join(reps[self.test_rows], max(cfg.n_neighbors, 15),
-                                                       K.TEST_PROBE_SHARE)
+            test_knn, self.train_test_knn = self.among_train.join(reps[self.test_rows], max(cfg.n_neighbors, 15),
+                                                                  probe_share=K.TEST_PROBE_SHARE)
         # test rows are placed as any new point is (transform.py), so transform(x) == drawn position
         emb[self.test_rows] = snap(place_new_points(
             reps[self.test_rows], x_train, emb[self.train_rows], off[:cx.n_train],

@@ -287,10 +287,10 @@ class Among:
         return idx, dist
 
     def join(self, queries, k: int, *, probe_share: float):
-        """((idx, dist) of ``queries`` among the base, (idx, dist) of the base among ``queries``)."""
+        """((idx, dist) of ``queries`` among the base, (idx, dist) of the base among ``queries``): one
+        IVF pass with ``approx``, else one exact pass over the distances (:func:`exact_join`)."""
         if not self.approx:
-            return (knn_exact(queries, self.base, k, device=self.device),
-                    knn_exact(self.base, queries, k, device=self.device))
+            return exact_join(queries, self.base, k, device=self.device)
         return self.index().join(queries, k, probe_share=probe_share)
 
 
