@@ -61,3 +61,24 @@ def test_spread_in_blocks_is_the_rms_distance_to_the_mean():
     want = np.sqrt(((x.astype(np.float64) - x.mean(0, dtype=np.float64)) ** 2).sum(1).mean())
     assert D.spread(x, block=64) == pytest.approx(want, rel=1e-9)
     assert D.spread(np.zeros((0, 3), np.float32)) == 0.0
+
+
+def test_a_damaged_record_starts_a_new_chain_instead_of_failing():
+    """epoch.json comes from a cache that may have been edited: a shift or scale that is not a number
+    must neither stop the fit nor move the map by garbage."""
+    from types import SimpleNamespace
+
+    c = np.ones(4, np.float32)
+    for rec in ({"shift": [0.0, 0.0], "scale": "big"}, {"shift": [0.0, 0.0], "scale": float("nan")},
+                {"shift": [0.0, 0.0], "scale": True}):
+        cache = SimpleNamespace(epoch_info=lambda e, rec=rec: {"prev_epoch": None, "drift": rec},
+                                centroid=lambda e: c)
+        assert D.chain(cache, 1) == ([], [], None)
+    # a shift that is not a number reads as no move; the chain and its scale stay usable
+    cache = SimpleNamespace(epoch_info=lambda e: {"prev_epoch": None, "drift": {"shift": ["a", 1], "scale": 2.0}},
+                            centroid=lambda e: c)
+    shifts, cents, scale = D.chain(cache, 1)
+    assert [s.tolist() for s in shifts] == [[0.0, 0.0]] and scale == 2.0
+    model, pos = Visualizer(4, (8,)), torch.zeros(30, 2)
+    rec, _ = D.follow_mean(cache, 1, 0.25, model, pos, np.full((30, 4), 2.0, np.float32), 30)
+    assert np.isfinite(rec["shift"]).all() and np.isfinite(pos.numpy()).all()

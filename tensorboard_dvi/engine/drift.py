@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .cache import map_shift
+
 #: Gauss-Newton steps of the 1-parameter MDS solve
 STEPS = 30
 #: earlier epochs of the chain the new centre is placed against (every record carries the chain's
@@ -92,11 +94,13 @@ def chain(cache, prev) -> Tuple[List[np.ndarray], List[np.ndarray], Optional[flo
             return [], [], None
         if not isinstance(rec, dict) or c is None or np.ndim(c) != 1:
             return [], [], None
-        shifts.append(np.asarray(rec.get("shift", (0.0, 0.0)), np.float64).reshape(2))
+        shifts.append(np.asarray(map_shift(info), np.float64))  # a damaged record reads as no move
         cents.append(np.asarray(c, np.float64))
         scale = rec.get("scale")
         e = info.get("prev_epoch")
-    return shifts[::-1], cents[::-1], scale
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not np.isfinite(scale) or scale <= 0:
+        return [], [], None  # no usable scale: this epoch starts a new chain
+    return shifts[::-1], cents[::-1], float(scale)
 
 
 def follow_mean(cache, prev, drift: float, model, positions: torch.Tensor, x_train: np.ndarray,
@@ -109,7 +113,7 @@ def follow_mean(cache, prev, drift: float, model, positions: torch.Tensor, x_tra
         return None, None
     c = np.asarray(x_train).mean(0, dtype=np.float64)
     shifts, cents, scale = chain(cache, prev) if prev is not None else ([], [], None)
-    if not shifts or not scale:
+    if not shifts:
         hi = spread(x_train)
         scale = drift * spread(positions[:n_train].detach().cpu().numpy()) / hi if hi > 0 else 0.0
         return {"shift": [0.0, 0.0], "scale": float(scale)}, c.astype(np.float32)
