@@ -133,5 +133,6 @@ def test_block_candidates_by_marks_equal_the_sorted_unique_ones():
     seen = np.zeros(3000, bool)
     for rows in (np.arange(512), rng.choice(3000, 200, replace=False), np.array([7])):
         for hop in (5, 10):
-            assert np.array_equal(W._block_candidates(graph, rows, hop, seen), W._block_candidates(graph, rows, hop))
+            want = np.unique(np.concatenate([rows, graph[rows].ravel(), graph[graph[rows]][:, :, :hop].ravel()]))
+            assert np.array_equal(W._block_candidates(graph, rows, hop, seen), want)
             assert not seen.any()  # left clean for the next block
