@@ -138,6 +138,11 @@ class EngineConfig:
     #: pull of a snapped sample back to its place (``mu`` of consistency.snap_to_prediction): on a
     #: spread layout it, not ``snap_max_move``, bounds how far a sample moves
     snap_mu: float = 0.15
+    #: a snapped sample stops at the first step where its class's logit leads every other by this much
+    #: (None: all ``snap_steps`` steps, deep into the region): it crosses the boundary and keeps its 2-D
+    #: neighbours. 0.05: tabular_mlp NN@15 +0.2, the snapped samples' mean move halved, PPR kept
+    #: (docs/QUALITY_RESULTS.md, eighth pass)
+    snap_stop_margin: Optional[float] = 0.05
     # -- phase 3, the decoder: fitted to the refined positions (reconstruction + prediction
     #    term + temporal term), passes over the nodes
     decoder_epochs: int = 20
