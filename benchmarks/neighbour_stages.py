@@ -1,6 +1,6 @@
 """Where a subject's NN@15 goes (docs/QUALITY_RESULTS.md, eighth pass).
 
-    python benchmarks/neighbour_stages.py layout SUBJECT EPOCH    # optimiser / start / graph, one epoch
+    python benchmarks/neighbour_stages.py layout SUBJECT EPOCH ['{"cold_refine_lr": 0.2}']  # one epoch
     python benchmarks/neighbour_stages.py stages SUBJECT CACHE_DIR  # per epoch of a fitted run
 
 ``layout``: one epoch fitted with the temporal parts off (the engine's encoder and refinement,
@@ -55,18 +55,18 @@ def umap_sgd(graph, init, seed, epochs=500):
                                      a, b, rng.astype(np.int64), move_other=True), umap
 
 
-def ours_refine(graph, init, repulsion):
+def ours_refine(graph, init, repulsion, lr=0.05):
     g = graph.tocoo()
     gen = torch.Generator()
     gen.manual_seed(0)
     p = torch.as_tensor(init, dtype=torch.float32)
     delta = refine_positions(p, torch.as_tensor(g.row.astype(np.int64)), torch.as_tensor(g.col.astype(np.int64)),
                              torch.as_tensor(g.data, dtype=torch.float32), steps=500, edges_per_step=int(4.5 * len(p)),
-                             lr=0.05, negative_sample_rate=5, generator=gen, repulsion=repulsion)
+                             lr=lr, negative_sample_rate=5, generator=gen, repulsion=repulsion)
     return (p + delta).numpy()
 
 
-def layout(name, e):
+def layout(name, e, sets=None):
     from umap.spectral import spectral_layout
     d = QS.load_subject(name)
     tr = train_rows(d)
@@ -76,13 +76,13 @@ def layout(name, e):
     def show(label, emb):
         print(f"| {label} | {M.nn_preservation(x, emb[:n], 15):.2f} | {M.boundary_nn(x, border, emb[:n], emb[n:], 15):.2f} |",
               flush=True)
-    cfg = EngineConfig(temporal=False)
+    cfg = EngineConfig(**{"temporal": False, **(sets or {})})
     cx = build_complex(x, border, n_neighbors=15, boundary_neighbors=15, prune_n_epochs=cfg.prune_n_epochs)
     torch.manual_seed(0)
     report = train_visualizer(Visualizer(x.shape[1], cfg.hidden, cfg.decoder_hidden), cx, cfg, device="cpu", seed=0)
     pos = report["positions"].numpy()
     p0 = pos - report["offsets"].numpy()
-    print(f"{name}, epoch {e}: NN@15 train / boundary NN@15 (train rows + all border points)\n\n| layout | NN@15 | bNN@15 |\n|---|---|---|")
+    print(f"{name}, epoch {e}, {sets or {}}: NN@15 train / boundary NN@15 (train rows + all border points)\n\n| layout | NN@15 | bNN@15 |\n|---|---|---|")
     show("engine, temporal parts off: encoder output", p0)
     show("engine, temporal parts off: refined (before snapping)", pos)
     ki, kd = knn_exact(nodes, nodes, 15, exclude_self_first=True)
@@ -98,15 +98,16 @@ def layout(name, e):
     show("umap-learn SGD, umap-learn graph, start: spectral", umap_sgd(g_umap, spec, e)[0])
     show("umap-learn SGD, our complex, start: our encoder", umap_sgd(g_ours, p0, e)[0])
     spec = spec * (p0.std() / spec.std())
+    lr = cfg.cold_refine_lr or cfg.refine_lr
     for rep in (1.0, cfg.refine_repulsion):
-        show(f"our refinement (repulsion {rep}), umap-learn graph, start: our encoder", ours_refine(g_umap, p0, rep))
-        show(f"our refinement (repulsion {rep}), our complex, start: our encoder", ours_refine(g_ours, p0, rep))
-    show("our refinement, umap-learn graph, start: spectral", ours_refine(g_umap, spec, cfg.refine_repulsion))
-    show("our refinement, our complex, start: spectral", ours_refine(g_ours, spec, cfg.refine_repulsion))
+        show(f"our refinement (repulsion {rep}), umap-learn graph, start: our encoder", ours_refine(g_umap, p0, rep, lr))
+        show(f"our refinement (repulsion {rep}), our complex, start: our encoder", ours_refine(g_ours, p0, rep, lr))
+    show("our refinement, umap-learn graph, start: spectral", ours_refine(g_umap, spec, cfg.refine_repulsion, lr))
+    show("our refinement, our complex, start: spectral", ours_refine(g_ours, spec, cfg.refine_repulsion, lr))
     cx500 = build_complex(x, border, n_neighbors=15, boundary_neighbors=15, prune_n_epochs=500)
     w = sampling_weights(torch.as_tensor(cx500.weight), cx500.n_spatial_edges, cfg.boundary_share).numpy()
     g500 = scipy.sparse.coo_matrix((w, (cx500.head, cx500.tail)), shape=(len(nodes), len(nodes)))
-    show("our refinement, our complex pruned at max/500, start: our encoder", ours_refine(g500, p0, cfg.refine_repulsion))
+    show("our refinement, our complex pruned at max/500, start: our encoder", ours_refine(g500, p0, cfg.refine_repulsion, lr))
 
 
 def stages(name, cache_dir):
@@ -132,4 +133,8 @@ def stages(name, cache_dir):
 if __name__ == "__main__":
     torch.set_num_threads(1)
     cmd, subject, arg = sys.argv[1:4]
-    layout(subject, int(arg)) if cmd == "layout" else stages(subject, arg)
+    if cmd == "layout":
+        import json
+        layout(subject, int(arg), json.loads(sys.argv[4]) if len(sys.argv) > 4 else None)
+    else:
+        stages(subject, arg)

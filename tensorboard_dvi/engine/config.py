@@ -79,6 +79,9 @@ class EngineConfig:
     refine_edges_per_node: float = 4.5
     refine_edges: Optional[int] = None
     refine_lr: float = 0.05
+    #: the refinement's learning rate where it starts at the encoder's output (a run's first epoch, or
+    #: ``temporal=False``), where no anchor holds it (None: ``refine_lr``)
+    cold_refine_lr: Optional[float] = None
     #: scale of the refinement's repulsive force (umap-learn's ``repulsion_strength``); more
     #: repulsion (like more negative samples, at no extra cost) spreads the layout. 2.5 (with the
     #: snapping and decoder settings below, which keep PPR): tr and temporal r up on every subject
