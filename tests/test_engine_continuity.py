@@ -122,3 +122,25 @@ def test_map_error_marks_samples_drawn_among_strangers():
     ok = np.setdiff1d(np.arange(300), wrong)
     assert err[wrong].mean() > 0.8, err[wrong]
     assert np.median(err[ok]) == 0.0 and err[ok].mean() < 0.15, err[ok].mean()
+
+
+def test_stretched_moves_follow_how_much_each_neighbourhood_changed(tmp_path):
+    """move_stretch (refine.stretch_moves): with the same previous map, an epoch's moves grow only,
+    and their lengths follow 1 − NPR more closely than without the stretch."""
+    labels, split, epochs = blobs_run(epochs=(1, 2), n_border=40, drift=0.6)
+    reader = FakeReader(labels, split, epochs)
+    off, on = (_fit(tmp_path, n, reader, move_stretch=s, snap_steps=0) for n, s in (("off", 0.0), ("on", 1.0)))
+    np.testing.assert_array_equal(off.embedding(1), on.embedding(1))
+    mobility = 1 - np.asarray(on.npr(2))
+    np.testing.assert_array_equal(mobility, 1 - np.asarray(off.npr(2)))
+
+    def moves(cache):
+        e1, e2 = np.asarray(cache.embedding(1))[:240], np.asarray(cache.embedding(2))[:240]
+        shift = np.subtract(cache.epoch_info(2)["drift"]["shift"], cache.epoch_info(1)["drift"]["shift"])
+        return np.linalg.norm(e2 - e1 - shift, axis=1)
+
+    m_off, m_on = moves(off), moves(on)
+    assert not np.allclose(m_off, m_on)
+    assert np.median(m_on) >= np.median(m_off)
+    corr = lambda m: float(np.corrcoef(m, mobility)[0, 1])
+    assert corr(m_on) > corr(m_off), (corr(m_on), corr(m_off))

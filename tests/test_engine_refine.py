@@ -10,7 +10,8 @@ from sklearn.decomposition import PCA
 from tensorboard_dvi.engine import metrics as M
 from tensorboard_dvi.engine.complex import build_complex
 from tensorboard_dvi.engine.losses import UMAP_A, UMAP_B
-from tensorboard_dvi.engine.refine import interpolate, membership_weights, refine_positions, sampling_weights
+from tensorboard_dvi.engine.refine import (interpolate, membership_weights, refine_positions, sampling_weights,
+                                          stretch_moves)
 
 
 def test_sampling_weights_give_the_boundary_complex_its_share():
@@ -145,3 +146,36 @@ def test_alias_table_gives_each_edge_its_share_of_the_draws():
         alias_table(torch.tensor([0.0, 0.0]))
     with pytest.raises(ValueError, match="weights"):
         alias_table(torch.tensor([1.0, -1.0]))
+
+
+def test_stretch_moves_lengthens_short_moves_of_mobile_rows_along_their_direction():
+    g = torch.Generator().manual_seed(0)
+    prev = torch.randn(200, 2, generator=g)
+    v = torch.randn(200, 2, generator=g) * 0.1
+    mob = torch.rand(200, generator=g) * 0.9 + 0.05
+    pos = torch.cat([prev[:150] + v[:150], prev[150:] + 5.0])  # rows from 150: border points
+    out = stretch_moves(pos, prev, mob, 150, 0.5, cap=1e9)
+    before, after = (pos - prev)[:150], (out - prev)[:150]
+    lb, la = before.norm(dim=1), after.norm(dim=1)
+    assert torch.all(la >= lb - 1e-6)  # never shortened
+    # the direction is kept
+    cos = (before * after).sum(1) / (lb * la)
+    assert torch.all(cos > 1 - 1e-5)
+    grown = la > lb * (1 + 1e-4)
+    assert 0 < int(grown.sum()) < 150
+    # the rows that grew reach |v|^(1-p) * target^p with target = mob * mean|v| / mean mob
+    target = mob[:150] * lb.mean() / mob[:150].mean()
+    np.testing.assert_allclose(la[grown].numpy(), (lb.sqrt() * target.sqrt())[grown].numpy(), rtol=1e-4)
+    # the moves' lengths follow mobility more closely than before
+    r = lambda a: float(np.corrcoef(a.numpy(), mob[:150].numpy())[0, 1])
+    assert r(la) > r(lb) + 0.1
+    assert torch.equal(out[150:], pos[150:])  # border points untouched
+    assert torch.equal(stretch_moves(pos, prev, mob, 150, 0.0, cap=1e9), pos)
+    # the cap: no row is moved on by more than cap x its distance to its 15th nearest row
+    from scipy.spatial import cKDTree
+    local = torch.as_tensor(cKDTree(pos[:150].numpy()).query(pos[:150].numpy(), k=16)[0][:, -1], dtype=pos.dtype)
+    capped = stretch_moves(pos, prev, mob, 150, 0.5, cap=0.1)
+    extra = (capped - pos)[:150].norm(dim=1)
+    assert torch.all(extra <= 0.1 * local + 1e-6)
+    assert bool((extra > 0.1 * local - 1e-6).any())  # the cap binds somewhere
+    assert torch.all(extra <= (out - pos)[:150].norm(dim=1) + 1e-6)

@@ -118,6 +118,15 @@ class EngineConfig:
     #: clip(1 − NPR_i, 0.05, 1) ** p, at least ``mobility_min`` (power 0: off), so samples whose neighbourhood held move little
     mobility_power: float = 1.0
     mobility_min: float = 0.05
+    #: warm-started epochs: each training sample's move since the previous epoch is lengthened
+    #: (never shortened) towards its mobility's share of the mean move, |v|^(1−p) · target^p
+    #: (refine.stretch_moves; 0: off), so how far a sample moves follows how much its neighbourhood
+    #: changed: temporal r mnist_cnn512 −0.295 → −0.319 (seed 0), −0.290 → −0.315 (seed 1), NN@15 −0.3 %
+    #: (docs/QUALITY_RESULTS.md, eighth pass)
+    move_stretch: float = 0.5
+    #: ... by at most this share of the sample's distance to its 15th nearest training row (it stays
+    #: among its neighbours: half the NN@15 cost of an uncapped stretch on text_tokens)
+    move_stretch_cap: float = 0.25
     #: mobility from the map's own error too: a training sample whose 2-D neighbours at its
     #: previous drawn position share few of its current high-D neighbours (NP_i, against the mean
     #: over samples) may move by ``mobility_error`` · clip(1 − NP_i / mean NP, 0, 1) at least (0: off)

@@ -330,7 +330,7 @@ class EpochFitter:
         torch.manual_seed(stream)
         model = Visualizer(dim, cfg.hidden, cfg.decoder_hidden)
         model.to(dev)
-        prev_params, tw, offsets, anchor, anchor_w = None, 0.0, None, None, None
+        prev_params, tw, offsets, anchor, anchor_w, still = None, 0.0, None, None, None, None
         if prev_state is not None:
             model.load_state_dict(prev_state)
             if cfg.temporal:
@@ -354,7 +354,7 @@ class EpochFitter:
             head_fn=head if cfg.lambda_pred > 0 else None, offsets=offsets,
             anchor=anchor if cfg.anchor_strength > 0 else None, anchor_weight=anchor_w,
             mobility=mobility if anchor is not None else None,
-            init_positions=anchor if cfg.init_from_previous else None,
+            init_positions=anchor if cfg.init_from_previous else None, previous=still,
             graph_change=1.0 - float(npr.mean()) if npr is not None and cfg.temporal else None,
             on_epoch=lambda i, loss: P("train", e, f"training the visualizer of epoch {e}: "
                                        f"encoder epoch {i + 1}, loss {loss:.3f}",

@@ -24,7 +24,7 @@ from .decoder_grads import relu_mlp_linears, set_decoder_grads
 from .model import Visualizer
 from .optim import Adam, warmup_cosine_lrs
 from .progress import check_stop
-from .refine import refine_positions, sampling_weights
+from .refine import refine_positions, sampling_weights, stretch_moves
 
 
 class TemporalTerm:
@@ -207,6 +207,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
                      anchor_weight: Optional[torch.Tensor] = None,
                      mobility: Optional[torch.Tensor] = None,
                      init_positions: Optional[torch.Tensor] = None,
+                     previous: Optional[torch.Tensor] = None,
                      graph_change: Optional[float] = None,
                      on_epoch: Optional[Callable[[int, float], None]] = None,
                      on_phase: Optional[Callable[[str, float], None]] = None,
@@ -216,7 +217,9 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
 
     ``anchor``/``anchor_weight`` (optional, one row per node): positions of the previous
     epoch the refinement is pulled towards, per node (refine.py); ``init_positions`` (one row
-    per node) starts the refinement there instead of at the encoder output + ``offsets``.
+    per node) starts the refinement there instead of at the encoder output + ``offsets``;
+    ``previous`` (one row per node): the nodes' previous drawn positions, whose moves since
+    are stretched by ``mobility`` (config ``move_stretch``).
     ``graph_change`` (1 − mean NPR; warm-started epochs only) scales the refinement steps
     when it starts from the previous map. ``report["timings"]`` holds each phase's seconds.
     """
@@ -260,6 +263,9 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
         # free local moves after the anchored steps (config ``polish_*``)
         delta = refine_positions(p0, head, tail, w, steps=cfg.polish_steps, lr=cfg.refine_lr * cfg.polish_lr,
                                  offsets=delta, **graph)
+    if previous is not None and mobility is not None and cfg.move_stretch > 0:
+        delta = stretch_moves(p0 + delta, previous, mobility, cx.n_train, cfg.move_stretch,
+                              cfg.move_stretch_cap) - p0
     pos = p0 + delta
     timings["refine"], t0 = time.perf_counter() - t0, time.perf_counter()
     train_decoder(model, x, xn, pos, cfg, gen, temporal, device, head_fn=head_fn, on_phase=on_phase,

@@ -140,6 +140,31 @@ class _Adam:
         self.param.add_(upd, alpha=-lr / (1 - self.b1 ** self.t))
 
 
+def stretch_moves(pos: torch.Tensor, previous: torch.Tensor, mobility: torch.Tensor, n: int,
+                  power: float, cap: float, k: int = 15) -> torch.Tensor:
+    """Training rows' moves since the previous epoch lengthened towards their share of the moves
+    (config ``move_stretch``): a row whose neighbourhood changed much (mobility ∝ 1 − NPR) but
+    which the optimiser moved little goes on along its own direction to |v|^(1−p) · target^p, with
+    target = mobility · mean |v| / mean mobility; a move is never shortened, and never lengthened by
+    more than ``cap`` × the row's distance to its k-th nearest row in the new layout (it stays among
+    its neighbours). How far a sample moves then says more of how much its neighbourhood changed
+    (DVI's temporal correlation)."""
+    if power <= 0 or cap <= 0 or n <= k:
+        return pos
+    from scipy.spatial import cKDTree
+    v = pos[:n] - previous[:n]
+    length = v.norm(dim=1).clamp_min(1e-12)
+    mob = mobility[:n].to(v.dtype)
+    target = mob * (length.mean() / mob.mean().clamp_min(1e-12))
+    grow = length * ((target / length).pow(power).clamp_min(1.0) - 1.0)
+    p = pos[:n].detach().cpu().numpy().astype(np.float64)
+    local = cKDTree(p).query(p, k=k + 1)[0][:, -1]
+    grow = torch.minimum(grow, cap * torch.as_tensor(local, dtype=v.dtype, device=v.device))
+    out = pos.clone()
+    out[:n] = pos[:n] + v * (grow / length).unsqueeze(1)
+    return out
+
+
 def membership_weights(knn_dist: np.ndarray) -> np.ndarray:
     """Rows of UMAP membership strengths exp(-(d - rho) / sigma), normalised to sum 1."""
     d = np.asarray(knn_dist, dtype=np.float64)
