@@ -153,7 +153,7 @@ class EngineConfig:
     #: a snapped sample stops at the first step where its class's logit leads every other by this much
     #: (None: all ``snap_steps`` steps, deep into the region): it crosses the boundary and keeps its 2-D
     #: neighbours. 0.05: tabular_mlp NN@15 +0.2, the snapped samples' mean move halved, PPR kept
-    #: (docs/QUALITY_RESULTS.md, eighth pass)
+    #: (docs/QUALITY_RESULTS.md, "Eighth pass, neighbours")
     snap_stop_margin: Optional[float] = 0.05
     # -- phase 3, the decoder: fitted to the refined positions (reconstruction + prediction
     #    term + temporal term), passes over the nodes
