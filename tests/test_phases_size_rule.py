@@ -45,3 +45,24 @@ def test_warm_epochs_above_large_nodes_draw_fewer_encoder_edges(monkeypatch):
     assert _fit(monkeypatch, warm=True, large_nodes=n - 1, large_warm_edges_factor=0.25)[0] == int(n * 0.25)
     assert _fit(monkeypatch, large_nodes=n - 1, large_warm_edges_factor=0.25)[0] == 2 * n
     assert EngineConfig().large_warm_edges_factor == 0.4
+
+
+def test_cold_refine_lr_acts_only_where_the_refinement_starts_at_the_encoder(monkeypatch):
+    """``cold_refine_lr`` (None: ``refine_lr``) is the refinement's rate without a start from the previous map."""
+    lrs = []
+    real = phases.refine_positions
+    monkeypatch.setattr(phases, "refine_positions", lambda *a, **k: lrs.append(k["lr"]) or real(*a, **k))
+    torch.set_num_threads(1)
+    x = load_digits().data[:200].astype(np.float32)
+    cx = build_complex(x, np.zeros((0, x.shape[1]), np.float32), min_border=5)
+
+    def fit(start=None, **kw):
+        cfg = EngineConfig(max_trainer_epochs=1, edges_per_node=2, decoder_epochs=1, decoder_min_steps=2,
+                           refine_steps_small=5, refine_lr=0.05, **kw)
+        phases.train_visualizer(Visualizer(x.shape[1], cfg.hidden), cx, cfg, device="cpu", seed=0,
+                                init_positions=start)
+        return lrs[-1]
+    start = torch.zeros((len(cx.nodes), 2))
+    assert fit() == 0.05 and fit(start) == 0.05
+    assert fit(cold_refine_lr=0.2) == 0.2
+    assert fit(start, cold_refine_lr=0.2) == 0.05

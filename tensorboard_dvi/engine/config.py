@@ -79,6 +79,9 @@ class EngineConfig:
     refine_edges_per_node: float = 4.5
     refine_edges: Optional[int] = None
     refine_lr: float = 0.05
+    #: the refinement's learning rate where it starts at the encoder's output (a run's first epoch, or
+    #: ``temporal=False``), where no anchor holds it (None: ``refine_lr``)
+    cold_refine_lr: Optional[float] = None
     #: scale of the refinement's repulsive force (umap-learn's ``repulsion_strength``); more
     #: repulsion (like more negative samples, at no extra cost) spreads the layout. 2.5 (with the
     #: snapping and decoder settings below, which keep PPR): tr and temporal r up on every subject
@@ -147,6 +150,11 @@ class EngineConfig:
     #: pull of a snapped sample back to its place (``mu`` of consistency.snap_to_prediction): on a
     #: spread layout it, not ``snap_max_move``, bounds how far a sample moves
     snap_mu: float = 0.15
+    #: a snapped sample stops at the first step where its class's logit leads every other by this much
+    #: (None: all ``snap_steps`` steps, deep into the region): it crosses the boundary and keeps its 2-D
+    #: neighbours. 0.05: tabular_mlp NN@15 +0.2, the snapped samples' mean move halved, PPR kept
+    #: (docs/QUALITY_RESULTS.md, "Eighth pass, neighbours")
+    snap_stop_margin: Optional[float] = 0.05
     # -- phase 3, the decoder: fitted to the refined positions (reconstruction + prediction
     #    term + temporal term), passes over the nodes
     decoder_epochs: int = 20

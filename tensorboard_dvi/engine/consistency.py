@@ -14,7 +14,7 @@ samples that disagreed with it move, so neighbours change little
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -31,10 +31,12 @@ def layout_scale(pos: np.ndarray) -> float:
 
 def snap_to_prediction(pos: np.ndarray, target: np.ndarray, logits_fn: Callable[[torch.Tensor], torch.Tensor], *,
                        steps: int = 40, lr: float = 0.05, mu: float = 0.5, max_move: float = 0.2,
-                       scale: float = None, device: str = "cpu") -> np.ndarray:
+                       scale: float = None, stop_margin: Optional[float] = None, device: str = "cpu") -> np.ndarray:
     """Positions where the samples that disagree with their region are moved into it (others
     unchanged). ``max_move`` is relative to ``scale`` (the layout's spread; default: :func:`layout_scale` of ``pos``); a
-    sample that cannot reach its class's region within it keeps its position."""
+    sample that cannot reach its class's region within it keeps its position. ``stop_margin`` (None: off): a
+    sample stops at the first step where its class's logit leads every other by this much, so it crosses
+    into its region and goes no deeper (the samples it leaves stay its 2-D neighbours)."""
     pos = np.asarray(pos, np.float32).copy()
     if steps <= 0 or len(pos) == 0:
         return pos
@@ -50,6 +52,7 @@ def snap_to_prediction(pos: np.ndarray, target: np.ndarray, logits_fn: Callable[
     p0 = p_all[idx].clone()
     p = p0.clone().requires_grad_(True)
     opt = Adam([p])
+    done, frozen = torch.zeros(len(idx), dtype=torch.bool, device=p.device), p0
     for _ in range(steps):
         loss = torch.nn.functional.cross_entropy(logits_fn(p), tgt[idx], reduction="sum") \
             + mu * ((p - p0) ** 2).sum()
@@ -59,8 +62,22 @@ def snap_to_prediction(pos: np.ndarray, target: np.ndarray, logits_fn: Callable[
         with torch.no_grad():
             d = p - p0
             n = d.norm(dim=1, keepdim=True).clamp_min(1e-12)
-            p.copy_(p0 + d * (n.clamp(max=max_move) / n))
+            q = p0 + d * (n.clamp(max=max_move) / n)
+            if stop_margin is not None:  # a sample that crossed far enough stays where it crossed
+                q = torch.where(done[:, None], frozen, q)
+                new = ~done & (_lead(logits_fn(q), tgt[idx]) >= stop_margin)
+                frozen, done = torch.where(new[:, None], q, frozen), done | new
+            p.copy_(q)
+        if bool(done.all()):
+            break
     with torch.no_grad():
         ok = logits_fn(p).argmax(1) == tgt[idx]
     pos[idx[ok].cpu().numpy()] = p.detach()[ok].cpu().numpy()
     return pos
+
+
+def _lead(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per row, the target class's logit minus the largest other logit (> 0: predicted as the target)."""
+    own = logits.gather(1, target[:, None]).squeeze(1)
+    other = logits.scatter(1, target[:, None], float("-inf")).max(1).values
+    return own - other

@@ -253,7 +253,9 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     graph = dict(edges_per_step=cfg.refine_edges or int(cfg.refine_edges_per_node * len(x)),
                  negative_sample_rate=cfg.negative_sample_rate, generator=gen, repulsion=cfg.refine_repulsion,
                  repulsion_end=cfg.refine_repulsion_end, should_stop=lambda: check_stop(should_stop))
-    delta = refine_positions(p0, head, tail, w, steps=steps, lr=cfg.refine_lr, offsets=offsets, anchor=anchor,
+    cold = init_positions is None and cfg.cold_refine_lr is not None  # starts at the encoder's output
+    delta = refine_positions(p0, head, tail, w, steps=steps, lr=cfg.cold_refine_lr if cold else cfg.refine_lr,
+                             offsets=offsets, anchor=anchor,
                              anchor_weight=anchor_weight, mobility=mobility, **graph,
                              on_step=(lambda s: on_phase("refine", (s + 1) / steps) if s % 20 == 19 else None)
                              if on_phase is not None else None)
