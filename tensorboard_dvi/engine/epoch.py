@@ -21,6 +21,7 @@ from .cache import (BACKGROUND_META, BACKGROUND_PNG, BORDER_EMBEDDING_FILE, BORD
                     METRICS_FILE, NPR_FILE, OFFSETS_FILE, STATE_FILE, RunCache, map_shift)
 from . import drift as D
 from . import knn as K
+from . import knn_warm as W
 from .complex import build_complex, knn_exact, knn_self
 from .consistency import layout_scale, snap_to_prediction
 from .config import EngineConfig, EngineError
@@ -144,6 +145,13 @@ class EpochFitter:
         except (OSError, ValueError, KeyError):
             return None
         return knn if knn.ndim == 2 and len(knn) == len(self.train_rows) else None
+
+    def _prev_info(self, prev) -> dict:
+        """The previous epoch's epoch.json ({} when there is none or it cannot be read)."""
+        try:
+            return self.cache.epoch_info(prev) if prev is not None else {}
+        except (OSError, ValueError, KeyError):
+            return {}
 
     def _border_knn(self, cx, x_train):
         """Each border point's training neighbours (computed once per epoch, used twice)."""
@@ -309,8 +317,10 @@ class EpochFitter:
         self.among_train = K.Among(x_train, approx=K.approximate(len(x_train), dev), device=dev, cells_per_sqrt=1.0)
         self.among_border = None  # large epochs: set by _border_joint
         prev_knn = self._prev_knn(prev)
-        knn_info = {}  # one search at max(20, k) serves the complex (k columns) and the metrics (20)
-        knn20 = knn_self(x_train, max(20, cfg.n_neighbors), device=dev, prev_idx=prev_knn, info=knn_info)
+        skips = W.skips_after(self._prev_info(prev).get("knn_search"))  # refused last time: not tried again yet
+        knn_info = {"warm_skipped": skips} if skips else {}  # one search at max(20, k): complex and metrics
+        knn20 = knn_self(x_train, max(20, cfg.n_neighbors), device=dev, prev_idx=None if skips else prev_knn,
+                         info=knn_info)
         cross, border_train = self._border_joint(border)
         cx = build_complex(x_train, border, n_neighbors=cfg.n_neighbors,
                            boundary_neighbors=cfg.boundary_neighbors, prune_n_epochs=cfg.prune_n_epochs,
