@@ -1,6 +1,8 @@
 """The warm epoch's self-kNN (knn_warm.py): searched from the previous epoch's graph, checked
 against the exact search, refused (and the full search run) when it cannot be trusted."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -124,6 +126,19 @@ def test_a_resumed_fit_searches_from_the_cached_graph(tmp_path, monkeypatch):
     assert info["search"] == "warm" and info["recall"] >= W.MIN_RECALL
     x = np.asarray(epochs[3][0], np.float32)[np.asarray(split) == 0]
     assert recall(np.asarray(cache.knn(3)), knn_exact(x, x, 15, exclude_self_first=True)[0], 15) >= 0.99
+    # the search's 20 columns are kept (knn.npy: the complex's 15, knn_more.npy: the rest), and the
+    # next epoch's warm search starts from all of them
+    wide = cache.knn_wide(2)
+    assert wide.shape == (len(x), 20) and np.array_equal(wide[:, :15], np.asarray(cache.knn(2)))
+    x2 = np.asarray(epochs[2][0], np.float32)[np.asarray(split) == 0]
+    assert recall(wide, knn_exact(x2, x2, 20, exclude_self_first=True)[0], 20) >= 0.99
+    seen = []
+    monkeypatch.setattr(W, "knn_warm", lambda x, prev, *a, **kw: seen.append(np.shape(prev)))
+    fit_run(FakeReader(labels, split, epochs), str(tmp_path / "c"), config=EngineConfig(**TINY, seed=1))
+    assert seen == [(len(x), 20), (len(x), 20)]
+    # a cache written before knn_more.npy existed: the 15 columns
+    os.remove(os.path.join(cache.epochs_dir, "epoch-000002", "knn_more.npy"))
+    assert np.array_equal(cache.knn_wide(2), np.asarray(cache.knn(2)))
 
 
 def test_a_refused_warm_search_is_skipped_by_the_next_epochs_then_tried_again():
