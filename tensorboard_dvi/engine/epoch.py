@@ -135,24 +135,6 @@ class EpochFitter:
                               f"had {prev_dim}; the representation width must stay the same")
         return state
 
-    def _prev_knn(self, prev):
-        """The previous epoch's training-row kNN from the cache, with its further columns (the warm
-        search starts from all 20: one round instead of two at 18k x 512), or None when there is none of these rows."""
-        if prev is None:
-            return None
-        try:
-            knn = self.cache.knn_wide(prev)
-        except (OSError, ValueError, KeyError):
-            return None
-        return knn if knn.ndim == 2 and len(knn) == len(self.train_rows) else None
-
-    def _prev_info(self, prev) -> dict:
-        """The previous epoch's epoch.json ({} when there is none or it cannot be read)."""
-        try:
-            return self.cache.epoch_info(prev) if prev is not None else {}
-        except (OSError, ValueError, KeyError):
-            return {}
-
     def _border_knn(self, cx, x_train):
         """Each border point's training neighbours (computed once per epoch, used twice)."""
         if getattr(cx, "_border_train_knn", None) is None:
@@ -316,8 +298,8 @@ class EpochFitter:
         # searches among the training rows (border points, test rows): IVF from APPROX_KNN_FROM rows (knn.py)
         self.among_train = K.Among(x_train, approx=K.approximate(len(x_train), dev), device=dev, cells_per_sqrt=1.0)
         self.among_border = None  # large epochs: set by _border_joint
-        prev_knn = self._prev_knn(prev)
-        skips = W.skips_after(self._prev_info(prev).get("knn_search"))  # refused last time: not tried again yet
+        prev_knn, prev_search = W.previous_graph(self.cache, prev, len(x_train))
+        skips = W.skips_after(prev_search)  # refused last time: not tried again yet
         knn_info = {"warm_skipped": skips} if skips else {}  # one search at max(20, k): complex and metrics
         knn20 = knn_self(x_train, max(20, cfg.n_neighbors), device=dev, prev_idx=None if skips else prev_knn,
                          info=knn_info)

@@ -45,6 +45,23 @@ LARGE_HOP_COLUMNS = 10
 RETRY_AFTER = 3
 
 
+def previous_graph(cache, prev, n_rows: int):
+    """(the previous epoch's cached self-kNN of the training rows with its further columns, or None
+    when there is none of ``n_rows`` rows; its ``knn_search`` record from epoch.json, or None)."""
+    if prev is None:
+        return None, None
+    try:
+        knn = cache.knn_wide(prev)
+        knn = knn if knn.ndim == 2 and len(knn) == n_rows else None
+    except (OSError, ValueError, KeyError):
+        knn = None
+    try:
+        search = cache.epoch_info(prev).get("knn_search")
+    except (OSError, ValueError, KeyError):
+        search = None
+    return knn, search
+
+
 def skips_after(prev_search: Optional[dict]) -> int:
     """Whether this epoch skips the warm search, from the previous epoch's ``knn_search`` record
     (epoch.json): 0 to try it, else how many epochs in a row will have skipped it (recorded as
