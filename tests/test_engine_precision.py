@@ -32,7 +32,7 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch):
     P.native_bf16_cpu.cache_clear()
 
 
-def test_linear_bf16_grad_keeps_the_float32_map_and_rounds_only_the_weight_gradient():
+def test_linear_bf16_gives_float32_outputs_and_weight_gradients_close_to_float32():
     torch.manual_seed(0)
     layer = nn.Linear(256, 64)
     x = torch.randn(300, 256)
@@ -41,13 +41,13 @@ def test_linear_bf16_grad_keeps_the_float32_map_and_rounds_only_the_weight_gradi
     (want * g).sum().backward()
     w_grad, b_grad = layer.weight.grad.clone(), layer.bias.grad.clone()
     layer.zero_grad()
-    got = P.linear_bf16_grad(x, x.to(torch.bfloat16), layer)
+    got = P.linear_bf16(x.to(torch.bfloat16), layer)
     (got * g).sum().backward()
-    assert torch.allclose(got, want, rtol=1e-6, atol=1e-6)  # the forward product is float32 (addmm vs mm + add)
-    assert layer.weight.grad.dtype == torch.float32
-    rel = float((layer.weight.grad - w_grad).norm() / w_grad.norm())
-    assert 0 < rel < 0.01  # rounded (bf16), and close
-    assert torch.allclose(layer.bias.grad, b_grad)  # the bias' gradient is float32
+    assert got.dtype == torch.float32 and layer.weight.grad.dtype == torch.float32
+    err = float((got - want).detach().abs().max() / want.detach().abs().max())
+    assert 0 < err < 0.02  # rounded (bf16), and close
+    assert float((layer.weight.grad - w_grad).norm() / w_grad.norm()) < 0.01
+    assert torch.allclose(layer.bias.grad, b_grad)  # the bias is added in float32
 
 
 def test_decoder_gradients_with_bf16_representations_are_those_of_the_rounded_targets():

@@ -23,7 +23,7 @@ from .config import EngineConfig
 from .decoder_grads import relu_mlp_linears, set_decoder_grads
 from .model import Visualizer
 from .optim import Adam, warmup_cosine_lrs
-from .precision import linear_bf16_grad, use_bf16
+from .precision import linear_bf16, use_bf16
 from .progress import check_stop
 from .refine import refine_positions, sampling_weights
 
@@ -70,9 +70,9 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
     """Phase 1: the encoder on UMAP's cross-entropy; returns the mean loss per trainer epoch."""
     enc = model.encoder_net
     opt = Adam(enc.parameters(), cfg.weight_decay)
-    # the first layer's weight gradient as a bfloat16 product where native (precision.py)
+    # the first layer's products in bfloat16 where native (precision.py), the rest float32
     low = use_bf16(cfg.bf16_products, device, xn.shape[1]) and isinstance(enc[0], nn.Linear)
-    xs = xn.to(torch.bfloat16) if low else None
+    xs = xn.to(torch.bfloat16) if low else xn
     batches = math.ceil(n_samples / cfg.batch_size)
     lrs, step = warmup_cosine_lrs(cfg.lr, max(cfg.max_trainer_epochs * batches, 1), 0.05), 0
     best, bad, history = math.inf, 0, []
@@ -83,8 +83,8 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
         total, count = 0.0, 0
         for batch in idx.split(cfg.batch_size):
             ends = torch.cat([head.index_select(0, batch), tail.index_select(0, batch)])
-            xb = xn.index_select(0, ends)  # one gather of both ends (index_select: no fancy indexing)
-            y = enc[1:](linear_bf16_grad(xb, xs.index_select(0, ends), enc[0])) if low else enc(xb)
+            xb = xs.index_select(0, ends)  # one gather of both ends (index_select: no fancy indexing)
+            y = enc[1:](linear_bf16(xb, enc[0])) if low else enc(xb)
             m = len(batch)
             loss = cfg.lambda_umap * losses.umap_cross_entropy(y[:m], y[m:], cfg.negative_sample_rate, gen)
             opt.zero_grad()

@@ -1,13 +1,13 @@
-"""bfloat16 products for gradients where the CPU has native bf16 instructions (``EngineConfig.bf16_products``).
+"""bfloat16 products where the CPU has native bf16 instructions (``EngineConfig.bf16_products``).
 
 The products with the D-wide representations (D = 512 on the benchmarks) are most of a training
-step. The gradients' share of them runs ~3.5-4x faster in bfloat16 with AVX512-BF16 or AMX
-(oneDNN; the output is rounded to bf16, 8 bits of mantissa): the encoder's first-layer weight
-gradient gᵀ·x (~1.3 of a step's ~4.8 ms at 2,000 rows, 1 thread) and the decoder's two
-reconstruction-gradient products x·W and xᵀ·h (~0.7 of ~2 ms at 500 rows). Only gradients are
-rounded (Adam's steps see ~0.4 % noise per entry); the maps themselves (the encoder's forward
-pass, the decoder's outputs), weights, biases and optimiser state stay float32. Rounding the
-encoder's forward product too (twice the saving) lowered NN@15 by ~1 % on all four mnist_cnn seeds
+step: the encoder's first layer (forward and weight gradient: ~2.7 of a step's ~4.8 ms at 2,000
+rows, 1 thread) and the decoder's reconstruction gradient (x·W and xᵀ·h: ~0.7 of ~2 ms at 500
+rows). With AVX512-BF16 or AMX they run 3.5-5x faster in bfloat16 (oneDNN: float32 accumulation,
+the output rounded to bf16, 8 bits of mantissa). The representations and the weight's copy in the
+product are rounded; weights, biases, optimiser state and the small layers stay float32, and the
+trained networks are evaluated in float32 (positions, transform, background). On mnist_cnn (256-d,
+4 seeds) the fit moved no more than a rounding-level perturbation of the float32 fit moves it
 (docs/QUALITY_RESULTS.md, "Speed, ninth pass"). Where the CPU lacks the instructions bf16 is
 emulated and slower, so the float32 path runs.
 """
@@ -55,23 +55,9 @@ def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a @ b
 
 
-class _Bf16WeightGrad(torch.autograd.Function):
-    """x·Wᵀ in float32; only the weight's gradient gᵀ·x in bfloat16 (inputs carry no gradient)."""
 
-    @staticmethod
-    def forward(ctx, x, x_bf16, weight):
-        ctx.save_for_backward(x_bf16)
-        return x @ weight.t()
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x_bf16,) = ctx.saved_tensors
-        return None, None, (grad.to(torch.bfloat16).t() @ x_bf16).float()
-
-
-def linear_bf16_grad(x: torch.Tensor, x_bf16: torch.Tensor, layer: torch.nn.Linear) -> torch.Tensor:
-    """``layer(x)`` (float32: the map itself is not rounded); its weight's gradient gᵀ·x as a
-    bfloat16 product (``x_bf16``: x rounded), the only one of the two products in bf16."""
-    out = _Bf16WeightGrad.apply(x, x_bf16, layer.weight)
+def linear_bf16(x_bf16: torch.Tensor, layer: torch.nn.Linear) -> torch.Tensor:
+    """``layer(x)`` with the product in bfloat16 (``x_bf16``: x rounded), float32 out; the gradient
+    reaches the float32 weight through the cast (its product in bf16 too), the bias is added in float32."""
+    out = torch.nn.functional.linear(x_bf16, layer.weight.to(torch.bfloat16)).float()
     return out if layer.bias is None else out + layer.bias
-
