@@ -55,7 +55,6 @@ def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a @ b
 
 
-
 def linear_bf16(x_bf16: torch.Tensor, layer: torch.nn.Linear) -> torch.Tensor:
     """``layer(x)`` with the product in bfloat16 (``x_bf16``: x rounded), float32 out; the gradient
     reaches the float32 weight through the cast (its product in bf16 too), the bias is added in float32."""
