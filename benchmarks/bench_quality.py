@@ -6,8 +6,8 @@
 Subjects (benchmarks/quality_subjects.py): the MNIST demo CNN, a residual net on
 generated colour images, a text classifier on generated token ids, a tabular MLP;
 8 epochs, 2,500 train + 500 test samples logged, 250 border points per epoch.
-``--subjects mnist_cnn512`` adds the held-out-shaped check (5,000 + 1,000 logged, 512-d;
-not in the default run, not used for tuning).
+``--subjects mnist_cnn512 mnist_hard512`` are the held-out-shaped checks (5,000 + 1,000 logged,
+512-d; the second on corrupted MNIST with 20 % label noise; not in the default run).
 Methods, on the very same representations:
 
 - ``ours``: the engine (``--set`` overrides EngineConfig fields, for tuning);

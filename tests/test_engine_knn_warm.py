@@ -1,6 +1,8 @@
 """The warm epoch's self-kNN (knn_warm.py): searched from the previous epoch's graph, checked
 against the exact search, refused (and the full search run) when it cannot be trusted."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -124,6 +126,57 @@ def test_a_resumed_fit_searches_from_the_cached_graph(tmp_path, monkeypatch):
     assert info["search"] == "warm" and info["recall"] >= W.MIN_RECALL
     x = np.asarray(epochs[3][0], np.float32)[np.asarray(split) == 0]
     assert recall(np.asarray(cache.knn(3)), knn_exact(x, x, 15, exclude_self_first=True)[0], 15) >= 0.99
+    # the search's 20 columns are kept (knn.npy: the complex's 15, knn_more.npy: the rest), and the
+    # next epoch's warm search starts from all of them
+    wide = cache.knn_wide(2)
+    assert wide.shape == (len(x), 20) and np.array_equal(wide[:, :15], np.asarray(cache.knn(2)))
+    x2 = np.asarray(epochs[2][0], np.float32)[np.asarray(split) == 0]
+    assert recall(wide, knn_exact(x2, x2, 20, exclude_self_first=True)[0], 20) >= 0.99
+    seen = []
+    monkeypatch.setattr(W, "knn_warm", lambda x, prev, *a, **kw: seen.append(np.shape(prev)))
+    fit_run(FakeReader(labels, split, epochs), str(tmp_path / "c"), config=EngineConfig(**TINY, seed=1))
+    assert seen == [(len(x), 20), (len(x), 20)]
+    # a cache written before knn_more.npy existed: the 15 columns
+    os.remove(os.path.join(cache.epochs_dir, "epoch-000002", "knn_more.npy"))
+    assert np.array_equal(cache.knn_wide(2), np.asarray(cache.knn(2)))
+
+
+def test_a_refused_warm_search_is_skipped_by_the_next_epochs_then_tried_again():
+    refused = {"search": "ivf", "candidate_share": 0.3, "reason": "candidates hold 0.95 < 0.993"}
+    assert W.skips_after(refused) == 1
+    assert [W.skips_after({"search": "ivf", "warm_skipped": n}) for n in range(1, W.RETRY_AFTER + 1)] \
+        == list(range(2, W.RETRY_AFTER + 1)) + [0]
+    # nothing to skip after a warm result, no record, or a search that was never tried (too few rows)
+    for record in ({"search": "warm", "candidate_share": 0.2}, None, {},
+                   {"search": "exact", "reason": "no previous graph of these rows, or too few rows"}):
+        assert W.skips_after(record) == 0
+
+
+def test_epochs_that_skip_a_refused_warm_search_get_the_graph_a_refused_try_gives(tmp_path, monkeypatch):
+    """Every warm search refused (an unreachable recall bar): with the skips, epochs 3-5 do not try it
+    (epoch 6 tries again), and every epoch's graph and map equal those of a fit that tries it each time."""
+    monkeypatch.setattr(W, "MIN_ROWS", 0)
+    monkeypatch.setattr(W, "BLOCK_ROWS", 32)
+    monkeypatch.setattr(W, "MAX_CANDIDATE_SHARE", 1.0)
+    monkeypatch.setattr(W, "CHECK_ROWS", 64)
+    monkeypatch.setattr(W, "MIN_RECALL", 1.01)
+    tries = []
+    real = W.knn_warm
+    monkeypatch.setattr(W, "knn_warm", lambda *a, **kw: tries.append(1) or real(*a, **kw))
+    labels, split, epochs = blobs_run(epochs=(1, 2, 3, 4, 5, 6))
+    caches = []
+    for retry in (W.RETRY_AFTER, 0):  # 0: never skipped
+        monkeypatch.setattr(W, "RETRY_AFTER", retry)
+        tries.clear()
+        fit_run(FakeReader(labels, split, epochs), str(tmp_path / f"c{retry}"), config=EngineConfig(**TINY))
+        caches.append((RunCache(str(tmp_path / f"c{retry}")), len(tries)))
+    (skipping, n_skipping), (trying, n_trying) = caches
+    assert n_trying == 5 and n_skipping == 2  # epochs 2 and 6 tried
+    assert [skipping.epoch_info(e)["knn_search"].get("warm_skipped") for e in range(2, 7)] == [None, 1, 2, 3, None]
+    for e in range(1, 7):
+        assert trying.epoch_info(e)["knn_search"]["search"] == skipping.epoch_info(e)["knn_search"]["search"] == "exact"
+        assert np.array_equal(np.asarray(skipping.knn(e)), np.asarray(trying.knn(e)))
+        assert np.array_equal(np.asarray(skipping.embedding(e)), np.asarray(trying.embedding(e)))
 
 
 def test_block_candidates_by_marks_equal_the_sorted_unique_ones():

@@ -49,6 +49,18 @@ def test_trustworthiness_matches_scikit_learn(k):
     assert M.trustworthiness(high, high[:, :2], k) > M.trustworthiness(high, rng.randn(300, 2), k)
 
 
+def test_trustworthiness_from_the_metrics_2d_knn_equals_its_own_search():
+    """spatial_metrics passes its 20-column 2-D kNN instead of a second search: the same value."""
+    rng = np.random.RandomState(1)
+    high = rng.randn(400, 12).astype(np.float32)
+    low = (high[:, :2] + 0.3 * rng.randn(400, 2)).astype(np.float32)
+    low20 = M.knn(low, 20)
+    for rows in (None, 150):
+        assert M.trustworthiness(high, low, 15, max_rows=rows, low_knn=low20) == \
+            M.trustworthiness(high, low, 15, max_rows=rows)
+    assert M.trustworthiness(high, low, 15, low_knn=low20[:, :10]) == M.trustworthiness(high, low, 15)  # too few
+
+
 def test_trustworthiness_ranks_by_buckets_equal_a_full_sort_with_ties():
     """The counts below each threshold (bucketed among the row's thresholds) are exactly
     those of sorting the row and searching it, ties and the infinite self distance included."""

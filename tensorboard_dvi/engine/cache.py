@@ -16,6 +16,8 @@ Layout (``cache_dir`` is given by the caller, see :func:`default_cache_dir`)::
         metrics.json          see RunCache.metrics
         visualizer.pt         torch state_dict of encoder + decoder (warm start)
         knn.npy               int32 n_train x k, high-D neighbours (temporal term)
+        knn_more.npy          int32 n_train x (20 - k), the epoch's self-kNN's further columns (the next
+                              epoch's warm search starts from all 20; absent in older caches)
         npr.npy               float32 n_train, neighbour-preserving rate vs predecessor
         offsets.npy           float32 n_train x 2, refined position − encoder output (warm start)
         border_embedding.npy  float32 n_border x 2, drawn positions of the border points used
@@ -53,6 +55,7 @@ GRID_CONFIDENCE = "grid_confidence.npy"
 METRICS_FILE = "metrics.json"
 STATE_FILE = "visualizer.pt"
 KNN_FILE = "knn.npy"
+KNN_MORE_FILE = "knn_more.npy"
 NPR_FILE = "npr.npy"
 OFFSETS_FILE = "offsets.npy"
 #: mean of the training representations (drift.py: the map's centre follows it)
@@ -285,6 +288,15 @@ class RunCache:
 
     def knn(self, epoch: int) -> np.ndarray:
         return self._npy(epoch, KNN_FILE)
+
+    def knn_wide(self, epoch: int) -> np.ndarray:
+        """``knn`` with the further columns of ``knn_more.npy`` appended when the epoch has them."""
+        knn = np.asarray(self.knn(epoch))
+        try:
+            more = np.asarray(self._npy(epoch, KNN_MORE_FILE))
+        except (OSError, ValueError, KeyError):
+            return knn
+        return np.concatenate([knn, more], 1) if more.ndim == 2 and len(more) == len(knn) else knn
 
     def state_path(self, epoch: int) -> str:
         return self._file(epoch, STATE_FILE)

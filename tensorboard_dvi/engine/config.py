@@ -65,6 +65,12 @@ class EngineConfig:
     #: (docs/QUALITY_RESULTS.md, "Speed, eighth pass")
     large_warm_edges_factor: float = 0.4
     large_decoder_steps: Optional[int] = 800
+    #: the training phases' D-wide products (the encoder's first layer, the decoder's reconstruction
+    #: gradient) in bfloat16 with float32 weights and accumulation, for representations of >= 256 dims
+    #: on CPUs with native bf16 (AVX512-BF16/AMX; engine/precision.py); elsewhere, and on GPUs, float32.
+    #: 20k x 512 first epoch's encoder ~-45 %; quality moved about as much as by a rounding-level
+    #: perturbation of the float32 fit (docs/QUALITY_RESULTS.md, "Speed, ninth pass")
+    bf16_products: bool = True
     #: share of the sampling weight given to the boundary complex (None: raw weights, ~60 %
     #: on the demo, which starves the spatial neighbours; docs/ENGINE_RESULTS.md)
     boundary_share: Optional[float] = 0.3

@@ -6,7 +6,8 @@ forward pass keeps its activations and the backward pass is the chain rule by ha
 the decoder's loss λ_recon · mean((dec(pos) − x)²) + λ_pred · CE(head(dec(pos)), target)
 with the head folded onto the last hidden layer (phases.folded_head) and the
 reconstruction in expanded form (losses.linear_reconstruction): no (batch × D) output is
-formed. tests/test_engine_optim.py checks the gradients against autograd's.
+formed. tests/test_engine_optim.py checks the gradients against autograd's. ``x`` may be the
+representations rounded to bfloat16 (precision.py): the two D-wide products then run in bf16.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Optional
 
 import torch
 from torch import nn
+
+from .precision import mm
 
 
 def relu_mlp_linears(net: nn.Module) -> Optional[list]:
@@ -42,9 +45,9 @@ def set_decoder_grads(linears: list, pos: torch.Tensor, x: torch.Tensor, lambda_
     k = 2.0 * lambda_recon / (n * d)
     hs = h.sum(0)
     # reconstruction: dh = k(h·WᵀW + bᵀW − xW), dW = k(W·hᵀh + b·hsᵀ − xᵀh), db = k(W·hs + n·b − Σx)
-    dh = torch.addmm((x @ w).neg_().add_(b @ w), h, w.t() @ w).mul_(k)
-    gw = torch.addmm(torch.outer(b, hs), w, h.t() @ h).sub_(x.t() @ h).mul_(k)
-    gb = torch.addmv(b * n - x.sum(0), w, hs).mul_(k)
+    dh = torch.addmm(mm(x, w).neg_().add_(b @ w), h, w.t() @ w).mul_(k)
+    gw = torch.addmm(torch.outer(b, hs), w, h.t() @ h).sub_(mm(x.t(), h)).mul_(k)
+    gb = torch.addmv(b * n - x.sum(0, dtype=b.dtype), w, hs).mul_(k)
     if fold_w is not None and lambda_pred > 0:
         wc = fold_w @ w
         logits = torch.addmm(torch.addmv(fold_b, fold_w, b), h, wc.t())

@@ -17,10 +17,11 @@ import torch
 from . import background as bg
 from . import metrics as M
 from .cache import (BACKGROUND_META, BACKGROUND_PNG, BORDER_EMBEDDING_FILE, BORDER_ROWS_FILE, CACHE_FORMAT,
-                    CENTROID_FILE, EMBEDDING_FILE, EPOCH_FILE, GRID_CLASSES, GRID_CONFIDENCE, KNN_FILE,
+                    CENTROID_FILE, EMBEDDING_FILE, EPOCH_FILE, GRID_CLASSES, GRID_CONFIDENCE, KNN_FILE, KNN_MORE_FILE,
                     METRICS_FILE, NPR_FILE, OFFSETS_FILE, STATE_FILE, RunCache, map_shift)
 from . import drift as D
 from . import knn as K
+from . import knn_warm as W
 from .complex import build_complex, knn_exact, knn_self
 from .consistency import layout_scale, snap_to_prediction
 from .config import EngineConfig, EngineError
@@ -133,17 +134,6 @@ class EpochFitter:
             raise EngineError(f"epoch {e} has {dim}-dimensional representations but epoch {prev} "
                               f"had {prev_dim}; the representation width must stay the same")
         return state
-
-    def _prev_knn(self, prev):
-        """The previous epoch's training-row kNN from the cache (the warm search starts from it),
-        or None when there is none of these rows."""
-        if prev is None:
-            return None
-        try:
-            knn = np.asarray(self.cache.knn(prev))
-        except (OSError, ValueError, KeyError):
-            return None
-        return knn if knn.ndim == 2 and len(knn) == len(self.train_rows) else None
 
     def _border_knn(self, cx, x_train):
         """Each border point's training neighbours (computed once per epoch, used twice)."""
@@ -308,9 +298,11 @@ class EpochFitter:
         # searches among the training rows (border points, test rows): IVF from APPROX_KNN_FROM rows (knn.py)
         self.among_train = K.Among(x_train, approx=K.approximate(len(x_train), dev), device=dev, cells_per_sqrt=1.0)
         self.among_border = None  # large epochs: set by _border_joint
-        prev_knn = self._prev_knn(prev)
-        knn_info = {}  # one search at max(20, k) serves the complex (k columns) and the metrics (20)
-        knn20 = knn_self(x_train, max(20, cfg.n_neighbors), device=dev, prev_idx=prev_knn, info=knn_info)
+        prev_knn, prev_search = W.previous_graph(self.cache, prev, len(x_train))
+        skips = W.skips_after(prev_search)  # refused last time: not tried again yet
+        knn_info = {"warm_skipped": skips} if skips else {}  # one search at max(20, k): complex and metrics
+        knn20 = knn_self(x_train, max(20, cfg.n_neighbors), device=dev, prev_idx=None if skips else prev_knn,
+                         info=knn_info)
         cross, border_train = self._border_joint(border)
         cx = build_complex(x_train, border, n_neighbors=cfg.n_neighbors,
                            boundary_neighbors=cfg.boundary_neighbors, prune_n_epochs=cfg.prune_n_epochs,
@@ -321,7 +313,7 @@ class EpochFitter:
         npr = None
         if prev is not None:
             npr = M.neighbour_preserving_rate(np.asarray(prev_knn if prev_knn is not None
-                                                         else self.cache.knn(prev)), cx.knn_idx)
+                                                         else self.cache.knn(prev))[:, :cx.knn_idx.shape[1]], cx.knn_idx)
         timings["complex"] = time.perf_counter() - t0
         self._stop()
 
@@ -396,7 +388,8 @@ class EpochFitter:
         met["poor"] = bool(any(w.startswith("faithfulness:") for w in warns))
         met["warnings"] = [w[len("faithfulness: "):] if w.startswith("faithfulness: ") else w for w in warns]
         arrays = {EMBEDDING_FILE: emb, GRID_CLASSES: gcls, GRID_CONFIDENCE: gconf.astype(np.float32),
-                  KNN_FILE: cx.knn_idx.astype(np.int32), OFFSETS_FILE: off[:cx.n_train],
+                  KNN_FILE: cx.knn_idx.astype(np.int32), KNN_MORE_FILE: knn20[0][:, cx.knn_idx.shape[1]:].astype(np.int32),
+                  OFFSETS_FILE: off[:cx.n_train],
                   BORDER_EMBEDDING_FILE: emb_border.astype(np.float32),
                   BORDER_ROWS_FILE: np.asarray(border_rows[:cx.n_border], dtype=np.int32)}
         if npr is not None:

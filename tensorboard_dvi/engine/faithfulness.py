@@ -92,7 +92,7 @@ def spatial_metrics(cfg: EngineConfig, device: str, train_rows: np.ndarray, test
     m["ppr_test"] = M.ppr(pred[te_rows], pred_r[te_rows]) if len(te_rows) else None
     m["inv_conf_diff"] = M.inverse_confidence_difference(logits[tr_rows], recon_logits[tr_rows])
     m["trustworthiness"] = M.trustworthiness(x_tr, y_tr, 15, device=device, max_rows=cfg.trust_rows,
-                                             seed=cfg.seed)
+                                             seed=cfg.seed, low_knn=low20)
     return m
 
 

@@ -38,6 +38,41 @@ HOP_COLUMNS = 20
 #: 0.998; 8: 6.6 s, 0.996; docs/SCALE.md, "Growth, fifth session, second round")
 LARGE_ROUNDS = 1
 LARGE_HOP_COLUMNS = 10
+#: after a warm search was refused, the next ``RETRY_AFTER`` epochs skip it and search as the refused
+#: epoch did (IVF, exact or NNDescent: the same graph as a refused try gives), then it is tried again:
+#: while the representations move too fast for it, every try costs its sampled exact rows and its
+#: candidates for nothing (bench_speed's 45k x 512, refused every epoch: ~0.7 s per warm epoch)
+RETRY_AFTER = 3
+
+
+def previous_graph(cache, prev, n_rows: int):
+    """(the previous epoch's cached self-kNN of the training rows with its further columns, or None
+    when there is none of ``n_rows`` rows; its ``knn_search`` record from epoch.json, or None)."""
+    if prev is None:
+        return None, None
+    try:
+        knn = cache.knn_wide(prev)
+        knn = knn if knn.ndim == 2 and len(knn) == n_rows else None
+    except (OSError, ValueError, KeyError):
+        knn = None
+    try:
+        search = cache.epoch_info(prev).get("knn_search")
+    except (OSError, ValueError, KeyError):
+        search = None
+    return knn, search
+
+
+def skips_after(prev_search: Optional[dict]) -> int:
+    """Whether this epoch skips the warm search, from the previous epoch's ``knn_search`` record
+    (epoch.json): 0 to try it, else how many epochs in a row will have skipped it (recorded as
+    ``warm_skipped``): after a refused try (a record with the candidates' figures and no warm
+    result) or a skip, up to ``RETRY_AFTER`` in a row."""
+    if not isinstance(prev_search, dict) or prev_search.get("search") == "warm":
+        return 0
+    skipped = int(prev_search.get("warm_skipped") or 0)
+    if not skipped and "candidate_share" not in prev_search:  # not tried (too few rows, no graph)
+        return 0
+    return skipped + 1 if skipped < RETRY_AFTER else 0
 
 
 def locality_order(prev_idx: np.ndarray) -> np.ndarray:

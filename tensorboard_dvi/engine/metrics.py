@@ -132,19 +132,21 @@ def inverse_confidence_difference(logits: np.ndarray, logits_recon: np.ndarray) 
 
 
 def trustworthiness(high: np.ndarray, low: np.ndarray, k: int = 15, device: str = "cpu",
-                    chunk: int = 1024, max_rows: Optional[int] = None, seed: int = 0) -> float:
+                    chunk: int = 1024, max_rows: Optional[int] = None, seed: int = 0,
+                    low_knn: Optional[np.ndarray] = None) -> float:
     """Trustworthiness (Venna & Kaski), the same value as scikit-learn's, in O(N) memory.
 
     rank(i, j) = 1 + #{l != i : d(i, l) < d(i, j)} in high-D, for the 2-D
     neighbours j of i; penalty sum(max(0, rank - k)). With ``max_rows``, the
     penalty is averaged over that many fixed random rows (an unbiased
-    estimate; ranks are still taken among all points).
+    estimate; ranks are still taken among all points). ``low_knn``: the 2-D
+    self-first kNN of ``low`` when already searched (at least k + 1 columns).
     """
     import torch
     n = high.shape[0]
     if n <= 3 * k + 1:
         raise ValueError(f"trustworthiness needs more than {3 * k + 1} samples for k={k}")
-    low_idx = knn(low, k + 1, device=device)[:, 1:]
+    low_idx = (low_knn if low_knn is not None and low_knn.shape[1] > k else knn(low, k + 1, device=device))[:, 1:k + 1]
     rows_used = np.arange(n)
     if max_rows is not None and max_rows < n:
         rows_used = np.sort(np.random.RandomState(seed).choice(n, max_rows, replace=False))

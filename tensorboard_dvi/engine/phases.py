@@ -23,6 +23,7 @@ from .config import EngineConfig
 from .decoder_grads import relu_mlp_linears, set_decoder_grads
 from .model import Visualizer
 from .optim import Adam, warmup_cosine_lrs
+from .precision import linear_bf16, use_bf16
 from .progress import check_stop
 from .refine import refine_positions, sampling_weights, stretch_moves
 
@@ -69,6 +70,9 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
     """Phase 1: the encoder on UMAP's cross-entropy; returns the mean loss per trainer epoch."""
     enc = model.encoder_net
     opt = Adam(enc.parameters(), cfg.weight_decay)
+    # the first layer's products in bfloat16 where native (precision.py), the rest float32
+    low = use_bf16(cfg.bf16_products, device, xn.shape[1]) and isinstance(enc[0], nn.Linear)
+    xs = xn.to(torch.bfloat16) if low else xn
     batches = math.ceil(n_samples / cfg.batch_size)
     lrs, step = warmup_cosine_lrs(cfg.lr, max(cfg.max_trainer_epochs * batches, 1), 0.05), 0
     best, bad, history = math.inf, 0, []
@@ -79,7 +83,8 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
         total, count = 0.0, 0
         for batch in idx.split(cfg.batch_size):
             ends = torch.cat([head.index_select(0, batch), tail.index_select(0, batch)])
-            y = enc(xn.index_select(0, ends))  # one gather of both ends (index_select: no fancy indexing)
+            xb = xs.index_select(0, ends)  # one gather of both ends (index_select: no fancy indexing)
+            y = enc[1:](linear_bf16(xb, enc[0])) if low else enc(xb)
             m = len(batch)
             loss = cfg.lambda_umap * losses.umap_cross_entropy(y[:m], y[m:], cfg.negative_sample_rate, gen)
             opt.zero_grad()
@@ -145,6 +150,9 @@ def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: tor
     # gradients by hand (decoder_grads.py) for a ReLU MLP and no head or a single folded Linear
     linears = relu_mlp_linears(dec) if expanded and (fold is None or fold[2] is None) else None
     xn_sq = (xn * xn).sum(1) if expanded and linears is None else None
+    # the hand-written step's D-wide products in bfloat16 where native (precision.py)
+    low = linears is not None and use_bf16(cfg.bf16_products, device, xn.shape[1])
+    xs = xn.to(torch.bfloat16) if low else xn
     opt = Adam(dec.parameters(), cfg.weight_decay)
     per_pass = math.ceil(len(x) / cfg.decoder_batch)
     passes = max(cfg.decoder_epochs, math.ceil(cfg.decoder_min_steps / max(per_pass, 1)))
@@ -156,7 +164,7 @@ def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: tor
     for de in range(passes):
         check_stop(should_stop)
         perm = torch.randperm(len(x), generator=gen).to(device)
-        pos_p, xn_p = pos.index_select(0, perm), xn.index_select(0, perm)
+        pos_p, xn_p = pos.index_select(0, perm), xs.index_select(0, perm)
         tp_p = target_prob.index_select(0, perm) if use_pred else None
         sq_p = xn_sq.index_select(0, perm) if xn_sq is not None else None
         for s in range(0, len(x), bs):
