@@ -198,3 +198,14 @@ def test_knn_joint_equals_a_full_search_of_the_stacked_rows():
     # the test rows' training neighbours the fit's placement already searched give the same result
     reused = M.knn_joint(a, b, knn_exact(a, a, 20, exclude_self_first=True), 15, knn_ba=knn_exact(b, a, 15))
     assert (reused == full).all()
+
+
+def test_trustworthiness_rows_shrink_with_the_epoch_but_not_below_the_floor():
+    from tensorboard_dvi.engine.config import EngineConfig
+    from tensorboard_dvi.engine.faithfulness import TRUST_MIN_ROWS, trust_rows
+    cfg = EngineConfig()
+    assert trust_rows(cfg, 5_000) == cfg.trust_rows               # small epochs: the full 2,000 rows
+    assert trust_rows(cfg, 20_000) == cfg.trust_distances // 20_000 < cfg.trust_rows
+    assert trust_rows(cfg, 1_000_000) == TRUST_MIN_ROWS
+    assert trust_rows(EngineConfig(trust_distances=None), 1_000_000) == cfg.trust_rows
+    assert trust_rows(EngineConfig(trust_rows=None), 20_000) == cfg.trust_distances // 20_000

@@ -23,6 +23,8 @@ from .model import apply_in_batches
 
 #: keys of the chain-limited temporal variants (None until enough epochs are fitted)
 CHAIN_KEYS = ("tnn_5_chain", "tr_chain", "temporal_corr_chain")
+#: trustworthiness is never estimated from fewer rows than this (config ``trust_distances``)
+TRUST_MIN_ROWS = 500
 
 
 def chain(cache: RunCache, e: int, window: int) -> List[int]:
@@ -91,9 +93,18 @@ def spatial_metrics(cfg: EngineConfig, device: str, train_rows: np.ndarray, test
     m["ppr_train"] = M.ppr(pred[tr_rows], pred_r[tr_rows])
     m["ppr_test"] = M.ppr(pred[te_rows], pred_r[te_rows]) if len(te_rows) else None
     m["inv_conf_diff"] = M.inverse_confidence_difference(logits[tr_rows], recon_logits[tr_rows])
-    m["trustworthiness"] = M.trustworthiness(x_tr, y_tr, 15, device=device, max_rows=cfg.trust_rows,
+    m["trustworthiness"] = M.trustworthiness(x_tr, y_tr, 15, device=device, max_rows=trust_rows(cfg, len(x_tr)),
                                              seed=cfg.seed, low_knn=low20)
     return m
+
+
+def trust_rows(cfg: EngineConfig, n: int) -> Optional[int]:
+    """Rows that estimate trustworthiness: ``trust_rows``, fewer on large epochs (``trust_distances``)."""
+    rows = cfg.trust_rows
+    if cfg.trust_distances is not None and n:
+        bound = max(TRUST_MIN_ROWS, cfg.trust_distances // n)
+        rows = bound if rows is None else min(rows, bound)
+    return rows
 
 
 def chain_temporal(cache: RunCache, reader, cfg: EngineConfig, train_rows: np.ndarray,
