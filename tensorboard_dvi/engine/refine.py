@@ -151,14 +151,14 @@ def stretch_moves(pos: torch.Tensor, previous: torch.Tensor, mobility: torch.Ten
     (DVI's temporal correlation)."""
     if power <= 0 or cap <= 0 or n <= k:
         return pos
-    from scipy.spatial import cKDTree
+    from .metrics import knn
     v = pos[:n] - previous[:n]
     length = v.norm(dim=1).clamp_min(1e-12)
     mob = mobility[:n].to(v.dtype)
     target = mob * (length.mean() / mob.mean().clamp_min(1e-12))
     grow = length * ((target / length).pow(power).clamp_min(1.0) - 1.0)
     p = pos[:n].detach().cpu().numpy().astype(np.float64)
-    local = cKDTree(p).query(p, k=k + 1)[0][:, -1]
+    local = np.linalg.norm(p - p[knn(p, k + 1)[:, k]], axis=1)  # distance to the k-th nearest other row
     grow = torch.minimum(grow, cap * torch.as_tensor(local, dtype=v.dtype, device=v.device))
     out = pos.clone()
     out[:n] = pos[:n] + v * (grow / length).unsqueeze(1)
