@@ -62,7 +62,8 @@ class Projection:
         return snap_to_prediction(y, target, lambda q: self._head(self._model.decoder(q)),
                                   steps=int(c.get("snap_steps", 0)), max_move=float(c.get("snap_max_move", 0.2)),
                                   mu=float(c.get("snap_mu", 0.5)), scale=self._scale,
-                                  stop_margin=c.get("snap_stop_margin"))
+                                  stop_margin=None if c.get("snap_stop_margin") is None
+                                  else float(c["snap_stop_margin"]))
 
     def inverse_transform(self, Y) -> np.ndarray:
         """Representations (n x D) decoded from 2-D points ``Y`` (n x 2)."""
