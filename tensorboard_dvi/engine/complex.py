@@ -79,7 +79,8 @@ APPROX_KNN_FROM = int(os.environ.get("TENSORBOARD_DVI_APPROX_KNN_FROM", "20000")
 
 
 def knn_self(x, k: int, *, device: str = "cpu", approx_from: Optional[int] = None,
-             prev_idx: Optional[np.ndarray] = None, info: Optional[dict] = None) -> Tuple[np.ndarray, np.ndarray]:
+             prev_idx: Optional[np.ndarray] = None, info: Optional[dict] = None,
+             ivf_index=None) -> Tuple[np.ndarray, np.ndarray]:
     """Self-first kNN of ``x`` among itself. On the CPU, with ``prev_idx`` (the previous epoch's
     self-first kNN of the same rows), it is searched from that graph first (knn_warm.py: block
     searches among old neighbours and their neighbours, kept only at an estimated recall@15 >=
@@ -91,7 +92,7 @@ def knn_self(x, k: int, *, device: str = "cpu", approx_from: Optional[int] = Non
     ~0.998 at 20k on the demo, 0.91 on bench_speed's 45k x 512) above; from knn.SELF_IVF_FROM rows up
     to knn.SELF_IVF_UNTIL on the CPU an IVF index is tried first (knn.knn_self_ivf, kept at an estimated
     recall@15 >= 0.993 where the exact search is the alternative, >= 0.98 where NNDescent is: no numba
-    compile in the process, ~24 s of CPU). ``info`` (a dict), when
+    compile in the process, ~24 s of CPU; ``ivf_index``: knn_self_ivf's ``index``). ``info`` (a dict), when
     given, receives which search ran ("warm", "ivf", "exact", "nndescent") and the warm search's figures."""
     info = {} if info is None else info
     limit = APPROX_KNN_FROM if approx_from is None else int(approx_from)
@@ -108,7 +109,7 @@ def knn_self(x, k: int, *, device: str = "cpu", approx_from: Optional[int] = Non
     if K.self_ivf_applies(n, device) and n > k:  # 10k to 50k rows: IVF where its recall holds
         # where NNDescent (unchecked) is the alternative, fewer probes and a lower bar (knn.py)
         large = {} if exact else {"shares": K.LARGE_SELF_PROBE_SHARES, "min_recall": K.LARGE_SELF_MIN_RECALL}
-        found = K.knn_self_ivf(x, k, device=device, info=info, **large)
+        found = K.knn_self_ivf(x, k, device=device, info=info, index=ivf_index, **large)
         if found is not None:
             info["search"] = "ivf"
             return found

@@ -21,6 +21,7 @@ from .cache import (BACKGROUND_META, BACKGROUND_PNG, BORDER_EMBEDDING_FILE, BORD
                     METRICS_FILE, NPR_FILE, OFFSETS_FILE, STATE_FILE, RunCache, map_shift)
 from . import drift as D
 from . import knn as K
+from . import knn_checked as KC
 from . import knn_warm as W
 from .complex import build_complex, knn_exact, knn_self
 from .consistency import layout_scale, snap_to_prediction
@@ -295,14 +296,14 @@ class EpochFitter:
         t0 = time.perf_counter()
         P("complex", e, f"building the neighbourhood graph of epoch {e}")
         x_train = reps[self.train_rows]
-        # searches among the training rows (border points, test rows): IVF from APPROX_KNN_FROM rows (knn.py)
-        self.among_train = K.Among(x_train, approx=K.approximate(len(x_train), dev), device=dev, cells_per_sqrt=1.0)
+        # searches among the training rows (border points, test rows): IVF from 20k rows, checked IVF joins from 10k
+        self.among_train = KC.among_train(x_train, dev)
         self.among_border = None  # large epochs: set by _border_joint
         prev_knn, prev_search = W.previous_graph(self.cache, prev, len(x_train))
         skips = W.skips_after(prev_search)  # refused last time: not tried again yet
         knn_info = {"warm_skipped": skips} if skips else {}  # one search at max(20, k): complex and metrics
         knn20 = knn_self(x_train, max(20, cfg.n_neighbors), device=dev, prev_idx=None if skips else prev_knn,
-                         info=knn_info)
+                         info=knn_info, ivf_index=self.among_train.index)
         cross, border_train = self._border_joint(border)
         cx = build_complex(x_train, border, n_neighbors=cfg.n_neighbors,
                            boundary_neighbors=cfg.boundary_neighbors, prune_n_epochs=cfg.prune_n_epochs,
@@ -381,7 +382,7 @@ class EpochFitter:
                 "config_hash": cfg.config_hash(), "config": cfg.to_dict(), "device": str(dev),
                 "timings": timings, "train_timings": report.get("timings", {}), "knn_search": knn_info,
                 "refine_steps": report.get("refine_steps"), "trainer_epochs": report["trainer_epochs"], "loss": report["loss"],
-                "drift": drift,
+                "drift": drift, "join_recalls": [round(r, 5) for r in self.among_train.recalls],
                 "offset_mean": float(np.linalg.norm(off[:cx.n_train], axis=1).mean()) if cx.n_train else None,
                 "n_edges": int(len(cx.weight)), "n_border": int(cx.n_border), "dim": int(dim),
                 "created": time.time()}

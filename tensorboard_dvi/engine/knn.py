@@ -257,10 +257,10 @@ class Among:
     recall: for sets whose recall was not measured (the border points' index)."""
 
     def __init__(self, base, *, approx: bool, device: str = "cpu", cells_per_sqrt: float = 2.0,
-                 min_recall: Optional[float] = None):
+                 min_recall: Optional[float] = None, checked_join: bool = False):
         self.base, self.approx, self.device, self._index = base, approx, device, None
-        self.cells_per_sqrt, self.min_recall = cells_per_sqrt, min_recall
-        self.recalls: List[float] = []  # of each checked search
+        self.cells_per_sqrt, self.min_recall, self.checked_join = cells_per_sqrt, min_recall, checked_join
+        self.recalls: List[float] = []  # of each checked search (joins: both directions)
 
     def index(self) -> IVFIndex:
         if self._index is None:
@@ -288,10 +288,14 @@ class Among:
 
     def join(self, queries, k: int, *, probe_share: float):
         """((idx, dist) of ``queries`` among the base, (idx, dist) of the base among ``queries``): one
-        IVF pass with ``approx``, else one exact pass over the distances (:func:`exact_join`)."""
-        if not self.approx:
-            return exact_join(queries, self.base, k, device=self.device)
-        return self.index().join(queries, k, probe_share=probe_share)
+        IVF pass with ``approx``, checked against the exact search on random rows with ``checked_join``
+        (knn_checked.py), else one exact pass over the distances (:func:`exact_join`)."""
+        if self.approx:
+            return self.index().join(queries, k, probe_share=probe_share)
+        if self.checked_join:
+            from .knn_checked import checked_join
+            return checked_join(self, queries, k, probe_share=probe_share, recalls=self.recalls)
+        return exact_join(queries, self.base, k, device=self.device)
 
 
 def exact_join(queries, base, k: int, *, device: str = "cpu") -> Tuple[Tuple[np.ndarray, np.ndarray],
@@ -342,23 +346,27 @@ LARGE_SELF_MIN_RECALL = 0.98
 
 
 def knn_self_ivf(x, k: int, *, device: str = "cpu", info: Optional[dict] = None, shares=None,
-                 min_recall: Optional[float] = None) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+                 min_recall: Optional[float] = None, index=None) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """Self-first kNN of ``x`` among itself through an IVF index (~sqrt(N) cells; each row probes the
     first of ``shares`` of them, the next share when too few were found; default ``SELF_PROBE_SHARE``
     and twice that): (int64 idx, float32 dist), as complex.knn_self returns it, or None when the
     recall@15 estimated on knn_warm's ``CHECK_ROWS`` random rows (searched exactly) stays below
     ``min_recall`` (default knn_warm's ``MIN_RECALL``, 0.993; the probed cells miss neighbours on
-    data whose classes spread over many cells: text_tokens' first epoch, 2.5k rows, 0.86 at 0.125)."""
+    data whose classes spread over many cells: text_tokens' first epoch, 2.5k rows, 0.86 at 0.125).
+    ``index``: a callable giving the IVF index of ``x`` at 1 sqrt(N) cells (``Among(x, cells_per_sqrt=1.0).index``:
+    the epoch's cross-searches then use the same index instead of building it again)."""
     from .knn_warm import CHECK_ROWS, MIN_RECALL
     info = {} if info is None else info
     shares = (SELF_PROBE_SHARE, 2 * SELF_PROBE_SHARE) if shares is None else tuple(shares)
     min_recall = MIN_RECALL if min_recall is None else min_recall
     rows = np.sort(np.random.default_rng(0).choice(len(x), min(CHECK_ROWS, len(x)), replace=False))
     exact = knn_exact(np.asarray(x)[rows], x, 16, device=device)[0]  # self first (a duplicate may precede it)
-    index = IVFIndex(x, cells_per_sqrt=1.0, probe_share=shares[0], device=device)
+    index = IVFIndex(x, cells_per_sqrt=1.0, probe_share=shares[0], device=device) if index is None else index()
+    kept = index.n_probe
     for share in shares:
         index.n_probe = index.probes(share)
         found = index.query(x, k, exclude_self_first=True)
+        index.n_probe = kept
         hits = sum(len(np.intersect1d(f[1:15], e[e != r][:14])) for f, e, r in zip(found[0][rows], exact, rows))
         recall = hits / float(len(rows) * 14)  # recall@15 of the neighbours proper, as knn_warm.py estimates it
         info.update(probe_share=share, recall=recall)

@@ -1,0 +1,111 @@
+"""Checked IVF joins (knn_checked.py): the epoch's cross-searches between 10k and 20k training rows, and
+the first epoch's IVF index shared by its self-kNN and its joins."""
+
+import numpy as np
+import torch
+
+from tensorboard_dvi.engine import complex as C
+from tensorboard_dvi.engine import knn as K
+from tensorboard_dvi.engine import knn_checked as KC
+from tensorboard_dvi.engine.complex import knn_exact
+
+
+def _sets(n_base=2400, n_q=300, dim=24, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(8, dim)) * 4.0
+    base = (centers[rng.integers(0, 8, n_base)] + rng.normal(size=(n_base, dim))).astype(np.float32)
+    q = (centers[rng.integers(0, 8, n_q)] + rng.normal(size=(n_q, dim))).astype(np.float32)
+    return q, base
+
+
+def _recall(a, b):
+    return np.mean([len(np.intersect1d(u, v)) for u, v in zip(a, b)]) / a.shape[1]
+
+
+def test_checked_join_finds_the_exact_neighbours_both_ways():
+    torch.set_num_threads(1)
+    q, base = _sets()
+    among = K.Among(base, approx=False, cells_per_sqrt=1.0, checked_join=True)
+    (qi, qd), (bi, bd) = among.join(q, 15, probe_share=K.BORDER_PROBE_SHARE)
+    assert len(among.recalls) == 2 and min(among.recalls) >= KC.JOIN_MIN_RECALL
+    (ei, ed), (fi, fd) = K.exact_join(q, base, 15)
+    assert qi.shape == ei.shape and bi.shape == fi.shape and qi.dtype == np.int64 and qd.dtype == np.float32
+    assert _recall(qi, ei) == 1.0 and _recall(bi, fi) == 1.0
+    np.testing.assert_allclose(qd, ed, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(bd, fd, rtol=1e-4, atol=1e-4)
+    assert np.all(np.diff(qd, axis=1) >= 0) and np.all(np.diff(bd, axis=1) >= 0)
+
+
+def test_checked_join_hands_over_to_the_exact_join_below_its_recall():
+    torch.set_num_threads(1)
+    q, base = _sets(seed=1)
+    recalls = []
+    among = K.Among(base, approx=False, cells_per_sqrt=1.0)
+    got = KC.checked_join(among, q, 15, probe_share=0.02, min_recall=1.01, recalls=recalls)
+    want = K.exact_join(q, base, 15)
+    assert len(recalls) == 2
+    for (gi, gd), (wi, wd) in zip(got, want):
+        assert np.array_equal(gi, wi) and np.array_equal(gd, wd)
+
+
+def test_checked_rows_keep_the_exact_lists():
+    """One probed cell misses neighbours; with the bar lowered the IVF answer is kept, and the checked rows
+    (the same random draw as checked_join's) carry knn_exact's lists."""
+    torch.set_num_threads(1)
+    q, base = _sets(seed=2)
+    among = K.Among(base, approx=False, cells_per_sqrt=1.0)
+    (qi, qd), (bi, bd) = KC.checked_join(among, q, 15, probe_share=0.001, min_recall=0.0)
+    rs = np.random.RandomState(0)
+    q_rows = np.sort(rs.choice(len(q), min(K.CHECKED_QUERIES, len(q)), replace=False))
+    b_rows = np.sort(rs.choice(len(base), min(K.CHECKED_QUERIES, len(base)), replace=False))
+    eq, eb = knn_exact(q[q_rows], base, 15), knn_exact(base[b_rows], q, 15)
+    assert np.array_equal(qi[q_rows], eq[0]) and np.array_equal(qd[q_rows], eq[1])
+    assert np.array_equal(bi[b_rows], eb[0]) and np.array_equal(bd[b_rows], eb[1])
+    assert _recall(qi, K.exact_join(q, base, 15)[0][0]) < 1.0  # the rest is the (poor) IVF answer
+
+
+def test_among_train_switches_at_the_thresholds():
+    x = np.zeros((4, 3), np.float32)
+    small = KC.among_train(x, "cpu")
+    assert not small.approx and not small.checked_join
+    assert not KC.applies(KC.JOIN_IVF_FROM - 1, "cpu") and KC.applies(KC.JOIN_IVF_FROM, "cpu")
+    assert not KC.applies(C.APPROX_KNN_FROM, "cpu") and not KC.applies(KC.JOIN_IVF_FROM, "cuda")
+
+
+def test_self_ivf_through_a_shared_index_gives_the_same_graph():
+    """The first epoch's self-kNN built through the cross-searches' index (Among.index): the same
+    neighbours and distances as through an index of its own; the index's probe count is left as it was."""
+    torch.set_num_threads(1)
+    _, x = _sets(n_base=3000, seed=3)
+    among = KC.among_train(x, "cpu")
+    own = K.knn_self_ivf(x, 20)
+    shared = K.knn_self_ivf(x, 20, index=among.index)
+    assert own is not None and shared is not None
+    assert np.array_equal(own[0], shared[0]) and np.array_equal(own[1], shared[1])
+    assert among.index().n_probe == among.index().probes(0.125)
+    assert among._index is among.index()  # built once, kept for the joins
+
+
+def test_a_fit_in_the_checked_range_joins_through_the_first_epochs_index(tmp_path, monkeypatch):
+    """Thresholds lowered onto a small run: each epoch records its joins' two recall estimates (border
+    points, test rows) in epoch.json, the first epoch's self-kNN and joins build one IVF index, and the
+    maps are finite."""
+    from engine_testdata import TINY, FakeReader, blobs_run
+    from tensorboard_dvi.engine import EngineConfig, fit_run
+    from tensorboard_dvi.engine.cache import RunCache
+    torch.set_num_threads(1)
+    monkeypatch.setattr(KC, "JOIN_IVF_FROM", 100)
+    monkeypatch.setattr(K, "SELF_IVF_FROM", 100)
+    built = []
+    real = K.IVFIndex.__init__
+    monkeypatch.setattr(K.IVFIndex, "__init__", lambda self, base, **kw: built.append(len(base)) or real(self, base, **kw))
+    labels, split, epochs = blobs_run(n_train=600, n_test=120, n_border=60, epochs=(1, 2))
+    cache = RunCache(str(tmp_path / "c"))
+    fit_run(FakeReader(labels, split, epochs), str(tmp_path / "c"), config=EngineConfig(**TINY))
+    first = cache.epoch_info(1)
+    # epoch 1 tried the IVF self-kNN (kept or refused) through the index its joins used: one index per epoch
+    assert "probe_share" in first["knn_search"] and built.count(600) == 2
+    for e in (1, 2):
+        info = cache.epoch_info(e)
+        assert len(info["join_recalls"]) == 4 and min(info["join_recalls"]) >= 0.0
+        assert np.isfinite(np.asarray(cache.embedding(e))).all()
