@@ -25,9 +25,10 @@ def _recall(a, b):
 def test_checked_join_finds_the_exact_neighbours_both_ways():
     torch.set_num_threads(1)
     q, base = _sets()
-    among = K.Among(base, approx=False, cells_per_sqrt=1.0, checked_join=True)
-    (qi, qd), (bi, bd) = among.join(q, 15, probe_share=K.BORDER_PROBE_SHARE)
-    assert len(among.recalls) == 2 and min(among.recalls) >= KC.JOIN_MIN_RECALL
+    among = K.Among(base, approx=False, cells_per_sqrt=1.0, checked=KC.CheckedJoins())
+    (qi, qd), (bi, bd) = among.join(q, 15, probe_share=K.BORDER_PROBE_SHARE, name="border")
+    rec = among.checked.record["border"]
+    assert len(rec["recall"]) == 2 and min(rec["recall"]) >= KC.JOIN_MIN_RECALL and rec["kept"]
     (ei, ed), (fi, fd) = K.exact_join(q, base, 15)
     assert qi.shape == ei.shape and bi.shape == fi.shape and qi.dtype == np.int64 and qd.dtype == np.float32
     assert _recall(qi, ei) == 1.0 and _recall(bi, fi) == 1.0
@@ -67,7 +68,7 @@ def test_checked_rows_keep_the_exact_lists():
 def test_among_train_switches_at_the_thresholds():
     x = np.zeros((4, 3), np.float32)
     small = KC.among_train(x, "cpu")
-    assert not small.approx and not small.checked_join
+    assert not small.approx and small.checked is None
     assert not KC.applies(KC.JOIN_IVF_FROM - 1, "cpu") and KC.applies(KC.JOIN_IVF_FROM, "cpu")
     assert not KC.applies(C.APPROX_KNN_FROM, "cpu") and not KC.applies(KC.JOIN_IVF_FROM, "cuda")
 
@@ -87,9 +88,8 @@ def test_self_ivf_through_a_shared_index_gives_the_same_graph():
 
 
 def test_a_fit_in_the_checked_range_joins_through_the_first_epochs_index(tmp_path, monkeypatch):
-    """Thresholds lowered onto a small run: each epoch records its joins' two recall estimates (border
-    points, test rows) in epoch.json, the first epoch's self-kNN and joins build one IVF index, and the
-    maps are finite."""
+    """Thresholds lowered onto a small run: each epoch records its joins (border points, test rows) in
+    epoch.json, the first epoch's self-kNN and joins build one IVF index, and the maps are finite."""
     from engine_testdata import TINY, FakeReader, blobs_run
     from tensorboard_dvi.engine import EngineConfig, fit_run
     from tensorboard_dvi.engine.cache import RunCache
@@ -101,11 +101,40 @@ def test_a_fit_in_the_checked_range_joins_through_the_first_epochs_index(tmp_pat
     monkeypatch.setattr(K.IVFIndex, "__init__", lambda self, base, **kw: built.append(len(base)) or real(self, base, **kw))
     labels, split, epochs = blobs_run(n_train=600, n_test=120, n_border=60, epochs=(1, 2))
     cache = RunCache(str(tmp_path / "c"))
+    fit_run(FakeReader(labels, split, {1: epochs[1]}), str(tmp_path / "c"), config=EngineConfig(**TINY))
+    # epoch 1 tried the IVF self-kNN (kept or refused) through the index its joins used: one index
+    assert "probe_share" in cache.epoch_info(1)["knn_search"] and built == [600]
     fit_run(FakeReader(labels, split, epochs), str(tmp_path / "c"), config=EngineConfig(**TINY))
-    first = cache.epoch_info(1)
-    # epoch 1 tried the IVF self-kNN (kept or refused) through the index its joins used: one index per epoch
-    assert "probe_share" in first["knn_search"] and built.count(600) == 2
     for e in (1, 2):
-        info = cache.epoch_info(e)
-        assert len(info["join_recalls"]) == 4 and min(info["join_recalls"]) >= 0.0
+        joins = cache.epoch_info(e)["joins"]
+        assert set(joins) == {"border", "test"}
+        assert all(r.get("skipped") or len(r["recall"]) == 2 for r in joins.values())
         assert np.isfinite(np.asarray(cache.embedding(e))).all()
+    assert all(not r.get("skipped") for r in cache.epoch_info(1)["joins"].values())
+
+
+def test_a_refused_join_is_skipped_by_the_next_epochs_then_tried_again():
+    """The exact join runs where the checked one was refused (its answer is exact_join's), and the next
+    RETRY_AFTER epochs join exactly without trying; then the try comes back."""
+    torch.set_num_threads(1)
+    q, base = _sets(seed=4)
+    among = K.Among(base, approx=False, cells_per_sqrt=1.0, checked=KC.CheckedJoins())
+    KC.PROBE_SHARES["tiny"] = 0.001  # one probed cell: refused
+    try:
+        got = among.join(q, 15, probe_share=0.25, name="tiny")
+    finally:
+        del KC.PROBE_SHARES["tiny"]
+    want = K.exact_join(q, base, 15)
+    assert all(np.array_equal(g[0], w[0]) and np.array_equal(g[1], w[1]) for g, w in zip(got, want))
+    record = among.checked.record
+    assert record["tiny"]["kept"] is False
+    seen = []
+    for _ in range(KC.RETRY_AFTER + 1):
+        joins = KC.CheckedJoins(record)
+        among = K.Among(base, approx=False, cells_per_sqrt=1.0, checked=joins)
+        got = among.join(q, 15, probe_share=0.25, name="tiny")
+        assert all(np.array_equal(g[0], w[0]) for g, w in zip(got, want))
+        record = joins.record
+        seen.append(record["tiny"].get("skipped", 0))
+    assert seen == list(range(1, KC.RETRY_AFTER + 1)) + [0]  # skipped 1, 2, 3 epochs in a row, then tried
+    assert KC.skips_after(None) == 0 and KC.skips_after({"recall": [1.0, 1.0], "kept": True}) == 0

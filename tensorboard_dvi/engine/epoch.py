@@ -150,7 +150,7 @@ class EpochFitter:
         if len(border) < max(self.cfg.min_border, 1):
             return None, None
         (bi, bd), (ti, td) = self.among_train.join(border, max(kb, self.cfg.n_neighbors),
-                                                   probe_share=K.BORDER_PROBE_SHARE)
+                                                   probe_share=K.BORDER_PROBE_SHARE, name="border")
         if self.among_train.approx:
             # the border points among themselves through an index of their own (recall checked), kept for the
             # test rows' boundary NN@15 (100k bench run: 0.4 + 0.5 s instead of 1.0 + 1.5 s exact)
@@ -256,7 +256,7 @@ class EpochFitter:
         test_knn, self.train_test_knn = None, None
         if len(self.test_rows):  # both directions from one pass (IVF or exact, knn.py)
             test_knn, self.train_test_knn = self.among_train.join(reps[self.test_rows], max(cfg.n_neighbors, 15),
-                                                                  probe_share=K.TEST_PROBE_SHARE)
+                                                                  probe_share=K.TEST_PROBE_SHARE, name="test")
         # test rows are placed as any new point is (transform.py), so transform(x) == drawn position
         emb[self.test_rows] = snap(place_new_points(
             reps[self.test_rows], x_train, emb[self.train_rows], off[:cx.n_train],
@@ -297,7 +297,7 @@ class EpochFitter:
         P("complex", e, f"building the neighbourhood graph of epoch {e}")
         x_train = reps[self.train_rows]
         # searches among the training rows (border points, test rows): IVF from 20k rows, checked IVF joins from 10k
-        self.among_train = KC.among_train(x_train, dev)
+        self.among_train = KC.among_train(x_train, dev, KC.previous_record(self.cache, prev))
         self.among_border = None  # large epochs: set by _border_joint
         prev_knn, prev_search = W.previous_graph(self.cache, prev, len(x_train))
         skips = W.skips_after(prev_search)  # refused last time: not tried again yet
@@ -382,7 +382,7 @@ class EpochFitter:
                 "config_hash": cfg.config_hash(), "config": cfg.to_dict(), "device": str(dev),
                 "timings": timings, "train_timings": report.get("timings", {}), "knn_search": knn_info,
                 "refine_steps": report.get("refine_steps"), "trainer_epochs": report["trainer_epochs"], "loss": report["loss"],
-                "drift": drift, "join_recalls": [round(r, 5) for r in self.among_train.recalls],
+                "drift": drift, "joins": getattr(self.among_train.checked, "record", None),
                 "offset_mean": float(np.linalg.norm(off[:cx.n_train], axis=1).mean()) if cx.n_train else None,
                 "n_edges": int(len(cx.weight)), "n_border": int(cx.n_border), "dim": int(dim),
                 "created": time.time()}

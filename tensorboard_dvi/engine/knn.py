@@ -257,10 +257,10 @@ class Among:
     recall: for sets whose recall was not measured (the border points' index)."""
 
     def __init__(self, base, *, approx: bool, device: str = "cpu", cells_per_sqrt: float = 2.0,
-                 min_recall: Optional[float] = None, checked_join: bool = False):
+                 min_recall: Optional[float] = None, checked=None):
         self.base, self.approx, self.device, self._index = base, approx, device, None
-        self.cells_per_sqrt, self.min_recall, self.checked_join = cells_per_sqrt, min_recall, checked_join
-        self.recalls: List[float] = []  # of each checked search (joins: both directions)
+        self.cells_per_sqrt, self.min_recall, self.checked = cells_per_sqrt, min_recall, checked
+        self.recalls: List[float] = []  # of each checked search
 
     def index(self) -> IVFIndex:
         if self._index is None:
@@ -286,15 +286,14 @@ class Among:
         idx[rows], dist[rows] = e_idx, e_dist
         return idx, dist
 
-    def join(self, queries, k: int, *, probe_share: float):
+    def join(self, queries, k: int, *, probe_share: float, name: str = ""):
         """((idx, dist) of ``queries`` among the base, (idx, dist) of the base among ``queries``): one
-        IVF pass with ``approx``, checked against the exact search on random rows with ``checked_join``
-        (knn_checked.py), else one exact pass over the distances (:func:`exact_join`)."""
+        IVF pass with ``approx``, the join ``name`` checked against the exact search on random rows with
+        ``checked`` (knn_checked.CheckedJoins), else one exact pass over the distances (:func:`exact_join`)."""
         if self.approx:
             return self.index().join(queries, k, probe_share=probe_share)
-        if self.checked_join:
-            from .knn_checked import checked_join
-            return checked_join(self, queries, k, probe_share=probe_share, recalls=self.recalls)
+        if self.checked is not None:
+            return self.checked.join(self, queries, k, name)
         return exact_join(queries, self.base, k, device=self.device)
 
 
