@@ -128,6 +128,9 @@ def main(argv=None):
                       **{"search": "?", "rounds": "-", **i.get("knn_search", {}),
                          "recall": round(i.get("knn_search", {}).get("recall", float("nan")), 4)})
                   for i in infos[1:])
+              + "; checked joins (border/test: kept, refused or skipped) " + ", ".join(
+                  "/".join(("kept" if r.get("kept") else "skipped" if r.get("skipped") else "refused")
+                           for r in (i.get("joins") or {}).values()) or "-" for i in infos)
               + f"; load average {os.getloadavg()[0]:.1f}", flush=True)
 
 if __name__ == "__main__":
