@@ -269,7 +269,8 @@ class EpochFitter:
         cfg, dev = self.cfg, self.device
         return lambda p, target: snap_to_prediction(p, target, lambda q: head(model.decoder(q)),
                                                     steps=cfg.snap_steps, max_move=cfg.snap_max_move, mu=cfg.snap_mu,
-                                                    scale=scale, stop_margin=cfg.snap_stop_margin, device=dev)
+                                                    scale=scale, stop_margin=cfg.snap_stop_margin,
+                                                    reach_move=cfg.snap_reach_move, device=dev)
 
     def fit(self, e: int, prev) -> dict:
         cfg, dev, P = self.cfg, self.device, self.progress

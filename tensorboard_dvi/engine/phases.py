@@ -141,7 +141,7 @@ def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: tor
     fold, lin = None, isinstance(dec[-1], nn.Linear)
     if use_pred:
         with torch.no_grad():
-            target_prob = torch.cat([torch.softmax(head_fn(x[s:s + 8192]).float(), dim=1)
+            target_prob = torch.cat([losses.prediction_targets(head_fn(x[s:s + 8192]), cfg.pred_target_sharpen)
                                      for s in range(0, len(x), 8192)])
         fold = folded_head(head_fn, model.scale, model.center) if lin else None
     # the last layer's output is needed only by a head that cannot be folded (else losses.linear_reconstruction)
