@@ -126,6 +126,9 @@ class EngineConfig:
     #: clip(1 − NPR_i, 0.05, 1) ** p, at least ``mobility_min`` (power 0: off), so samples whose neighbourhood held move little
     mobility_power: float = 1.0
     mobility_min: float = 0.05
+    #: warm-started epochs: the border points' step factor (they are new every epoch: no previous position
+    #: to keep, so their steps are not a continuity setting; > 1 brings them nearer their balance)
+    border_mobility: float = 1.0
     #: warm-started epochs: each training sample's move since the previous epoch is lengthened
     #: (never shortened) towards its mobility's share of the mean move, |v|^(1−p) · target^p
     #: (refine.stretch_moves; 0: off), so how far a sample moves follows how much its neighbourhood

@@ -95,26 +95,25 @@ def reach_region(pos: np.ndarray, target: np.ndarray, logits_fn: Callable[[torch
     pos = np.asarray(pos, np.float32).copy()
     if len(pos) == 0 or rings <= 0 or max_move <= 0:
         return pos
-    radii = max_move * np.arange(1, rings + 1, dtype=np.float32) / rings
     theta = 2 * np.pi * np.arange(angles, dtype=np.float32) / angles
-    ring = radii[:, None, None] * np.stack([np.cos(theta), np.sin(theta)], 1)[None]  # rings x angles x 2
-    ring = torch.as_tensor(ring.reshape(-1, 2), device=device)
+    unit = torch.as_tensor(np.stack([np.cos(theta), np.sin(theta)], 1), device=device)  # angles x 2
     tgt = torch.as_tensor(np.asarray(target, np.int64), device=device)
-    p_all = torch.as_tensor(pos, device=device)
-    per = max(1, 65536 // len(ring))
-    with torch.no_grad():
-        for s in range(0, len(pos), per):
-            p0, t = p_all[s:s + per], tgt[s:s + per]
-            cand = p0[:, None, :] + ring[None]  # n x (rings · angles) x 2
-            lead = _lead(logits_fn(cand.reshape(-1, 2)), t.repeat_interleave(len(ring))).reshape(len(p0), rings, angles)
+    p0 = torch.as_tensor(pos, device=device)
+    active = torch.arange(len(pos), device=device)
+    with torch.no_grad():  # circle by circle, outwards: a sample leaves the search on its first hit
+        for j in range(1, rings + 1):
+            cand = p0[active, None, :] + (max_move * j / rings) * unit[None]  # active x angles x 2
+            t = tgt[active].repeat_interleave(angles)
+            lead = torch.cat([_lead(logits_fn(q), tt) for q, tt in
+                              zip(cand.reshape(-1, 2).split(4096), t.split(4096))]).reshape(len(active), angles)
             hit = (lead >= margin) & (lead > 0)
-            found = hit.any(2)  # n x rings
-            if not bool(found.any()):
-                continue
-            first = torch.where(found.any(1), found.float().argmax(1), torch.full_like(t, -1))
-            rows = torch.nonzero(first >= 0).flatten()
-            best = lead[rows, first[rows]].masked_fill(~hit[rows, first[rows]], float("-inf")).argmax(1)
-            pos[(s + rows).cpu().numpy()] = cand[rows, first[rows] * angles + best].cpu().numpy()
+            found = hit.any(1)
+            if bool(found.any()):
+                best = lead[found].masked_fill(~hit[found], float("-inf")).argmax(1)
+                pos[active[found].cpu().numpy()] = cand[found, best].cpu().numpy()
+                active = active[~found]
+            if len(active) == 0:
+                break
     return pos
 
 

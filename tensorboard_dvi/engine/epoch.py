@@ -209,7 +209,7 @@ class EpochFitter:
         free = 1.0 - np.asarray(npr, np.float32)
         if self.cfg.mobility_error > 0 and prev is not None:
             free = np.maximum(free, self.cfg.mobility_error * self._map_error(prev, cx))
-        mob = np.ones(len(cx.nodes), np.float32)
+        mob = np.full(len(cx.nodes), self.cfg.border_mobility, np.float32)
         mob[:cx.n_train] = np.maximum(np.clip(free, 0.05, 1.0) ** p, self.cfg.mobility_min)
         return torch.as_tensor(mob, device=self.device)
 
