@@ -209,7 +209,7 @@ class EpochFitter:
         free = 1.0 - np.asarray(npr, np.float32)
         if self.cfg.mobility_error > 0 and prev is not None:
             free = np.maximum(free, self.cfg.mobility_error * self._map_error(prev, cx))
-        mob = np.full(len(cx.nodes), self.cfg.border_mobility, np.float32)
+        mob = np.ones(len(cx.nodes), np.float32)
         mob[:cx.n_train] = np.maximum(np.clip(free, 0.05, 1.0) ** p, self.cfg.mobility_min)
         return torch.as_tensor(mob, device=self.device)
 
@@ -256,7 +256,9 @@ class EpochFitter:
         if len(self.test_rows):  # both directions from one pass (IVF or exact, knn.py)
             test_knn, self.train_test_knn = self.among_train.join(reps[self.test_rows], max(cfg.n_neighbors, 15),
                                                                   probe_share=K.TEST_PROBE_SHARE)
-        # test rows are placed as any new point is (transform.py), so transform(x) == drawn position
+        # test rows are placed as any new point is (transform.py), so transform(x) == drawn position; snapped at
+        # the drawn training map's spread, which Projection.transform reads (the search's circles scale with it)
+        snap = self._snapper(model, head, layout_scale(emb[self.train_rows]))
         emb[self.test_rows] = snap(place_new_points(
             reps[self.test_rows], x_train, emb[self.train_rows], off[:cx.n_train],
             lambda v: apply_in_batches(model.encoder, v, dev), k=cfg.n_neighbors, steps=cfg.transform_steps,
