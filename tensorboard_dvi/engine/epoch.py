@@ -341,6 +341,8 @@ class EpochFitter:
             anchor = self._momentum(prev, self._follow(prev, anchor, model, cx, x_train))
             if mobility is not None and cfg.mobility_scales_init:
                 anchor = still + mobility.unsqueeze(1) * (anchor - still)
+        chained = prev if prev_params is not None and self.reference is None else None
+        drift_plan = D.plan(self.cache, chained, cfg.drift, x_train)  # known before the layout
         stages = {"refine": (0.5, 0.8), "decoder": (0.8, 1.0)}  # the encoder: 0-0.5, via on_epoch
         P("train", e, f"training the visualizer of epoch {e}")
         report = train_visualizer(
@@ -350,14 +352,15 @@ class EpochFitter:
             anchor=anchor if cfg.anchor_strength > 0 else None, anchor_weight=anchor_w,
             mobility=mobility if anchor is not None else None,
             init_positions=anchor if cfg.init_from_previous else None, previous=still,
+            shift=(drift_plan or {}).get("delta"),
             graph_change=1.0 - float(npr.mean()) if npr is not None and cfg.temporal else None,
             on_epoch=lambda i, loss: P("train", e, f"training the visualizer of epoch {e}: "
                                        f"encoder epoch {i + 1}, loss {loss:.3f}",
                                        0.5 * (i + 1) / max(cfg.max_trainer_epochs, 1)),
             on_phase=lambda name, frac: P("train", e, f"training the visualizer of epoch {e}: {name}",
                                           stages[name][0] + (stages[name][1] - stages[name][0]) * frac))
-        chained = prev if prev_params is not None and self.reference is None else None
-        drift, centroid = D.follow_mean(self.cache, chained, cfg.drift, model, report["positions"], x_train, cx.n_train)
+        drift, centroid = D.follow_mean(self.cache, chained, cfg.drift, model, report["positions"], x_train, cx.n_train,
+                                        planned=drift_plan)
         timings["train"] = time.perf_counter() - t0
         self._stop()
 

@@ -216,6 +216,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
                      mobility: Optional[torch.Tensor] = None,
                      init_positions: Optional[torch.Tensor] = None,
                      previous: Optional[torch.Tensor] = None,
+                     shift=None,
                      graph_change: Optional[float] = None,
                      on_epoch: Optional[Callable[[int, float], None]] = None,
                      on_phase: Optional[Callable[[str, float], None]] = None,
@@ -227,7 +228,8 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     epoch the refinement is pulled towards, per node (refine.py); ``init_positions`` (one row
     per node) starts the refinement there instead of at the encoder output + ``offsets``;
     ``previous`` (one row per node): the nodes' previous drawn positions, whose moves since
-    are stretched by ``mobility`` (config ``move_stretch``).
+    are stretched by ``mobility`` (config ``move_stretch``), along the drawn move when the map
+    is then translated by ``shift`` (drift.py).
     ``graph_change`` (1 − mean NPR; warm-started epochs only) scales the refinement steps
     when it starts from the previous map. ``report["timings"]`` holds each phase's seconds.
     """
@@ -273,7 +275,8 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
                                  offsets=delta, **graph)
     if previous is not None and mobility is not None and cfg.move_stretch > 0:
         delta = stretch_moves(p0 + delta, previous, mobility, cx.n_train, cfg.move_stretch,
-                              cfg.move_stretch_cap) - p0
+                              cfg.move_stretch_cap,
+                              shift=None if shift is None else torch.as_tensor(shift, dtype=p0.dtype, device=device)) - p0
     pos = p0 + delta
     timings["refine"], t0 = time.perf_counter() - t0, time.perf_counter()
     train_decoder(model, x, xn, pos, cfg, gen, temporal, device, head_fn=head_fn, on_phase=on_phase,
