@@ -63,7 +63,7 @@ class Projection:
                                   steps=int(c.get("snap_steps", 0)), max_move=float(c.get("snap_max_move", 0.2)),
                                   mu=float(c.get("snap_mu", 0.5)), scale=self._scale,
                                   stop_margin=None if c.get("snap_stop_margin") is None
-                                  else float(c["snap_stop_margin"]))
+                                  else float(c["snap_stop_margin"]), reach_move=float(c.get("snap_reach_move", 0.0)))
 
     def inverse_transform(self, Y) -> np.ndarray:
         """Representations (n x D) decoded from 2-D points ``Y`` (n x 2)."""

@@ -82,3 +82,25 @@ def test_a_damaged_record_starts_a_new_chain_instead_of_failing():
     model, pos = Visualizer(4, (8,)), torch.zeros(30, 2)
     rec, _ = D.follow_mean(cache, 1, 0.25, model, pos, np.full((30, 4), 2.0, np.float32), 30)
     assert np.isfinite(rec["shift"]).all() and np.isfinite(pos.numpy()).all()
+
+
+def test_the_plan_made_before_the_layout_is_the_translation_applied():
+    """drift.plan gives this epoch's translation from the centroids alone (the stretch of the moves
+    uses it before the map is translated); follow_mean with that plan moves the map by it, as without."""
+    from types import SimpleNamespace
+
+    c1 = np.zeros(4, np.float32)
+    cache = SimpleNamespace(epoch_info=lambda e: {"prev_epoch": None, "drift": {"shift": [1.0, 0.0], "scale": 2.0}},
+                            centroid=lambda e: c1)
+    x = np.full((30, 4), 0.5, np.float32)  # centroid 1.0 away from c1: the centre moves 2.0 on
+    p = D.plan(cache, 1, 0.25, x)
+    np.testing.assert_allclose(p["delta"], [2.0, 0.0], atol=1e-6)
+    assert D.plan(cache, 1, 0.0, x) is None and "delta" not in D.plan(cache, None, 0.25, x)
+    moved = []
+    for planned in (None, p):
+        model, pos = Visualizer(4, (8,)), torch.zeros(30, 2)
+        rec, _ = D.follow_mean(cache, 1, 0.25, model, pos, x, 30, planned=planned)
+        moved.append((rec["shift"], pos.clone()))
+    assert moved[0][0] == moved[1][0] == [3.0, 0.0]
+    torch.testing.assert_close(moved[0][1], torch.full((30, 2), 0.0) + torch.tensor([2.0, 0.0]))
+    torch.testing.assert_close(moved[1][1], moved[0][1])

@@ -189,3 +189,21 @@ def test_block_candidates_by_marks_equal_the_sorted_unique_ones():
             want = np.unique(np.concatenate([rows, graph[rows].ravel(), graph[graph[rows]][:, :, :hop].ravel()]))
             assert np.array_equal(W._block_candidates(graph, rows, hop, seen), want)
             assert not seen.any()  # left clean for the next block
+
+
+def test_blocks_are_halved_where_they_gather_too_many_candidates(monkeypatch):
+    """A graph whose blocks gather more than SPLIT_SHARE of the rows is searched in half-size
+    blocks: fewer candidates per row, the same neighbours; a clustered one keeps full blocks."""
+    x0, x1, _ = drifting()
+    prev = knn_exact(x0, x0, 15, exclude_self_first=True)[0]
+    exact = knn_exact(x1, x1, 20, exclude_self_first=True)[0]
+    monkeypatch.setattr(W, "MAX_CANDIDATE_SHARE", 1.0)
+    runs = {}
+    for split in (1.0, 0.0):  # never halved / always halved
+        monkeypatch.setattr(W, "SPLIT_SHARE", split)
+        info = {}
+        idx = W.knn_warm(x1, prev, 20, info=info)[0]
+        assert recall(idx, exact, 15) >= 0.99
+        runs[split] = info
+    assert runs[1.0]["block_rows"] == W.BLOCK_ROWS and runs[0.0]["block_rows"] == W.BLOCK_ROWS // 2
+    assert runs[0.0]["candidate_share"] < runs[1.0]["candidate_share"]

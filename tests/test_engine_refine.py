@@ -179,3 +179,15 @@ def test_stretch_moves_lengthens_short_moves_of_mobile_rows_along_their_directio
     assert torch.all(extra <= 0.1 * local + 1e-6)
     assert bool((extra > 0.1 * local - 1e-6).any())  # the cap binds somewhere
     assert torch.all(extra <= (out - pos)[:150].norm(dim=1) + 1e-6)
+    # with the map's shift after it (drift.py), the extra length goes along the drawn move v + shift:
+    # that move grows by exactly the extra, also for rows moving against the shift (along v they would shrink)
+    shift = torch.tensor([0.3, 0.0])
+    along = stretch_moves(pos, prev, mob, 150, 0.5, cap=1e9, shift=shift)
+    drawn_before, drawn_after = (pos - prev)[:150] + shift, (along - prev)[:150] + shift
+    extra_s = (along - pos)[:150].norm(dim=1)
+    np.testing.assert_allclose(extra_s.numpy(), (out - pos)[:150].norm(dim=1).numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(drawn_after.norm(dim=1).numpy(), (drawn_before.norm(dim=1) + extra_s).numpy(),
+                               rtol=1e-5, atol=1e-6)
+    against = (before[:, 0] < 0) & grown  # rows moving against the shift that were lengthened
+    assert bool(against.any())
+    assert torch.all(((out - prev)[:150] + shift).norm(dim=1)[against] < drawn_after.norm(dim=1)[against])

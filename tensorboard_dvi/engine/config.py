@@ -163,6 +163,15 @@ class EngineConfig:
     #: neighbours. 0.05: tabular_mlp NN@15 +0.2, the snapped samples' mean move halved, PPR kept
     #: (docs/QUALITY_RESULTS.md, "Eighth pass, neighbours")
     snap_stop_margin: Optional[float] = 0.05
+    #: a sample the snapping's descent left outside its class's region is moved to the nearest point of the
+    #: region within this share of the layout's spread, found by a search on circles around it
+    #: (consistency.reach_region; 0: off). The samples PPR lost were low-confidence rows drawn among another
+    #: class (their region lay ~0.7 spreads away, across a plateau the descent cannot cross). 0.5: PPR train
+    #: min from epoch 3 ≥ 0.963 on all six quality subjects at seeds 0 and 1 (mnist_hard512 0.946/0.940 →
+    #: 0.968/0.963, tabular_mlp 0.936/0.938 → 0.982/0.984), every target met before still met; tr −0.00 to
+    #: −0.01, temporal r weaker by ≤ 0.011 (1.0: PPR ≥ 0.984, twice the temporal cost; docs/QUALITY_RESULTS.md,
+    #: "Ninth pass")
+    snap_reach_move: float = 0.5
     # -- phase 3, the decoder: fitted to the refined positions (reconstruction + prediction
     #    term + temporal term), passes over the nodes
     decoder_epochs: int = 20
@@ -188,6 +197,9 @@ class EngineConfig:
     #: of the logged head on the decoded position against the head's softmax on x.
     #: Raises PPR (docs/ENGINE_RESULTS.md).
     lambda_pred: float = 0.3
+    #: the prediction term's target: the head's softmax mixed with the one-hot of its argmax by this
+    #: share (losses.prediction_targets; 0: the softmax alone)
+    pred_target_sharpen: float = 0.0
     #: False = independent epochs (ablation): no warm start, no temporal term.
     temporal: bool = True
     background_resolution: int = 200

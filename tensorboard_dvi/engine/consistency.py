@@ -31,16 +31,20 @@ def layout_scale(pos: np.ndarray) -> float:
 
 def snap_to_prediction(pos: np.ndarray, target: np.ndarray, logits_fn: Callable[[torch.Tensor], torch.Tensor], *,
                        steps: int = 40, lr: float = 0.05, mu: float = 0.5, max_move: float = 0.2,
-                       scale: float = None, stop_margin: Optional[float] = None, device: str = "cpu") -> np.ndarray:
+                       scale: float = None, stop_margin: Optional[float] = None, reach_move: float = 0.0,
+                       device: str = "cpu") -> np.ndarray:
     """Positions where the samples that disagree with their region are moved into it (others
     unchanged). ``max_move`` is relative to ``scale`` (the layout's spread; default: :func:`layout_scale` of ``pos``); a
     sample that cannot reach its class's region within it keeps its position. ``stop_margin`` (None: off): a
     sample stops at the first step where its class's logit leads every other by this much, so it crosses
-    into its region and goes no deeper (the samples it leaves stay its 2-D neighbours)."""
+    into its region and goes no deeper (the samples it leaves stay its 2-D neighbours). ``reach_move`` (relative to
+    ``scale`` as ``max_move``; 0: off): a sample the descent left outside its region is moved to the nearest
+    point of it within this distance (:func:`reach_region`)."""
     pos = np.asarray(pos, np.float32).copy()
     if steps <= 0 or len(pos) == 0:
         return pos
-    max_move = float(max_move * (layout_scale(pos) if scale is None else scale))
+    scale = layout_scale(pos) if scale is None else scale
+    max_move = float(max_move * scale)
     lr = lr * max_move
     tgt = torch.as_tensor(np.asarray(target, np.int64), device=device)
     p_all = torch.as_tensor(pos, device=device)
@@ -73,6 +77,43 @@ def snap_to_prediction(pos: np.ndarray, target: np.ndarray, logits_fn: Callable[
     with torch.no_grad():
         ok = logits_fn(p).argmax(1) == tgt[idx]
     pos[idx[ok].cpu().numpy()] = p.detach()[ok].cpu().numpy()
+    if reach_move > 0 and not bool(ok.all()):
+        left = idx[~ok].cpu().numpy()
+        pos[left] = reach_region(pos[left], np.asarray(target)[left], logits_fn, max_move=float(reach_move * scale),
+                                 margin=stop_margin or 0.0, device=device)
+    return pos
+
+
+def reach_region(pos: np.ndarray, target: np.ndarray, logits_fn: Callable[[torch.Tensor], torch.Tensor], *,
+                 max_move: float, rings: int = 16, angles: int = 16, margin: float = 0.0,
+                 device: str = "cpu") -> np.ndarray:
+    """Each sample moved to the nearest point, on ``rings`` circles of radius up to ``max_move`` (absolute
+    units) around it with ``angles`` points each, where its class's logit leads every other by ``margin``
+    (on the nearest such circle: the point with the largest lead); a sample with no such point keeps its
+    position. Where the region of the sample's class is not downhill from it (the descent of
+    :func:`snap_to_prediction` stalls on another class's plateau) a search, not a gradient, finds it."""
+    pos = np.asarray(pos, np.float32).copy()
+    if len(pos) == 0 or rings <= 0 or max_move <= 0:
+        return pos
+    theta = 2 * np.pi * np.arange(angles, dtype=np.float32) / angles
+    unit = torch.as_tensor(np.stack([np.cos(theta), np.sin(theta)], 1), device=device)  # angles x 2
+    tgt = torch.as_tensor(np.asarray(target, np.int64), device=device)
+    p0 = torch.as_tensor(pos, device=device)
+    active = torch.arange(len(pos), device=device)
+    with torch.no_grad():  # circle by circle, outwards: a sample leaves the search on its first hit
+        for j in range(1, rings + 1):
+            cand = p0[active, None, :] + (max_move * j / rings) * unit[None]  # active x angles x 2
+            t = tgt[active].repeat_interleave(angles)
+            lead = torch.cat([_lead(logits_fn(q), tt) for q, tt in
+                              zip(cand.reshape(-1, 2).split(4096), t.split(4096))]).reshape(len(active), angles)
+            hit = (lead >= margin) & (lead > 0)
+            found = hit.any(1)
+            if bool(found.any()):
+                best = lead[found].masked_fill(~hit[found], float("-inf")).argmax(1)
+                pos[active[found].cpu().numpy()] = cand[found, best].cpu().numpy()
+                active = active[~found]
+            if len(active) == 0:
+                break
     return pos
 
 

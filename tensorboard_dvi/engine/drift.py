@@ -103,22 +103,36 @@ def chain(cache, prev) -> Tuple[List[np.ndarray], List[np.ndarray], Optional[flo
     return shifts[::-1], cents[::-1], float(scale)
 
 
-def follow_mean(cache, prev, drift: float, model, positions: torch.Tensor, x_train: np.ndarray,
-                n_train: int) -> Tuple[Optional[dict], Optional[np.ndarray]]:
-    """Translate this epoch's map (``model`` and the refined ``positions``, in place) so its centre
-    follows the representations' mean; ``prev``: the warm-start predecessor (None: this epoch starts
-    a chain, and only its scale is recorded). Returns (the ``drift`` record of epoch.json, the
-    centroid to store), or (None, None) when ``drift`` is off."""
+def plan(cache, prev, drift: float, x_train: np.ndarray) -> Optional[dict]:
+    """This epoch's translation, known before its layout (it depends on the centroids alone):
+    {"centroid", and for a warm epoch of a chain "scale", "shift" (the new centre), "delta" (the
+    move from the previous centre)}; None when ``drift`` is off. ``prev`` as in :func:`follow_mean`."""
     if drift <= 0:
-        return None, None
+        return None
     c = np.asarray(x_train).mean(0, dtype=np.float64)
     shifts, cents, scale = chain(cache, prev) if prev is not None else ([], [], None)
     if not shifts:
+        return {"centroid": c}
+    w = next_shift(shifts, cents, c, float(scale))
+    return {"centroid": c, "scale": float(scale), "shift": w, "delta": w - shifts[-1]}
+
+
+def follow_mean(cache, prev, drift: float, model, positions: torch.Tensor, x_train: np.ndarray,
+                n_train: int, planned: Optional[dict] = None) -> Tuple[Optional[dict], Optional[np.ndarray]]:
+    """Translate this epoch's map (``model`` and the refined ``positions``, in place) so its centre
+    follows the representations' mean; ``prev``: the warm-start predecessor (None: this epoch starts
+    a chain, and only its scale is recorded); ``planned``: :func:`plan`'s result when already made.
+    Returns (the ``drift`` record of epoch.json, the centroid to store), or (None, None) when
+    ``drift`` is off."""
+    p = plan(cache, prev, drift, x_train) if planned is None else planned
+    if p is None:
+        return None, None
+    c = p["centroid"]
+    if "delta" not in p:
         hi = spread(x_train)
         scale = drift * spread(positions[:n_train].detach().cpu().numpy()) / hi if hi > 0 else 0.0
         return {"shift": [0.0, 0.0], "scale": float(scale)}, c.astype(np.float32)
-    w = next_shift(shifts, cents, c, float(scale))
-    delta = w - shifts[-1]
+    w, delta, scale = p["shift"], p["delta"], p["scale"]
     translate_model(model, delta)
     positions += torch.as_tensor(delta, dtype=positions.dtype, device=positions.device)
     return {"shift": [float(w[0]), float(w[1])], "scale": float(scale)}, c.astype(np.float32)

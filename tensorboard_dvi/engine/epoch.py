@@ -257,7 +257,9 @@ class EpochFitter:
         if len(self.test_rows):  # both directions from one pass (IVF or exact, knn.py)
             test_knn, self.train_test_knn = self.among_train.join(reps[self.test_rows], max(cfg.n_neighbors, 15),
                                                                   probe_share=K.TEST_PROBE_SHARE, name="test")
-        # test rows are placed as any new point is (transform.py), so transform(x) == drawn position
+        # test rows are placed as any new point is (transform.py), so transform(x) == drawn position; snapped at
+        # the drawn training map's spread, which Projection.transform reads (the search's circles scale with it)
+        snap = self._snapper(model, head, layout_scale(emb[self.train_rows]))
         emb[self.test_rows] = snap(place_new_points(
             reps[self.test_rows], x_train, emb[self.train_rows], off[:cx.n_train],
             lambda v: apply_in_batches(model.encoder, v, dev), k=cfg.n_neighbors, steps=cfg.transform_steps,
@@ -270,7 +272,8 @@ class EpochFitter:
         cfg, dev = self.cfg, self.device
         return lambda p, target: snap_to_prediction(p, target, lambda q: head(model.decoder(q)),
                                                     steps=cfg.snap_steps, max_move=cfg.snap_max_move, mu=cfg.snap_mu,
-                                                    scale=scale, stop_margin=cfg.snap_stop_margin, device=dev)
+                                                    scale=scale, stop_margin=cfg.snap_stop_margin,
+                                                    reach_move=cfg.snap_reach_move, device=dev)
 
     def fit(self, e: int, prev) -> dict:
         cfg, dev, P = self.cfg, self.device, self.progress
@@ -339,6 +342,8 @@ class EpochFitter:
             anchor = self._momentum(prev, self._follow(prev, anchor, model, cx, x_train))
             if mobility is not None and cfg.mobility_scales_init:
                 anchor = still + mobility.unsqueeze(1) * (anchor - still)
+        chained = prev if prev_params is not None and self.reference is None else None
+        drift_plan = D.plan(self.cache, chained, cfg.drift, x_train)  # known before the layout
         stages = {"refine": (0.5, 0.8), "decoder": (0.8, 1.0)}  # the encoder: 0-0.5, via on_epoch
         P("train", e, f"training the visualizer of epoch {e}")
         report = train_visualizer(
@@ -348,14 +353,15 @@ class EpochFitter:
             anchor=anchor if cfg.anchor_strength > 0 else None, anchor_weight=anchor_w,
             mobility=mobility if anchor is not None else None,
             init_positions=anchor if cfg.init_from_previous else None, previous=still,
+            shift=(drift_plan or {}).get("delta"),
             graph_change=1.0 - float(npr.mean()) if npr is not None and cfg.temporal else None,
             on_epoch=lambda i, loss: P("train", e, f"training the visualizer of epoch {e}: "
                                        f"encoder epoch {i + 1}, loss {loss:.3f}",
                                        0.5 * (i + 1) / max(cfg.max_trainer_epochs, 1)),
             on_phase=lambda name, frac: P("train", e, f"training the visualizer of epoch {e}: {name}",
                                           stages[name][0] + (stages[name][1] - stages[name][0]) * frac))
-        chained = prev if prev_params is not None and self.reference is None else None
-        drift, centroid = D.follow_mean(self.cache, chained, cfg.drift, model, report["positions"], x_train, cx.n_train)
+        drift, centroid = D.follow_mean(self.cache, chained, cfg.drift, model, report["positions"], x_train, cx.n_train,
+                                        planned=drift_plan)
         timings["train"] = time.perf_counter() - t0
         self._stop()
 

@@ -20,6 +20,14 @@ import numpy as np
 MIN_ROWS = 4000
 #: rows per block of the candidate search (the candidates of a block are searched together)
 BLOCK_ROWS = 512
+#: where a block of ``BLOCK_ROWS`` rows gathers more than this share of all rows as candidates, the
+#: blocks are halved. A real CNN's graph is less clustered than generated clusters: on
+#: bench_speed_real.py's 512-d MNIST CNN (epoch 2's graph -> epoch 3, 1 thread, CPU seconds)
+#: 512-row blocks gathered 0.60 / 0.49 / 0.33 of the rows at 5k / 10k / 18k (refused at 5k), 256-row
+#: blocks 0.45 / 0.34 / 0.22, the search 0.30 s (accepted; the exact one 0.68 s) / 0.94 -> 0.75 s /
+#: 1.90 -> 1.43 s at the same recall@15 (0.9985-0.9996); bench_speed's clusters gather 0.10-0.13 in
+#: 512-row blocks, where halving them needed a second round (0.42-0.53 -> 0.63 s at 10k)
+SPLIT_SHARE = 0.25
 #: rows whose exact neighbours are compared with the warm result (and replace it)
 CHECK_ROWS = 512
 #: below this estimated recall at ``RECALL_AT`` neighbours (the complex's 15; the metrics' k=20
@@ -154,17 +162,21 @@ def _search_round(xt, sq, graph, k, max_share, info, device, hop=HOP_COLUMNS, la
     import torch
     n = len(graph)
     order = locality_order(graph)
-    blocks = [order[s:s + BLOCK_ROWS] for s in range(0, n, BLOCK_ROWS)]
     seen = np.zeros(n, bool)
-    cands = [_block_candidates(graph, b, hop, seen) for b in blocks]
-    info["candidate_share"] = sum(len(c) for c in cands) / float(n * len(blocks))
+    for size in (BLOCK_ROWS, BLOCK_ROWS // 2):  # halved once where blocks gather too many candidates
+        blocks = [order[s:s + size] for s in range(0, n, size)]
+        cands = [_block_candidates(graph, b, hop, seen) for b in blocks]
+        info["candidate_share"] = sum(len(c) for c in cands) / float(n * len(blocks))
+        if info["candidate_share"] <= SPLIT_SHARE or BLOCK_ROWS // 2 < k:
+            break
+    info["block_rows"] = size
     if info["candidate_share"] > max_share or min(len(c) for c in cands) < k:
         info["reason"] = f"candidates cover {info['candidate_share']:.2f} of the rows"
         return None
     if last is not None:
         sample, exact, min_recall = last
         block_of = np.empty(n, np.int64)
-        block_of[order] = np.arange(n) // BLOCK_ROWS
+        block_of[order] = np.arange(n) // size
         covered = sum(int(np.isin(e, cands[block_of[s]]).sum()) for s, e in zip(sample, exact))
         info["candidate_recall"] = covered / float(exact.size)
         if info["candidate_recall"] < min_recall:

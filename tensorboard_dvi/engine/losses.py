@@ -56,6 +56,19 @@ def temporal(model: torch.nn.Module, prev: Dict[str, torch.Tensor], reduction: s
     return total
 
 
+def prediction_targets(logits: torch.Tensor, sharpen: float = 0.0) -> torch.Tensor:
+    """Targets of the decoder's prediction term: the head's softmax on x, mixed with the one-hot of
+    its argmax by ``sharpen`` (config ``pred_target_sharpen``; 0: the softmax alone). PPR asks for the
+    argmax only; on a low-confidence sample (0.35 against 0.30) the softmax alone lets the decoder
+    predict the runner-up at almost no loss, while the mix gives the argmax a lead of at least
+    ``sharpen`` in the target."""
+    prob = torch.softmax(logits.float(), dim=1)
+    if sharpen <= 0:
+        return prob
+    onehot = torch.nn.functional.one_hot(prob.argmax(1), prob.shape[1]).to(prob.dtype)
+    return (1.0 - sharpen) * prob + sharpen * onehot
+
+
 def prediction(logits_hat: torch.Tensor, target_prob: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of the classifier's output on reconstructions against its
     probabilities on the originals (soft targets: near-certain samples act as hard

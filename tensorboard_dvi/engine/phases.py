@@ -141,7 +141,7 @@ def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: tor
     fold, lin = None, isinstance(dec[-1], nn.Linear)
     if use_pred:
         with torch.no_grad():
-            target_prob = torch.cat([torch.softmax(head_fn(x[s:s + 8192]).float(), dim=1)
+            target_prob = torch.cat([losses.prediction_targets(head_fn(x[s:s + 8192]), cfg.pred_target_sharpen)
                                      for s in range(0, len(x), 8192)])
         fold = folded_head(head_fn, model.scale, model.center) if lin else None
     # the last layer's output is needed only by a head that cannot be folded (else losses.linear_reconstruction)
@@ -216,6 +216,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
                      mobility: Optional[torch.Tensor] = None,
                      init_positions: Optional[torch.Tensor] = None,
                      previous: Optional[torch.Tensor] = None,
+                     shift=None,
                      graph_change: Optional[float] = None,
                      on_epoch: Optional[Callable[[int, float], None]] = None,
                      on_phase: Optional[Callable[[str, float], None]] = None,
@@ -227,7 +228,8 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     epoch the refinement is pulled towards, per node (refine.py); ``init_positions`` (one row
     per node) starts the refinement there instead of at the encoder output + ``offsets``;
     ``previous`` (one row per node): the nodes' previous drawn positions, whose moves since
-    are stretched by ``mobility`` (config ``move_stretch``).
+    are stretched by ``mobility`` (config ``move_stretch``), along the drawn move when the map
+    is then translated by ``shift`` (drift.py).
     ``graph_change`` (1 − mean NPR; warm-started epochs only) scales the refinement steps
     when it starts from the previous map. ``report["timings"]`` holds each phase's seconds.
     """
@@ -273,7 +275,8 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
                                  offsets=delta, **graph)
     if previous is not None and mobility is not None and cfg.move_stretch > 0:
         delta = stretch_moves(p0 + delta, previous, mobility, cx.n_train, cfg.move_stretch,
-                              cfg.move_stretch_cap) - p0
+                              cfg.move_stretch_cap,
+                              shift=None if shift is None else torch.as_tensor(shift, dtype=p0.dtype, device=device)) - p0
     pos = p0 + delta
     timings["refine"], t0 = time.perf_counter() - t0, time.perf_counter()
     train_decoder(model, x, xn, pos, cfg, gen, temporal, device, head_fn=head_fn, on_phase=on_phase,
