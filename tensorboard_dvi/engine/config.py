@@ -183,9 +183,12 @@ class EngineConfig:
     #: lower min PPR on all four quality subjects at seed 0 (tabular_mlp 0.908/0.890 vs
     #: 0.918/0.918, resnet_colour 0.952/0.940 vs 0.959/0.946): 800 stays (docs/QUALITY_RESULTS.md)
     decoder_min_steps: int = 800
-    #: warm-started epochs (decoder starts at the previous epoch's) take this share of the steps;
-    #: 0.5 was measured with lower PPR on tabular_mlp/resnet_colour (within noise?), so 1.0
-    warm_decoder_factor: float = 1.0
+    #: warm-started epochs (decoder starts at the previous epoch's) take this share of the steps.
+    #: 0.5 (ninth session): PPR min from epoch 3 within −0.014 of 1.0's on six quality subjects at seeds
+    #: 0/1 (lowest 0.960 train / 0.956 test; the snapping's search, ``snap_reach_move``, keeps it), every
+    #: other figure within ±0.005; 0.45 s less per warm epoch at 10k rows (docs/QUALITY_RESULTS.md,
+    #: "Ninth pass, speed"). Before that search, 0.5 cost PPR on tabular_mlp/resnet_colour, so it was 1.0
+    warm_decoder_factor: float = 0.5
     lambda_umap: float = 1.0
     lambda_recon: float = 1.0
     lambda_temporal: float = 0.3
@@ -216,9 +219,9 @@ class EngineConfig:
     temporal_sample: int = 2000         # samples used for tnn/tr
     trust_rows: Optional[int] = 2000    # rows that estimate trustworthiness (None: all)
     #: ... and at most this many high-D distances for it (rows x training rows; at least 500 rows): the
-    #: estimate's spread over row draws is 0.0001 at 2,000 rows and 0.0004 at 500 (20k x 512), its
-    #: cost 0.8 s of a 20k epoch's 8 s (docs/QUALITY_RESULTS.md, speed). None: no bound
-    trust_distances: Optional[int] = 20_000_000
+    #: estimate's spread over row draws is 0.0001 at 2,000 rows, 0.0002 at 1,000 and 0.0004 at 500 (20k x
+    #: 512); 10M: 1,000 rows at 10k, 0.36 -> ~0.18 s there (docs/QUALITY_RESULTS.md, speed). None: no bound
+    trust_distances: Optional[int] = 10_000_000
     #: recompute the run-level figures (run_metrics.json, every epoch an anchor) after a fit
     run_metrics: bool = True
     ppr_train_warn: float = 0.9
