@@ -113,6 +113,15 @@ def test_a_fit_in_the_checked_range_joins_through_the_first_epochs_index(tmp_pat
     assert all(not r.get("skipped") for r in cache.epoch_info(1)["joins"].values())
 
 
+def test_a_damaged_joins_record_reads_as_nothing_to_skip():
+    """epoch.json may have been edited: a skip count that is not a count neither stops the fit nor skips forever."""
+    for bad in ("x", -1, 2.5, True, None, [3]):
+        assert KC.skips_after({"skipped": bad}) == 0
+    assert [KC.skips_after({"skipped": n}) for n in range(1, KC.RETRY_AFTER + 1)] \
+        == list(range(2, KC.RETRY_AFTER + 1)) + [0]
+    assert KC.skips_after({"kept": False, "recall": [0.9, 0.9]}) == 1 and KC.skips_after("junk") == 0
+
+
 def test_a_refused_join_is_skipped_by_the_next_epochs_then_tried_again():
     """The exact join runs where the checked one was refused (its answer is exact_join's), and the next
     RETRY_AFTER epochs join exactly without trying; then the try comes back."""

@@ -150,6 +150,9 @@ def test_a_refused_warm_search_is_skipped_by_the_next_epochs_then_tried_again():
     for record in ({"search": "warm", "candidate_share": 0.2}, None, {},
                    {"search": "exact", "reason": "no previous graph of these rows, or too few rows"}):
         assert W.skips_after(record) == 0
+    # an edited epoch.json: a skip count that is not a count reads as none (no crash, no endless skipping)
+    for bad in ("x", -4, 2.5, True, [1]):
+        assert W.skips_after({"search": "ivf", "warm_skipped": bad}) == 0
 
 
 def test_epochs_that_skip_a_refused_warm_search_get_the_graph_a_refused_try_gives(tmp_path, monkeypatch):

@@ -40,7 +40,9 @@ def skips_after(record) -> int:
     if not isinstance(record, dict):
         return 0
     if "skipped" in record:
-        skipped = int(record["skipped"])
+        skipped = record["skipped"]  # epoch.json may have been edited: a count that is not one reads as none
+        if isinstance(skipped, bool) or not isinstance(skipped, int) or skipped < 0:
+            return 0
         return skipped + 1 if skipped < RETRY_AFTER else 0
     return 0 if record.get("kept", True) else 1
 

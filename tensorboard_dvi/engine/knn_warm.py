@@ -77,7 +77,9 @@ def skips_after(prev_search: Optional[dict]) -> int:
     result) or a skip, up to ``RETRY_AFTER`` in a row."""
     if not isinstance(prev_search, dict) or prev_search.get("search") == "warm":
         return 0
-    skipped = int(prev_search.get("warm_skipped") or 0)
+    skipped = prev_search.get("warm_skipped") or 0
+    if isinstance(skipped, bool) or not isinstance(skipped, int) or skipped < 0:  # an edited epoch.json
+        skipped = 0
     if not skipped and "candidate_share" not in prev_search:  # not tried (too few rows, no graph)
         return 0
     return skipped + 1 if skipped < RETRY_AFTER else 0
