@@ -280,7 +280,7 @@ class Among:
         e_idx, e_dist = knn_exact(sample, self.base, k, device=self.device)
         if exclude_self_first:  # as knn_exact with exclude_self_first: the query's own row first
             e_idx, e_dist = own_row_first(e_idx, e_dist, rows)
-        self.recalls.append(float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(idx[rows], e_idx)])) / k)
+        self.recalls.append(list_recall(idx[rows], e_idx))
         if self.recalls[-1] < self.min_recall:
             return knn_exact(queries, self.base, k, exclude_self_first=exclude_self_first, device=self.device)
         idx[rows], dist[rows] = e_idx, e_dist
@@ -295,6 +295,14 @@ class Among:
         if self.checked is not None:
             return self.checked.join(self, queries, k, name)
         return exact_join(queries, self.base, k, device=self.device)
+
+
+def list_recall(found: np.ndarray, exact: np.ndarray) -> float:
+    """Share of the exact neighbour lists' ids (rows of distinct ids) that ``found``'s rows hold: a
+    checked search's recall estimate (Among, knn_checked)."""
+    if not exact.size:
+        return 1.0
+    return float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(found, exact)])) / exact.shape[1]
 
 
 def exact_join(queries, base, k: int, *, device: str = "cpu") -> Tuple[Tuple[np.ndarray, np.ndarray],

@@ -40,10 +40,9 @@ def skips_after(record) -> int:
     if not isinstance(record, dict):
         return 0
     if "skipped" in record:
-        skipped = record["skipped"]  # epoch.json may have been edited: a count that is not one reads as none
-        if isinstance(skipped, bool) or not isinstance(skipped, int) or skipped < 0:
-            return 0
-        return skipped + 1 if skipped < RETRY_AFTER else 0
+        from .knn_warm import recorded_skips
+        skipped = recorded_skips(record["skipped"])  # an edited epoch.json's count reads as none
+        return 0 if skipped is None else skipped + 1 if skipped < RETRY_AFTER else 0
     return 0 if record.get("kept", True) else 1
 
 
@@ -93,20 +92,13 @@ def among_train(x_train, device, previous=None):
                  checked=checked)
 
 
-def _recall(found: np.ndarray, exact: np.ndarray) -> float:
-    """Share of the exact lists' ids found (rows of distinct ids)."""
-    if not exact.size:
-        return 1.0
-    return float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(found, exact)])) / exact.shape[1]
-
-
 def checked_join(among, queries, k: int, *, probe_share: float, min_recall: float = JOIN_MIN_RECALL,
                  recalls: List[float] = None):
     """``among.join``'s answer through its IVF index, checked on random rows of both directions against
     the exact search (their exact lists put in); the exact join when either recall is below
     ``min_recall``. ``recalls`` (a list), when given, receives the two estimates."""
     from .complex import knn_exact
-    from .knn import CHECKED_QUERIES, exact_join
+    from .knn import CHECKED_QUERIES, exact_join, list_recall
     base = np.asarray(among.base)
     queries = np.asarray(queries)
     (qi, qd), (bi, bd) = among.index().join(queries, k, probe_share=probe_share)
@@ -115,7 +107,7 @@ def checked_join(among, queries, k: int, *, probe_share: float, min_recall: floa
     b_rows = np.sort(rs.choice(len(base), min(CHECKED_QUERIES, len(base)), replace=False))
     eq = knn_exact(queries[q_rows], base, qi.shape[1], device=among.device)
     eb = knn_exact(base[b_rows], queries, bi.shape[1], device=among.device)
-    got = [_recall(qi[q_rows], eq[0]), _recall(bi[b_rows], eb[0])]
+    got = [list_recall(qi[q_rows], eq[0]), list_recall(bi[b_rows], eb[0])]
     if recalls is not None:
         recalls.extend(got)
     if min(got) < min_recall:

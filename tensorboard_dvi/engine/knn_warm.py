@@ -70,6 +70,11 @@ def previous_graph(cache, prev, n_rows: int):
     return knn, search
 
 
+def recorded_skips(value) -> Optional[int]:
+    """A skip count read from epoch.json, or None when it is not a non-negative integer (an edited file)."""
+    return None if isinstance(value, bool) or not isinstance(value, int) or value < 0 else value
+
+
 def skips_after(prev_search: Optional[dict]) -> int:
     """Whether this epoch skips the warm search, from the previous epoch's ``knn_search`` record
     (epoch.json): 0 to try it, else how many epochs in a row will have skipped it (recorded as
@@ -77,9 +82,7 @@ def skips_after(prev_search: Optional[dict]) -> int:
     result) or a skip, up to ``RETRY_AFTER`` in a row."""
     if not isinstance(prev_search, dict) or prev_search.get("search") == "warm":
         return 0
-    skipped = prev_search.get("warm_skipped") or 0
-    if isinstance(skipped, bool) or not isinstance(skipped, int) or skipped < 0:  # an edited epoch.json
-        skipped = 0
+    skipped = recorded_skips(prev_search.get("warm_skipped") or 0) or 0
     if not skipped and "candidate_share" not in prev_search:  # not tried (too few rows, no graph)
         return 0
     return skipped + 1 if skipped < RETRY_AFTER else 0
