@@ -29,6 +29,13 @@ Two more subjects, selectable by name only (``--subjects mnist_cnn512 mnist_hard
   every image loses a random 12 x 12 block and gets Gaussian noise (sigma 0.35), with
   20 % label noise, so classes overlap and the representations keep changing late in
   the run, as on a harder data set (test accuracy ~0.9, not ~0.98). Also not used for tuning.
+- ``text_docs``: real English text, a sequence model: a one-layer transformer encoder
+  (mean-pooled, then a 128-d layer) classifying 24-word windows of the docstrings of
+  the running Python's standard library by the package they document (10 classes, see
+  ``DOC_FAMILIES``; tkinter and idlelib overlap), read from the source files with ``ast``
+  (nothing imported, nothing downloaded); border points mix the embedded token sequences.
+  2,500 + 500 logged, 10 % label noise. A check that the defaults hold on real text and a
+  sequence model; not used for tuning.
 
 ``ArrayReader`` exposes a subject with the RunReader API the engine reads.
 Cached under ``benchmarks/.cache/subjects/`` (gitignored): reruns are cheap.
@@ -38,6 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 
 import numpy as np
@@ -53,9 +61,9 @@ EPOCHS = 8
 N_TRAIN, N_TEST = 2500, 500
 SUBJECTS = ("mnist_cnn", "resnet_colour", "text_tokens", "tabular_mlp")
 #: by name only: the held-out-shaped checks (not for tuning) and the speed benchmark's real representations
-EXTRA_SUBJECTS = ("mnist_cnn512", "mnist_hard512", "mnist_speed20k")
+EXTRA_SUBJECTS = ("mnist_cnn512", "mnist_hard512", "mnist_speed20k", "text_docs")
 NOISE = {"mnist_cnn": 0.0, "resnet_colour": 0.2, "text_tokens": 0.1, "tabular_mlp": 0.0, "mnist_cnn512": 0.1,
-         "mnist_hard512": 0.2, "mnist_speed20k": 0.1}
+         "mnist_hard512": 0.2, "mnist_speed20k": 0.1, "text_docs": 0.1}
 #: logged (train, test) rows where a subject differs from (N_TRAIN, N_TEST)
 SIZES = {"mnist_cnn512": (5000, 1000), "mnist_hard512": (5000, 1000), "mnist_speed20k": (18000, 2000)}
 MNIST512_TRAIN_IMAGES = 12000
@@ -164,6 +172,55 @@ def text_data(rng):
     return x, y, xt, yt, TOPICS
 
 
+#: text_docs: the documented package families (top-level stdlib names) and the window of words per sample
+DOC_FAMILIES = (("asyncio",), ("email", "mailbox", "smtplib", "imaplib", "poplib"), ("tkinter",), ("idlelib",),
+                ("distutils",), ("logging",), ("xml",), ("http", "urllib", "wsgiref"), ("unittest", "doctest"),
+                ("multiprocessing", "concurrent", "threading", "queue"))
+DOC_WINDOW, DOC_VOCAB = 24, 6000
+
+
+def docstring_windows():
+    """(windows of DOC_WINDOW lower-case words, family index) from the stdlib's docstrings, in file order."""
+    import ast
+    import sysconfig
+    root = sysconfig.get_paths()["stdlib"]
+    family = {name: i for i, names in enumerate(DOC_FAMILIES) for name in names}
+    out = []
+    for top in sorted(os.listdir(root)):
+        fam = family.get(top[:-3] if top.endswith(".py") else top)
+        if fam is None:
+            continue
+        path = os.path.join(root, top)
+        files = [path] if top.endswith(".py") else sorted(
+            os.path.join(dp, f) for dp, _, fs in os.walk(path) if "test" not in os.path.relpath(dp, path).split(os.sep)
+            for f in fs if f.endswith(".py"))
+        for f in files:
+            try:
+                with open(f, encoding="utf-8") as fh:
+                    tree = ast.parse(fh.read())
+            except (SyntaxError, UnicodeDecodeError, ValueError):
+                continue
+            words = []
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                    words += re.findall(r"[a-z]+", (ast.get_docstring(node) or "").lower())
+            out += [(words[s:s + DOC_WINDOW], fam) for s in range(0, len(words) - DOC_WINDOW + 1, DOC_WINDOW)]
+    return out
+
+
+def docs_data(rng):
+    """Windows of stdlib docstrings as token ids (the DOC_VOCAB most frequent words, else 1 = unknown)."""
+    from collections import Counter
+    win = docstring_windows()
+    counts = Counter(w for ws, _ in win for w in ws)
+    ids = {w: i + 2 for i, (w, _) in enumerate(counts.most_common(DOC_VOCAB - 2))}
+    x = torch.tensor([[ids.get(w, 1) for w in ws] for ws, _ in win], dtype=torch.int64)
+    y = np.array([f for _, f in win], np.int64)
+    order = rng.permutation(len(y))
+    te, tr = order[:N_TEST], order[N_TEST:]
+    return x[tr], y[tr], x[te], y[te], len(DOC_FAMILIES)
+
+
 def tabular_data(rng):
     from sklearn.datasets import make_classification
     x, y = make_classification(n_samples=3500 + N_TEST, n_features=30, n_informative=12, n_redundant=6,
@@ -247,6 +304,25 @@ class TextNet(nn.Module):
         return self.body(pooled)
 
 
+class DocTransformer(nn.Module):
+    """Token ids -> embeddings + positions (the input space for border points) -> one transformer
+    encoder layer -> mean over the window -> a 128-d layer -> head."""
+
+    def __init__(self, classes, d=64):
+        super().__init__()
+        self.tok = nn.Embedding(DOC_VOCAB, d)
+        self.pos = nn.Parameter(torch.randn(DOC_WINDOW, d) * 0.02)
+        self.enc = nn.TransformerEncoderLayer(d, 4, 128, dropout=0.1, batch_first=True)
+        self.body = nn.Sequential(nn.Linear(d, 128), nn.ReLU())
+        self.head = nn.Linear(128, classes)
+
+    def embed(self, ids):
+        return self.tok(ids) + self.pos
+
+    def features(self, emb):
+        return self.body(self.enc(emb).mean(1))
+
+
 class TabularMLP(nn.Module):
     def __init__(self, classes, d=30):
         super().__init__()
@@ -265,16 +341,17 @@ def train_subject(name: str, seed: int = 0, epochs: int = EPOCHS) -> dict:
     n_log, _ = sizes(name)
     x, y, xt, yt, classes = {"mnist_cnn": mnist_data, "resnet_colour": colour_data, "text_tokens": text_data,
                              "tabular_mlp": tabular_data, "mnist_cnn512": mnist512_data,
-                             "mnist_hard512": mnist_hard_data, "mnist_speed20k": mnist_speed_data}[name](rng)
+                             "mnist_hard512": mnist_hard_data, "mnist_speed20k": mnist_speed_data,
+                             "text_docs": docs_data}[name](rng)
     y_train = _noisy(y, NOISE[name], classes, rng) if NOISE[name] else y
     model = {"mnist_cnn": lambda: SmallCNN(classes=classes), "resnet_colour": lambda: SmallResNet(classes),
              "text_tokens": lambda: TextNet(classes), "tabular_mlp": lambda: TabularMLP(classes),
              "mnist_cnn512": lambda: CNN512(classes), "mnist_hard512": lambda: CNN512(classes),
-             "mnist_speed20k": lambda: CNN512(classes)}[name]()
+             "mnist_speed20k": lambda: CNN512(classes), "text_docs": lambda: DocTransformer(classes)}[name]()
     lr = {"mnist_cnn": 1e-3, "resnet_colour": 2e-3, "text_tokens": 3e-3, "tabular_mlp": 1e-3,
-          "mnist_cnn512": 1e-3, "mnist_hard512": 1e-3, "mnist_speed20k": 1e-3}[name]
+          "mnist_cnn512": 1e-3, "mnist_hard512": 1e-3, "mnist_speed20k": 1e-3, "text_docs": 1e-3}[name]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    text = name == "text_tokens"
+    text = name in ("text_tokens", "text_docs")
     to_input = (lambda ids: model.embed(ids)) if text else (lambda v: v)
     logged = torch.cat([x[:n_log], xt])
     out = {"reps": [], "logits": [], "head_w": [], "head_b": [], "border": [], "acc": []}

@@ -36,3 +36,19 @@ def test_cnn512_logs_512d_representations_without_dropout_in_eval():
     m.train()
     with torch.no_grad():
         assert not torch.equal(m.features(x), a)  # dropout acts while training only
+
+
+def test_text_docs_reads_real_docstrings_into_balanced_enough_windows():
+    import numpy as np
+    win = QS.docstring_windows()
+    labels = np.array([f for _, f in win])
+    assert all(len(ws) == QS.DOC_WINDOW for ws, _ in win)
+    counts = np.bincount(labels, minlength=len(QS.DOC_FAMILIES))
+    assert counts.min() > 200 and counts.sum() > QS.N_TRAIN + QS.N_TEST  # every family has text, enough rows
+    x, y, xt, yt, classes = QS.docs_data(np.random.default_rng(0))
+    assert classes == len(QS.DOC_FAMILIES) and len(xt) == QS.N_TEST and len(x) + len(xt) == len(win)
+    assert x.max() < QS.DOC_VOCAB and x.min() >= 1  # ids of the vocabulary, 1 = unknown word
+    m = QS.DocTransformer(classes).eval()
+    with torch.no_grad():
+        r = m.features(m.embed(x[:5]))
+    assert r.shape == (5, 128) and m.head(r).shape == (5, classes)
