@@ -67,7 +67,7 @@ def plot(rows, param, default, png, xkey="nn_ratio"):
         ax.set_ylabel(label)
     axes[0].legend(fontsize=7)
     fig.suptitle(("Continuity vs neighbours" if xkey == "nn_ratio" else f"{param}: ranking of a sample's epochs vs its moves")
-                 + " (quality subjects, 8 epochs, 2,500 train samples; dotted: targets)")
+                 + " (quality subjects, 8 epochs, 2,500–5,000 train samples; dotted: targets)")
     fig.tight_layout()
     fig.savefig(png, dpi=110)
 
