@@ -3,7 +3,6 @@
 import os
 import sys
 
-import numpy as np
 import pytest
 import torch
 
@@ -37,20 +36,3 @@ def test_cnn512_logs_512d_representations_without_dropout_in_eval():
     m.train()
     with torch.no_grad():
         assert not torch.equal(m.features(x), a)  # dropout acts while training only
-
-
-def test_array_reader_uid_is_the_arrays_hash_computed_when_asked():
-    """The uid is computed on first use (the engine's re-reads of earlier epochs' rows do not pay the hash),
-    and it is the arrays' hash: the same for the same arrays, another for other ones."""
-    import hashlib
-    rng = np.random.default_rng(0)
-    d = {"labels": np.zeros(6, np.int64), "split": np.zeros(6, np.uint8), "classes": 2,
-         "reps": rng.normal(size=(2, 6, 4)).astype(np.float32), "logits": np.zeros((2, 6, 2), np.float32),
-         "border": [rng.normal(size=(3, 4)).astype(np.float32) for _ in range(2)],
-         "head_w": np.zeros((2, 2, 4), np.float32), "head_b": np.zeros((2, 2), np.float32)}
-    reader = QS.ArrayReader(d)
-    ed = reader.epoch(1)
-    assert ed._uid is None  # not hashed until asked for
-    want = hashlib.sha1(d["reps"][0].tobytes() + d["border"][0].tobytes()).hexdigest()[:12]
-    assert ed.uid == want == reader.epoch(1).uid
-    assert reader.epoch(2).uid != want
