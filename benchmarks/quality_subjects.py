@@ -431,7 +431,15 @@ class _Epoch:
         self.predictions = logits.argmax(1)
         self.border = border
         self._w, self._b = w, b
-        self.uid = hashlib.sha1(reps.tobytes() + border.tobytes()).hexdigest()[:12]
+        self._uid = None
+
+    @property
+    def uid(self):
+        """A hash of the arrays, computed when first asked for (a logdir's reader reads a stored uid: the
+        engine's searches that read earlier epochs' rows, the chain's temporal metrics, do not pay it)."""
+        if self._uid is None:
+            self._uid = hashlib.sha1(self.representations.tobytes() + self.border.tobytes()).hexdigest()[:12]
+        return self._uid
 
     def head_module(self):
         head = nn.Linear(self._w.shape[1], self._w.shape[0])

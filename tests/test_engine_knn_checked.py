@@ -1,4 +1,4 @@
-"""Checked IVF joins (knn_checked.py): the epoch's cross-searches between 10k and 20k training rows, and
+"""Checked IVF joins (knn_checked.py): the epoch's cross-searches between 15k and 20k training rows, and
 the first epoch's IVF index shared by its self-kNN and its joins."""
 
 import numpy as np

@@ -195,7 +195,8 @@ def test_block_candidates_by_marks_equal_the_sorted_unique_ones():
 
 
 def test_blocks_are_halved_where_they_gather_too_many_candidates(monkeypatch):
-    """A graph whose blocks gather more than SPLIT_SHARE of the rows is searched in half-size
+    """A graph whose blocks gather more than SPLIT_SHARE of the rows is searched in smaller (halved
+    SPLITS times)
     blocks: fewer candidates per row, the same neighbours; a clustered one keeps full blocks."""
     x0, x1, _ = drifting()
     prev = knn_exact(x0, x0, 15, exclude_self_first=True)[0]
@@ -208,5 +209,5 @@ def test_blocks_are_halved_where_they_gather_too_many_candidates(monkeypatch):
         idx = W.knn_warm(x1, prev, 20, info=info)[0]
         assert recall(idx, exact, 15) >= 0.99
         runs[split] = info
-    assert runs[1.0]["block_rows"] == W.BLOCK_ROWS and runs[0.0]["block_rows"] == W.BLOCK_ROWS // 2
+    assert runs[1.0]["block_rows"] == W.BLOCK_ROWS and runs[0.0]["block_rows"] == W.BLOCK_ROWS >> W.SPLITS
     assert runs[0.0]["candidate_share"] < runs[1.0]["candidate_share"]

@@ -44,7 +44,7 @@ def test_warm_epochs_above_large_nodes_draw_fewer_encoder_edges(monkeypatch):
     assert _fit(monkeypatch, warm=True, large_nodes=10_000, large_warm_edges_factor=0.25)[0] == n
     assert _fit(monkeypatch, warm=True, large_nodes=n - 1, large_warm_edges_factor=0.25)[0] == int(n * 0.25)
     assert _fit(monkeypatch, large_nodes=n - 1, large_warm_edges_factor=0.25)[0] == 2 * n
-    assert EngineConfig().large_warm_edges_factor == 0.4
+    assert EngineConfig().large_warm_edges_factor == 0.25
 
 
 def test_cold_refine_lr_acts_only_where_the_refinement_starts_at_the_encoder(monkeypatch):

@@ -62,8 +62,11 @@ class EngineConfig:
     #: weights there and the drawn positions come from the refinement, which starts at the previous map.
     #: 0.4 (umap-learn's 200/500): the 18k + 2k tabular run's NN@15, boundary NN and PPR within ±0.01 of
     #: 1.0 at seeds 0 and 1 (tr −0.004/−0.008), the warm encoder of bench_speed's 20k x 512 −60 %
-    #: (docs/QUALITY_RESULTS.md, "Speed, eighth pass")
-    large_warm_edges_factor: float = 0.4
+    #: (docs/QUALITY_RESULTS.md, "Speed, eighth pass"). 0.25 (tenth pass, warm epoch): on the real 512-d CNN run
+    #: (bench_speed_real's mnist_speed20k, 10k and 18k + border, 4 epochs) every per-epoch NN@15, test NN@15,
+    #: boundary NN, PPR and trustworthiness within ±0.03 / ±0.003 of 0.4's, run tr/temporal r within ±0.004;
+    #: the warm encoder −0.25 s at 10k, −0.4 s at 18k (CPU, loaded; docs/QUALITY_RESULTS.md, "Tenth pass, warm epoch")
+    large_warm_edges_factor: float = 0.25
     large_decoder_steps: Optional[int] = 800
     #: the training phases' D-wide products (the encoder's first layer, the decoder's reconstruction
     #: gradient) in bfloat16 with float32 weights and accumulation, for representations of >= 256 dims

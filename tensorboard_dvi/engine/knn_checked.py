@@ -1,6 +1,6 @@
 """Checked IVF joins for mid-sized epochs: the exact cross-searches' answer for less, where the data allows.
 
-From ``JOIN_IVF_FROM`` (10k) training rows up to ``complex.APPROX_KNN_FROM`` (20k), where the exact join
+From ``JOIN_IVF_FROM`` (15k) training rows up to ``complex.APPROX_KNN_FROM`` (20k), where the exact join
 (knn.exact_join) is the alternative, an epoch's two cross-searches (border points and test rows <->
 training rows) go through the IVF index of the training rows (knn.IVFIndex.join, the index the
 first epoch's self-kNN built, knn.knn_self_ivf) and are checked: both directions' exact neighbours of
@@ -17,13 +17,18 @@ from typing import List
 
 import numpy as np
 
-#: training rows from which (up to complex.APPROX_KNN_FROM, CPU only) the cross-searches are checked IVF joins
-JOIN_IVF_FROM = 10_000
+#: training rows from which (up to complex.APPROX_KNN_FROM, CPU only) the cross-searches are checked IVF joins.
+#: 15k (was 10k): below, the exact join is the cheaper one. mnist_speed20k's real 512-d features, epoch 3's
+#: test rows, 1 thread, CPU s: 10k + 1,111 rows exact 0.23 against checked IVF 0.48 (0.40 through an index
+#: already built, as the first epoch's); 18k + 2k exact 0.66 against 0.59 (0.44) (docs/QUALITY_RESULTS.md,
+#: "Tenth pass, warm epoch")
+JOIN_IVF_FROM = 15_000
 #: the least recall of both directions on the checked rows (one miss in 256 x 15 is 0.99974)
 JOIN_MIN_RECALL = 0.999
 #: share of the cells each join probes: the training rows' nearest test rows need more than the unchecked
-#: joins' 1/8 on real features (mnist_speed20k, 18k x 512: recall 0.9968 at 1/8, 0.99988 at 3/8)
-PROBE_SHARES = {"border": 0.25, "test": 0.375}
+#: joins' 1/8 on real features (mnist_speed20k, 18k x 512: recall 0.9968 at 1/8, 0.99988 at 3/8); 1/4 (was
+#: 3/8; tenth pass, warm epoch): recall 1.0 both ways at epochs 2-4 there, 0.47 -> 0.38 s of CPU per join
+PROBE_SHARES = {"border": 0.25, "test": 0.25}
 #: after a refused join (the exact join ran), the next this many epochs join exactly without trying
 RETRY_AFTER = 3
 

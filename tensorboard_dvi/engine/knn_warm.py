@@ -27,7 +27,13 @@ BLOCK_ROWS = 512
 #: blocks 0.45 / 0.34 / 0.22, the search 0.30 s (accepted; the exact one 0.68 s) / 0.94 -> 0.75 s /
 #: 1.90 -> 1.43 s at the same recall@15 (0.9985-0.9996); bench_speed's clusters gather 0.10-0.13 in
 #: 512-row blocks, where halving them needed a second round (0.42-0.53 -> 0.63 s at 10k)
-SPLIT_SHARE = 0.25
+SPLIT_SHARE = 0.15
+#: at most this many halvings of ``BLOCK_ROWS`` (each while the candidates exceed ``SPLIT_SHARE``).
+#: 2 (down to 128-row blocks; tenth pass, warm epoch: 1 and a share of 0.25 before): on mnist_speed20k's
+#: CNN features share 0.31 -> 0.21 at 10k, 0.24 -> 0.155 at 18k, the search 0.64 -> 0.55 s / 1.39 -> 1.17 s
+#: of CPU, recall@15 against the exact graph 0.9986 -> 0.9981 / 0.9975 -> 0.9967 (docs/QUALITY_RESULTS.md,
+#: "Tenth pass, warm epoch")
+SPLITS = 2
 #: rows whose exact neighbours are compared with the warm result (and replace it)
 CHECK_ROWS = 512
 #: below this estimated recall at ``RECALL_AT`` neighbours (the complex's 15; the metrics' k=20
@@ -168,11 +174,11 @@ def _search_round(xt, sq, graph, k, max_share, info, device, hop=HOP_COLUMNS, la
     n = len(graph)
     order = locality_order(graph)
     seen = np.zeros(n, bool)
-    for size in (BLOCK_ROWS, BLOCK_ROWS // 2):  # halved once where blocks gather too many candidates
+    for size in (BLOCK_ROWS >> h for h in range(SPLITS + 1)):  # halved where blocks gather too many candidates
         blocks = [order[s:s + size] for s in range(0, n, size)]
         cands = [_block_candidates(graph, b, hop, seen) for b in blocks]
         info["candidate_share"] = sum(len(c) for c in cands) / float(n * len(blocks))
-        if info["candidate_share"] <= SPLIT_SHARE or BLOCK_ROWS // 2 < k:
+        if info["candidate_share"] <= SPLIT_SHARE or size // 2 < k:
             break
     info["block_rows"] = size
     if info["candidate_share"] > max_share or min(len(c) for c in cands) < k:
