@@ -66,6 +66,7 @@ class EngineConfig:
     #: (bench_speed_real's mnist_speed20k, 10k and 18k + border, 4 epochs) every per-epoch NN@15, test NN@15,
     #: boundary NN, PPR and trustworthiness within ±0.03 / ±0.003 of 0.4's, run tr/temporal r within ±0.004;
     #: the warm encoder −0.25 s at 10k, −0.4 s at 18k (CPU, loaded; docs/QUALITY_RESULTS.md, "Tenth pass, warm epoch")
+    #: (the eighth pass had measured 0.25 on the 18k + 2k tabular run too: NN@15, boundary NN and PPR as 0.4's)
     large_warm_edges_factor: float = 0.25
     large_decoder_steps: Optional[int] = 800
     #: the training phases' D-wide products (the encoder's first layer, the decoder's reconstruction
