@@ -66,3 +66,12 @@ def test_cold_refine_lr_acts_only_where_the_refinement_starts_at_the_encoder(mon
     assert fit() == 0.05 and fit(start) == 0.05
     assert fit(cold_refine_lr=0.2) == 0.2
     assert fit(start, cold_refine_lr=0.2) == 0.05
+
+
+def test_the_first_epoch_draws_cold_edges_factor_times_the_encoder_edges(monkeypatch):
+    """``cold_edges_factor`` scales the encoder's edge samples of a cold epoch (no previous epoch) only."""
+    n = _fit(monkeypatch, large_nodes=10_000)[3]
+    assert _fit(monkeypatch, large_nodes=10_000, cold_edges_factor=0.5)[0] == n           # 2 per node x 0.5
+    assert _fit(monkeypatch, large_nodes=n - 1, cold_edges_factor=0.5, large_edges_factor=0.5)[0] == int(n * 0.5)
+    # warm epochs keep warm_edges_factor (0.5): 2 per node x 0.5, whatever the cold factor
+    assert _fit(monkeypatch, warm=True, large_nodes=10_000, cold_edges_factor=0.25)[0] == n

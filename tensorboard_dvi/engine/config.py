@@ -45,6 +45,8 @@ class EngineConfig:
     edges_per_node: float = 30.0
     edges_per_trainer_epoch: Optional[int] = None
     warm_edges_factor: float = 0.5
+    #: a run's first epoch (no previous epoch to start from) uses ``cold_edges_factor`` times as many
+    cold_edges_factor: float = 1.0
     #: umap-learn's size rule (500 optimisation epochs up to 10k samples, 200 above) for the
     #: parametric phases on complexes of more than ``large_nodes`` nodes (the refinement's rule,
     #: ``refine_steps_small``, switches there too). ``large_decoder_steps``: at most this many decoder
@@ -71,6 +73,8 @@ class EngineConfig:
     #: 20k x 512 first epoch's encoder ~-45 %; quality moved about as much as by a rounding-level
     #: perturbation of the float32 fit (docs/QUALITY_RESULTS.md, "Speed, ninth pass")
     bf16_products: bool = True
+    #: ... and the encoder's hidden layers' products too (precision.mlp_bf16)
+    bf16_hidden: bool = True
     #: share of the sampling weight given to the boundary complex (None: raw weights, ~60 %
     #: on the demo, which starves the spatial neighbours; docs/ENGINE_RESULTS.md)
     boundary_share: Optional[float] = 0.3
