@@ -242,8 +242,8 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     w = sampling_weights(torch.as_tensor(cx.weight), cx.n_spatial_edges, cfg.boundary_share)
     n_samples = cfg.edges_per_trainer_epoch or cfg.edges_per_node * len(cx.nodes)
     large = len(cx.nodes) > cfg.large_nodes  # umap-learn's size rule (config ``large_*``)
-    n_samples *= (cfg.warm_edges_factor if warm else cfg.cold_edges_factor) * (cfg.large_edges_factor if large else 1.0)
-    n_samples *= cfg.large_warm_edges_factor if large and warm else 1.0
+    n_samples *= (cfg.warm_edges_factor if warm else 1.0) * (cfg.large_edges_factor if large else 1.0)
+    n_samples *= (cfg.large_warm_edges_factor if warm else cfg.large_cold_edges_factor) if large else 1.0
     n_samples = max(int(n_samples), 1)
     model.set_normalization(x)
     xn = (x - model.center) / model.scale
@@ -255,6 +255,8 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     timings["encoder"], t0 = time.perf_counter() - t0, time.perf_counter()
     small = cfg.refine_steps_small is not None and not large
     steps = max(int(cfg.refine_steps_small if small else cfg.refine_steps), 0)
+    if large and not warm and init_positions is None and cfg.large_cold_refine_steps is not None:
+        steps = max(int(cfg.large_cold_refine_steps), 0)  # a run's first map, from the encoder's output
     if init_positions is not None:
         offsets = init_positions - p0
         if graph_change is not None:
