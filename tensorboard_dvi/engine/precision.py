@@ -9,9 +9,10 @@ hidden layers were a third of its step (six float32 2,000 x 64 x 64 products: ~1
 ~50 µs): :func:`mlp_bf16` takes them in bf16 too (tenth pass: 3.2 -> 2.5 ms a step at 2,000 rows).
 The inputs and the weights' copies in the products are rounded; weights, biases, optimiser state and
 the 2-D output layer stay float32, and the trained networks are evaluated in float32 (positions,
-transform, background). On mnist_cnn (256-d, 4 seeds) the first-layer version moved the fit no more than a rounding-level perturbation of the float32 fit moves it
-(docs/QUALITY_RESULTS.md, "Speed, ninth pass"). Where the CPU lacks the instructions bf16 is
-emulated and slower, so the float32 path runs.
+transform, background). On mnist_cnn (256-d, 4 seeds) the first-layer version moved the fit no
+more than a rounding-level perturbation of the float32 fit moves it (docs/QUALITY_RESULTS.md, "Speed,
+ninth pass"); the hidden layers' likewise ("Tenth pass, first epoch"). Where the CPU lacks the
+instructions bf16 is emulated and slower, so the float32 path runs.
 """
 
 from __future__ import annotations
