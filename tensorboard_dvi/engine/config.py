@@ -71,7 +71,8 @@ class EngineConfig:
     #: (None: ``refine_steps``). A refinement step costs ~1/40 of the encoder's per edge (no network), and there
     #: the 200 steps, not the encoder, bound the first map's neighbours: mnist_speed20k 18k + 2k, epoch 1, seeds
     #: 0/1, NN@15 4.19/4.18 (200 steps, all edges) -> 4.31/4.32 (300 steps, half the edges; 4.37/4.40 with all),
-    #: the first epoch's train stage -0.7 s of CPU at 18k, -0.4 s at 10k (docs/QUALITY_RESULTS.md, "Tenth pass, first epoch")
+    #: the first epoch's train stage -0.7 s of CPU at 18k, -0.4 s at 10k
+    #: (docs/QUALITY_RESULTS.md, "Tenth pass, first epoch")
     large_cold_edges_factor: float = 0.5
     large_cold_refine_steps: Optional[int] = 300
     #: the training phases' D-wide products (the encoder's first layer, the decoder's reconstruction
