@@ -98,3 +98,26 @@ def test_encoder_and_decoder_trained_with_bf16_products_match_float32(monkeypatc
     np.testing.assert_allclose(out[True][0], out[False][0], rtol=0.1)  # training is chaotic: close, not equal
     assert out[True][0][-1] < out[True][0][0]  # it trained
     assert abs(out[True][1] - out[False][1]) < 0.02 * out[False][1]
+
+
+def test_mlp_bf16_rounds_every_product_but_the_output_layers_and_stays_close_to_float32():
+    """mlp_bf16: float32 out, outputs and every weight's gradient within bf16 rounding of the float32
+    MLP's; the 2-D output layer's product is float32 (its result equals that layer on the hidden output)."""
+    torch.manual_seed(0)
+    seq = torch.nn.Sequential(torch.nn.Linear(256, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(),
+                              torch.nn.Linear(64, 2))
+    x = torch.randn(500, 256)
+    ref = seq(x)
+    ref.square().sum().backward()
+    ref_grads = [p.grad.clone() for p in seq.parameters()]
+    seq.zero_grad()
+    got = P.mlp_bf16(seq, x.to(torch.bfloat16))
+    assert got.dtype == torch.float32
+    rel = float((got - ref).norm() / ref.norm())
+    assert 0 < rel < 0.03                              # rounded (bf16), and close
+    got.square().sum().backward()
+    for g, r in zip((p.grad for p in seq.parameters()), ref_grads):
+        assert float((g - r).norm() / r.norm()) < 0.05
+    with torch.no_grad():  # the output layer in float32 on the (bf16-path) hidden activations
+        hidden = P.linear_bf16(torch.relu(P.linear_bf16(x.to(torch.bfloat16), seq[0])).to(torch.bfloat16), seq[2])
+        torch.testing.assert_close(got, seq[4](torch.relu(hidden)), rtol=0, atol=0)

@@ -69,12 +69,26 @@ class EngineConfig:
     #: (the eighth pass had measured 0.25 on the 18k + 2k tabular run too: NN@15, boundary NN and PPR as 0.4's)
     large_warm_edges_factor: float = 0.25
     large_decoder_steps: Optional[int] = 800
+    #: a run's first epoch (no previous epoch: the encoder starts from random weights and the refinement
+    #: at its output) on complexes of more than ``large_nodes`` nodes: the encoder's edge samples x
+    #: ``large_cold_edges_factor`` and ``large_cold_refine_steps`` refinement steps instead of ``refine_steps``
+    #: (None: ``refine_steps``). A refinement step costs ~1/40 of the encoder's per edge (no network), and there
+    #: the 200 steps, not the encoder, bound the first map's neighbours: mnist_speed20k 18k + 2k, epoch 1, seeds
+    #: 0/1, NN@15 4.19/4.18 (200 steps, all edges) -> 4.31/4.32 (300 steps, half the edges; 4.37/4.40 with all),
+    #: the first epoch's train stage -0.7 s of CPU at 18k, -0.4 s at 10k
+    #: (docs/QUALITY_RESULTS.md, "Tenth pass, first epoch")
+    large_cold_edges_factor: float = 0.5
+    large_cold_refine_steps: Optional[int] = 300
     #: the training phases' D-wide products (the encoder's first layer, the decoder's reconstruction
     #: gradient) in bfloat16 with float32 weights and accumulation, for representations of >= 256 dims
     #: on CPUs with native bf16 (AVX512-BF16/AMX; engine/precision.py); elsewhere, and on GPUs, float32.
     #: 20k x 512 first epoch's encoder ~-45 %; quality moved about as much as by a rounding-level
     #: perturbation of the float32 fit (docs/QUALITY_RESULTS.md, "Speed, ninth pass")
     bf16_products: bool = True
+    #: ... and the encoder's hidden layers' products too (precision.mlp_bf16; its 2-D output layer stays float32):
+    #: 3.2 -> 2.5 ms per encoder step at 2,000 rows x 512; quality as a rounding-level perturbation moves it
+    #: (docs/QUALITY_RESULTS.md, "Tenth pass, first epoch")
+    bf16_hidden: bool = True
     #: share of the sampling weight given to the boundary complex (None: raw weights, ~60 %
     #: on the demo, which starves the spatial neighbours; docs/ENGINE_RESULTS.md)
     boundary_share: Optional[float] = 0.3

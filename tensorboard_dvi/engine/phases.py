@@ -23,7 +23,7 @@ from .config import EngineConfig
 from .decoder_grads import relu_mlp_linears, set_decoder_grads
 from .model import Visualizer
 from .optim import Adam, warmup_cosine_lrs
-from .precision import linear_bf16, use_bf16
+from .precision import linear_bf16, mlp_bf16, use_bf16
 from .progress import check_stop
 from .refine import refine_positions, sampling_weights, stretch_moves
 
@@ -70,7 +70,7 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
     """Phase 1: the encoder on UMAP's cross-entropy; returns the mean loss per trainer epoch."""
     enc = model.encoder_net
     opt = Adam(enc.parameters(), cfg.weight_decay)
-    # the first layer's products in bfloat16 where native (precision.py), the rest float32
+    # the products of every layer but the 2-D output in bfloat16 where native (precision.py)
     low = use_bf16(cfg.bf16_products, device, xn.shape[1]) and isinstance(enc[0], nn.Linear)
     xs = xn.to(torch.bfloat16) if low else xn
     batches = math.ceil(n_samples / cfg.batch_size)
@@ -84,7 +84,7 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
         for batch in idx.split(cfg.batch_size):
             ends = torch.cat([head.index_select(0, batch), tail.index_select(0, batch)])
             xb = xs.index_select(0, ends)  # one gather of both ends (index_select: no fancy indexing)
-            y = enc[1:](linear_bf16(xb, enc[0])) if low else enc(xb)
+            y = (mlp_bf16(enc, xb) if cfg.bf16_hidden else enc[1:](linear_bf16(xb, enc[0]))) if low else enc(xb)
             m = len(batch)
             loss = cfg.lambda_umap * losses.umap_cross_entropy(y[:m], y[m:], cfg.negative_sample_rate, gen)
             opt.zero_grad()
@@ -243,7 +243,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     n_samples = cfg.edges_per_trainer_epoch or cfg.edges_per_node * len(cx.nodes)
     large = len(cx.nodes) > cfg.large_nodes  # umap-learn's size rule (config ``large_*``)
     n_samples *= (cfg.warm_edges_factor if warm else 1.0) * (cfg.large_edges_factor if large else 1.0)
-    n_samples *= cfg.large_warm_edges_factor if large and warm else 1.0
+    n_samples *= (cfg.large_warm_edges_factor if warm else cfg.large_cold_edges_factor) if large else 1.0
     n_samples = max(int(n_samples), 1)
     model.set_normalization(x)
     xn = (x - model.center) / model.scale
@@ -255,6 +255,8 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     timings["encoder"], t0 = time.perf_counter() - t0, time.perf_counter()
     small = cfg.refine_steps_small is not None and not large
     steps = max(int(cfg.refine_steps_small if small else cfg.refine_steps), 0)
+    if large and not warm and init_positions is None and cfg.large_cold_refine_steps is not None:
+        steps = max(int(cfg.large_cold_refine_steps), 0)  # a run's first map, from the encoder's output
     if init_positions is not None:
         offsets = init_positions - p0
         if graph_change is not None:

@@ -4,12 +4,15 @@ The products with the D-wide representations (D = 512 on the benchmarks) are mos
 step: the encoder's first layer (forward and weight gradient: ~2.7 of a step's ~4.8 ms at 2,000
 rows, 1 thread) and the decoder's reconstruction gradient (x·W and xᵀ·h: ~0.7 of ~2 ms at 500
 rows). With AVX512-BF16 or AMX they run 3.5-5x faster in bfloat16 (oneDNN: float32 accumulation,
-the output rounded to bf16, 8 bits of mantissa). The representations and the weight's copy in the
-product are rounded; weights, biases, optimiser state and the small layers stay float32, and the
-trained networks are evaluated in float32 (positions, transform, background). On mnist_cnn (256-d,
-4 seeds) the fit moved no more than a rounding-level perturbation of the float32 fit moves it
-(docs/QUALITY_RESULTS.md, "Speed, ninth pass"). Where the CPU lacks the instructions bf16 is
-emulated and slower, so the float32 path runs.
+the output rounded to bf16, 8 bits of mantissa). With the first layer in bf16, the encoder's 64-wide
+hidden layers were a third of its step (six float32 2,000 x 64 x 64 products: ~170 µs each; bf16
+~50 µs): :func:`mlp_bf16` takes them in bf16 too (tenth pass: 3.2 -> 2.5 ms a step at 2,000 rows).
+The inputs and the weights' copies in the products are rounded; weights, biases, optimiser state and
+the 2-D output layer stay float32, and the trained networks are evaluated in float32 (positions,
+transform, background). On mnist_cnn (256-d, 4 seeds) the first-layer version moved the fit no
+more than a rounding-level perturbation of the float32 fit moves it (docs/QUALITY_RESULTS.md, "Speed,
+ninth pass"); the hidden layers' likewise ("Tenth pass, first epoch"). Where the CPU lacks the
+instructions bf16 is emulated and slower, so the float32 path runs.
 """
 
 from __future__ import annotations
@@ -60,3 +63,17 @@ def linear_bf16(x_bf16: torch.Tensor, layer: torch.nn.Linear) -> torch.Tensor:
     reaches the float32 weight through the cast (its product in bf16 too), the bias is added in float32."""
     out = torch.nn.functional.linear(x_bf16, layer.weight.to(torch.bfloat16)).float()
     return out if layer.bias is None else out + layer.bias
+
+
+def mlp_bf16(seq: torch.nn.Sequential, x_bf16: torch.Tensor) -> torch.Tensor:
+    """``seq(x)`` for a Linear/activation stack with every Linear's product but the last in bfloat16
+    (:func:`linear_bf16`; each hidden layer's input rounded to bf16, float32 out); the last Linear (the
+    2-D output layer, a small product) stays float32."""
+    last = max((i for i, m in enumerate(seq) if isinstance(m, torch.nn.Linear)), default=-1)
+    h = x_bf16
+    for i, m in enumerate(seq):
+        if isinstance(m, torch.nn.Linear) and i != last:
+            h = linear_bf16(h if h.dtype == torch.bfloat16 else h.to(torch.bfloat16), m)
+        else:
+            h = m(h if h.dtype == torch.float32 else h.float())
+    return h
