@@ -84,23 +84,24 @@ def main(argv=None):
         d = subset(full, n)
         tr = d["split"] == 0
         cache_dir = tempfile.mkdtemp(prefix="dvi-speed-real-")
+        cache = RunCache(cache_dir)  # reads the files anew on every call
         ours, theirs, searches, umap_nn = [], [], [], []
         for e in range(1, args.epochs + 1):
             fit_run(QS.ArrayReader(d, epochs=range(1, e + 1)), cache_dir, config=cfg)
-            info = RunCache(cache_dir).epoch_info(e)
+            info = cache.epoch_info(e)
             ours.append(sum(info["timings"].values()))
             searches.append(info.get("knn_search", {}).get("search", "?"))
             seconds, emb = umap_fit(np.concatenate([d["reps"][e - 1][tr], d["border"][e - 1]]))
             theirs.append(seconds)
             # umap-learn's NN@15 on the training rows against the same high-D lists as ours (not timed)
-            umap_nn.append(M.nn_preservation(None, emb[:int(tr.sum())], 15, high_knn=RunCache(cache_dir).knn(e)))
+            umap_nn.append(M.nn_preservation(None, emb[:int(tr.sum())], 15, high_knn=cache.knn(e)))
         ratios = [a / b for a, b in zip(ours, theirs)]
         print(f"N={n} (train {int(tr.sum())} + border {len(d['border'][0])}): first epoch {ours[0]:.1f}s / "
               f"umap-learn {theirs[0]:.1f}s = {ratios[0]:.2f}x; warm epochs "
               + ", ".join(f"{a:.1f}s/{b:.1f}s = {r:.2f}x" for a, b, r in zip(ours[1:], theirs[1:], ratios[1:]))
               + f"; warm median {float(np.median(ratios[1:])):.2f}x; self-kNN per epoch " + "/".join(searches)
               + f"; load average {os.getloadavg()[0]:.1f}", flush=True)
-        cache = RunCache(cache_dir)  # what the timed fits drew: the speed rules act only above 10k nodes
+        # what the timed fits drew: the speed rules act only above 10k nodes
         met = [cache.metrics(e) for e in range(1, args.epochs + 1)]
         print(f"N={n} quality per epoch: NN@15 " + "/".join(f"{m['nn_15']:.3f}" for m in met)
               + " (umap-learn " + "/".join(f"{v:.3f}" for v in umap_nn) + ")"
