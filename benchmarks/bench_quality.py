@@ -234,14 +234,18 @@ def main(argv=None):
     ap.add_argument("--subjects", nargs="*", default=list(QS.SUBJECTS))
     ap.add_argument("--methods", nargs="*", default=list(METHODS))
     ap.add_argument("--set", nargs="*", default=[], help="EngineConfig overrides for ours, key=json")
+    ap.add_argument("--subject-seed", type=int, default=0,
+                    help="train the subjects with this seed (another training run of the same model and data "
+                         "family; results are kept apart as <subject>-s<seed>)")
     ap.add_argument("--json", help="write all results here")
     ap.add_argument("--markdown", help="write the results table here")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     sets = parse_sets(args.set)
     all_res = {}
-    for name in args.subjects:
-        d = QS.load_subject(name)
+    for subject in args.subjects:
+        d = QS.load_subject(subject, args.subject_seed)
+        name = subject if args.subject_seed == 0 else f"{subject}-s{args.subject_seed}"
         all_res[name] = {m: run_method(m, name, d, sets) for m in args.methods}
         if "ours" in all_res[name]:
             t = targets(all_res[name])

@@ -44,6 +44,22 @@ class Job:
         self.fit = None  # this job's own fit function (None: the manager's), e.g. a "B from A" fit
         self.extra = None  # its extra keyword arguments (dict)
 
+    def queue(self, job_id: int, run_path, cache_dir, epochs: Optional[List[int]], now: float) -> None:
+        """Reset the per-job fields for a new job on this run, waiting for a worker (the run's
+        ``user_cancelled``, ``fitted``, ``generation`` and timing estimate carry over)."""
+        self.id = job_id
+        self.run_path, self.cache_dir, self.epochs = run_path, cache_dir, epochs
+        self.state, self.stage, self.epoch = "queued", None, None
+        self.epochs_done = 0
+        self.epochs_total = len(epochs) if epochs is not None else 0
+        self.fraction = self.eta_s = self.error = self.traceback = None
+        self.message = "waiting for a worker"
+        self.cancel_requested = False
+        self.cancel_deadline = self.budget_error = None
+        self.submitted_at, self.started_at, self.finished_at = now, None, None
+        self.done_times = []
+        self.rerun = None
+
     def snapshot(self) -> dict:
         return {"state": self.state, "stage": self.stage, "epoch": self.epoch, "epochs_done": self.epochs_done,
                 "epochs_total": self.epochs_total, "eta_s": self.eta_s, "error": self.error,

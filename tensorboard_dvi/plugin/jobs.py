@@ -29,12 +29,11 @@ import multiprocessing
 import os
 import threading
 import time
-from multiprocessing import connection as mp_connection
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from .job import STATES, Job  # noqa: F401 (Job and STATES are part of this module's API)
 from .lifecycle import check_budgets, default_max_rss
-from .worker import WorkerHandle, exit_reason, stop_workers, worker_main
+from .worker import WorkerHandle, exit_reason, stop_workers, wait_any, worker_main
 
 logger = logging.getLogger(__name__)
 
@@ -210,19 +209,7 @@ class JobManager:
                 self._thread.start()
 
     def _queue_job(self, job: Job, run_path, cache_dir, epochs):
-        job.id = next(self._ids)
-        job.run_path, job.cache_dir, job.epochs = run_path, cache_dir, epochs
-        job.state, job.stage, job.epoch = "queued", None, None
-        job.epochs_done = 0
-        job.epochs_total = len(epochs) if epochs is not None else 0
-        job.fraction = job.eta_s = job.error = job.traceback = None
-        job.message = "waiting for a worker"
-        job.cancel_requested = False
-        job.cancel_deadline = None
-        job.budget_error = None
-        job.submitted_at, job.started_at, job.finished_at = self._clock(), None, None
-        job.done_times = []
-        job.rerun = None
+        job.queue(next(self._ids), run_path, cache_dir, epochs, self._clock())
         self._queue.append(job.run)
 
     def _finish(self, job: Job, state: str, *, message: str = "", error: Optional[str] = None,
@@ -364,11 +351,7 @@ class JobManager:
                 overdue = job.cancel_deadline is not None and now >= job.cancel_deadline
             if overdue:
                 logger.warning("DVI worker did not stop within %.1f s; terminating it", self._grace)
-                worker.process.terminate()
-                worker.process.join(2.0)
-                if worker.process.is_alive():
-                    worker.process.kill()
-                    worker.process.join(1.0)
+                worker.terminate()
                 self._died(worker)
 
     def _loop(self):
@@ -381,30 +364,13 @@ class JobManager:
                 self._check_cancels()
                 with self._lock:
                     workers = list(self._workers)
-                handles = {}
-                for w in workers:
-                    handles[w.conn] = ("conn", w)
-                    handles[w.process.sentinel] = ("dead", w)
                 busy_cancel = any(w.job is not None and w.job.cancel_requested for w in workers)
-                timeout = min(self._poll, 0.1) if busy_cancel else self._poll
-                ready = mp_connection.wait(list(handles) + [self._wake_r], timeout=timeout)
-                if self._wake_r in ready:
+                talking, dead = wait_any(workers, self._wake_r, min(self._poll, 0.1) if busy_cancel else self._poll)
+                for w in talking:
                     try:
-                        os.read(self._wake_r, 4096)
-                    except OSError:
-                        pass
-                dead = []
-                for h in ready:
-                    if h == self._wake_r:
-                        continue
-                    kind, w = handles[h]
-                    if kind == "conn":
-                        try:
-                            while w.conn.poll(0):
-                                self._handle(w, w.conn.recv())
-                        except (EOFError, OSError):
-                            dead.append(w)
-                    else:
+                        while w.conn.poll(0):
+                            self._handle(w, w.conn.recv())
+                    except (EOFError, OSError):
                         dead.append(w)
                 for w in dict.fromkeys(dead):
                     if w in self._workers:

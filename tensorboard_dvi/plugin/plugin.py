@@ -30,7 +30,6 @@ from .. import mirror
 from .. import metadata as md
 from .. import scoring, storage
 from ..engine.cache import map_shift
-from ..engine.png import encode_png
 from . import codes, dynamics_route, logdirs, map_data, validate, zoom_route
 from .fitting import LazyFitter
 from .guard import Guard
@@ -117,8 +116,8 @@ class DVIPlugin(base_plugin.TBPlugin):
             "/background_meta": self._serve_background_meta,
             "/predict_at": self._serve_predict_at,
             "/metrics": self._serve_metrics,
-            "/sample": self._serve_sample,
-            "/thumbnail": self._serve_thumbnail,
+            "/sample": self._samples.sample,
+            "/thumbnail": self._samples.thumbnail,
             "/trajectories": self._serve_trajectories,
             "/dynamics": self._dynamics_app("dynamics"),
             "/dynamics_query": self._dynamics_app("dynamics_query"),
@@ -331,47 +330,6 @@ class DVIPlugin(base_plugin.TBPlugin):
             out_epochs.append(f)
             metrics.append({"epoch": f, **m})
         return self._json(request, {"epochs": out_epochs, "metrics": metrics, "run": run.cache.run_metrics()})
-
-    @wrappers.Request.application
-    def _serve_sample(self, request):
-        run = self.runs.open(request.args)
-        sid = validate.sample_id(request.args)
-        e, _ = self.runs.epoch(run, request.args, optional=True)
-        idx = int(self.runs.index_of(run, [sid])[0])
-        static = self.runs.static(run)
-        label = int(static.labels[idx])
-        out = {"id": sid, "index": idx, "split": "train" if static.split[idx] == md.SPLIT_TRAIN else "test",
-               "label": label, "label_name": self._class_name(run, label),
-               "noisy": bool(static.noisy[idx]) if static.noisy is not None else False,
-               "has_thumbnail": bool(run.reader.meta.get("has_thumbnails"))}
-        if e is not None:
-            ep = self.runs.epoch_data(run, e)
-            try:
-                pred = int(ep.predictions[idx])
-                logits = ep.logits_rows(slice(idx, idx + 1))
-            except storage.DamagedEpochError as err:
-                raise codes.Damaged(f"epoch {e} of run {run.name!r} is damaged: {err.reason}") from None
-            out.update({"epoch": e, "prediction": pred, "prediction_name": self._class_name(run, pred),
-                        "confidence": float(scoring.softmax_confidence(logits)[0])})
-        out.update(self._samples.sample_fields(run, idx, logits[0] if e is not None else None))
-        return self._json(request, out)
-
-    @wrappers.Request.application
-    def _serve_thumbnail(self, request):
-        run = self.runs.open(request.args)
-        sid = validate.sample_id(request.args)
-        idx = int(self.runs.index_of(run, [sid])[0])
-        try:
-            thumbs = run.reader.thumbnails()
-        except storage.FormatError as err:
-            raise codes.Damaged(f"thumbnails of run {run.name!r} are unreadable: {err}") from None
-        if thumbs is None:
-            raise codes.UnknownSample(f"run {run.name!r} has no thumbnails")
-        try:
-            png = encode_png(np.array(thumbs[idx]))
-        except ValueError as err:
-            raise codes.Damaged(f"thumbnail of sample {sid} cannot be shown: {err}") from None
-        return http_util.Respond(request, png, "image/png", expires=3600)
 
     @wrappers.Request.application
     def _serve_trajectories(self, request):

@@ -1,5 +1,6 @@
-"""Routes about single samples and their extras: texts, metadata, search, history.
+"""Routes about single samples and their extras: sample, thumbnail, texts, metadata, search, history.
 
+``GET sample`` answers one sample's label, prediction and extras, ``GET thumbnail`` its logged image;
 ``GET texts``, ``GET metadata``, ``GET search`` serve the run's optional extras
 (extras.py); ``GET history`` a sample's label, prediction and top-k classes at
 every readable epoch, reading only that sample's row of each epoch's logits.
@@ -18,7 +19,9 @@ import numpy as np
 from tensorboard.backend import http_util
 from werkzeug import wrappers
 
+from .. import metadata as md
 from .. import scoring, storage
+from ..engine.png import encode_png
 from . import codes, validate
 from .extras import TEXTS_FILE, METADATA_FILE, Extras, ExtrasStore
 
@@ -66,6 +69,47 @@ class SampleRoutes:
         if logits_row is not None:
             out["top_k"] = top_k(run, logits_row)
         return out
+
+    @wrappers.Request.application
+    def sample(self, request):
+        run = self.runs.open(request.args)
+        sid = validate.sample_id(request.args)
+        e, _ = self.runs.epoch(run, request.args, optional=True)
+        idx = int(self.runs.index_of(run, [sid])[0])
+        static = self.runs.static(run)
+        label = int(static.labels[idx])
+        out = {"id": sid, "index": idx, "split": "train" if static.split[idx] == md.SPLIT_TRAIN else "test",
+               "label": label, "label_name": class_name(run, label),
+               "noisy": bool(static.noisy[idx]) if static.noisy is not None else False,
+               "has_thumbnail": bool(run.reader.meta.get("has_thumbnails"))}
+        if e is not None:
+            ep = self.runs.epoch_data(run, e)
+            try:
+                pred = int(ep.predictions[idx])
+                logits = ep.logits_rows(slice(idx, idx + 1))
+            except storage.DamagedEpochError as err:
+                raise codes.Damaged(f"epoch {e} of run {run.name!r} is damaged: {err.reason}") from None
+            out.update({"epoch": e, "prediction": pred, "prediction_name": class_name(run, pred),
+                        "confidence": float(scoring.softmax_confidence(logits)[0])})
+        out.update(self.sample_fields(run, idx, logits[0] if e is not None else None))
+        return respond_json(request, out)
+
+    @wrappers.Request.application
+    def thumbnail(self, request):
+        run = self.runs.open(request.args)
+        sid = validate.sample_id(request.args)
+        idx = int(self.runs.index_of(run, [sid])[0])
+        try:
+            thumbs = run.reader.thumbnails()
+        except storage.FormatError as err:
+            raise codes.Damaged(f"thumbnails of run {run.name!r} are unreadable: {err}") from None
+        if thumbs is None:
+            raise codes.UnknownSample(f"run {run.name!r} has no thumbnails")
+        try:
+            png = encode_png(np.array(thumbs[idx]))
+        except ValueError as err:
+            raise codes.Damaged(f"thumbnail of sample {sid} cannot be shown: {err}") from None
+        return http_util.Respond(request, png, "image/png", expires=3600)
 
     def _extras(self, run) -> Extras:
         self.runs.touch(run)

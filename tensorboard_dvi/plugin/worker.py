@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 import traceback
+from multiprocessing import connection as mp_connection
 
 from ..scoring import json_clean
 
@@ -108,6 +109,14 @@ class WorkerHandle:
         self.stop_event = stop_event
         self.job = None  # jobs.Job or None
 
+    def terminate(self) -> None:
+        """End a worker that did not stop when asked: SIGTERM, then SIGKILL if it still runs."""
+        self.process.terminate()
+        self.process.join(2.0)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(1.0)
+
     def close(self, join_s: float = 1.0) -> None:
         """Close the pipe and end the process (terminate if it still runs)."""
         try:
@@ -142,6 +151,24 @@ def stop_workers(workers, timeout: float, graceful: bool) -> None:
             w.conn.close()
         except OSError:
             pass
+
+
+def wait_any(workers, wake_fd: int, timeout: float):
+    """Block up to ``timeout`` until a worker has a message on its pipe, a worker process ended, or
+    ``wake_fd`` (the scheduler's wake-up pipe, drained here) was written to.
+    Returns (workers with messages, workers that ended)."""
+    handles = {}
+    for w in workers:
+        handles[w.conn] = ("talking", w)
+        handles[w.process.sentinel] = ("ended", w)
+    ready = mp_connection.wait(list(handles) + [wake_fd], timeout=timeout)
+    if wake_fd in ready:
+        try:
+            os.read(wake_fd, 4096)
+        except OSError:
+            pass
+    found = [handles[h] for h in ready if h != wake_fd]
+    return [w for kind, w in found if kind == "talking"], [w for kind, w in found if kind == "ended"]
 
 
 def exit_reason(code) -> str:
