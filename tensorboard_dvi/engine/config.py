@@ -92,6 +92,15 @@ class EngineConfig:
     #: share of the sampling weight given to the boundary complex (None: raw weights, ~60 %
     #: on the demo, which starves the spatial neighbours; docs/ENGINE_RESULTS.md)
     boundary_share: Optional[float] = 0.3
+    #: after the decoder and the snapping, the drawn border points alone are moved (the training rows fixed,
+    #: nothing else changes) so that each training row's high-D nearest border points are its nearest in 2-D
+    #: (border_place.py; 0 steps: off): ``border_place_steps`` Adam steps at ``border_place_lr`` x the layout's
+    #: spread, kernel temperature ``border_place_temp``, at most ``border_place_elements`` (training rows x
+    #: border points) per step
+    border_place_steps: int = 0
+    border_place_temp: float = 0.05
+    border_place_lr: float = 0.2
+    border_place_elements: Optional[int] = 1 << 20
     # -- phase 2, per-sample refinement of the layout (engine/refine.py; 0 steps: positions
     #    are the encoder's output, as in the DVI paper)
     refine_steps: int = 200
