@@ -64,7 +64,8 @@ def test_subsampled_steps_are_reproducible_and_still_help():
 
 
 def test_fit_moves_only_the_border_points(tmp_path):
-    steps = 50
+    steps = EngineConfig().border_place_steps
+    assert steps > 0                                              # on by default
     labels, split, epochs = blobs_run(epochs=(1, 2))
     caches = {}
     for name, s in (("off", 0), ("on", steps)):

@@ -8,9 +8,11 @@ warm epoch, that settles each border point near the mean of its rows, and the or
 border points *around a row* is left to chance. Here the border points alone move (the training
 rows keep their positions, so neighbours, PPR and continuity are untouched) to lower, for every
 training row i, the cross-entropy of its high-D nearest border points under a heavy-tailed
-softmax over all border points by 2-D distance (t-SNE's kernel ``1 / (1 + d² / (t·s²))``, s the
-layout's spread): a row's own border points nearer than the others. Measured offline on the
-quality subjects' cached fits (docs/QUALITY_RESULTS.md, "Eleventh pass, boundary neighbours").
+softmax over all border points by 2-D distance (Student's kernel ``(1 + d² / (t·ν·s²))^−ν``, s the
+layout's spread; ν = 1 is t-SNE's): a row's own border points nearer than the others.
+It runs last (epoch.py, after the decoder and the snapping, against the drawn training positions):
+the decoder learnt the refined border positions, and only ``border_embedding.npy`` changes.
+docs/QUALITY_RESULTS.md, "Eleventh pass, boundary neighbours".
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 
 
 def place_border(train_pos: torch.Tensor, border_pos: torch.Tensor, border_knn: np.ndarray, *, steps: int,
-                 temp: float = 0.05, lr: float = 0.1, elements_per_step: Optional[int] = 1 << 20,
+                 temp: float = 0.05, dof: float = 1.0, lr: float = 0.2, elements_per_step: Optional[int] = 1 << 20,
                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """New 2-D positions of the border points (``border_pos`` moved; ``train_pos`` fixed).
 
@@ -42,7 +44,7 @@ def place_border(train_pos: torch.Tensor, border_pos: torch.Tensor, border_knn: 
     z = border_pos.detach().to(torch.float32).clone()
     m, v = torch.zeros_like(z), torch.zeros_like(z)
     b1, b2, step = 0.9, 0.999, lr * spread
-    scale = temp * spread * spread
+    scale = temp * dof * spread * spread
     per = n if elements_per_step is None else max(256, int(elements_per_step) // b)
     for t in range(1, int(steps) + 1):
         if n > per:
@@ -50,20 +52,20 @@ def place_border(train_pos: torch.Tensor, border_pos: torch.Tensor, border_knn: 
             yr, kr = y.index_select(0, rows), hk.index_select(0, rows)
         else:
             yr, kr = y, hk
-        g = _grad(yr, z, kr, scale, k)
+        g = _grad(yr, z, kr, scale, k, dof)
         m.mul_(b1).add_(g, alpha=1 - b1)
         v.mul_(b2).addcmul_(g, g, value=1 - b2)
         z.addcdiv_(m, (v / (1 - b2 ** t)).sqrt_().add_(1e-8), value=-step / (1 - b1 ** t))  # Adam
     return z.to(border_pos.dtype)
 
 
-def _grad(y: torch.Tensor, z: torch.Tensor, knn: torch.Tensor, scale: float, k: int) -> torch.Tensor:
-    """Gradient in ``z`` of the mean over rows of −(1/k)·Σ_{j∈knn_i} log q_ij, q_ij ∝ 1/(1 + |y_i − z_j|²/scale),
-    in closed form (no autograd graph over the rows x border points matrices):
-    d/dz_j = Σ_i c_ij (z_j − y_i), c_ij = −2 (q_ij − [j∈knn_i]/k) / (scale + d²_ij) / rows."""
-    d2 = torch.cdist(y, z).square_()
-    c = d2.add_(scale).reciprocal_()                     # 1 / (scale + d²)
-    q = c / c.sum(1, keepdim=True)                        # the kernel scale/(scale + d²) normalised: q_ij
+def _grad(y: torch.Tensor, z: torch.Tensor, knn: torch.Tensor, scale: float, k: int, dof: float = 1.0) -> torch.Tensor:
+    """Gradient in ``z`` of the mean over rows of −(1/k)·Σ_{j∈knn_i} log q_ij,
+    q_ij ∝ (1 + |y_i − z_j|²/scale)^−dof, in closed form (no autograd graph over rows x border points):
+    d/dz_j = Σ_i c_ij (z_j − y_i), c_ij = −2·dof·(q_ij − [j∈knn_i]/k) / (scale + d²_ij) / rows."""
+    c = torch.cdist(y, z).square_().add_(scale).reciprocal_()   # 1 / (scale + d²)
+    q = c if dof == 1.0 else c.pow(dof)
+    q = q / q.sum(1, keepdim=True)                                # (scale/(scale + d²))^dof normalised: q_ij
     q.scatter_add_(1, knn, torch.full(knn.shape, -1.0 / k, dtype=q.dtype, device=q.device))
-    c.mul_(q).mul_(-2.0 / y.shape[0])
+    c.mul_(q).mul_(-2.0 * dof / y.shape[0])
     return c.sum(0).unsqueeze(1) * z - c.T @ y

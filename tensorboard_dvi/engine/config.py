@@ -96,9 +96,14 @@ class EngineConfig:
     #: nothing else changes) so that each training row's high-D nearest border points are its nearest in 2-D
     #: (border_place.py; 0 steps: off): ``border_place_steps`` Adam steps at ``border_place_lr`` x the layout's
     #: spread, kernel temperature ``border_place_temp``, at most ``border_place_elements`` (training rows x
-    #: border points) per step
-    border_place_steps: int = 0
+    #: border points) per step. 50 (eleventh session; was off): boundary NN@15 up on all seven quality subjects at
+    #: seeds 0/1 (text_docs 1.06x -> 1.13x UMAP: met; text_tokens 0.97-0.98x -> 1.05-1.06x, tabular_mlp
+    #: 1.03-1.04x -> 1.08x; resnet_colour 1.15-1.17x -> 1.23-1.24x), every other figure identical; ~0.07 s per
+    #: epoch at 2,500 x 250 (docs/QUALITY_RESULTS.md, "Eleventh pass, boundary neighbours")
+    border_place_steps: int = 50
     border_place_temp: float = 0.05
+    #: the kernel's exponent ν in (1 + d²/(t·ν·s²))^−ν (1: t-SNE's; 1.5-2 helped text_tokens, cost tabular_mlp)
+    border_place_dof: float = 1.0
     border_place_lr: float = 0.2
     border_place_elements: Optional[int] = 1 << 20
     # -- phase 2, per-sample refinement of the layout (engine/refine.py; 0 steps: positions

@@ -216,7 +216,8 @@ class EpochFitter:
             # among the drawn training rows, which the metric reads; after the decoder, so nothing else changes
             emb_border = place_border(torch.as_tensor(emb[self.train_rows]), torch.as_tensor(emb_border),
                                       cx.border_knn, steps=cfg.border_place_steps, temp=cfg.border_place_temp,
-                                      lr=cfg.border_place_lr, elements_per_step=cfg.border_place_elements,
+                                      dof=cfg.border_place_dof, lr=cfg.border_place_lr,
+                                      elements_per_step=cfg.border_place_elements,
                                       generator=torch.Generator().manual_seed(cfg.seed)).numpy()
         return emb, emb_border, off, test_knn
 
