@@ -92,6 +92,11 @@ class EngineConfig:
     #: share of the sampling weight given to the boundary complex (None: raw weights, ~60 %
     #: on the demo, which starves the spatial neighbours; docs/ENGINE_RESULTS.md)
     boundary_share: Optional[float] = 0.3
+    #: ... in warm-started epochs (None: ``boundary_share``)
+    warm_boundary_share: Optional[float] = None
+    #: the boundary complex includes each border point's own nearest border points (False: the training
+    #: rows' memberships only, the direction boundary NN@15 reads)
+    boundary_border_rows: bool = True
     #: after the decoder and the snapping, the drawn border points alone are moved (the training rows fixed,
     #: nothing else changes) so that each training row's high-D nearest border points are its nearest in 2-D
     #: (border_place.py; 0 steps: off): ``border_place_steps`` Adam steps at ``border_place_lr`` x the layout's

@@ -263,7 +263,8 @@ class EpochFitter:
         cross, border_train = self._border_joint(border)
         cx = build_complex(x_train, border, n_neighbors=cfg.n_neighbors,
                            boundary_neighbors=cfg.boundary_neighbors, prune_n_epochs=cfg.prune_n_epochs,
-                           min_border=cfg.min_border, device=dev, knn=knn20, cross=cross)
+                           min_border=cfg.min_border, device=dev, knn=knn20, cross=cross,
+                           border_rows=cfg.boundary_border_rows)
         if border_train is not None and cx.n_border:
             cx._border_train_knn = border_train
         warns += cx.warnings
