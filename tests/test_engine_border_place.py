@@ -61,6 +61,12 @@ def test_subsampled_steps_are_reproducible_and_still_help():
                         generator=torch.Generator().manual_seed(3)) for _ in range(2)]
     assert torch.equal(run[0], run[1])
     assert M.boundary_nn(x, border, pos, run[0].numpy(), 15) > before + 1.0
+    # ``sampled_steps`` replaces ``steps`` only where a step reads a subset of the rows
+    kw = dict(steps=50, sampled_steps=0, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(place_border(torch.as_tensor(pos), torch.as_tensor(start), knn, elements_per_step=2000, **kw),
+                       torch.as_tensor(start))
+    full = place_border(torch.as_tensor(pos), torch.as_tensor(start), knn, elements_per_step=None, **kw)
+    assert M.boundary_nn(x, border, pos, full.numpy(), 15) > before + 1.0
 
 
 def test_fit_moves_only_the_border_points(tmp_path):

@@ -106,6 +106,10 @@ class EngineConfig:
     #: 1.03-1.04x -> 1.08x; resnet_colour 1.15-1.17x -> 1.23-1.24x), every other figure identical; ~0.07 s per
     #: epoch at 2,500 x 250 (docs/QUALITY_RESULTS.md, "Eleventh pass, boundary neighbours")
     border_place_steps: int = 50
+    #: ... where a step reads a subset of the training rows (more than ``border_place_elements``):
+    #: 18k x 1,800 real CNN rows, 50 such steps fell below the start at one epoch of three, 100 with the
+    #: rate's decay came within 0.1 boundary NN of all rows' (~0.2 s instead of ~14 s, loaded machine)
+    border_place_sampled_steps: int = 100
     border_place_temp: float = 0.05
     #: the kernel's exponent ν in (1 + d²/(t·ν·s²))^−ν (1: t-SNE's; 1.5-2 helped text_tokens, cost tabular_mlp)
     border_place_dof: float = 1.0

@@ -218,6 +218,7 @@ class EpochFitter:
                                       cx.border_knn, steps=cfg.border_place_steps, temp=cfg.border_place_temp,
                                       dof=cfg.border_place_dof, lr=cfg.border_place_lr,
                                       elements_per_step=cfg.border_place_elements,
+                                      sampled_steps=cfg.border_place_sampled_steps,
                                       generator=torch.Generator().manual_seed(cfg.seed)).numpy()
         return emb, emb_border, off, test_knn
 
