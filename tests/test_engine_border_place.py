@@ -86,3 +86,15 @@ def test_fit_moves_only_the_border_points(tmp_path):
             assert off.metrics(e)[k] == on.metrics(e)[k]
         # 11.7 -> 12.6-12.7 when written
         assert on.metrics(e)["boundary_nn_15"] > off.metrics(e)["boundary_nn_15"] + 0.5
+
+
+def test_large_complexes_are_left_alone_unless_asked(tmp_path):
+    labels, split, epochs = blobs_run(epochs=(1,))
+    runs = {}
+    # 240 training rows + 40 border points: "large" above 100 nodes
+    for name, kw in (("off", {"border_place_steps": 0}), ("default", {}), ("asked", {"border_place_large": True})):
+        fit_run(FakeReader(labels, split, epochs), str(tmp_path / name),
+                config=EngineConfig(**{**TINY, "large_nodes": 100, **kw}))
+        runs[name] = RunCache(str(tmp_path / name)).border_embedding(1)[0]
+    assert np.array_equal(runs["off"], runs["default"])
+    assert not np.array_equal(runs["off"], runs["asked"])

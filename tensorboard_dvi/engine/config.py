@@ -110,6 +110,10 @@ class EngineConfig:
     #: 18k x 1,800 real CNN rows, 50 such steps fell below the start at one epoch of three, 100 with the
     #: rate's decay came within 0.1 boundary NN of all rows' (~0.2 s instead of ~14 s, loaded machine)
     border_place_sampled_steps: int = 100
+    #: ... also on complexes of more than ``large_nodes`` nodes. Off: there the placement costs ~0.4-0.5 s per epoch
+    #: (10k x 1,000 and 18k x 1,800, 100 subsampled steps, loaded machine), most of the warm epoch's margin to
+    #: umap-learn's time (docs/QUALITY_RESULTS.md, "Eleventh pass, boundary neighbours")
+    border_place_large: bool = False
     border_place_temp: float = 0.05
     #: the kernel's exponent ν in (1 + d²/(t·ν·s²))^−ν (1: t-SNE's; 1.5-2 helped text_tokens, cost tabular_mlp)
     border_place_dof: float = 1.0
