@@ -103,12 +103,12 @@ class EngineConfig:
     #: spread, kernel temperature ``border_place_temp``, at most ``border_place_elements`` (training rows x
     #: border points) per step. 50 (eleventh session; was off): boundary NN@15 up on all seven quality subjects at
     #: seeds 0/1 (text_docs 1.06x -> 1.13x UMAP: met; text_tokens 0.97-0.98x -> 1.05-1.06x, tabular_mlp
-    #: 1.03-1.04x -> 1.08x; resnet_colour 1.15-1.17x -> 1.23-1.24x), every other figure identical; ~0.07 s per
+    #: 1.03-1.04x -> 1.08x; resnet_colour 1.15-1.17x -> 1.23-1.24x), every other figure identical; ~0.15 s per
     #: epoch at 2,500 x 250 (docs/QUALITY_RESULTS.md, "Eleventh pass, boundary neighbours")
     border_place_steps: int = 50
     #: ... where a step reads a subset of the training rows (more than ``border_place_elements``):
     #: 18k x 1,800 real CNN rows, 50 such steps fell below the start at one epoch of three, 100 with the
-    #: rate's decay came within 0.1 boundary NN of all rows' (~0.2 s instead of ~14 s, loaded machine)
+    #: rate's decay came within 0.1 boundary NN of all rows' (~0.5 s instead of ~14 s, loaded machine)
     border_place_sampled_steps: int = 100
     #: ... also on complexes of more than ``large_nodes`` nodes. Off: there the placement costs ~0.4-0.5 s per epoch
     #: (10k x 1,000 and 18k x 1,800, 100 subsampled steps, loaded machine), most of the warm epoch's margin to
