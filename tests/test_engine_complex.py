@@ -113,6 +113,27 @@ def test_build_complex_has_spatial_and_boundary_edges():
     assert cx.warnings == []
 
 
+def test_boundary_complex_without_the_border_points_own_lists():
+    rng = np.random.RandomState(0)
+    x = rng.randn(120, 6).astype(np.float32)
+    border = rng.randn(20, 6).astype(np.float32)
+    full = build_complex(x, border, n_neighbors=10, boundary_neighbors=10)
+    part = build_complex(x, border, n_neighbors=10, boundary_neighbors=10, border_rows=False)
+    ends = lambda cx: (cx.head[cx.n_spatial_edges:], cx.tail[cx.n_spatial_edges:])
+    fh, ft = ends(full)
+    ph, pt = ends(part)
+    assert np.any((fh >= 120) & (ft >= 120))               # border <-> border edges in the full complex
+    assert not np.any((ph >= 120) & (pt >= 120))           # none without the border points' own lists
+    assert np.all((ph < 120) != (pt < 120))                # every edge joins a training row and a border point
+    # the spatial part and each training row's border neighbours are the same
+    assert part.n_spatial_edges == full.n_spatial_edges
+    assert np.array_equal(part.border_knn, full.border_knn)
+    # each training row -> border point membership is in the boundary complex (both directions, fuzzy union)
+    pairs = set(zip(ph.tolist(), pt.tolist()))
+    row, col = np.repeat(np.arange(120), 10), part.border_knn.reshape(-1) + 120
+    assert np.mean([(a, b) in pairs and (b, a) in pairs for a, b in zip(row, col)]) > 0.9
+
+
 def test_build_complex_without_enough_border_points_warns():
     rng = np.random.RandomState(0)
     x = rng.randn(60, 4).astype(np.float32)

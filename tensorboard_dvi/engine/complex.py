@@ -252,12 +252,15 @@ def build_complex(x_train: np.ndarray, border: np.ndarray, *, n_neighbors: int =
                   boundary_neighbors: int = 15, prune_n_epochs: float = 15.0,
                   min_border: int = 5, device: str = "cpu",
                   knn: Optional[Tuple[np.ndarray, np.ndarray]] = None,
-                  cross: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Complex:
+                  cross: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+                  border_rows: bool = True) -> Complex:
     """Spatial complex of ``x_train`` + boundary complex with ``border`` (spec 4).
 
     ``knn`` may pass a precomputed self-first kNN with at least ``n_neighbors``
     columns (the metrics reuse a k=20 search). ``cross`` may pass the kNN of the training
     rows and then the border points among the border points (large epochs: knn.py's IVF).
+    ``border_rows`` False: the boundary complex from the training rows' memberships only (no
+    border point's own list of nearest border points).
     """
     n = x_train.shape[0]
     warnings: List[str] = []
@@ -278,7 +281,8 @@ def build_complex(x_train: np.ndarray, border: np.ndarray, *, n_neighbors: int =
         bidx, bdist = cross if cross is not None else knn_exact(stacked, border, kb, device=device)
         bidx, bdist = bidx[:, :kb], bdist[:, :kb]
         border_knn = bidx[:n].copy()
-        bw = prune(fuzzy_simplicial_set(bidx + n, bdist, n + b), prune_n_epochs)
+        m = n + b if border_rows else n
+        bw = prune(fuzzy_simplicial_set(bidx[:m] + n, bdist[:m], n + b, rows=np.arange(m)), prune_n_epochs)
         heads.append(bw.row)
         tails.append(bw.col)
         weights.append(bw.data)

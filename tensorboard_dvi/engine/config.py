@@ -92,6 +92,33 @@ class EngineConfig:
     #: share of the sampling weight given to the boundary complex (None: raw weights, ~60 %
     #: on the demo, which starves the spatial neighbours; docs/ENGINE_RESULTS.md)
     boundary_share: Optional[float] = 0.3
+    #: ... in warm-started epochs (None: ``boundary_share``)
+    warm_boundary_share: Optional[float] = None
+    #: the boundary complex includes each border point's own nearest border points (False: the training
+    #: rows' memberships only, the direction boundary NN@15 reads)
+    boundary_border_rows: bool = True
+    #: after the decoder and the snapping, the drawn border points alone are moved (the training rows fixed,
+    #: nothing else changes) so that each training row's high-D nearest border points are its nearest in 2-D
+    #: (border_place.py; 0 steps: off): ``border_place_steps`` Adam steps at ``border_place_lr`` x the layout's
+    #: spread, kernel temperature ``border_place_temp``, at most ``border_place_elements`` (training rows x
+    #: border points) per step. 50 (eleventh session; was off): boundary NN@15 up on all seven quality subjects at
+    #: seeds 0/1 (text_docs 1.06x -> 1.13x UMAP: met; text_tokens 0.97-0.98x -> 1.05-1.06x, tabular_mlp
+    #: 1.03-1.04x -> 1.08x; resnet_colour 1.15-1.17x -> 1.23-1.24x), every other figure identical; ~0.15 s per
+    #: epoch at 2,500 x 250 (docs/QUALITY_RESULTS.md, "Eleventh pass, boundary neighbours")
+    border_place_steps: int = 50
+    #: ... where a step reads a subset of the training rows (more than ``border_place_elements``):
+    #: 18k x 1,800 real CNN rows, 50 such steps fell below the start at one epoch of three, 100 with the
+    #: rate's decay came within 0.1 boundary NN of all rows' (~0.5 s instead of ~14 s, loaded machine)
+    border_place_sampled_steps: int = 100
+    #: ... also on complexes of more than ``large_nodes`` nodes. Off: there the placement costs ~0.4-0.5 s per epoch
+    #: (10k x 1,000 and 18k x 1,800, 100 subsampled steps, loaded machine), most of the warm epoch's margin to
+    #: umap-learn's time (docs/QUALITY_RESULTS.md, "Eleventh pass, boundary neighbours")
+    border_place_large: bool = False
+    border_place_temp: float = 0.05
+    #: the kernel's exponent ν in (1 + d²/(t·ν·s²))^−ν (1: t-SNE's; 1.5-2 helped text_tokens, cost tabular_mlp)
+    border_place_dof: float = 1.0
+    border_place_lr: float = 0.2
+    border_place_elements: Optional[int] = 1 << 20
     # -- phase 2, per-sample refinement of the layout (engine/refine.py; 0 steps: positions
     #    are the encoder's output, as in the DVI paper)
     refine_steps: int = 200

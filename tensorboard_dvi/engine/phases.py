@@ -239,7 +239,8 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     x = torch.as_tensor(cx.nodes, device=device)
     head = torch.as_tensor(cx.head, device=device)
     tail = torch.as_tensor(cx.tail, device=device)
-    w = sampling_weights(torch.as_tensor(cx.weight), cx.n_spatial_edges, cfg.boundary_share)
+    share = cfg.warm_boundary_share if warm and cfg.warm_boundary_share is not None else cfg.boundary_share
+    w = sampling_weights(torch.as_tensor(cx.weight), cx.n_spatial_edges, share)
     n_samples = cfg.edges_per_trainer_epoch or cfg.edges_per_node * len(cx.nodes)
     large = len(cx.nodes) > cfg.large_nodes  # umap-learn's size rule (config ``large_*``)
     n_samples *= (cfg.warm_edges_factor if warm else 1.0) * (cfg.large_edges_factor if large else 1.0)

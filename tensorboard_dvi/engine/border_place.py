@@ -1,0 +1,76 @@
+"""Border points placed among the fixed training positions by their training rows' neighbour lists.
+
+Boundary NN@15 (DVI's evaluator) asks, for each training sample, whether its 15 nearest border
+points in high-D are its 15 nearest in 2-D. The refinement places border points by UMAP's
+objective over the boundary complex, where each border point is pulled towards ~150 training rows
+(those that list it) and pushed from random nodes: with the training rows held by continuity in a
+warm epoch, that settles each border point near the mean of its rows, and the order of the
+border points *around a row* is left to chance. Here the border points alone move (the training
+rows keep their positions, so neighbours, PPR and continuity are untouched) to lower, for every
+training row i, the cross-entropy of its high-D nearest border points under a heavy-tailed
+softmax over all border points by 2-D distance (Student's kernel ``(1 + d² / (t·ν·s²))^−ν``, s the
+layout's spread; ν = 1 is t-SNE's): a row's own border points nearer than the others.
+It runs last (epoch.py, after the decoder and the snapping, against the drawn training positions):
+the decoder learnt the refined border positions, and only ``border_embedding.npy`` changes.
+docs/QUALITY_RESULTS.md, "Eleventh pass, boundary neighbours".
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+
+
+def place_border(train_pos: torch.Tensor, border_pos: torch.Tensor, border_knn: np.ndarray, *, steps: int,
+                 temp: float = 0.05, dof: float = 1.0, lr: float = 0.2, elements_per_step: Optional[int] = 1 << 20,
+                 generator: Optional[torch.Generator] = None, sampled_steps: Optional[int] = None) -> torch.Tensor:
+    """New 2-D positions of the border points (``border_pos`` moved; ``train_pos`` fixed).
+
+    ``border_knn`` (training rows x k): each training row's nearest border points in high-D (indices
+    into ``border_pos``). Adam at ``lr`` x the training layout's spread, decaying linearly to 0 over
+    ``steps`` steps; where rows x border points exceed ``elements_per_step``, each step reads a random
+    subset of the training rows that fits it (at least 256), and ``sampled_steps`` steps are taken
+    (when given): 18k x 1,800 real CNN rows, 50 steps of 582 rows each fell below the start at one
+    epoch of three; 100 steps with the decay reached within 0.1 of the full rows' (docs/QUALITY_RESULTS.md)."""
+    n, b = train_pos.shape[0], border_pos.shape[0]
+    if steps <= 0 or b == 0 or n == 0 or border_knn is None:
+        return border_pos
+    y = train_pos.detach().to(torch.float32)
+    spread = float(y.std(0).mean())
+    if not np.isfinite(spread) or spread <= 0:
+        return border_pos
+    hk = torch.as_tensor(np.asarray(border_knn), dtype=torch.int64, device=y.device)
+    k = hk.shape[1]
+    z = border_pos.detach().to(torch.float32).clone()
+    m, v = torch.zeros_like(z), torch.zeros_like(z)
+    b1, b2, step = 0.9, 0.999, lr * spread
+    scale = temp * dof * spread * spread
+    per = n if elements_per_step is None else max(256, int(elements_per_step) // b)
+    if n > per and sampled_steps is not None:
+        steps = int(sampled_steps)
+    for t in range(1, int(steps) + 1):
+        if n > per:
+            rows = torch.randperm(n, generator=generator)[:per].to(y.device)
+            yr, kr = y.index_select(0, rows), hk.index_select(0, rows)
+        else:
+            yr, kr = y, hk
+        g = _grad(yr, z, kr, scale, k, dof)
+        m.mul_(b1).add_(g, alpha=1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        rate = step * (1.0 - (t - 1) / steps)  # linear decay: settles the subsampled steps' noise
+        z.addcdiv_(m, (v / (1 - b2 ** t)).sqrt_().add_(1e-8), value=-rate / (1 - b1 ** t))  # Adam
+    return z.to(border_pos.dtype)
+
+
+def _grad(y: torch.Tensor, z: torch.Tensor, knn: torch.Tensor, scale: float, k: int, dof: float = 1.0) -> torch.Tensor:
+    """Gradient in ``z`` of the mean over rows of −(1/k)·Σ_{j∈knn_i} log q_ij,
+    q_ij ∝ (1 + |y_i − z_j|²/scale)^−dof, in closed form (no autograd graph over rows x border points):
+    d/dz_j = Σ_i c_ij (z_j − y_i), c_ij = −2·dof·(q_ij − [j∈knn_i]/k) / (scale + d²_ij) / rows."""
+    c = torch.cdist(y, z).square_().add_(scale).reciprocal_()   # 1 / (scale + d²)
+    q = c if dof == 1.0 else c.pow(dof)
+    q = q / q.sum(1, keepdim=True)                                # (scale/(scale + d²))^dof normalised: q_ij
+    q.scatter_add_(1, knn, torch.full(knn.shape, -1.0 / k, dtype=q.dtype, device=q.device))
+    c.mul_(q).mul_(-2.0 * dof / y.shape[0])
+    return c.sum(0).unsqueeze(1) * z - c.T @ y

@@ -1,0 +1,100 @@
+"""Border points placed by their training rows' neighbour lists (engine/border_place.py)."""
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+
+from engine_testdata import TINY, FakeReader, blobs_run
+from tensorboard_dvi.engine import EngineConfig, fit_run
+from tensorboard_dvi.engine import metrics as M
+from tensorboard_dvi.engine.border_place import _grad, place_border
+from tensorboard_dvi.engine.cache import RunCache
+from tensorboard_dvi.engine.complex import knn_exact
+
+
+def test_closed_form_gradient_matches_autograd():
+    g = torch.Generator().manual_seed(0)
+    y, z = torch.randn(300, 2, generator=g), torch.randn(40, 2, generator=g).requires_grad_(True)
+    knn = torch.stack([torch.randperm(40, generator=g)[:15] for _ in range(300)])
+    scale = 0.3
+    logit = -torch.log1p(torch.cdist(y, z).pow(2) / scale)
+    loss = -(logit.gather(1, knn).mean(1) - torch.logsumexp(logit, 1)).mean()
+    loss.backward()
+    assert torch.allclose(_grad(y, z.detach(), knn, scale, 15), z.grad, atol=1e-6, rtol=1e-4)
+
+
+def _digits_case():
+    """Digits' PCA layout as the fixed training positions; border points = midpoints of rows of two
+    classes (as mixup finds them), drawn first at the mean of their rows' 2-D positions."""
+    x = load_digits().data.astype(np.float32)[:600]
+    y = load_digits().target[:600]
+    rng = np.random.RandomState(0)
+    a = rng.randint(0, 600, 400)
+    b = rng.randint(0, 600, 400)
+    keep = y[a] != y[b]
+    a, b = a[keep][:150], b[keep][:150]
+    border = 0.5 * (x[a] + x[b])
+    pos = PCA(2, random_state=0).fit_transform(x).astype(np.float32)
+    start = 0.5 * (pos[a] + pos[b])
+    return x, border, pos, start
+
+
+def test_placement_raises_boundary_nn_and_keeps_the_training_rows():
+    x, border, pos, start = _digits_case()
+    knn, _ = knn_exact(x, border, 15)
+    before = M.boundary_nn(x, border, pos, start, 15)
+    train = torch.as_tensor(pos)
+    placed = place_border(train, torch.as_tensor(start), knn, steps=50)
+    after = M.boundary_nn(x, border, pos, placed.numpy(), 15)
+    assert after > before + 1.0, (before, after)       # 5.5 -> 7.0 when written
+    assert torch.equal(train, torch.as_tensor(pos))          # the training rows are not moved
+    assert torch.equal(place_border(train, torch.as_tensor(start), knn, steps=0), torch.as_tensor(start))
+
+
+def test_subsampled_steps_are_reproducible_and_still_help():
+    x, border, pos, start = _digits_case()
+    knn, _ = knn_exact(x, border, 15)
+    before = M.boundary_nn(x, border, pos, start, 15)
+    # 2,000 elements per step: 256 of the 600 rows per step
+    run = [place_border(torch.as_tensor(pos), torch.as_tensor(start), knn, steps=50, elements_per_step=2000,
+                        generator=torch.Generator().manual_seed(3)) for _ in range(2)]
+    assert torch.equal(run[0], run[1])
+    assert M.boundary_nn(x, border, pos, run[0].numpy(), 15) > before + 1.0
+    # ``sampled_steps`` replaces ``steps`` only where a step reads a subset of the rows
+    kw = dict(steps=50, sampled_steps=0, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(place_border(torch.as_tensor(pos), torch.as_tensor(start), knn, elements_per_step=2000, **kw),
+                       torch.as_tensor(start))
+    full = place_border(torch.as_tensor(pos), torch.as_tensor(start), knn, elements_per_step=None, **kw)
+    assert M.boundary_nn(x, border, pos, full.numpy(), 15) > before + 1.0
+
+
+def test_fit_moves_only_the_border_points(tmp_path):
+    steps = EngineConfig().border_place_steps
+    assert steps > 0                                              # on by default
+    labels, split, epochs = blobs_run(epochs=(1, 2))
+    caches = {}
+    for name, s in (("off", 0), ("on", steps)):
+        fit_run(FakeReader(labels, split, epochs), str(tmp_path / name),
+                config=EngineConfig(**{**TINY, "border_place_steps": s}))
+        caches[name] = RunCache(str(tmp_path / name))
+    for e in (1, 2):
+        off, on = caches["off"], caches["on"]
+        assert np.array_equal(off.embedding(e), on.embedding(e))     # every logged row where it was
+        assert not np.array_equal(off.border_embedding(e)[0], on.border_embedding(e)[0])
+        for k in ("nn_15", "ppr_train", "ppr_test"):
+            assert off.metrics(e)[k] == on.metrics(e)[k]
+        # 11.7 -> 12.6-12.7 when written
+        assert on.metrics(e)["boundary_nn_15"] > off.metrics(e)["boundary_nn_15"] + 0.5
+
+
+def test_large_complexes_are_left_alone_unless_asked(tmp_path):
+    labels, split, epochs = blobs_run(epochs=(1,))
+    runs = {}
+    # 240 training rows + 40 border points: "large" above 100 nodes
+    for name, kw in (("off", {"border_place_steps": 0}), ("default", {}), ("asked", {"border_place_large": True})):
+        fit_run(FakeReader(labels, split, epochs), str(tmp_path / name),
+                config=EngineConfig(**{**TINY, "large_nodes": 100, **kw}))
+        runs[name] = RunCache(str(tmp_path / name)).border_embedding(1)[0]
+    assert np.array_equal(runs["off"], runs["default"])
+    assert not np.array_equal(runs["off"], runs["asked"])
