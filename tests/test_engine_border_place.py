@@ -11,6 +11,8 @@ from tensorboard_dvi.engine import metrics as M
 from tensorboard_dvi.engine.border_place import _grad, place_border
 from tensorboard_dvi.engine.cache import RunCache
 from tensorboard_dvi.engine.complex import knn_exact
+from tensorboard_dvi.engine.model import Visualizer
+from tensorboard_dvi.scoring import normalised_margin
 
 
 def test_closed_form_gradient_matches_autograd():
@@ -69,23 +71,43 @@ def test_subsampled_steps_are_reproducible_and_still_help():
     assert M.boundary_nn(x, border, pos, full.numpy(), 15) > before + 1.0
 
 
-def test_fit_moves_only_the_border_points(tmp_path):
+def _decode(cache, e, pts):
+    """The epoch's stored decoder on 2-D points (as load_projection builds it)."""
+    state = torch.load(cache.state_path(e), map_location="cpu", weights_only=True)
+    info = cache.epoch_info(e)
+    model = Visualizer(int(state["center"].shape[0]), info["config"]["hidden"], info["config"].get("decoder_hidden"))
+    model.load_state_dict(state)
+    model.eval()
+    with torch.no_grad():
+        return model.decoder(torch.as_tensor(pts, dtype=torch.float32)).numpy()
+
+
+def test_fit_places_the_border_points_before_the_decoder_learns_them(tmp_path):
     steps = EngineConfig().border_place_steps
     assert steps > 0                                              # on by default
-    labels, split, epochs = blobs_run(epochs=(1, 2))
+    labels, split, epochs = blobs_run(epochs=(1,))
     caches = {}
     for name, s in (("off", 0), ("on", steps)):
         fit_run(FakeReader(labels, split, epochs), str(tmp_path / name),
                 config=EngineConfig(**{**TINY, "border_place_steps": s}))
         caches[name] = RunCache(str(tmp_path / name))
-    for e in (1, 2):
-        off, on = caches["off"], caches["on"]
-        assert np.array_equal(off.embedding(e), on.embedding(e))     # every logged row where it was
-        assert not np.array_equal(off.border_embedding(e)[0], on.border_embedding(e)[0])
-        for k in ("nn_15", "ppr_train", "ppr_test"):
-            assert off.metrics(e)[k] == on.metrics(e)[k]
-        # 11.7 -> 12.6-12.7 when written
-        assert on.metrics(e)["boundary_nn_15"] > off.metrics(e)["boundary_nn_15"] + 0.5
+    off, on = caches["off"], caches["on"]
+    # the training rows keep their refined places (only the snapping, which asks the decoder, may differ)
+    tr = split == 0
+    same = np.all(off.embedding(1)[tr] == on.embedding(1)[tr], axis=1).mean()
+    assert same > 0.8, same
+    assert abs(on.metrics(1)["nn_15"] - off.metrics(1)["nn_15"]) < 0.3
+    assert on.metrics(1)["boundary_nn_15"] > off.metrics(1)["boundary_nn_15"] + 0.5
+    # the decoder learnt the border points where they were placed, so the regions drawn under the map
+    # follow them: decoded from their stored places they sit nearer a drawn boundary (the head's
+    # normalised top-1 - top-2 margin) than without the placement (real subjects: text_docs 0.195 -> 0.175)
+    pos_on, rows = on.border_embedding(1)
+    pos_off, rows_off = off.border_embedding(1)
+    assert np.array_equal(rows, rows_off) and not np.allclose(pos_on, pos_off)
+    head = epochs[1][1]
+    margin = {name: float(normalised_margin(head(torch.as_tensor(_decode(c, 1, c.border_embedding(1)[0])))
+                                            .numpy()).mean()) for name, c in caches.items()}
+    assert margin["on"] < margin["off"], margin
 
 
 def test_large_complexes_are_left_alone_unless_asked(tmp_path):

@@ -10,8 +10,10 @@ rows keep their positions, so neighbours, PPR and continuity are untouched) to l
 training row i, the cross-entropy of its high-D nearest border points under a heavy-tailed
 softmax over all border points by 2-D distance (Student's kernel ``(1 + d² / (t·ν·s²))^−ν``, s the
 layout's spread; ν = 1 is t-SNE's): a row's own border points nearer than the others.
-It runs last (epoch.py, after the decoder and the snapping, against the drawn training positions):
-the decoder learnt the refined border positions, and only ``border_embedding.npy`` changes.
+It runs after the refinement and before the decoder (phases.train_visualizer, :func:`place_in_layout`):
+the decoder learns the border representations at their placed positions, so the decision regions drawn
+under the map follow the border points, not only the stored ``border_embedding.npy`` (placing them after
+the decoder would have improved the figure without changing the picture).
 docs/QUALITY_RESULTS.md, "Eleventh pass, boundary neighbours".
 """
 
@@ -74,3 +76,19 @@ def _grad(y: torch.Tensor, z: torch.Tensor, knn: torch.Tensor, scale: float, k: 
     q.scatter_add_(1, knn, torch.full(knn.shape, -1.0 / k, dtype=q.dtype, device=q.device))
     c.mul_(q).mul_(-2.0 * dof / y.shape[0])
     return c.sum(0).unsqueeze(1) * z - c.T @ y
+
+
+def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int) -> torch.Tensor:
+    """``pos`` (one row per node of the complex ``cx``) with its border points placed (config
+    ``border_place_*``; off above ``large_nodes`` nodes unless ``border_place_large``)."""
+    if (cfg.border_place_steps <= 0 or not cx.n_border or cx.border_knn is None
+            or (not cfg.border_place_large and len(cx.nodes) > cfg.large_nodes)):
+        return pos
+    out = pos.clone()
+    out[cx.n_train:] = place_border(pos[:cx.n_train], pos[cx.n_train:], cx.border_knn,
+                                    steps=cfg.border_place_steps, temp=cfg.border_place_temp,
+                                    dof=cfg.border_place_dof, lr=cfg.border_place_lr,
+                                    elements_per_step=cfg.border_place_elements,
+                                    sampled_steps=cfg.border_place_sampled_steps,
+                                    generator=torch.Generator().manual_seed(seed))
+    return out

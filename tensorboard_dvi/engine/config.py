@@ -97,14 +97,16 @@ class EngineConfig:
     #: the boundary complex includes each border point's own nearest border points (False: the training
     #: rows' memberships only, the direction boundary NN@15 reads)
     boundary_border_rows: bool = True
-    #: after the decoder and the snapping, the drawn border points alone are moved (the training rows fixed,
-    #: nothing else changes) so that each training row's high-D nearest border points are its nearest in 2-D
+    #: after the refinement and before the decoder, the border points alone are moved (the training rows fixed)
+    #: so that each training row's high-D nearest border points are its nearest in 2-D; the decoder then learns
+    #: them there, so the drawn decision regions follow
     #: (border_place.py; 0 steps: off): ``border_place_steps`` Adam steps at ``border_place_lr`` x the layout's
     #: spread, kernel temperature ``border_place_temp``, at most ``border_place_elements`` (training rows x
     #: border points) per step. 50 (eleventh session; was off): boundary NN@15 up on all seven quality subjects at
     #: seeds 0/1 (text_docs 1.06x -> 1.13x UMAP: met; text_tokens 0.97-0.98x -> 1.05-1.06x, tabular_mlp
-    #: 1.03-1.04x -> 1.08x; resnet_colour 1.15-1.17x -> 1.23-1.24x), every other figure identical; ~0.15 s per
-    #: epoch at 2,500 x 250 (docs/QUALITY_RESULTS.md, "Eleventh pass, boundary neighbours")
+    #: 1.03-1.04x -> 1.08x; resnet_colour 1.15-1.17x -> 1.23-1.24x) when placed after the decoder, every other
+    #: figure identical; before it, as now, see docs/QUALITY_RESULTS.md, "Eleventh pass" (the final guard);
+    #: ~0.15 s per epoch at 2,500 x 250 (docs/QUALITY_RESULTS.md, "Eleventh pass, boundary neighbours")
     border_place_steps: int = 50
     #: ... where a step reads a subset of the training rows (more than ``border_place_elements``):
     #: 18k x 1,800 real CNN rows, 50 such steps fell below the start at one epoch of three, 100 with the
@@ -136,8 +138,10 @@ class EngineConfig:
     #: one (text_docs, real text, 0.92x -> 0.96x UMAP: now met; tabular_mlp 0.86x -> 0.92x; mnist_cnn512 1.03x ->
     #: 1.07x), temporal r equal or stronger on the held-out-shaped subjects (mnist_cnn512 -0.320/-0.325 ->
     #: -0.324/-0.325), tr -0.01 to -0.03 on resnet_colour, text_tokens and tabular_mlp (docs/QUALITY_RESULTS.md,
-    #: "Tenth pass")
-    refine_lr: float = 0.15
+    #: "Tenth pass"). 0.2 with ``anchor_strength`` 1 (eleventh session): tabular_mlp NN@15 0.942/0.941x -> 0.955/0.954x
+    #: (met), boundary NN +0.01-0.03x on the text and tabular subjects, tr and temporal r within 0.01 but
+    #: mnist_hard512's r (-0.360 -> -0.349) (docs/QUALITY_RESULTS.md, "Eleventh pass")
+    refine_lr: float = 0.2
     #: the refinement's learning rate where it starts at the encoder's output (a run's first epoch, or
     #: ``temporal=False``), where no anchor holds it (None: ``refine_lr``)
     cold_refine_lr: Optional[float] = None

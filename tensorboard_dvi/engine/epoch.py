@@ -22,7 +22,6 @@ from . import drift as D
 from . import knn as K
 from . import knn_checked as KC
 from . import knn_warm as W
-from .border_place import place_border
 from .complex import build_complex, knn_exact, knn_self
 from .consistency import layout_scale, snap_to_prediction
 from .config import EngineConfig, EngineError
@@ -212,15 +211,6 @@ class EpochFitter:
             lr=cfg.transform_lr, negative_sample_rate=cfg.negative_sample_rate, seed=cfg.seed, device=dev,
             knn=test_knn), logits[self.test_rows].argmax(1))
         emb_border = pos[cx.n_train:] if cx.n_border else np.zeros((0, 2), np.float32)
-        if (cfg.border_place_steps > 0 and cx.n_border and cx.border_knn is not None
-                and (cfg.border_place_large or len(cx.nodes) <= cfg.large_nodes)):
-            # among the drawn training rows, which the metric reads; after the decoder, so nothing else changes
-            emb_border = place_border(torch.as_tensor(emb[self.train_rows]), torch.as_tensor(emb_border),
-                                      cx.border_knn, steps=cfg.border_place_steps, temp=cfg.border_place_temp,
-                                      dof=cfg.border_place_dof, lr=cfg.border_place_lr,
-                                      elements_per_step=cfg.border_place_elements,
-                                      sampled_steps=cfg.border_place_sampled_steps,
-                                      generator=torch.Generator().manual_seed(cfg.seed)).numpy()
         return emb, emb_border, off, test_knn
 
     def _snapper(self, model, head, scale):

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import losses
+from .border_place import place_in_layout
 from .complex import sample_edges
 from .config import EngineConfig
 from .decoder_grads import relu_mlp_linears, set_decoder_grads
@@ -280,7 +281,8 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
         delta = stretch_moves(p0 + delta, previous, mobility, cx.n_train, cfg.move_stretch,
                               cfg.move_stretch_cap,
                               shift=None if shift is None else torch.as_tensor(shift, dtype=p0.dtype, device=device)) - p0
-    pos = p0 + delta
+    pos = place_in_layout(p0 + delta, cx, cfg, seed)  # border points among the training rows (border_place.py)
+    delta = pos - p0
     timings["refine"], t0 = time.perf_counter() - t0, time.perf_counter()
     train_decoder(model, x, xn, pos, cfg, gen, temporal, device, head_fn=head_fn, on_phase=on_phase,
                   should_stop=should_stop, warm=warm)
