@@ -6,7 +6,8 @@ objective over the boundary complex, where each border point is pulled towards ~
 (those that list it) and pushed from random nodes: with the training rows held by continuity in a
 warm epoch, that settles each border point near the mean of its rows, and the order of the
 border points *around a row* is left to chance. Here the border points alone move (the training
-rows keep their positions, so neighbours, PPR and continuity are untouched) to lower, for every
+rows keep their refined positions, so neighbours and continuity are untouched; PPR only through the
+decoder, which then learns the placed border points) to lower, for every
 training row i, the cross-entropy of its high-D nearest border points under a heavy-tailed
 softmax over all border points by 2-D distance (Student's kernel ``(1 + d² / (t·ν·s²))^−ν``, s the
 layout's spread; ν = 1 is t-SNE's): a row's own border points nearer than the others.
