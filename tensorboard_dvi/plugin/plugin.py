@@ -11,7 +11,6 @@ names its cause in the ``X-DVI-Error`` header.
 
 from __future__ import annotations
 
-import json
 import logging
 import mimetypes
 import os
@@ -28,7 +27,7 @@ from .. import catalogue
 from .. import fs as dfs
 from .. import mirror
 from .. import metadata as md
-from .. import scoring, storage
+from .. import storage
 from ..engine.cache import map_shift
 from . import codes, dynamics_route, logdirs, map_data, validate, zoom_route
 from .fitting import LazyFitter
@@ -38,7 +37,7 @@ from .jobs import JobManager
 from .neighbours import NeighbourRoutes
 from .reference_route import ReferenceRoutes
 from .runs import LRU, Runs, RunState
-from .sample_routes import SampleRoutes
+from .sample_routes import SampleRoutes, class_name, respond_json
 from .tags import TagRoutes
 
 logger = logging.getLogger(__name__)
@@ -156,10 +155,7 @@ class DVIPlugin(base_plugin.TBPlugin):
         return {"epochs": logged, "fitted": fitted, "provisional": self.runs.provisional(run, uids, fitted),
                 "damaged": {str(k): v for k, v in damaged.items()}, "job": self._jobs.status(run.name)}
 
-    @staticmethod
-    def _json(request, obj, code=200):
-        body = json.dumps(scoring.json_clean(obj), separators=(",", ":"))
-        return http_util.Respond(request, body, "application/json", code=code)
+    _json = staticmethod(respond_json)
 
     @staticmethod
     def _cache_call(run: RunState, e: int, fn):
@@ -170,10 +166,6 @@ class DVIPlugin(base_plugin.TBPlugin):
             raise codes.NotFitted(f"epoch {e} of run {run.name!r} is not fitted yet ({err})") from None
         except (ValueError, OSError) as err:
             raise codes.Damaged(f"epoch {e} of run {run.name!r}: cached results unreadable ({err})") from None
-
-    def _class_name(self, run: RunState, c: int) -> str:
-        names = run.reader.meta.get("class_names") or []
-        return names[c] if 0 <= c < len(names) else str(c)
 
     # ------------------------------------------------------------------ routes: runs and jobs
 
@@ -301,7 +293,7 @@ class DVIPlugin(base_plugin.TBPlugin):
         y = validate.finite_float(request.args, "y")
         run, e, _ = self._reference.resolve(request.args)
         cls, conf, inside = self._cache_call(run, e, lambda: run.cache.predict_at(e, x, y))
-        return self._json(request, {"class": int(cls), "class_name": self._class_name(run, cls),
+        return self._json(request, {"class": int(cls), "class_name": class_name(run, cls),
                                     "confidence": float(conf), "inside": bool(inside)})
 
     def _dynamics_app(self, route: str):
