@@ -79,11 +79,11 @@ def _grad(y: torch.Tensor, z: torch.Tensor, knn: torch.Tensor, scale: float, k: 
     return c.sum(0).unsqueeze(1) * z - c.T @ y
 
 
-def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int) -> torch.Tensor:
+def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int, large: bool) -> torch.Tensor:
     """``pos`` (one row per node of the complex ``cx``) with its border points placed (config
-    ``border_place_*``; off above ``large_nodes`` nodes unless ``border_place_large``)."""
+    ``border_place_*``; off on a ``large`` complex, phases.py's size rule, unless ``border_place_large``)."""
     if (cfg.border_place_steps <= 0 or not cx.n_border or cx.border_knn is None
-            or (not cfg.border_place_large and len(cx.nodes) > cfg.large_nodes)):
+            or (large and not cfg.border_place_large)):
         return pos
     out = pos.clone()
     out[cx.n_train:] = place_border(pos[:cx.n_train], pos[cx.n_train:], cx.border_knn,

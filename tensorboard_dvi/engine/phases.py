@@ -71,7 +71,7 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
     """Phase 1: the encoder on UMAP's cross-entropy; returns the mean loss per trainer epoch."""
     enc = model.encoder_net
     opt = Adam(enc.parameters(), cfg.weight_decay)
-    # the products of every layer but the 2-D output in bfloat16 where native (precision.py)
+    # the first layer's products in bfloat16 where native, the hidden layers' too with ``bf16_hidden`` (precision.py)
     low = use_bf16(cfg.bf16_products, device, xn.shape[1]) and isinstance(enc[0], nn.Linear)
     xs = xn.to(torch.bfloat16) if low else xn
     batches = math.ceil(n_samples / cfg.batch_size)
@@ -281,7 +281,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
         delta = stretch_moves(p0 + delta, previous, mobility, cx.n_train, cfg.move_stretch,
                               cfg.move_stretch_cap,
                               shift=None if shift is None else torch.as_tensor(shift, dtype=p0.dtype, device=device)) - p0
-    pos = place_in_layout(p0 + delta, cx, cfg, seed)  # border points among the training rows (border_place.py)
+    pos = place_in_layout(p0 + delta, cx, cfg, seed, large)  # border points among the training rows (border_place.py)
     delta = pos - p0
     timings["refine"], t0 = time.perf_counter() - t0, time.perf_counter()
     train_decoder(model, x, xn, pos, cfg, gen, temporal, device, head_fn=head_fn, on_phase=on_phase,
