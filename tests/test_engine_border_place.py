@@ -1,6 +1,9 @@
 """Border points placed by their training rows' neighbour lists (engine/border_place.py)."""
 
+from types import SimpleNamespace
+
 import numpy as np
+import pytest
 import torch
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
@@ -8,7 +11,7 @@ from sklearn.decomposition import PCA
 from engine_testdata import TINY, FakeReader, blobs_run
 from tensorboard_dvi.engine import EngineConfig, fit_run
 from tensorboard_dvi.engine import metrics as M
-from tensorboard_dvi.engine.border_place import _grad, place_border
+from tensorboard_dvi.engine.border_place import _grad, kept_border_neighbours, place_border, place_in_layout
 from tensorboard_dvi.engine.cache import RunCache
 from tensorboard_dvi.engine.complex import knn_exact
 from tensorboard_dvi.engine.model import Visualizer
@@ -69,6 +72,34 @@ def test_subsampled_steps_are_reproducible_and_still_help():
                        torch.as_tensor(start))
     full = place_border(torch.as_tensor(pos), torch.as_tensor(start), knn, elements_per_step=None, **kw)
     assert M.boundary_nn(x, border, pos, full.numpy(), 15) > before + 1.0
+
+
+def test_the_kernel_that_keeps_more_border_neighbours_is_chosen():
+    x, border, pos, start = _digits_case()
+    knn, _ = knn_exact(x, border, 15)
+    # the engine's own count is the reference evaluator's boundary NN@15
+    assert kept_border_neighbours(torch.as_tensor(pos), torch.as_tensor(start), knn) == \
+        pytest.approx(M.boundary_nn(x, border, pos, start, 15))
+    cx = SimpleNamespace(n_train=len(pos), n_border=len(border), border_knn=knn)
+    nodes = torch.as_tensor(np.concatenate([pos, start]))
+    kernels = ((1.0, 0.05), (2.0, 0.05), (1.0, 1.0))
+    single = {}
+    for dof, temp in kernels:
+        out, chosen = place_in_layout(nodes, cx, EngineConfig(border_place_dof=dof, border_place_temp=temp,
+                                                              border_place_kernels=()), 0, False)
+        assert chosen["kept"] is None and (chosen["dof"], chosen["temp"]) == (dof, temp)
+        assert torch.equal(out[:len(pos)], nodes[:len(pos)])
+        single[(dof, temp)] = M.boundary_nn(x, border, pos, out[len(pos):].numpy(), 15)
+    assert max(single.values()) > min(single.values()) + 0.2, single   # the kernels differ here
+    out, chosen = place_in_layout(nodes, cx, EngineConfig(border_place_dof=1.0, border_place_temp=1.0,
+                                                          border_place_kernels=kernels[:2]), 0, False)
+    best = max(single, key=single.get)
+    assert (chosen["dof"], chosen["temp"]) == best
+    assert chosen["kept"] == pytest.approx(single[best])
+    assert M.boundary_nn(x, border, pos, out[len(pos):].numpy(), 15) == pytest.approx(single[best])
+    # off: the positions as they were, nothing chosen
+    out, chosen = place_in_layout(nodes, cx, EngineConfig(border_place_steps=0), 0, False)
+    assert chosen is None and torch.equal(out, nodes)
 
 
 def _decode(cache, e, pts):

@@ -20,10 +20,12 @@ docs/QUALITY_RESULTS.md, "Eleventh pass, boundary neighbours".
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
+
+from . import metrics as M
 
 
 def place_border(train_pos: torch.Tensor, border_pos: torch.Tensor, border_knn: np.ndarray, *, steps: int,
@@ -79,17 +81,41 @@ def _grad(y: torch.Tensor, z: torch.Tensor, knn: torch.Tensor, scale: float, k: 
     return c.sum(0).unsqueeze(1) * z - c.T @ y
 
 
-def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int, large: bool) -> torch.Tensor:
+def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int, large: bool) -> Tuple[torch.Tensor, Optional[dict]]:
     """``pos`` (one row per node of the complex ``cx``) with its border points placed (config
-    ``border_place_*``; off on a ``large`` complex, phases.py's size rule, unless ``border_place_large``)."""
+    ``border_place_*``; off on a ``large`` complex, phases.py's size rule, unless ``border_place_large``),
+    and which kernel placed them (None when off).
+
+    Each kernel of ``(border_place_dof, border_place_temp)`` and ``border_place_kernels`` places the
+    border points from the same start; the placement that keeps the most of the training rows' k
+    high-D nearest border points among their k nearest in 2-D (:func:`kept_border_neighbours`, boundary
+    NN@k on the training data itself) is used. The best kernel differs between models and holds across a
+    run's epochs (docs/QUALITY_RESULTS.md, "Twelfth pass"), so no single one is a default for all."""
     if (cfg.border_place_steps <= 0 or not cx.n_border or cx.border_knn is None
             or (large and not cfg.border_place_large)):
-        return pos
+        return pos, None
+    n = cx.n_train
+    kernels = [(float(cfg.border_place_dof), float(cfg.border_place_temp))]
+    kernels += [(float(d), float(t)) for d, t in cfg.border_place_kernels if (float(d), float(t)) not in kernels]
+    best, chosen = None, None
+    for dof, temp in kernels:
+        z = place_border(pos[:n], pos[n:], cx.border_knn, steps=cfg.border_place_steps, temp=temp, dof=dof,
+                         lr=cfg.border_place_lr, elements_per_step=cfg.border_place_elements,
+                         sampled_steps=cfg.border_place_sampled_steps,
+                         generator=torch.Generator().manual_seed(seed))
+        kept = kept_border_neighbours(pos[:n], z, cx.border_knn) if len(kernels) > 1 else None
+        if best is None or kept > chosen["kept"]:
+            best, chosen = z, {"dof": dof, "temp": temp, "kept": kept}
     out = pos.clone()
-    out[cx.n_train:] = place_border(pos[:cx.n_train], pos[cx.n_train:], cx.border_knn,
-                                    steps=cfg.border_place_steps, temp=cfg.border_place_temp,
-                                    dof=cfg.border_place_dof, lr=cfg.border_place_lr,
-                                    elements_per_step=cfg.border_place_elements,
-                                    sampled_steps=cfg.border_place_sampled_steps,
-                                    generator=torch.Generator().manual_seed(seed))
-    return out
+    out[n:] = best
+    return out, chosen
+
+
+def kept_border_neighbours(train_pos: torch.Tensor, border_pos: torch.Tensor, border_knn: np.ndarray) -> float:
+    """Mean number of each training row's k high-D nearest border points (``border_knn``, k columns)
+    among its k nearest border points in 2-D: the reference evaluator's boundary NN@k."""
+    k = int(np.asarray(border_knn).shape[1])
+    if border_pos.shape[0] < k:
+        return 0.0
+    low = M.knn(train_pos.detach().cpu().numpy(), k, base=border_pos.detach().cpu().numpy())
+    return float(M.overlap_counts(np.asarray(border_knn)[:, :k], low).mean())

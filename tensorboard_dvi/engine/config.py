@@ -119,6 +119,11 @@ class EngineConfig:
     border_place_temp: float = 0.05
     #: the kernel's exponent ν in (1 + d²/(t·ν·s²))^−ν (1: t-SNE's; 1.5-2 helped text_tokens, cost tabular_mlp)
     border_place_dof: float = 1.0
+    #: more (ν, t) kernels placed from the same start; the placement that keeps most of the training rows'
+    #: high-D nearest border points among their nearest in 2-D is used (border_place.place_in_layout).
+    #: ν 1.5 / 2 won on text_tokens at most epochs, ν 1 on tabular_mlp and the image subjects
+    #: (docs/QUALITY_RESULTS.md, "Twelfth pass"); each adds one placement (~0.15 s at 2,500 x 250)
+    border_place_kernels: Tuple[Tuple[float, float], ...] = ((1.5, 0.1), (2.0, 0.05))
     border_place_lr: float = 0.2
     border_place_elements: Optional[int] = 1 << 20
     # -- phase 2, per-sample refinement of the layout (engine/refine.py; 0 steps: positions

@@ -334,7 +334,7 @@ class EpochFitter:
                 "config_hash": cfg.config_hash(), "config": cfg.to_dict(), "device": str(dev),
                 "timings": timings, "train_timings": report.get("timings", {}), "knn_search": knn_info,
                 "refine_steps": report.get("refine_steps"), "trainer_epochs": report["trainer_epochs"], "loss": report["loss"],
-                "drift": drift, "joins": getattr(self.among_train.checked, "record", None),
+                "border_place": report.get("border_place"), "drift": drift, "joins": getattr(self.among_train.checked, "record", None),
                 "offset_mean": float(np.linalg.norm(off[:cx.n_train], axis=1).mean()) if cx.n_train else None,
                 "n_edges": int(len(cx.weight)), "n_border": int(cx.n_border), "dim": int(dim),
                 "created": time.time()}
