@@ -1,12 +1,13 @@
 """Time per epoch on a real CNN's representations against umap-learn on the same arrays, interleaved.
 
-    python benchmarks/bench_speed_real.py [--subject mnist_speed20k] [--sizes 5000 10000 18000]
+    python benchmarks/bench_speed_real.py [--subject mnist_speed20k|mnist_speed50k] [--sizes 5000 10000 18000]
                                           [--epochs 4] [--threads 1] [--set key=json ...] [--cpu-time]
 
 ``bench_speed.py`` times generated clusters; this times what a user logs: the 512-d
 representations of the held-out-shaped CNN (``quality_subjects.py``'s ``mnist_speed20k``:
 18,000 train + 2,000 test rows logged every epoch, border points found by the writer's
-search, 10 % label noise). Per size N, the first N train rows, N/9 test rows and N/10 of
+search, 10 % label noise; ``mnist_speed50k``: the same CNN trained on 50,000 images, 45,000 + 5,000
+rows logged, for ``--sizes 45000``). Per size N, the first N train rows, N/9 test rows and N/10 of
 each epoch's border points. The epochs are fitted one at a time (``fit_run`` on the run
 so far, so each warm-starts from the one before) and right after each, umap-learn's
 ``fit_transform`` of that epoch's train + border rows in the same process at the same

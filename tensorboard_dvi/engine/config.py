@@ -122,7 +122,8 @@ class EngineConfig:
     #: more (ν, t) kernels placed from the same start; the placement that keeps most of the training rows'
     #: high-D nearest border points among their nearest in 2-D is used (border_place.place_in_layout).
     #: ν 1.5 / 2 won on text_tokens at most epochs, ν 1 on tabular_mlp and the image subjects
-    #: (docs/QUALITY_RESULTS.md, "Twelfth pass"); each adds one placement (~0.15 s at 2,500 x 250)
+    #: (docs/QUALITY_RESULTS.md, "Twelfth pass"); each adds one placement (~0.15 s at 2,500 x 250, ~0.3 s at 5,000 x 500:
+    #: the 5k warm epoch 0.74x -> 0.87x umap-learn's, idle)
     border_place_kernels: Tuple[Tuple[float, float], ...] = ((1.5, 0.1), (2.0, 0.05))
     border_place_lr: float = 0.2
     border_place_elements: Optional[int] = 1 << 20
