@@ -87,28 +87,37 @@ def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int, large: bool) -> Tuple
     and which kernel placed them (None when off).
 
     Each kernel of ``(border_place_dof, border_place_temp)`` and ``border_place_kernels`` places the
-    border points from the same start; the placement that keeps the most of the training rows' k
-    high-D nearest border points among their k nearest in 2-D (:func:`kept_border_neighbours`, boundary
-    NN@k on the training data itself) is used. The best kernel differs between models and holds across a
-    run's epochs (docs/QUALITY_RESULTS.md, "Twelfth pass"), so no single one is a default for all."""
+    border points from the same start; the placement that keeps the most of the training rows' k high-D
+    nearest border points among their k nearest in 2-D (:func:`kept_border_neighbours`, boundary NN@k on
+    the training data itself) is used. The best kernel differs between models (docs/QUALITY_RESULTS.md,
+    "Twelfth pass"), so no single one is a default for all. ``border_place_trial`` < 1 makes the tries
+    shorter trials (that share of the steps) and places the winner again with all the steps."""
     if (cfg.border_place_steps <= 0 or not cx.n_border or cx.border_knn is None
             or (large and not cfg.border_place_large)):
         return pos, None
     n = cx.n_train
     kernels = [(float(cfg.border_place_dof), float(cfg.border_place_temp))]
     kernels += [(float(d), float(t)) for d, t in cfg.border_place_kernels if (float(d), float(t)) not in kernels]
-    best, chosen = None, None
-    for dof, temp in kernels:
-        z = place_border(pos[:n], pos[n:], cx.border_knn, steps=cfg.border_place_steps, temp=temp, dof=dof,
-                         lr=cfg.border_place_lr, elements_per_step=cfg.border_place_elements,
-                         sampled_steps=cfg.border_place_sampled_steps,
-                         generator=torch.Generator().manual_seed(seed))
-        kept = kept_border_neighbours(pos[:n], z, cx.border_knn) if len(kernels) > 1 else None
-        if best is None or kept > chosen["kept"]:
-            best, chosen = z, {"dof": dof, "temp": temp, "kept": kept}
+    share = min(float(cfg.border_place_trial), 1.0)
+
+    def place(kernel, share=1.0):
+        return place_border(pos[:n], pos[n:], cx.border_knn, steps=max(1, round(cfg.border_place_steps * share)),
+                            dof=kernel[0], temp=kernel[1], lr=cfg.border_place_lr,
+                            elements_per_step=cfg.border_place_elements,
+                            sampled_steps=max(1, round(cfg.border_place_sampled_steps * share)),
+                            generator=torch.Generator().manual_seed(seed))
+
     out = pos.clone()
-    out[n:] = best
-    return out, chosen
+    if len(kernels) == 1:
+        out[n:] = place(kernels[0])
+        return out, {"dof": kernels[0][0], "temp": kernels[0][1], "kept": None, "trials": None}
+    tries = [place(k, share) for k in kernels]
+    trials = [kept_border_neighbours(pos[:n], z, cx.border_knn) for z in tries]
+    best = int(np.argmax(trials))
+    kernel = kernels[best]
+    out[n:] = tries[best] if share >= 1.0 else place(kernel)
+    kept = trials[best] if share >= 1.0 else kept_border_neighbours(pos[:n], out[n:], cx.border_knn)
+    return out, {"dof": kernel[0], "temp": kernel[1], "kept": kept, "trials": trials}
 
 
 def kept_border_neighbours(train_pos: torch.Tensor, border_pos: torch.Tensor, border_knn: np.ndarray) -> float:

@@ -119,12 +119,15 @@ class EngineConfig:
     border_place_temp: float = 0.05
     #: the kernel's exponent ν in (1 + d²/(t·ν·s²))^−ν (1: t-SNE's; 1.5-2 helped text_tokens, cost tabular_mlp)
     border_place_dof: float = 1.0
-    #: more (ν, t) kernels placed from the same start; the placement that keeps most of the training rows'
-    #: high-D nearest border points among their nearest in 2-D is used (border_place.place_in_layout).
-    #: ν 1.5 / 2 won on text_tokens at most epochs, ν 1 on tabular_mlp and the image subjects
-    #: (docs/QUALITY_RESULTS.md, "Twelfth pass"); each adds one placement (~0.15 s at 2,500 x 250, ~0.3 s at 5,000 x 500:
-    #: the 5k warm epoch 0.74x -> 0.87x umap-learn's, idle)
+    #: more (ν, t) kernels placed from the same start; the placement that keeps most of the training rows' high-D
+    #: nearest border points among their nearest in 2-D is used (border_place.place_in_layout). Offline, ν 1.5 / 2
+    #: won on text_tokens at most epochs, ν 1 on tabular_mlp at every epoch (docs/QUALITY_RESULTS.md, "Twelfth
+    #: pass"). Each kernel is one placement (~0.15 s at 2,500 x 250, ~0.3 s at 5,000 x 500: the 5k warm epoch
+    #: 0.74x -> 0.87x umap-learn's, idle)
     border_place_kernels: Tuple[Tuple[float, float], ...] = ((1.5, 0.1), (2.0, 0.05))
+    #: < 1: each kernel is tried for this share of the steps and the winner placed again with all of them (0.2: ~1.6
+    #: placements instead of 3; text_tokens boundary NN 1.113 / 1.112x -> 1.110 / 1.106x UMAP, seeds 0 / 1)
+    border_place_trial: float = 1.0
     border_place_lr: float = 0.2
     border_place_elements: Optional[int] = 1 << 20
     # -- phase 2, per-sample refinement of the layout (engine/refine.py; 0 steps: positions
