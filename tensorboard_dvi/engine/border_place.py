@@ -15,7 +15,9 @@ It runs after the refinement and before the decoder (phases.train_visualizer, :f
 the decoder learns the border representations at their placed positions, so the decision regions drawn
 under the map follow the border points, not only the stored ``border_embedding.npy`` (placing them after
 the decoder would have improved the figure without changing the picture).
-docs/QUALITY_RESULTS.md, "Eleventh pass, boundary neighbours".
+The kernel that serves a model best differs between models, so each epoch tries three and keeps the
+placement that keeps most of the rows' nearest border points (:func:`place_in_layout`).
+docs/QUALITY_RESULTS.md, "Eleventh pass, boundary neighbours" and "Twelfth pass".
 """
 
 from __future__ import annotations
@@ -100,11 +102,12 @@ def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int, large: bool) -> Tuple
     kernels += [(float(d), float(t)) for d, t in cfg.border_place_kernels if (float(d), float(t)) not in kernels]
     share = min(float(cfg.border_place_trial), 1.0)
 
-    def place(kernel, share=1.0):
-        return place_border(pos[:n], pos[n:], cx.border_knn, steps=max(1, round(cfg.border_place_steps * share)),
+    def place(kernel, part=1.0):
+        """The border points placed from their refined positions with ``kernel`` for ``part`` of the steps."""
+        return place_border(pos[:n], pos[n:], cx.border_knn, steps=max(1, round(cfg.border_place_steps * part)),
                             dof=kernel[0], temp=kernel[1], lr=cfg.border_place_lr,
                             elements_per_step=cfg.border_place_elements,
-                            sampled_steps=max(1, round(cfg.border_place_sampled_steps * share)),
+                            sampled_steps=max(1, round(cfg.border_place_sampled_steps * part)),
                             generator=torch.Generator().manual_seed(seed))
 
     out = pos.clone()
