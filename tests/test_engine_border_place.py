@@ -11,7 +11,7 @@ from sklearn.decomposition import PCA
 from engine_testdata import TINY, FakeReader, blobs_run
 from tensorboard_dvi.engine import EngineConfig, fit_run
 from tensorboard_dvi.engine import metrics as M
-from tensorboard_dvi.engine.border_place import _grad, kept_border_neighbours, place_border, place_in_layout
+from tensorboard_dvi.engine.border_place import _grad, place_border, place_in_layout
 from tensorboard_dvi.engine.cache import RunCache
 from tensorboard_dvi.engine.complex import knn_exact
 from tensorboard_dvi.engine.model import Visualizer
@@ -77,10 +77,7 @@ def test_subsampled_steps_are_reproducible_and_still_help():
 def test_the_kernel_whose_trial_keeps_more_border_neighbours_places_them():
     x, border, pos, start = _digits_case()
     knn, _ = knn_exact(x, border, 15)
-    # the engine's own count is the reference evaluator's boundary NN@15
-    assert kept_border_neighbours(torch.as_tensor(pos), torch.as_tensor(start), knn) == \
-        pytest.approx(M.boundary_nn(x, border, pos, start, 15))
-    cx = SimpleNamespace(n_train=len(pos), n_border=len(border), border_knn=knn)
+    cx = SimpleNamespace(nodes=np.concatenate([x, border]), n_train=len(pos), n_border=len(border), border_knn=knn)
     nodes = torch.as_tensor(np.concatenate([pos, start]))
     kernels = ((1.0, 0.05), (2.0, 0.05), (1.0, 1.0))
     single = {}

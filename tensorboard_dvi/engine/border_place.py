@@ -90,8 +90,8 @@ def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int, large: bool) -> Tuple
 
     Each kernel of ``(border_place_dof, border_place_temp)`` and ``border_place_kernels`` places the
     border points from the same start; the placement that keeps the most of the training rows' k high-D
-    nearest border points among their k nearest in 2-D (:func:`kept_border_neighbours`, boundary NN@k on
-    the training data itself) is used. The best kernel differs between models (docs/QUALITY_RESULTS.md,
+    nearest border points among their k nearest in 2-D (metrics.boundary_nn on the training data itself,
+    with the complex's high-D lists) is used. The best kernel differs between models (docs/QUALITY_RESULTS.md,
     "Twelfth pass"), so no single one is a default for all. ``border_place_trial`` < 1 makes the tries
     shorter trials (that share of the steps) and places the winner again with all the steps."""
     if (cfg.border_place_steps <= 0 or not cx.n_border or cx.border_knn is None
@@ -114,20 +114,16 @@ def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int, large: bool) -> Tuple
     if len(kernels) == 1:
         out[n:] = place(kernels[0])
         return out, {"dof": kernels[0][0], "temp": kernels[0][1], "kept": None, "trials": None}
-    tries = [place(k, share) for k in kernels]
-    trials = [kept_border_neighbours(pos[:n], z, cx.border_knn) for z in tries]
+    train_2d, k = pos[:n].detach().cpu().numpy(), cx.border_knn.shape[1]
+
+    def kept(z):
+        """Boundary NN@k of the placement on the training data (the evaluator's figure, its high-D lists reused)."""
+        return M.boundary_nn(cx.nodes[:n], cx.nodes[n:], train_2d, z.detach().cpu().numpy(), k, high_knn=cx.border_knn)
+
+    tries = [place(kern, share) for kern in kernels]
+    trials = [kept(z) for z in tries]
     best = int(np.argmax(trials))
     kernel = kernels[best]
     out[n:] = tries[best] if share >= 1.0 else place(kernel)
-    kept = trials[best] if share >= 1.0 else kept_border_neighbours(pos[:n], out[n:], cx.border_knn)
-    return out, {"dof": kernel[0], "temp": kernel[1], "kept": kept, "trials": trials}
-
-
-def kept_border_neighbours(train_pos: torch.Tensor, border_pos: torch.Tensor, border_knn: np.ndarray) -> float:
-    """Mean number of each training row's k high-D nearest border points (``border_knn``, k columns)
-    among its k nearest border points in 2-D: the reference evaluator's boundary NN@k."""
-    k = int(np.asarray(border_knn).shape[1])
-    if border_pos.shape[0] < k:
-        return 0.0
-    low = M.knn(train_pos.detach().cpu().numpy(), k, base=border_pos.detach().cpu().numpy())
-    return float(M.overlap_counts(np.asarray(border_knn)[:, :k], low).mean())
+    return out, {"dof": kernel[0], "temp": kernel[1], "trials": trials,
+                 "kept": trials[best] if share >= 1.0 else kept(out[n:])}
