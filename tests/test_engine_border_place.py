@@ -83,7 +83,8 @@ def test_the_kernel_whose_trial_keeps_more_border_neighbours_places_them():
     single = {}
     for dof, temp in kernels:
         out, chosen = place_in_layout(nodes, cx, EngineConfig(border_place_dof=dof, border_place_temp=temp,
-                                                              border_place_kernels=()), 0, False)
+                                                              border_place_kernels=(), border_moves_sweeps=0),
+                                      0, False)
         assert chosen["trials"] is None and chosen["kept"] is None and (chosen["dof"], chosen["temp"]) == (dof, temp)
         assert torch.equal(out[:len(pos)], nodes[:len(pos)])          # the training rows are not moved
         single[(dof, temp)] = out[len(pos):]
@@ -94,7 +95,8 @@ def test_the_kernel_whose_trial_keeps_more_border_neighbours_places_them():
     for trial in (1.0, 0.2):
         out, chosen = place_in_layout(nodes, cx, EngineConfig(border_place_dof=1.0, border_place_temp=1.0,
                                                               border_place_kernels=kernels[:2],
-                                                              border_place_trial=trial), 0, False)
+                                                              border_place_trial=trial, border_moves_sweeps=0),
+                                      0, False)
         # every kernel tried; the best try's kernel places the points (a short trial: again with all the steps)
         assert len(chosen["trials"]) == 3
         picked = order[int(np.argmax(chosen["trials"]))]

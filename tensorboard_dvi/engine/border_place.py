@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from . import metrics as M
+from .border_moves import move_border_points
 
 
 def place_border(train_pos: torch.Tensor, border_pos: torch.Tensor, border_knn: np.ndarray, *, steps: int,
@@ -113,7 +114,7 @@ def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int, large: bool) -> Tuple
     out = pos.clone()
     if len(kernels) == 1:
         out[n:] = place(kernels[0])
-        return out, {"dof": kernels[0][0], "temp": kernels[0][1], "kept": None, "trials": None}
+        return _moved(out, cx, cfg, seed, {"dof": kernels[0][0], "temp": kernels[0][1], "kept": None, "trials": None})
     train_2d, k = pos[:n].detach().cpu().numpy(), cx.border_knn.shape[1]
 
     def kept(z):
@@ -125,5 +126,17 @@ def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int, large: bool) -> Tuple
     best = int(np.argmax(trials))
     kernel = kernels[best]
     out[n:] = tries[best] if share >= 1.0 else place(kernel)
-    return out, {"dof": kernel[0], "temp": kernel[1], "trials": trials,
-                 "kept": trials[best] if share >= 1.0 else kept(out[n:])}
+    return _moved(out, cx, cfg, seed, {"dof": kernel[0], "temp": kernel[1], "trials": trials,
+                                       "kept": trials[best] if share >= 1.0 else kept(out[n:])})
+
+
+def _moved(pos: torch.Tensor, cx, cfg, seed: int, record: dict) -> Tuple[torch.Tensor, dict]:
+    """``pos`` after the one-at-a-time moves on the exact count (border_moves.py; ``border_moves_*``)."""
+    n = cx.n_train
+    if cfg.border_moves_sweeps <= 0:
+        return pos, record
+    z, moves = move_border_points(pos[:n], pos[n:], cx.border_knn, candidates=cfg.border_moves_candidates,
+                                  sweeps=cfg.border_moves_sweeps, seed=seed, max_elements=cfg.border_moves_elements,
+                                  budget=cfg.border_moves_budget)
+    pos[n:] = z
+    return pos, {**record, "moves": moves}

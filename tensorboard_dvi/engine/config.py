@@ -123,13 +123,25 @@ class EngineConfig:
     #: nearest border points among their nearest in 2-D is used (border_place.place_in_layout). Offline, ν 1.5 / 2
     #: won on text_tokens at most epochs, ν 1 on tabular_mlp at every epoch (docs/QUALITY_RESULTS.md, "Twelfth
     #: pass"). Each kernel is one placement (~0.15 s at 2,500 x 250, ~0.3 s at 5,000 x 500: the 5k warm epoch
-    #: 0.74x -> 0.87x umap-learn's, idle)
-    border_place_kernels: Tuple[Tuple[float, float], ...] = ((1.5, 0.1), (2.0, 0.05))
+    #: 0.74x -> 0.87x umap-learn's, idle). Off since the thirteenth session: the moves below (``border_moves_*``)
+    #: gain more for less time; ((1.5, 0.1), (2.0, 0.05)) with them: text_tokens 1.151x -> 1.183x, the others
+    #: within 0.02x (docs/QUALITY_RESULTS.md, "Thirteenth pass")
+    border_place_kernels: Tuple[Tuple[float, float], ...] = ()
     #: < 1: each kernel is tried for this share of the steps and the winner placed again with all of them (0.2: ~1.6
     #: placements instead of 3; text_tokens boundary NN 1.113 / 1.112x -> 1.110 / 1.106x UMAP, seeds 0 / 1)
     border_place_trial: float = 1.0
     border_place_lr: float = 0.2
     border_place_elements: Optional[int] = 1 << 20
+    #: then each border point is moved, one at a time, to the candidate spot among the rows that list it where the
+    #: exact count (boundary NN@k on the training rows) grows most (border_moves.py): ``border_moves_sweeps`` passes
+    #: over the points (0: off), ``border_moves_candidates`` rows drawn per point; only where rows x border points
+    #: fit ``border_moves_elements`` (a table of that size is held)
+    border_moves_sweeps: int = 1
+    border_moves_candidates: int = 24
+    border_moves_elements: int = 1 << 24
+    #: ... visiting at most this many rows x border points per sweep (the least held points first): a visit reads
+    #: every row, so this bounds the moves' time on the largest layouts the placement runs on (None: all points)
+    border_moves_budget: Optional[int] = 1 << 22
     # -- phase 2, per-sample refinement of the layout (engine/refine.py; 0 steps: positions
     #    are the encoder's output, as in the DVI paper)
     refine_steps: int = 200
