@@ -64,11 +64,16 @@ def test_the_placement_records_the_moves():
     cx = SimpleNamespace(nodes=np.concatenate([x[tr], border]), n_train=len(pos[tr]), n_border=len(border),
                          border_knn=knn)
     nodes = torch.cat([torch.as_tensor(pos[tr]), start])
-    out, chosen = place_in_layout(nodes, cx, EngineConfig(), 0, False)
     n = len(pos[tr])
-    assert torch.equal(out[:n], nodes[:n])
-    rec = chosen["moves"]
-    assert rec["after"] >= chosen["kept"] and rec["after"] == pytest.approx(
-        M.boundary_nn(x[tr], border, pos[tr], out[n:].numpy(), 15), abs=1e-6)
-    out0, chosen0 = place_in_layout(nodes, cx, EngineConfig(border_moves_sweeps=0), 0, False)
-    assert "moves" not in chosen0 and chosen0["kept"] == pytest.approx(rec["before"], abs=1e-6)
+    for kernels in ((), ((2.0, 0.05),)):               # one kernel (the default) and a choice of two
+        out, chosen = place_in_layout(nodes, cx, EngineConfig(border_place_kernels=kernels), 0, False)
+        smooth, chosen0 = place_in_layout(nodes, cx, EngineConfig(border_place_kernels=kernels,
+                                                                  border_moves_sweeps=0), 0, False)
+        assert torch.equal(out[:n], nodes[:n]) and "moves" not in chosen0
+        rec = chosen["moves"]
+        # the moves start from the smooth placement and end where the evaluator's count says
+        assert rec["before"] == pytest.approx(M.boundary_nn(x[tr], border, pos[tr], smooth[n:].numpy(), 15), abs=1e-6)
+        assert rec["after"] == pytest.approx(M.boundary_nn(x[tr], border, pos[tr], out[n:].numpy(), 15), abs=1e-6)
+        assert rec["after"] > rec["before"]
+        if kernels:
+            assert chosen["kept"] == pytest.approx(rec["before"], abs=1e-6)

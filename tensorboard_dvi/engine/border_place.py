@@ -84,7 +84,8 @@ def _grad(y: torch.Tensor, z: torch.Tensor, knn: torch.Tensor, scale: float, k: 
     return c.sum(0).unsqueeze(1) * z - c.T @ y
 
 
-def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int, large: bool) -> Tuple[torch.Tensor, Optional[dict]]:
+def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int, large: bool,
+                    head_fn=None) -> Tuple[torch.Tensor, Optional[dict]]:
     """``pos`` (one row per node of the complex ``cx``) with its border points placed (config
     ``border_place_*``; off on a ``large`` complex, phases.py's size rule, unless ``border_place_large``),
     and which kernel placed them (None when off).
@@ -94,7 +95,9 @@ def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int, large: bool) -> Tuple
     nearest border points among their k nearest in 2-D (metrics.boundary_nn on the training data itself,
     with the complex's high-D lists) is used. The best kernel differs between models (docs/QUALITY_RESULTS.md,
     "Twelfth pass"), so no single one is a default for all. ``border_place_trial`` < 1 makes the tries
-    shorter trials (that share of the steps) and places the winner again with all the steps."""
+    shorter trials (that share of the steps) and places the winner again with all the steps. Then the
+    border points are moved one at a time on the exact count (border_moves.py), between their two classes'
+    rows where ``head_fn`` (the classifier head on representations) tells the classes."""
     if (cfg.border_place_steps <= 0 or not cx.n_border or cx.border_knn is None
             or (large and not cfg.border_place_large)):
         return pos, None
@@ -114,7 +117,8 @@ def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int, large: bool) -> Tuple
     out = pos.clone()
     if len(kernels) == 1:
         out[n:] = place(kernels[0])
-        return _moved(out, cx, cfg, seed, {"dof": kernels[0][0], "temp": kernels[0][1], "kept": None, "trials": None})
+        return _moved(out, cx, cfg, seed, {"dof": kernels[0][0], "temp": kernels[0][1], "kept": None, "trials": None},
+                      head_fn)
     train_2d, k = pos[:n].detach().cpu().numpy(), cx.border_knn.shape[1]
 
     def kept(z):
@@ -127,16 +131,22 @@ def place_in_layout(pos: torch.Tensor, cx, cfg, seed: int, large: bool) -> Tuple
     kernel = kernels[best]
     out[n:] = tries[best] if share >= 1.0 else place(kernel)
     return _moved(out, cx, cfg, seed, {"dof": kernel[0], "temp": kernel[1], "trials": trials,
-                                       "kept": trials[best] if share >= 1.0 else kept(out[n:])})
+                                       "kept": trials[best] if share >= 1.0 else kept(out[n:])}, head_fn)
 
 
-def _moved(pos: torch.Tensor, cx, cfg, seed: int, record: dict) -> Tuple[torch.Tensor, dict]:
+def _moved(pos: torch.Tensor, cx, cfg, seed: int, record: dict, head_fn=None) -> Tuple[torch.Tensor, dict]:
     """``pos`` after the one-at-a-time moves on the exact count (border_moves.py; ``border_moves_*``)."""
     n = cx.n_train
     if cfg.border_moves_sweeps <= 0:
         return pos, record
+    row_class = border_classes = None
+    if head_fn is not None and cfg.border_moves_classes:
+        with torch.no_grad():
+            logits = head_fn(torch.as_tensor(cx.nodes, device=pos.device)).float().cpu()
+        if logits.ndim == 2 and logits.shape[1] >= 2:
+            row_class, border_classes = logits[:n].argmax(1), logits[n:].topk(2, dim=1).indices
     z, moves = move_border_points(pos[:n], pos[n:], cx.border_knn, candidates=cfg.border_moves_candidates,
                                   sweeps=cfg.border_moves_sweeps, seed=seed, max_elements=cfg.border_moves_elements,
-                                  budget=cfg.border_moves_budget)
+                                  budget=cfg.border_moves_budget, row_class=row_class, border_classes=border_classes)
     pos[n:] = z
     return pos, {**record, "moves": moves}

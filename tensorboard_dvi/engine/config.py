@@ -138,6 +138,9 @@ class EngineConfig:
     #: fit ``border_moves_elements`` (a table of that size is held)
     border_moves_sweeps: int = 1
     border_moves_candidates: int = 24
+    #: ... the spots tried are midpoints of rows predicted as each of the border point's two classes (the head
+    #: on the representations), so it stays where the decoder draws their boundary (False: next to single rows)
+    border_moves_classes: bool = True
     border_moves_elements: int = 1 << 24
     #: ... visiting at most this many rows x border points per sweep (the least held points first): a visit reads
     #: every row, so this bounds the moves' time on the largest layouts the placement runs on (None: all points)

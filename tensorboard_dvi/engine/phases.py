@@ -281,7 +281,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
         delta = stretch_moves(p0 + delta, previous, mobility, cx.n_train, cfg.move_stretch,
                               cfg.move_stretch_cap,
                               shift=None if shift is None else torch.as_tensor(shift, dtype=p0.dtype, device=device)) - p0
-    pos, placed = place_in_layout(p0 + delta, cx, cfg, seed, large)  # border points among the training rows (border_place.py)
+    pos, placed = place_in_layout(p0 + delta, cx, cfg, seed, large, head_fn)  # border points among the rows (border_place.py)
     delta = pos - p0
     timings["refine"], t0 = time.perf_counter() - t0, time.perf_counter()
     train_decoder(model, x, xn, pos, cfg, gen, temporal, device, head_fn=head_fn, on_phase=on_phase,
