@@ -108,6 +108,9 @@ def main(argv=None):
               + " (umap-learn " + "/".join(f"{v:.3f}" for v in umap_nn) + ")"
               + ", boundary NN@15 " + "/".join(f"{m['boundary_nn_15'] or 0:.2f}" for m in met)
               + ", PPR train/test " + " ".join(f"{m['ppr_train']:.3f}/{m['ppr_test']:.3f}" for m in met), flush=True)
+        run = cache.run_metrics() or {}
+        print(f"N={n} time travel over the {args.epochs} epochs: " + ", ".join(
+            f"{k} {run[k]:.3f}" for k in ("tnn_5", "tnn_3", "tr", "temporal_corr") if run.get(k) is not None), flush=True)
 
 
 if __name__ == "__main__":

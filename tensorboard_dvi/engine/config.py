@@ -145,6 +145,25 @@ class EngineConfig:
     #: ... visiting at most this many rows x border points per sweep (the least held points first): a visit reads
     #: every row, so this bounds the moves' time on the largest layouts the placement runs on (None: all points)
     border_moves_budget: Optional[int] = 1 << 22
+    #: after the refinement, ``rank_steps`` steps of its objective, free of anchors, plus per training row the
+    #: Pearson correlation of its 2-D distances to its earlier epochs' drawn positions with the ranks of its high-D
+    #: ones (x ``rank_weight``) and ``rank_npr`` x that of its 2-D steps with its NPR (rank_history.py), over the
+    #: chain's last ``rank_history`` epochs, at ``rank_lr`` x the layout's spread (0 steps: off)
+    rank_steps: int = 400
+    rank_weight: float = 6.0
+    rank_npr: float = 0.3
+    rank_history: int = 8
+    rank_lr: float = 0.05
+    #: each row's rank gradient mixed with its high-D neighbours' (``g <- (1 - s) g + s P g``,
+    #: ``rank_smooth_iters`` times; P the row-normalised kNN graph): groups move together and keep
+    #: their neighbours (0: off)
+    rank_smooth: float = 0.5
+    rank_smooth_iters: int = 2
+    #: ... at most this many steps on complexes of more than ``large_nodes`` nodes (a step costs as many edges as a
+    #: refinement step; the refinement's own 500 -> 200 rule, applied to 400); None: ``rank_steps`` always
+    large_rank_steps: Optional[int] = 160
+    #: ... each row's steps scaled by its mobility as in the refinement (a row whose neighbours held stays)
+    rank_mobility: bool = True
     # -- phase 2, per-sample refinement of the layout (engine/refine.py; 0 steps: positions
     #    are the encoder's output, as in the DVI paper)
     refine_steps: int = 200

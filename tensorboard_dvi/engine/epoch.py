@@ -22,6 +22,7 @@ from . import drift as D
 from . import knn as K
 from . import knn_checked as KC
 from . import knn_warm as W
+from . import rank_history as RH
 from .complex import build_complex, knn_exact, knn_self
 from .consistency import layout_scale, snap_to_prediction
 from .config import EngineConfig, EngineError
@@ -290,6 +291,8 @@ class EpochFitter:
                 anchor = still + mobility.unsqueeze(1) * (anchor - still)
         chained = prev if prev_params is not None and self.reference is None else None
         drift_plan = D.plan(self.cache, chained, cfg.drift, x_train)  # known before the layout
+        rank = (RH.build(self.reader, self.cache, chained, x_train, npr, self.train_rows, cfg,
+                         (drift_plan or {}).get("delta"), dev) if chained is not None and cfg.temporal else None)
         stages = {"refine": (0.5, 0.8), "decoder": (0.8, 1.0)}  # the encoder: 0-0.5, via on_epoch
         P("train", e, f"training the visualizer of epoch {e}")
         report = train_visualizer(
@@ -300,7 +303,7 @@ class EpochFitter:
             mobility=mobility if anchor is not None else None,
             init_positions=anchor if cfg.init_from_previous else None, previous=still,
             shift=(drift_plan or {}).get("delta"),
-            graph_change=1.0 - float(npr.mean()) if npr is not None and cfg.temporal else None,
+            graph_change=1.0 - float(npr.mean()) if npr is not None and cfg.temporal else None, rank=rank,
             on_epoch=lambda i, loss: P("train", e, f"training the visualizer of epoch {e}: "
                                        f"encoder epoch {i + 1}, loss {loss:.3f}",
                                        0.5 * (i + 1) / max(cfg.max_trainer_epochs, 1)),

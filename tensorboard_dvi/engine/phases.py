@@ -26,6 +26,7 @@ from .model import Visualizer
 from .optim import Adam, warmup_cosine_lrs
 from .precision import linear_bf16, mlp_bf16, use_bf16
 from .progress import check_stop
+from .rank_history import smoother as rank_smoother
 from .refine import refine_positions, sampling_weights, stretch_moves
 
 
@@ -219,6 +220,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
                      previous: Optional[torch.Tensor] = None,
                      shift=None,
                      graph_change: Optional[float] = None,
+                     rank=None,
                      on_epoch: Optional[Callable[[int, float], None]] = None,
                      on_phase: Optional[Callable[[str, float], None]] = None,
                      should_stop: Optional[Callable[[], bool]] = None) -> dict:
@@ -232,7 +234,9 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     are stretched by ``mobility`` (config ``move_stretch``), along the drawn move when the map
     is then translated by ``shift`` (drift.py).
     ``graph_change`` (1 − mean NPR; warm-started epochs only) scales the refinement steps
-    when it starts from the previous map. ``report["timings"]`` holds each phase's seconds.
+    when it starts from the previous map. ``rank`` (rank_history.RankHistory): after the refinement,
+    ``rank_steps`` steps of the same objective plus the training rows' rank terms against their earlier
+    epochs. ``report["timings"]`` holds each phase's seconds.
     """
     timings, t0 = {}, time.perf_counter()
     gen = torch.Generator(device="cpu")
@@ -281,6 +285,19 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
         delta = stretch_moves(p0 + delta, previous, mobility, cx.n_train, cfg.move_stretch,
                               cfg.move_stretch_cap,
                               shift=None if shift is None else torch.as_tensor(shift, dtype=p0.dtype, device=device)) - p0
+    rank_steps = (min(cfg.rank_steps, cfg.large_rank_steps) if large and cfg.large_rank_steps is not None
+                  else cfg.rank_steps)
+    if rank is not None and rank_steps > 0:
+        # each training row's place ranked against its earlier epochs, free of anchors (rank_history.py);
+        # the terms' gradient in units of one row's share of the edges drawn per step
+        unit = cfg.rank_weight * graph["edges_per_step"] / max(cx.n_train, 1)
+        q = (p0 + delta)[:cx.n_train]
+        spread = float((q - q.mean(0)).pow(2).mean().sqrt())
+        share = rank_smoother(head[:cx.n_spatial_edges], tail[:cx.n_spatial_edges], w[:cx.n_spatial_edges],
+                              cx.n_train, cfg.rank_smooth, cfg.rank_smooth_iters) or (lambda g: g)
+        delta = refine_positions(p0, head, tail, w, steps=rank_steps, lr=cfg.rank_lr * spread, offsets=delta,
+                                 mobility=mobility if cfg.rank_mobility else None,
+                                 extra_grad=lambda p: share(rank.grad(p)) * unit, **graph)
     pos, placed = place_in_layout(p0 + delta, cx, cfg, seed, large, head_fn)  # border points among the rows (border_place.py)
     delta = pos - p0
     timings["refine"], t0 = time.perf_counter() - t0, time.perf_counter()

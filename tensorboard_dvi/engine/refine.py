@@ -56,6 +56,7 @@ def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, w
                      anchor: Optional[torch.Tensor] = None, anchor_weight: Optional[torch.Tensor] = None,
                      mobility: Optional[torch.Tensor] = None, repulsion: float = 1.0,
                      repulsion_end: Optional[float] = None,
+                     extra_grad: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
                      should_stop: Optional[Callable[[], None]] = None,
                      on_step: Optional[Callable[[int], None]] = None) -> torch.Tensor:
     """Offsets (same shape as ``p0``) that lower UMAP's cross-entropy of ``p0 + offsets``.
@@ -67,7 +68,8 @@ def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, w
     did not change where they were in the previous epoch's map (temporal continuity).
     ``mobility`` (one factor in [0, 1] per node) scales each node's steps. ``repulsion`` scales
     the negative samples' force (umap-learn's ``repulsion_strength``); with ``repulsion_end`` it goes
-    linearly from ``repulsion`` to ``repulsion_end`` over the steps.
+    linearly from ``repulsion`` to ``repulsion_end`` over the steps. ``extra_grad(positions)`` adds the
+    gradient of another term on the first rows (rank_history.py).
     """
     n = p0.shape[0]
     delta = (offsets.detach().clone(memory_format=torch.contiguous_format) if offsets is not None
@@ -114,6 +116,9 @@ def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, w
         grad = torch.view_as_real(grad_c)
         if pull:
             grad += anchor_weight.unsqueeze(1) * (p0 + delta - anchor)
+        if extra_grad is not None:
+            eg = extra_grad(p0 + delta)
+            grad[:len(eg)] += eg
         adam.step(grad, lr * (1.0 - s / steps), mobility)
         if on_step is not None:
             on_step(s)

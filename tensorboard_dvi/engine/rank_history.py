@@ -1,0 +1,189 @@
+"""Each training sample's earlier epochs, so that its new place ranks them as its representation does
+(config ``rank_*``; docs/QUALITY_RESULTS.md, "Fourteenth pass").
+
+The reference evaluator's tr and tnn@k rank a sample's 2-D distances to its own other epochs by its
+high-D ones, and its temporal r correlates each 2-D step with how many high-D neighbours held. The
+anchors (epoch.py) tie a sample to where the previous map would put it; nothing ties it to where it
+was two or more epochs ago, so on a run whose representations change erratically the paths zig-zag
+back over ground they left (resnet_colour: tr ~0.4 with every neighbour target met).
+
+After the anchored refinement, ``rank_steps`` more steps of the layout objective add, per training
+row, with the chain's last ``rank_history`` epochs drawn and fixed:
+
+- the Pearson correlation of its 2-D distances to its earlier drawn positions with the ranks of its
+  high-D distances to its earlier representations (this epoch as the anchor), and of each earlier
+  epoch's list, which this epoch now joins (each earlier epoch as the anchor);
+- ``rank_npr`` x the Pearson correlation, over the consecutive epochs, of its 2-D step with its NPR
+  (lowered: a sample moves more where fewer neighbours held).
+
+Both are scale-free per sample, so a sample that moves little keeps its small moves. The gradients are
+closed-form (a few vectors per sample), so a step costs about a gather of the history. Each row's gradient
+is then shared with its high-D neighbours' (``smoother``, ``rank_smooth``): alone, a row's terms pull it
+away from the neighbours it is drawn among (resnet_colour's NN@15 1.01x -> 0.93x UMAP's at rank_weight 3,
+unshared); shared, groups move together.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import numpy as np
+import torch
+
+from .cache import RunCache
+
+
+def chain(cache: RunCache, prev: Optional[int], limit: int) -> List[int]:
+    """The warm-start chain's last ``limit`` epochs ending at ``prev``, oldest first (links followed
+    through each epoch's ``prev_epoch``; a missing record ends the chain)."""
+    out: List[int] = []
+    e = prev
+    while e is not None and len(out) < limit:
+        out.append(e)
+        try:
+            e = cache.epoch_info(e).get("prev_epoch")
+        except (OSError, ValueError, KeyError):
+            break
+    return out[::-1]
+
+
+def _standard(x: torch.Tensor) -> torch.Tensor:
+    """Each column (sample) standardised over the rows (epochs)."""
+    x = x - x.mean(0, keepdim=True)
+    return x / x.pow(2).mean(0, keepdim=True).sqrt().clamp_min(1e-9)
+
+
+def _rank_z(x: torch.Tensor) -> torch.Tensor:
+    """Standardised ranks of each column; 0 for a column whose values do not differ (a sample whose
+    representation did not move has no order to keep)."""
+    z = _standard(torch.argsort(torch.argsort(x, dim=0), dim=0).to(torch.float32))
+    spread = x.max(0).values - x.min(0).values
+    return z * (spread > 1e-6 * x.abs().max(0).values.clamp_min(1e-12)).to(z.dtype)
+
+
+def _pearson_grad(d: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """d Pearson(d[:, i], z[:, i]) / d d, per entry (z standardised over dim 0)."""
+    m = d.shape[0]
+    dc = d - d.mean(0, keepdim=True)
+    sd = dc.pow(2).mean(0, keepdim=True).sqrt().clamp_min(1e-9)
+    p = (dc / sd * z).mean(0, keepdim=True)
+    return (z - p * dc / sd) / (m * sd)
+
+
+class RankHistory:
+    """The rank terms of one epoch's training rows against its chain's earlier epochs (fixed).
+
+    ``positions``: (H, N, 2) earlier drawn positions, oldest first; ``high``: (H + 1, N, D) the same
+    samples' representations at those epochs and this one (last); ``npr``: (H, N) NPR of each
+    consecutive pair ending at the earlier epochs' successors (the last row: this epoch's) or None;
+    ``shift``: the translation the drawn map will get after the layout (drift.py), so distances are
+    measured between drawn positions.
+    """
+
+    def __init__(self, positions: np.ndarray, high_dist: np.ndarray, npr: Optional[np.ndarray],
+                 npr_weight: float, shift=None, device: str = "cpu"):
+        p = torch.as_tensor(np.asarray(positions, np.float32), device=device)   # H, N, 2
+        h = p.shape[0]
+        self.n = p.shape[1]
+        self.prev = p
+        dh = torch.as_tensor(np.asarray(high_dist, np.float32), device=device)   # H+1, H+1, N
+        self.shift = (torch.zeros(2, device=device) if shift is None
+                      else torch.as_tensor(np.asarray(shift, np.float32).reshape(2), device=device))
+        # this epoch as the anchor: its distances to the H earlier ones (needs 2 to rank)
+        self.z_new = _rank_z(dh[h, :h]) if h >= 2 else None
+        # each earlier epoch a as the anchor: its list over the other earlier epochs and this one (last)
+        self.anchors = []
+        for a in range(h):
+            others = [b for b in range(h) if b != a]
+            if not others:
+                continue
+            fixed = torch.linalg.vector_norm(p[others] - p[a][None], dim=2)            # H-1, N
+            z = _rank_z(torch.cat([dh[a, others], dh[a, h][None]], 0))    # H, N
+            self.anchors.append((a, fixed, z))
+        self.terms = (1 if self.z_new is not None else 0) + len(self.anchors)
+        # temporal r: 2-D steps between consecutive earlier epochs (fixed) and this epoch's (last)
+        self.npr_weight = float(npr_weight)
+        self.z_npr, self.steps = None, None
+        if npr is not None and self.npr_weight > 0 and h >= 2:
+            nz = torch.as_tensor(np.asarray(npr, np.float32), device=device)      # H, N
+            if nz.shape[0] == h:
+                self.steps = torch.linalg.vector_norm(p[1:] - p[:-1], dim=2)      # H-1, N
+                self.z_npr = _standard(nz)
+
+    @property
+    def active(self) -> bool:
+        return self.terms > 0 or self.z_npr is not None
+
+    def grad(self, pos: torch.Tensor) -> torch.Tensor:
+        """Gradient (N x 2, training rows) of −mean rank correlation + ``npr_weight`` x step-NPR
+        correlation (per sample: the mean over its rank terms)."""
+        y = pos[:self.n] + self.shift
+        g = torch.zeros_like(y)
+        diff = y[None] - self.prev                                            # H, N, 2
+        dist = torch.linalg.vector_norm(diff, dim=2).clamp_min(1e-6)          # H, N
+        unit = diff / dist.unsqueeze(2)
+        if self.terms:
+            if self.z_new is not None:
+                g -= (_pearson_grad(dist, self.z_new).unsqueeze(2) * unit).sum(0)
+            for a, fixed, z in self.anchors:
+                dd = _pearson_grad(torch.cat([fixed, dist[a][None]], 0), z)[-1]
+                g -= dd.unsqueeze(1) * unit[a]
+            g *= 1.0 / self.terms
+        if self.z_npr is not None:
+            dd = _pearson_grad(torch.cat([self.steps, dist[-1][None]], 0), self.z_npr)[-1]
+            g += self.npr_weight * dd.unsqueeze(1) * unit[-1]
+        return g
+
+
+def smoother(head, tail, weight, n: int, alpha: float, iters: int):
+    """``g -> (1 - alpha) g + alpha P g``, ``iters`` times, with ``P`` the row-normalised graph among
+    the first ``n`` nodes: a sample's rank gradient shared with its high-D neighbours', so that groups
+    move together and keep their neighbours (None when off)."""
+    if alpha <= 0 or iters <= 0:
+        return None
+    keep = (head < n) & (tail < n)
+    h, t, w = head[keep].long(), tail[keep].long(), weight[keep].to(torch.float32)
+    deg = torch.zeros(n, dtype=torch.float32, device=w.device).index_add_(0, h, w)
+    lone = (deg <= 0).unsqueeze(1)                    # no neighbour among the rows: keeps its own gradient
+    deg = deg.clamp_min(1e-12)
+
+    def apply(g: torch.Tensor) -> torch.Tensor:
+        for _ in range(iters):
+            neigh = torch.zeros_like(g).index_add_(0, h, g[t] * w.unsqueeze(1)) / deg.unsqueeze(1)
+            g = (1.0 - alpha) * g + alpha * torch.where(lone, g, neigh)
+        return g
+    return apply
+
+
+def _rows(ed, rows) -> np.ndarray:
+    """The given rows of a logged epoch's representations (memory-mapped where the reader allows)."""
+    raw = getattr(ed, "representations_raw", None)
+    return np.asarray((raw if raw is not None else ed.representations)[rows], np.float32)
+
+
+def build(reader, cache: RunCache, prev: Optional[int], e_reps: np.ndarray, npr: Optional[np.ndarray],
+          train_rows: np.ndarray, cfg, shift=None, device: str = "cpu") -> Optional[RankHistory]:
+    """The rank terms for a warm epoch whose chain ends at ``prev``, or None (off, too short a chain,
+    or an earlier epoch no longer readable: the epoch is then laid out without them)."""
+    if cfg.rank_steps <= 0 or prev is None:
+        return None
+    eps = chain(cache, prev, max(int(cfg.rank_history), 1))
+    if len(eps) < 2:
+        return None
+    try:
+        pos = np.stack([np.asarray(cache.embedding(x), np.float32)[train_rows] for x in eps])
+        highs = [_rows(reader.epoch(x), train_rows) for x in eps]
+        nprs = [cache.npr(x) for x in eps[1:]]
+    except (OSError, ValueError, KeyError):
+        return None
+    highs.append(np.asarray(e_reps, np.float32))
+    h = len(highs)
+    dist = np.zeros((h, h, len(train_rows)), np.float32)
+    for a in range(h):
+        for b in range(a + 1, h):
+            dist[a, b] = dist[b, a] = np.linalg.norm(highs[a] - highs[b], axis=1)
+    npr_rows = None
+    if npr is not None and all(x is not None and len(x) == len(train_rows) for x in nprs):
+        npr_rows = np.stack([np.asarray(x, np.float32) for x in nprs] + [np.asarray(npr, np.float32)])
+    r = RankHistory(pos, dist, npr_rows, cfg.rank_npr, shift, device)
+    return r if r.active else None
