@@ -160,8 +160,11 @@ class EngineConfig:
     rank_smooth: float = 0.5
     rank_smooth_iters: int = 2
     #: ... at most this many steps on complexes of more than ``large_nodes`` nodes (a step costs as many edges as a
-    #: refinement step; the refinement's own 500 -> 200 rule, applied to 400); None: ``rank_steps`` always
-    large_rank_steps: Optional[int] = 160
+    #: refinement step; there the anchored refinement's 200 become 100 + these 100: the same cost); None: always
+    large_rank_steps: Optional[int] = 100
+    #: ... and the anchored refinement before them runs this share of its steps (their steps replace some of its
+    #: own; a smaller share, or fewer rank steps, cost tabular_mlp's neighbours: docs/QUALITY_RESULTS.md)
+    rank_refine_share: float = 0.5
     #: ... each row's steps scaled by its mobility as in the refinement (a row whose neighbours held stays)
     rank_mobility: bool = True
     # -- phase 2, per-sample refinement of the layout (engine/refine.py; 0 steps: positions

@@ -267,6 +267,10 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
         offsets = init_positions - p0
         if graph_change is not None:
             steps = int(math.ceil(steps * min(max(graph_change, cfg.warm_refine_min), 1.0)))
+    rank_steps = (min(cfg.rank_steps, cfg.large_rank_steps) if large and cfg.large_rank_steps is not None
+                  else cfg.rank_steps) if rank is not None else 0
+    if rank_steps > 0 and init_positions is not None:
+        steps = int(math.ceil(steps * min(max(cfg.rank_refine_share, 0.0), 1.0)))  # the rank steps take over
     # what the refinement and its optional polish share
     graph = dict(edges_per_step=cfg.refine_edges or int(cfg.refine_edges_per_node * len(x)),
                  negative_sample_rate=cfg.negative_sample_rate, generator=gen, repulsion=cfg.refine_repulsion,
@@ -285,9 +289,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
         delta = stretch_moves(p0 + delta, previous, mobility, cx.n_train, cfg.move_stretch,
                               cfg.move_stretch_cap,
                               shift=None if shift is None else torch.as_tensor(shift, dtype=p0.dtype, device=device)) - p0
-    rank_steps = (min(cfg.rank_steps, cfg.large_rank_steps) if large and cfg.large_rank_steps is not None
-                  else cfg.rank_steps)
-    if rank is not None and rank_steps > 0:
+    if rank_steps > 0:
         # each training row's place ranked against its earlier epochs, free of anchors (rank_history.py);
         # the terms' gradient in units of one row's share of the edges drawn per step
         unit = cfg.rank_weight * graph["edges_per_step"] / max(cx.n_train, 1)
