@@ -8,6 +8,8 @@ generated colour images, a text classifier on generated token ids, a tabular MLP
 8 epochs, 2,500 train + 500 test samples logged, 250 border points per epoch.
 ``--subjects mnist_cnn512 mnist_hard512`` are the held-out-shaped checks (5,000 + 1,000 logged,
 512-d; the second on corrupted MNIST with 20 % label noise; not in the default run).
+``--runs demo/runs/clean demo/runs/noisy`` adds logged runs as subjects (the demo's: 10 epochs of a
+CNN trained to convergence on all of MNIST, where late epochs barely change).
 Methods, on the very same representations:
 
 - ``ours``: the engine (``--set`` overrides EngineConfig fields, for tuning);
@@ -165,8 +167,8 @@ def run_pca(name, d):
 
 def run_method(method, name, d, sets):
     ours = method.startswith("ours")
-    key = json.dumps({"m": method, "s": sets, "code": code_hash()} if ours else {"m": method, "s": {}},
-                     sort_keys=True)
+    key = json.dumps(({"m": method, "s": sets, "code": code_hash()} if ours else {"m": method, "s": {}})
+                     | ({"uid": d["uid"]} if "uid" in d else {}), sort_keys=True)
     path = os.path.join(OUT, "results", f"{name}-{method}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.json")
     if os.path.exists(path):
         with open(path) as f:
@@ -237,15 +239,22 @@ def main(argv=None):
     ap.add_argument("--subject-seed", type=int, default=0,
                     help="train the subjects with this seed (another training run of the same model and data "
                          "family; results are kept apart as <subject>-s<seed>)")
+    ap.add_argument("--runs", nargs="*", default=[],
+                    help="logged runs (e.g. demo/runs/noisy, after demo/train_mnist.py) measured as more subjects, "
+                         "named run-<folder>")
     ap.add_argument("--json", help="write all results here")
     ap.add_argument("--markdown", help="write the results table here")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     sets = parse_sets(args.set)
     all_res = {}
-    for subject in args.subjects:
-        d = QS.load_subject(subject, args.subject_seed)
-        name = subject if args.subject_seed == 0 else f"{subject}-s{args.subject_seed}"
+    todo = [(s, None) for s in args.subjects] + [(None, r) for r in args.runs]
+    for subject, run in todo:
+        if run is not None:
+            d, name = QS.load_logged_run(run), "run-" + os.path.basename(os.path.normpath(run))
+        else:
+            d = QS.load_subject(subject, args.subject_seed)
+            name = subject if args.subject_seed == 0 else f"{subject}-s{args.subject_seed}"
         all_res[name] = {m: run_method(m, name, d, sets) for m in args.methods}
         if "ours" in all_res[name]:
             t = targets(all_res[name])

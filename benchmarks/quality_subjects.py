@@ -424,6 +424,35 @@ def load_subject(name: str, seed: int = 0) -> dict:
     return d
 
 
+def load_logged_run(path: str) -> dict:
+    """A run logged by DVIWriter (for example the demo's ``demo/runs/noisy``) as a subject: its epochs'
+    arrays read through the plugin's reader. Its head must be one Linear layer (the PCA baseline and
+    ``ArrayReader`` rebuild it from the weights); anything else is an error naming the run."""
+    from tensorboard_dvi.reader import RunReader
+    reader = RunReader(path)
+    if not reader.exists():
+        raise ValueError(f"no DVI run at {path!r}")
+    st, epochs = reader.static(), reader.epochs()
+    d = {"labels": np.asarray(st.labels), "split": np.asarray(st.split), "classes": np.array(reader.meta["num_classes"]),
+         "reps": [], "logits": [], "head_w": [], "head_b": [], "border": []}
+    for e in epochs:
+        ed = reader.epoch(e)
+        head = ed.head_module()
+        while isinstance(head, nn.Sequential) and len(head) == 1:    # the reader's rebuilt head wraps its layers
+            head = head[0]
+        if not isinstance(head, nn.Linear):
+            raise ValueError(f"run {path!r}, epoch {e}: the head is {type(head).__name__}, not one Linear layer")
+        d["reps"].append(np.asarray(ed.representations, np.float32))
+        d["logits"].append(np.asarray(ed.logits, np.float32))
+        d["head_w"].append(head.weight.detach().numpy().astype(np.float32))
+        d["head_b"].append(head.bias.detach().numpy().astype(np.float32))
+        d["border"].append(np.asarray(ed.border, np.float32))
+    for k in ("reps", "logits", "head_w", "head_b"):
+        d[k] = np.stack(d[k])
+    d["uid"] = hashlib.sha1(d["reps"].tobytes()).hexdigest()[:12]   # cached results follow the run's content
+    return d
+
+
 # ----------------------------------------------------------------------------- reader
 class _Static:
     def __init__(self, labels, split):

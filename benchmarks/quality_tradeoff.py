@@ -4,6 +4,8 @@
         --default 1 --png docs/quality_tradeoff.png [--set key=json ...] [--json rows.json]
     python benchmarks/quality_tradeoff.py ... --from-json docs/quality_tradeoff.json   # plot only
     python benchmarks/quality_tradeoff.py --param drift --values 0 0.15 0.25 0.4 --default 0.25 --x tr ...
+    python benchmarks/quality_tradeoff.py --param rank_goal --values 0.75 0.8 0.85 0.9 1 --default 0.85 \
+        --runs demo/runs/clean demo/runs/noisy --png docs/quality_tradeoff_rank_goal.png   # the demo's runs too
 
 For each value, ``bench_quality.run_method('ours', ...)`` on all subjects (cached);
 the plot shows, per subject and averaged over subjects, the run-level tr (and
@@ -21,11 +23,19 @@ import numpy as np
 import quality_subjects as QS
 
 
-def sweep(param, values, sets, subjects):
+def _subjects(subjects, runs):
+    """(name, arrays) of each quality subject, then of each logged run (bench_quality's ``--runs``)."""
+    import os
+    for name in subjects:
+        yield name, QS.load_subject(name)
+    for run in runs:
+        yield "run-" + os.path.basename(os.path.normpath(run)), QS.load_logged_run(run)
+
+
+def sweep(param, values, sets, subjects, runs=()):
     rows = []
     for v in values:
-        for name in subjects:
-            d = QS.load_subject(name)
+        for name, d in _subjects(subjects, runs):
             ours = BQ.run_method("ours", name, d, {**sets, param: v})
             umap = BQ.run_method("umap", name, d, {})
             nn_o = BQ.mean([a["nn_15"] for a in ours["per_epoch"]])
@@ -41,7 +51,7 @@ PANELS = {"nn_ratio": (("tr", "run-level tr (higher is better)", 0.70),
                        ("temporal_corr", "temporal r (lower is better)", -0.30)),
           "tr": (("temporal_corr", "temporal r (lower is better)", -0.30),
                  ("tnn_5", "tnn@5 (higher is better)", 4.15))}
-XLABEL = {"nn_ratio": ("NN@15 train / umap-learn's (mean over 8 epochs)", 0.95), "tr": ("run-level tr", 0.70)}
+XLABEL = {"nn_ratio": ("NN@15 train / umap-learn's (mean over the epochs)", 0.95), "tr": ("run-level tr", 0.70)}
 
 
 def plot(rows, param, default, png, xkey="nn_ratio"):
@@ -67,7 +77,9 @@ def plot(rows, param, default, png, xkey="nn_ratio"):
         ax.set_ylabel(label)
     axes[0].legend(fontsize=7)
     fig.suptitle(("Continuity vs neighbours" if xkey == "nn_ratio" else f"{param}: ranking of a sample's epochs vs its moves")
-                 + " (quality subjects, 8 epochs, 2,500–5,000 train samples; dotted: targets)")
+                 + " (quality subjects, 8 epochs, 2,500–5,000 train samples"
+                 + ("; run-*: logged runs" if any(r["subject"].startswith("run-") for r in rows) else "")
+                 + "; dotted: targets)")
     fig.tight_layout()
     fig.savefig(png, dpi=110)
 
@@ -79,6 +91,7 @@ def main(argv=None):
     ap.add_argument("--default", type=float, required=True)
     ap.add_argument("--set", nargs="*", default=[])
     ap.add_argument("--subjects", nargs="*", default=list(QS.SUBJECTS))
+    ap.add_argument("--runs", nargs="*", default=[], help="logged runs swept as more subjects (e.g. demo/runs/noisy)")
     ap.add_argument("--png", required=True)
     ap.add_argument("--x", choices=sorted(PANELS), default="nn_ratio",
                     help="x axis: NN@15 against umap-learn's (continuity vs neighbours) or tr (tr vs temporal r, tnn@5)")
@@ -88,9 +101,10 @@ def main(argv=None):
     BQ.torch.set_num_threads(1)
     if args.from_json:
         with open(args.from_json) as fh:
-            rows = [r for r in json.load(fh) if r["value"] in args.values and r["subject"] in args.subjects]
+            names = set(args.subjects) | {"run-" + r.rstrip("/").split("/")[-1] for r in args.runs}
+        rows = [r for r in json.load(fh) if r["value"] in args.values and r["subject"] in names]
     else:
-        rows = sweep(args.param, args.values, BQ.parse_sets(args.set), args.subjects)
+        rows = sweep(args.param, args.values, BQ.parse_sets(args.set), args.subjects, args.runs)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)

@@ -113,3 +113,24 @@ def test_a_fitted_run_keeps_more_of_each_samples_history_with_the_terms(tmp_path
         fit_run(FakeReader(labels, split, epochs), str(tmp_path / name), config=EngineConfig(**{**TINY, **kw}))
         tr[name] = RunCache(str(tmp_path / name)).run_metrics()["tr"]
     assert tr["on"] > tr["off"] + 0.05, tr
+
+
+def test_a_term_that_reached_its_goal_stops_pushing_and_one_far_from_it_pushes_in_full():
+    pos, dist, npr, rng = _history(h=5, n=60, seed=3)
+    y = torch.tensor(rng.normal(size=(pos.shape[1], 2)).astype(np.float32))    # no order: means near 0
+    free = RH.RankHistory(pos, dist, npr, npr_weight=0.7).grad(y)
+    far = RH.RankHistory(pos, dist, npr, npr_weight=0.7, goal=0.85, npr_goal=-0.45).grad(y)
+    np.testing.assert_allclose(far.numpy(), free.numpy(), rtol=1e-5, atol=1e-7)
+    reached = RH.RankHistory(pos, dist, npr, npr_weight=0.7, goal=-1.0, npr_goal=1.0).grad(y)
+    assert float(free.abs().max()) > 0 and float(reached.abs().max()) == 0.0
+    # only the step-NPR term reached its goal: what is left is the rank terms' gradient
+    ranks_only = RH.RankHistory(pos, dist, None, npr_weight=0.0).grad(y)
+    no_npr = RH.RankHistory(pos, dist, npr, npr_weight=0.7, npr_goal=1.0).grad(y)
+    np.testing.assert_allclose(no_npr.numpy(), ranks_only.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_the_fade_is_linear_over_the_ramp_below_the_goal():
+    assert RH._fade(0.5, 0.85) == 1.0 and RH._fade(0.9, 0.85) == 0.0
+    assert abs(RH._fade(0.80, 0.85) - 0.5) < 1e-9
+    assert abs(RH._fade(-0.40, -0.45, -1.0) - 0.5) < 1e-9 and RH._fade(-0.6, -0.45, -1.0) == 0.0
+    assert RH._fade(None, 0.85) == 1.0

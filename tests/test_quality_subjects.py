@@ -52,3 +52,27 @@ def test_text_docs_reads_real_docstrings_into_balanced_enough_windows():
     with torch.no_grad():
         r = m.features(m.embed(x[:5]))
     assert r.shape == (5, 128) and m.head(r).shape == (5, classes)
+
+
+def test_a_logged_run_reads_as_a_subject_with_its_linear_head(tmp_path):
+    import numpy as np
+
+    from conftest import make_run
+    from tensorboard_dvi.reader import RunReader
+
+    run = tmp_path / "logs" / "clean"
+    w = make_run(run, epochs=2, seed=0, n_train=120, n_test=30, border_points=20)
+    d = QS.load_logged_run(str(run))
+    reader = RunReader(str(run))
+    assert d["reps"].shape[0] == 2 and len(d["border"]) == 2
+    np.testing.assert_array_equal(d["reps"][1], reader.epoch(2).representations)
+    np.testing.assert_array_equal(d["split"], reader.static().split)
+    # the rebuilt head is the trained model's last layer
+    head = w.trained_model[-1]
+    np.testing.assert_allclose(d["head_w"][1], head.weight.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(d["head_b"][1], head.bias.detach().numpy(), rtol=1e-6)
+    other = tmp_path / "logs" / "other"
+    make_run(other, epochs=2, seed=1, n_train=120, n_test=30, border_points=20)
+    assert d["uid"] != QS.load_logged_run(str(other))["uid"]    # cached results follow the run's content
+    with pytest.raises(ValueError, match="no DVI run"):
+        QS.load_logged_run(str(tmp_path / "missing"))

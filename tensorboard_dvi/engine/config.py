@@ -165,6 +165,11 @@ class EngineConfig:
     #: ... and the anchored refinement before them runs this share of its steps (their steps replace some of its
     #: own; a smaller share, or fewer rank steps, cost tabular_mlp's neighbours: docs/QUALITY_RESULTS.md)
     rank_refine_share: float = 0.5
+    #: ... each rank term (one epoch's list) stops pushing once its mean correlation over the rows reaches this,
+    #: fading over the 0.1 below it (a map already in order keeps its neighbours; 1: never stops)
+    rank_goal: float = 0.85
+    #: ... and the step-NPR term once its mean correlation is this low, fading over the 0.1 above it (-1: never)
+    rank_npr_goal: float = -0.45
     #: ... each row's steps scaled by its mobility as in the refinement (a row whose neighbours held stays)
     rank_mobility: bool = True
     # -- phase 2, per-sample refinement of the layout (engine/refine.py; 0 steps: positions

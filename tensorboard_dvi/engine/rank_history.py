@@ -62,13 +62,27 @@ def _rank_z(x: torch.Tensor) -> torch.Tensor:
     return z * (spread > 1e-6 * x.abs().max(0).values.clamp_min(1e-12)).to(z.dtype)
 
 
-def _pearson_grad(d: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """d Pearson(d[:, i], z[:, i]) / d d, per entry (z standardised over dim 0)."""
+def _pearson_grad(d: torch.Tensor, z: torch.Tensor, ordered: Optional[torch.Tensor] = None):
+    """d Pearson(d[:, i], z[:, i]) / d d, per entry (z standardised over dim 0), and the mean correlation
+    over the columns where ``ordered`` (None: not computed)."""
     m = d.shape[0]
     dc = d - d.mean(0, keepdim=True)
     sd = dc.pow(2).mean(0, keepdim=True).sqrt().clamp_min(1e-9)
     p = (dc / sd * z).mean(0, keepdim=True)
-    return (z - p * dc / sd) / (m * sd)
+    mean = None if ordered is None else float(p[ordered].mean())
+    return (z - p * dc / sd) / (m * sd), mean
+
+
+def _fade(mean: Optional[float], goal: float, sign: float = 1.0) -> float:
+    """A term's share of its force: 1 while its mean correlation is ``_RAMP`` or more short of ``goal``,
+    0 once it reaches it (``sign`` −1: a goal from below), linear between; 1 without a mean."""
+    if mean is None:
+        return 1.0
+    return min(max(sign * (goal - mean) / _RAMP, 0.0), 1.0)
+
+
+#: the width of the ramp below a goal over which a term's force fades out
+_RAMP = 0.1
 
 
 class RankHistory:
@@ -82,7 +96,7 @@ class RankHistory:
     """
 
     def __init__(self, positions: np.ndarray, high_dist: np.ndarray, npr: Optional[np.ndarray],
-                 npr_weight: float, shift=None, device: str = "cpu"):
+                 npr_weight: float, shift=None, device: str = "cpu", goal: float = 1.0, npr_goal: float = -1.0):
         p = torch.as_tensor(np.asarray(positions, np.float32), device=device)   # H, N, 2
         h = p.shape[0]
         self.n = p.shape[1]
@@ -90,8 +104,10 @@ class RankHistory:
         dh = torch.as_tensor(np.asarray(high_dist, np.float32), device=device)   # H+1, H+1, N
         self.shift = (torch.zeros(2, device=device) if shift is None
                       else torch.as_tensor(np.asarray(shift, np.float32).reshape(2), device=device))
+        self.goal, self.npr_goal = float(goal), float(npr_goal)
         # this epoch as the anchor: its distances to the H earlier ones (needs 2 to rank)
         self.z_new = _rank_z(dh[h, :h]) if h >= 2 else None
+        self.z_new_rows = self._ordered(self.z_new, self.goal < 1.0)
         # each earlier epoch a as the anchor: its list over the other earlier epochs and this one (last)
         self.anchors = []
         for a in range(h):
@@ -100,16 +116,26 @@ class RankHistory:
                 continue
             fixed = torch.linalg.vector_norm(p[others] - p[a][None], dim=2)            # H-1, N
             z = _rank_z(torch.cat([dh[a, others], dh[a, h][None]], 0))    # H, N
-            self.anchors.append((a, fixed, z))
+            self.anchors.append((a, fixed, z, self._ordered(z, self.goal < 1.0)))
         self.terms = (1 if self.z_new is not None else 0) + len(self.anchors)
         # temporal r: 2-D steps between consecutive earlier epochs (fixed) and this epoch's (last)
         self.npr_weight = float(npr_weight)
-        self.z_npr, self.steps = None, None
+        self.z_npr, self.steps, self.z_npr_rows = None, None, None
         if npr is not None and self.npr_weight > 0 and h >= 2:
             nz = torch.as_tensor(np.asarray(npr, np.float32), device=device)      # H, N
             if nz.shape[0] == h:
                 self.steps = torch.linalg.vector_norm(p[1:] - p[:-1], dim=2)      # H-1, N
                 self.z_npr = _standard(nz)
+                self.z_npr_rows = self._ordered(self.z_npr, self.npr_goal > -1.0)
+
+    @staticmethod
+    def _ordered(z: Optional[torch.Tensor], wanted: bool) -> Optional[torch.Tensor]:
+        """The columns (rows of the map) that have an order, over which a term's goal is measured;
+        None when the term has no goal or no such column."""
+        if z is None or not wanted:
+            return None
+        rows = z.abs().sum(0, keepdim=True) > 0
+        return rows if bool(rows.any()) else None
 
     @property
     def active(self) -> bool:
@@ -117,7 +143,8 @@ class RankHistory:
 
     def grad(self, pos: torch.Tensor) -> torch.Tensor:
         """Gradient (N x 2, training rows) of −mean rank correlation + ``npr_weight`` x step-NPR
-        correlation (per sample: the mean over its rank terms)."""
+        correlation (per sample: the mean over its rank terms; each term faded by how near its mean
+        over the rows is to its goal)."""
         y = pos[:self.n] + self.shift
         g = torch.zeros_like(y)
         diff = y[None] - self.prev                                            # H, N, 2
@@ -125,14 +152,15 @@ class RankHistory:
         unit = diff / dist.unsqueeze(2)
         if self.terms:
             if self.z_new is not None:
-                g -= (_pearson_grad(dist, self.z_new).unsqueeze(2) * unit).sum(0)
-            for a, fixed, z in self.anchors:
-                dd = _pearson_grad(torch.cat([fixed, dist[a][None]], 0), z)[-1]
-                g -= dd.unsqueeze(1) * unit[a]
+                dd, mean = _pearson_grad(dist, self.z_new, self.z_new_rows)
+                g -= _fade(mean, self.goal) * (dd.unsqueeze(2) * unit).sum(0)
+            for a, fixed, z, rows in self.anchors:
+                dd, mean = _pearson_grad(torch.cat([fixed, dist[a][None]], 0), z, rows)
+                g -= _fade(mean, self.goal) * dd[-1].unsqueeze(1) * unit[a]
             g *= 1.0 / self.terms
         if self.z_npr is not None:
-            dd = _pearson_grad(torch.cat([self.steps, dist[-1][None]], 0), self.z_npr)[-1]
-            g += self.npr_weight * dd.unsqueeze(1) * unit[-1]
+            dd, mean = _pearson_grad(torch.cat([self.steps, dist[-1][None]], 0), self.z_npr, self.z_npr_rows)
+            g += self.npr_weight * _fade(mean, self.npr_goal, -1.0) * dd[-1].unsqueeze(1) * unit[-1]
         return g
 
 
@@ -188,5 +216,5 @@ def build(reader, cache: RunCache, prev: Optional[int], e_reps: np.ndarray, npr:
     npr_rows = None
     if npr is not None and all(x is not None and len(x) == len(train_rows) for x in nprs):
         npr_rows = np.stack([np.asarray(x, np.float32) for x in nprs] + [np.asarray(npr, np.float32)])
-    r = RankHistory(pos, dist, npr_rows, cfg.rank_npr, shift, device)
+    r = RankHistory(pos, dist, npr_rows, cfg.rank_npr, shift, device, cfg.rank_goal, cfg.rank_npr_goal)
     return r if r.active else None
