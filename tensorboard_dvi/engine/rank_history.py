@@ -16,8 +16,13 @@ row, with the chain's last ``rank_history`` epochs drawn and fixed:
 - ``rank_npr`` x the Pearson correlation, over the consecutive epochs, of its 2-D step with its NPR
   (lowered: a sample moves more where fewer neighbours held).
 
-Both are scale-free per sample, so a sample that moves little keeps its small moves. The gradients are
-closed-form (a few vectors per sample), so a step costs about a gather of the history. Each row's gradient
+Both are scale-free per sample, so a sample that moves little keeps its small moves. Each term (one
+epoch's lists, the step-NPR) fades out as its mean over the rows nears its goal (``rank_goal``,
+``rank_npr_goal``): on a converged model the anchored map is already in order (the mean tr stand-in
+0.8-0.9 before these steps on the demo's runs, 0.3-0.6 on resnet_colour) and pushing further only shakes
+rows out of their neighbourhoods (the demo's NN@15 fell ~8 %; docs/QUALITY_RESULTS.md, "Fifteenth
+pass"). The gradients are closed-form (a few vectors per sample), so a step costs about a gather of the
+history. Each row's gradient
 is then shared with its high-D neighbours' (``smoother``, ``rank_smooth``): alone, a row's terms pull it
 away from the neighbours it is drawn among (resnet_colour's NN@15 1.01x -> 0.93x UMAP's at rank_weight 3,
 unshared); shared, groups move together.
