@@ -251,7 +251,7 @@ def main(argv=None):
     todo = [(s, None) for s in args.subjects] + [(None, r) for r in args.runs]
     for subject, run in todo:
         if run is not None:
-            d, name = QS.load_logged_run(run), "run-" + os.path.basename(os.path.normpath(run))
+            d, name = QS.load_logged_run(run), QS.run_name(run)
         else:
             d = QS.load_subject(subject, args.subject_seed)
             name = subject if args.subject_seed == 0 else f"{subject}-s{args.subject_seed}"

@@ -424,6 +424,11 @@ def load_subject(name: str, seed: int = 0) -> dict:
     return d
 
 
+def run_name(path: str) -> str:
+    """The name a logged run goes by among the subjects: ``run-`` and its folder's name."""
+    return "run-" + os.path.basename(os.path.normpath(path))
+
+
 def load_logged_run(path: str) -> dict:
     """A run logged by DVIWriter (for example the demo's ``demo/runs/noisy``) as a subject: its epochs'
     arrays read through the plugin's reader. Its head must be one Linear layer (the PCA baseline and

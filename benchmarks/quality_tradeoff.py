@@ -25,11 +25,10 @@ import quality_subjects as QS
 
 def _subjects(subjects, runs):
     """(name, arrays) of each quality subject, then of each logged run (bench_quality's ``--runs``)."""
-    import os
     for name in subjects:
         yield name, QS.load_subject(name)
     for run in runs:
-        yield "run-" + os.path.basename(os.path.normpath(run)), QS.load_logged_run(run)
+        yield QS.run_name(run), QS.load_logged_run(run)
 
 
 def sweep(param, values, sets, subjects, runs=()):
@@ -101,7 +100,7 @@ def main(argv=None):
     BQ.torch.set_num_threads(1)
     if args.from_json:
         with open(args.from_json) as fh:
-            names = set(args.subjects) | {"run-" + r.rstrip("/").split("/")[-1] for r in args.runs}
+            names = set(args.subjects) | {QS.run_name(r) for r in args.runs}
         rows = [r for r in json.load(fh) if r["value"] in args.values and r["subject"] in names]
     else:
         rows = sweep(args.param, args.values, BQ.parse_sets(args.set), args.subjects, args.runs)

@@ -130,7 +130,9 @@ def test_a_term_that_reached_its_goal_stops_pushing_and_one_far_from_it_pushes_i
 
 
 def test_the_fade_is_linear_over_the_ramp_below_the_goal():
-    assert RH._fade(0.5, 0.85) == 1.0 and RH._fade(0.9, 0.85) == 0.0
-    assert abs(RH._fade(0.80, 0.85) - 0.5) < 1e-9
-    assert abs(RH._fade(-0.40, -0.45, -1.0) - 0.5) < 1e-9 and RH._fade(-0.6, -0.45, -1.0) == 0.0
+    def fade(mean, goal, sign=1.0):          # the means arrive as 0-d tensors (no device sync per step)
+        return float(RH._fade(torch.tensor(mean, dtype=torch.float64), goal, sign))
+    assert fade(0.5, 0.85) == 1.0 and fade(0.9, 0.85) == 0.0
+    assert abs(fade(0.80, 0.85) - 0.5) < 1e-9
+    assert abs(fade(-0.40, -0.45, -1.0) - 0.5) < 1e-9 and fade(-0.6, -0.45, -1.0) == 0.0
     assert RH._fade(None, 0.85) == 1.0

@@ -67,23 +67,23 @@ def _rank_z(x: torch.Tensor) -> torch.Tensor:
     return z * (spread > 1e-6 * x.abs().max(0).values.clamp_min(1e-12)).to(z.dtype)
 
 
-def _pearson_grad(d: torch.Tensor, z: torch.Tensor, ordered: Optional[torch.Tensor] = None):
-    """d Pearson(d[:, i], z[:, i]) / d d, per entry (z standardised over dim 0), and the mean correlation
-    over the columns where ``ordered`` (None: not computed)."""
+def _pearson_grad(d: torch.Tensor, z: torch.Tensor, weights: Optional[torch.Tensor] = None):
+    """d Pearson(d[:, i], z[:, i]) / d d, per entry (z standardised over dim 0), and the correlations'
+    mean with ``weights`` (1 x N, summing to 1; None: not computed), a 0-d tensor: no device sync."""
     m = d.shape[0]
     dc = d - d.mean(0, keepdim=True)
     sd = dc.pow(2).mean(0, keepdim=True).sqrt().clamp_min(1e-9)
     p = (dc / sd * z).mean(0, keepdim=True)
-    mean = None if ordered is None else float(p[ordered].mean())
+    mean = None if weights is None else (p * weights).sum()
     return (z - p * dc / sd) / (m * sd), mean
 
 
-def _fade(mean: Optional[float], goal: float, sign: float = 1.0) -> float:
+def _fade(mean: Optional[torch.Tensor], goal: float, sign: float = 1.0):
     """A term's share of its force: 1 while its mean correlation is ``_RAMP`` or more short of ``goal``,
     0 once it reaches it (``sign`` −1: a goal from below), linear between; 1 without a mean."""
     if mean is None:
         return 1.0
-    return min(max(sign * (goal - mean) / _RAMP, 0.0), 1.0)
+    return (sign * (goal - mean) / _RAMP).clamp(0.0, 1.0)
 
 
 #: the width of the ramp below a goal over which a term's force fades out
@@ -135,12 +135,13 @@ class RankHistory:
 
     @staticmethod
     def _ordered(z: Optional[torch.Tensor], wanted: bool) -> Optional[torch.Tensor]:
-        """The columns (rows of the map) that have an order, over which a term's goal is measured;
-        None when the term has no goal or no such column."""
+        """Equal weights (1 x N, summing to 1) on the columns (rows of the map) that have an order, over
+        which a term's goal is measured; None when the term has no goal or no such column."""
         if z is None or not wanted:
             return None
-        rows = z.abs().sum(0, keepdim=True) > 0
-        return rows if bool(rows.any()) else None
+        rows = (z.abs().sum(0, keepdim=True) > 0).to(z.dtype)
+        count = float(rows.sum())
+        return rows / count if count > 0 else None
 
     @property
     def active(self) -> bool:
