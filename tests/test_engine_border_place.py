@@ -135,16 +135,19 @@ def test_fit_places_the_border_points_before_the_decoder_learns_them(tmp_path):
     assert same > 0.8, same
     assert abs(on.metrics(1)["nn_15"] - off.metrics(1)["nn_15"]) < 0.3
     assert on.metrics(1)["boundary_nn_15"] > off.metrics(1)["boundary_nn_15"] + 0.5
-    # the decoder learnt the border points where they were placed, so the regions drawn under the map
-    # follow them: decoded from their stored places they sit nearer a drawn boundary (the head's
-    # normalised top-1 - top-2 margin) than without the placement (real subjects: text_docs 0.195 -> 0.175)
+    # the decoder learns the border points where they were placed: decoded from their stored places
+    # they come back as border points of the head (its top-1 - top-2 margin small) with or without the
+    # placement. Whether the placement lowers that margin is a real-data effect (text_docs 0.195 -> 0.175);
+    # on these blobs it went either way (3 of 6 engine seeds lower, before and after the refinement's
+    # strided draws: docs/QUALITY_RESULTS.md, "Sixteenth pass"), so it is not asserted here.
     pos_on, rows = on.border_embedding(1)
     pos_off, rows_off = off.border_embedding(1)
     assert np.array_equal(rows, rows_off) and not np.allclose(pos_on, pos_off)
     head = epochs[1][1]
-    margin = {name: float(normalised_margin(head(torch.as_tensor(_decode(c, 1, c.border_embedding(1)[0])))
-                                            .numpy()).mean()) for name, c in caches.items()}
-    assert margin["on"] < margin["off"], margin
+    rows_margin = float(normalised_margin(head(torch.as_tensor(epochs[1][0][:len(labels)][tr])).numpy()).mean())
+    for c in caches.values():
+        decoded = float(normalised_margin(head(torch.as_tensor(_decode(c, 1, c.border_embedding(1)[0]))).numpy()).mean())
+        assert decoded < 0.5 * rows_margin, (decoded, rows_margin)
 
 
 def test_large_complexes_are_left_alone_unless_asked(tmp_path):

@@ -136,3 +136,32 @@ def test_the_fade_is_linear_over_the_ramp_below_the_goal():
     assert abs(fade(0.80, 0.85) - 0.5) < 1e-9
     assert abs(fade(-0.40, -0.45, -1.0) - 0.5) < 1e-9 and fade(-0.6, -0.45, -1.0) == 0.0
     assert RH._fade(None, 0.85) == 1.0
+
+
+def test_each_earlier_epochs_list_fades_by_its_own_mean():
+    """The lists are computed all at once (only this epoch's row moves); each still fades by its own mean:
+    the same gradient as a per-list Pearson over its whole column, each list faded on its own."""
+    pos, dist, npr, rng = _history(h=6, n=80, seed=5)
+    h = len(pos)
+    y = torch.tensor(pos[-1] + rng.normal(scale=0.3, size=pos[-1].shape).astype(np.float32))  # some order
+    prev, dh = torch.tensor(pos), torch.tensor(dist)
+    diff = y[None] - prev
+    d_now = torch.linalg.vector_norm(diff, dim=2)
+    unit = diff / d_now.unsqueeze(2)
+    equal = torch.full((1, len(y)), 1.0 / len(y))
+    lists = [(d_now, RH._rank_z(dh[h, :h]), None)]            # this epoch as the anchor, then each earlier one
+    for a in range(h):
+        others = [b for b in range(h) if b != a]
+        lists.append((torch.cat([torch.linalg.vector_norm(prev[others] - prev[a][None], dim=2), d_now[a][None]], 0),
+                      RH._rank_z(torch.cat([dh[a, others], dh[a, h][None]], 0)), a))
+    means = [float(RH._pearson_grad(d, z, equal)[1]) for d, z, _ in lists]
+    goal = float(np.median(means)) + 0.05                      # some lists past it, some on the ramp, some short
+    want, fades = torch.zeros_like(y), []
+    for d, z, a in lists:
+        dd, mean = RH._pearson_grad(d, z, equal)
+        fades.append(float(RH._fade(mean, goal)))
+        want -= fades[-1] * ((dd.unsqueeze(2) * unit).sum(0) if a is None else dd[-1].unsqueeze(1) * unit[a])
+    want /= h + 1
+    assert len(set(round(f, 3) for f in fades)) > 2, fades      # the lists fade differently
+    got = RH.RankHistory(pos, dist, None, npr_weight=0.0, goal=goal).grad(y)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-3, atol=1e-6)

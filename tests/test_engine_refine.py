@@ -191,3 +191,80 @@ def test_stretch_moves_lengthens_short_moves_of_mobile_rows_along_their_directio
     against = (before[:, 0] < 0) & grown  # rows moving against the shift that were lengthened
     assert bool(against.any())
     assert torch.all(((out - prev)[:150] + shift).norm(dim=1)[against] < drawn_after.norm(dim=1)[against])
+
+
+def _forces_reference(p, h, t, neg, rep):
+    """The sampled gradient pair by pair in float64 numpy (np.add.at), for SampledForces."""
+    p = p.astype(np.float64)
+    a, b = UMAP_A, UMAP_B
+    g = np.zeros_like(p)
+    dv = p[h] - p[t]
+    d2 = (dv ** 2).sum(1) + 1e-12
+    f = (2 * a * b * d2 ** (b - 1) / (1 + a * d2 ** b))[:, None] * dv
+    np.add.at(g, h, f)
+    np.add.at(g, t, -f)
+    for q in neg:                                  # one row of negatives per draw of the edges
+        dn = p[h] - p[q]
+        d2n = (dn ** 2).sum(1)
+        fn = (-2 * rep * b / ((1e-3 + d2n) * (1 + a * (d2n + 1e-12) ** b)))[:, None] * dn
+        np.add.at(g, h, fn)
+        np.add.at(g, q, -fn)
+    return g
+
+
+def test_sampled_forces_match_a_pair_by_pair_reference():
+    from tensorboard_dvi.engine.refine import SampledForces
+    rng = np.random.default_rng(3)
+    n, c, k = 40, 300, 5
+    p = rng.normal(size=(n, 2)).astype(np.float32)
+    h, t = rng.integers(0, n, c), rng.integers(0, n, c)
+    neg = rng.integers(0, n, (k, c))
+    forces = SampledForces(n, c, k, torch.float32, "cpu")
+    for rep, shift in ((1.0, 0), (0.3, 17)):
+        # negative j is node (neg[j] + shift) mod n (NegativeDraws' window and shift)
+        got = forces(torch.as_tensor(p), torch.as_tensor(h), torch.as_tensor(t), torch.as_tensor(neg.reshape(-1)),
+                     shift, rep)
+        want = _forces_reference(p, h, t, (neg + shift) % n, rep)
+        assert got.shape == (n, 2)
+        np.testing.assert_allclose(got.numpy(), want, rtol=2e-4, atol=2e-4 * np.abs(want).max())
+
+
+def test_negative_draws_are_uniform_over_the_nodes_at_every_step():
+    from tensorboard_dvi.engine.refine import NegativeDraws
+    n, length, steps = 7, 700, 400
+    draws = NegativeDraws(n, length, steps, torch.Generator().manual_seed(0), "cpu")
+    counts, firsts = np.zeros(n), np.zeros(n)
+    for _ in range(steps):
+        window, shift = draws.next()
+        assert window.min() >= 0 and window.max() < n and len(window) == length and 0 <= shift < n
+        idx = (window.numpy() + shift) % n
+        counts += np.bincount(idx, minlength=n)
+        firsts[idx[0] % n] += 1                        # one slot across steps: the shifts spread it too
+    assert np.abs(counts / counts.sum() * n - 1).max() < 0.02
+    assert np.abs(firsts / steps * n - 1).max() < 0.5
+
+
+def test_strided_alias_draws_keep_each_edges_expected_count():
+    from tensorboard_dvi.engine.sampling import alias_draw_strided, alias_table
+    g = torch.Generator().manual_seed(1)
+    w = torch.rand(500, generator=g) ** 4
+    w[::7] = 0.0
+    accept, alias = alias_table(w)
+    count, steps = 120, 4000
+    hits = torch.zeros(500, dtype=torch.float64)
+    for _ in range(steps):
+        idx = alias_draw_strided(accept, alias, count, g)
+        assert len(idx) == count and idx.dtype == torch.int64
+        hits += torch.bincount(idx, minlength=500)
+    want = count * steps * w.double() / w.sum()
+    assert hits[::7].sum() == 0                                        # zero weight: never drawn
+    # each edge its own share: within 5 sampling standard deviations (Poisson's) of it, every one of 500
+    assert torch.all((hits - want).abs() <= 5 * want.sqrt() + 1)
+    assert float((hits - want).abs().max()) > 0                        # sampled, not tabulated
+    assert abs(float(hits.sum()) - count * steps) < 1e-9
+    # every step covers the whole table: both halves get their share at every single step
+    idx = alias_draw_strided(accept, alias, count, g)
+    share = float(w[:250].sum() / w.sum())
+    assert abs(float((idx < 250).double().mean()) - share) < 0.2
+    with pytest.raises(ValueError, match="count"):
+        alias_draw_strided(accept, alias, 501, g)

@@ -12,10 +12,12 @@ way umap-learn places new points.
 
 The optimisation is vectorised, with closed-form gradients (faster than autograd
 on gathers and scatters): each step draws a fixed count of edges ∝ weight from an
-alias table (sampling.py; each edge's expected draws per step equal the Bernoulli
-probability of earlier versions, ∝ weight capped at 1), pulls both ends together, and
-pushes each head and ``negative_sample_rate`` uniformly drawn nodes apart (both ends move, which kept more neighbours than
-moving the head only); Adam on the offsets, linear learning-rate decay.
+alias table, its columns on a strided lattice (sampling.py; each edge's expected draws per
+step equal the Bernoulli probability of earlier versions, ∝ weight capped at 1), pulls both
+ends together, and pushes each head and ``negative_sample_rate`` uniformly drawn nodes apart
+(both ends move, which kept more neighbours than moving the head only); Adam on the offsets,
+linear learning-rate decay. ``SampledForces`` and ``NegativeDraws`` say how a step is kept
+cheap on one CPU thread (docs/QUALITY_RESULTS.md, "Sixteenth pass": 1.5x faster per step).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import torch
 
 from .complex import smooth_knn_dist
 from .losses import UMAP_A, UMAP_B
-from .sampling import alias_draw, alias_table
+from .sampling import alias_draw_strided, alias_table
 
 
 def sampling_weights(weight: torch.Tensor, n_spatial: int, boundary_share: Optional[float]) -> torch.Tensor:
@@ -80,49 +82,117 @@ def refine_positions(p0: torch.Tensor, head: torch.Tensor, tail: torch.Tensor, w
     prob = (weight / weight.sum() * edges_per_step).clamp(max=1.0)
     count = max(int(round(float(prob.sum()))), 1)
     accept, alias = alias_table(prob)
-    # 32-bit indices: gathers and scatters read half the index bytes
-    head, tail = head.to(dev, torch.int32), tail.to(dev, torch.int32)
-    a, b = UMAP_A, UMAP_B
+    head, tail = head.to(dev, torch.int32), tail.to(dev, torch.int32)  # 32-bit tables: fewer cache misses
     adam = _Adam(delta, betas=(0.5, 0.9))
     pull = anchor is not None and anchor_weight is not None
-    # points as complex numbers: gathers and the scatter move one element per point, not two
-    c0, cd = torch.view_as_complex(p0.contiguous()), torch.view_as_complex(delta)
-    idx = torch.empty((2 + negative_sample_rate) * count, dtype=torch.int32, device=dev)   # heads, tails, negatives
-    vals = torch.empty((1 + negative_sample_rate) * count, dtype=c0.dtype, device=dev)    # forces on tails, negatives
+    negatives = NegativeDraws(n, negative_sample_rate * count, steps, generator, dev)
+    forces = SampledForces(n, count, negative_sample_rate, p0.dtype, dev)
     for s in range(steps):
         if should_stop is not None and s % 20 == 0:
             should_stop()
-        e = alias_draw(accept, alias, count, generator).to(dev)
-        h = torch.index_select(head, 0, e, out=idx[:count])
-        t = torch.index_select(tail, 0, e, out=idx[count:2 * count])
-        neg = idx[2 * count:]
-        neg.copy_(torch.randint(0, n, (len(neg),), generator=generator, dtype=torch.int32))
-        p = c0 + cd
-        ph = p.index_select(0, h)
-        dv = ph - p.index_select(0, t)
-        d2 = dv.real * dv.real + dv.imag * dv.imag + 1e-12
-        d2b = torch.pow(d2, b)
-        g_pos = torch.mul((2.0 * a * b * d2b / d2) / (1.0 + a * d2b), dv, out=vals[:count])
-        # each head against negative_sample_rate uniform nodes (the head repeated, as h.repeat)
-        dn = ph.unsqueeze(0) - p.index_select(0, neg).view(negative_sample_rate, count)
-        d2n = dn.real * dn.real + dn.imag * dn.imag
+        e = alias_draw_strided(accept, alias, count, generator).to(dev)
         rep = repulsion if repulsion_end is None else repulsion + (repulsion_end - repulsion) * s / steps
-        g_neg = torch.mul(-2.0 * rep * b / ((1e-3 + d2n) * (1.0 + a * torch.pow(d2n + 1e-12, b))), dn,
-                          out=vals[count:].view(negative_sample_rate, count))
-        # heads get both their forces, tails and negatives the opposite ones
-        grad_c = torch.zeros(n, dtype=c0.dtype, device=dev)
-        grad_c.index_add_(0, h, g_pos + g_neg.sum(0))
-        grad_c.index_add_(0, idx[count:], vals, alpha=-1)
-        grad = torch.view_as_real(grad_c)
+        p = p0 + delta
+        neg, shift = negatives.next()
+        grad = forces(p, head.index_select(0, e), tail.index_select(0, e), neg, shift, rep)
         if pull:
-            grad += anchor_weight.unsqueeze(1) * (p0 + delta - anchor)
+            grad += anchor_weight.unsqueeze(1) * (p - anchor)
         if extra_grad is not None:
-            eg = extra_grad(p0 + delta)
+            eg = extra_grad(p)
             grad[:len(eg)] += eg
         adam.step(grad, lr * (1.0 - s / steps), mobility)
         if on_step is not None:
             on_step(s)
     return delta
+
+
+class NegativeDraws:
+    """Each step's ``length`` negative samples, uniform over the ``n`` nodes: ``(window, shift)``, node
+    ``(window[j] + shift) mod n`` (see :class:`SampledForces`, which reads the positions written twice).
+
+    ``torch.randint`` draws ~6 ns per index on one CPU thread: for 5 negatives per edge that was a
+    sixth of a step. Here one pool of uniform indices is drawn per call; a step takes a window of it
+    at a random start and one random shift in [0, n), so each step's negatives are uniform and
+    independent of its heads, and the shift keeps a node that the pool happens to hold more often
+    from being pushed more over the whole call. A step's draw costs nothing but the two numbers.
+    """
+
+    POOL_WINDOWS = 4  # the pool: 5 windows (at 50k nodes 1.2M negatives a step: 50 MB)
+
+    def __init__(self, n: int, length: int, steps: int, generator: torch.Generator, device):
+        span = max(min(int(steps), self.POOL_WINDOWS), 1) * length
+        self.length = length
+        self.pool = torch.randint(0, n, (span + length,), generator=generator).to(device)
+        self.starts = torch.randint(0, span + 1, (max(int(steps), 1),), generator=generator).tolist()
+        self.shifts = torch.randint(0, n, (max(int(steps), 1),), generator=generator).tolist()
+        self.step = 0
+
+    def next(self):
+        s = self.step % len(self.starts)
+        self.step += 1
+        a = self.starts[s]
+        return self.pool[a:a + self.length], self.shifts[s]
+
+
+class SampledForces:
+    """The gradient of UMAP's sampled cross-entropy for one step's edges (``h``, ``t``) and
+    ``negative_sample_rate`` negatives per edge, (n, 2).
+
+    Attraction on each edge ``2ab d^(2b-2) / (1 + a d^2b) · (p_h − p_t)``, repulsion
+    ``−2·rep·b / ((0.001 + d²)(1 + a d^2b)) · (p_h − p_q)`` (umap-learn's forms); each force acts on
+    the head and, opposite, on the tail or the negative. Negative ``j`` is node ``(neg[j] + shift) mod
+    n``: the positions are written twice, so that is row ``neg[j]`` of the view starting at ``shift``.
+    Written for one CPU thread, where the step is bound by memory traffic rather than arithmetic: x
+    and y in separate contiguous rows (a gather per coordinate beats strided real/imag views), every
+    intermediate in a buffer allocated once, ``d^2b`` as ``exp(b log d²)`` (half the time of
+    ``pow``). The same code runs on a GPU.
+    """
+
+    def __init__(self, n: int, count: int, negative_sample_rate: int, dtype, device):
+        self.n, self.count, self.k = n, count, negative_sample_rate
+        e = lambda *shape: torch.empty(*shape, dtype=dtype, device=device)
+        self.xy, self.g = e(2, 2 * n), e(2, 2 * n)                 # positions and gradient, written twice
+        self.hx, self.hy, self.d2, self.d2b, self.fp, self.sx, self.sy, self.tx, self.ty = (e(count) for _ in range(9))
+        self.nx, self.ny, self.d2n, self.fn = (e(negative_sample_rate * count) for _ in range(4))
+
+    def __call__(self, p: torch.Tensor, h: torch.Tensor, t: torch.Tensor, neg: torch.Tensor, shift: int = 0,
+                 repulsion: float = 1.0) -> torch.Tensor:
+        n, c, k, a, b = self.n, self.count, self.k, UMAP_A, UMAP_B
+        self.xy[:, :n].copy_(p.T)
+        self.xy[:, n:].copy_(p.T)
+        px, py = self.xy[0, :n], self.xy[1, :n]
+        hx, hy, d2, d2b, fp, tx, ty = self.hx, self.hy, self.d2, self.d2b, self.fp, self.tx, self.ty
+        torch.index_select(px, 0, h, out=hx)
+        torch.index_select(py, 0, h, out=hy)
+        torch.sub(hx, torch.index_select(px, 0, t, out=tx), out=tx)          # tx, ty: p_h - p_t
+        torch.sub(hy, torch.index_select(py, 0, t, out=ty), out=ty)
+        torch.mul(tx, tx, out=d2).addcmul_(ty, ty).add_(1e-12)
+        torch.log(d2, out=d2b).mul_(b).exp_()
+        torch.mul(d2b, a, out=fp).add_(1.0).mul_(d2)                         # d² (1 + a d^2b)
+        torch.div(d2b, fp, out=fp).mul_(2.0 * a * b)
+        tx.mul_(fp)                                                          # the attraction on the head
+        ty.mul_(fp)
+        nx, ny, d2n, fn = self.nx, self.ny, self.d2n, self.fn
+        sx_, sy_ = self.xy[0, shift:shift + n], self.xy[1, shift:shift + n]  # row j: node (j + shift) mod n
+        torch.index_select(sx_, 0, neg, out=nx)
+        torch.index_select(sy_, 0, neg, out=ny)
+        nx2, ny2 = nx.view(k, c), ny.view(k, c)
+        torch.sub(hx, nx2, out=nx2)
+        torch.sub(hy, ny2, out=ny2)
+        torch.mul(nx, nx, out=d2n).addcmul_(ny, ny)
+        torch.add(d2n, 1e-12, out=fn).log_().mul_(b).exp_().mul_(a).add_(1.0)  # 1 + a d^2b
+        d2n.add_(1e-3).mul_(fn)
+        torch.reciprocal(d2n, out=fn).mul_(-2.0 * repulsion * b)
+        nx.mul_(fn)                                                          # the repulsions on the head
+        ny.mul_(fn)
+        # heads get the sum of their forces, tails and negatives the opposite ones
+        torch.add(tx, nx2.sum(0), out=self.sx)
+        torch.add(ty, ny2.sum(0), out=self.sy)
+        g = self.g.zero_()
+        for row, own, pull, push in ((0, self.sx, tx, nx), (1, self.sy, ty, ny)):
+            g[row, :n].index_add_(0, h, own).index_add_(0, t, pull, alpha=-1)
+            g[row, shift:shift + n].index_add_(0, neg, push, alpha=-1)
+        return (g[:, :n] + g[:, n:]).T
 
 
 class _Adam:

@@ -67,3 +67,26 @@ def alias_probabilities(accept: torch.Tensor, alias: torch.Tensor) -> torch.Tens
     p.index_add_(0, alias, 1.0 - a)
     return p / len(a)
 
+
+
+def alias_draw_strided(accept: torch.Tensor, alias: torch.Tensor, count: int,
+                       generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """``count`` indices from the table of :func:`alias_table`, its columns taken on a lattice
+    (every ``len/count``-th column from one uniform offset) instead of independently.
+
+    Each index keeps its expected number of draws (``count`` x its probability): a column is taken
+    with probability ``count/len`` and then resolved by its own uniform, as in :func:`alias_draw`.
+    Why: on a CPU the independent draws read the tables (and then the edges' ends) at random places,
+    and with a few hundred thousand edges those reads missed the caches -- 60 % of the refinement's
+    draw-and-gather time. Lattice columns read them in order (the aliases of neighbouring light
+    columns are neighbouring heavy ones, by the table's construction), about twice as fast. Like
+    umap-learn's fixed schedule, a step then spreads its draws over the whole table (stratified: no
+    more variance than independent draws). Needs ``count <= len(accept)``.
+    """
+    m = len(accept)
+    if not 0 < count <= m:
+        raise ValueError(f"alias_draw_strided: count {count} must be in 1..{m} (the table's columns)")
+    u = torch.rand(1, generator=generator, dtype=torch.float64)
+    col = (torch.arange(count, dtype=torch.float64) + u).mul_(m / count).long().clamp_(max=m - 1)
+    r = torch.rand(int(count), generator=generator)
+    return torch.where(r < accept.index_select(0, col), col, alias.index_select(0, col).long())
