@@ -30,6 +30,7 @@ cached per subject, method and settings under benchmarks/.cache/quality/.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -54,8 +55,10 @@ METHODS = ("ours", "ours_independent", "umap", "aligned", "pca")
 OUT = os.path.join(QS.CACHE, "quality")
 
 
+@functools.lru_cache(maxsize=None)
 def code_hash() -> str:
-    """Hash of the engine's sources: a code change refits instead of reusing cached results."""
+    """Hash of the engine's sources: a code change refits instead of reusing cached results. Taken once per
+    process (the code it imported), so an edit while it runs does not file old results under the new code."""
     src = os.path.join(HERE, "..", "tensorboard_dvi", "engine")
     h = hashlib.sha1()
     for name in sorted(os.listdir(src)):
@@ -232,6 +235,7 @@ def markdown(all_res):
 
 
 def main(argv=None):
+    code_hash()  # the sources as this process imported them
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--subjects", nargs="*", default=list(QS.SUBJECTS))
     ap.add_argument("--methods", nargs="*", default=list(METHODS))

@@ -1,8 +1,9 @@
 """umap-learn's size rule in the training phases (EngineConfig ``large_*``): above ``large_nodes``
 nodes the encoder draws ``large_edges_factor`` x its edge samples, the decoder takes at most
 ``large_decoder_steps`` steps and the refinement ``refine_steps`` instead of ``refine_steps_small``;
-warm-started epochs there draw ``large_warm_edges_factor`` x the warm encoder's edge samples, a run's
-first epoch ``large_cold_edges_factor`` x and ``large_cold_refine_steps`` refinement steps."""
+warm-started epochs draw ``warm_edges_factor`` x the encoder's edge samples (``large_warm_edges_factor`` x
+there), a run's first epoch ``cold_edges_factor`` x (``large_cold_edges_factor`` x and
+``large_cold_refine_steps`` refinement steps there)."""
 
 import numpy as np
 import torch
@@ -41,13 +42,17 @@ def test_the_size_rule_acts_only_above_large_nodes(monkeypatch):
     assert uncapped[:3] == (2 * n, 12, 10)
 
 
-def test_warm_epochs_above_large_nodes_draw_fewer_encoder_edges(monkeypatch):
+def test_warm_and_first_epochs_draw_their_own_share_of_the_encoder_edges(monkeypatch):
     n = _fit(monkeypatch, large_nodes=10_000)[3]
-    # warm, small: warm_edges_factor (0.5) only; warm, large: x large_warm_edges_factor too; cold, large: neither
-    assert _fit(monkeypatch, warm=True, large_nodes=10_000, large_warm_edges_factor=0.25)[0] == n
-    assert _fit(monkeypatch, warm=True, large_nodes=n - 1, large_warm_edges_factor=0.25)[0] == int(n * 0.25)
-    assert _fit(monkeypatch, large_nodes=n - 1, large_warm_edges_factor=0.25)[0] == 2 * n
-    assert EngineConfig().large_warm_edges_factor == 0.25
+    shares = dict(warm_edges_factor=0.5, large_warm_edges_factor=0.125, cold_edges_factor=0.25)
+    # up to large_nodes: warm_edges_factor, cold_edges_factor; above: the large_* shares instead (not on top)
+    assert _fit(monkeypatch, warm=True, large_nodes=10_000, **shares)[0] == n
+    assert _fit(monkeypatch, warm=True, large_nodes=n - 1, **shares)[0] == int(2 * n * 0.125)
+    assert _fit(monkeypatch, large_nodes=10_000, **shares)[0] == int(2 * n * 0.25)
+    assert _fit(monkeypatch, large_nodes=n - 1, **shares)[0] == 2 * n      # large_cold_edges_factor 1 (_fit's)
+    # the defaults: the warm encoder draws 0.2 x up to large_nodes, 0.125 x above (docs/QUALITY_RESULTS.md)
+    assert _fit(monkeypatch, warm=True, large_nodes=10_000)[0] == int(2 * n * 0.2)
+    assert _fit(monkeypatch, warm=True, large_nodes=n - 1)[0] == int(2 * n * 0.125)
 
 
 def test_cold_refine_lr_acts_only_where_the_refinement_starts_at_the_encoder(monkeypatch):
@@ -81,7 +86,7 @@ def test_a_large_first_epoch_draws_fewer_encoder_edges_and_refines_longer(monkey
     assert _fit(monkeypatch, large_nodes=10_000, **cold)[::2] == (2 * n, 30)              # small: unchanged
     assert _fit(monkeypatch, large_nodes=n - 1, **cold)[::2] == (int(2 * n * 0.25), 17)    # large, cold
     assert _fit(monkeypatch, large_nodes=n - 1, large_edges_factor=0.5, **cold)[0] == int(2 * n * 0.5 * 0.25)
-    assert _fit(monkeypatch, warm=True, large_nodes=n - 1, large_warm_edges_factor=1.0, **cold)[::2] == (n, 10)
+    assert _fit(monkeypatch, warm=True, large_nodes=n - 1, large_warm_edges_factor=0.5, **cold)[::2] == (n, 10)
     assert _fit(monkeypatch, large_nodes=n - 1, large_cold_edges_factor=1.0,
                 large_cold_refine_steps=None)[::2] == (2 * n, 10)                          # off: refine_steps
     assert _fit(monkeypatch, large_nodes=n - 1, start=True, **cold)[2] == 10  # started at given positions

@@ -71,13 +71,19 @@ def move_border_points(train_2d: torch.Tensor, border_2d: torch.Tensor, border_k
     valid = torch.full((n,), width, dtype=torch.int64)                      # how many of them are still exact
     kth = torch.zeros(n)
     next_ = torch.zeros(n)
-    held = torch.zeros(n, m, dtype=torch.bool)                              # held[i, j]: j among row i's k nearest
+    # per point, over the rows (a visit reads one point's row of each: contiguous, not a strided column)
+    held = torch.zeros(m, n, dtype=torch.bool)                              # held[j, i]: j among row i's k nearest
+    # each row's k-th, (k+1)-th and last exact nearest distances as vectors, the training rows' x and y likewise
+    rad_k, rad_next, rad_last = dist[:, k - 1].clone(), dist[:, k].clone(), dist[:, -1].clone()
+    yx, yy = y[:, 0].contiguous(), y[:, 1].contiguous()
 
     def worth(rows: torch.Tensor) -> None:
         """What the k-th and (k+1)-th nearest of ``rows`` are worth, and which points they hold."""
         kth[rows] = wanted[rows, idx[rows, k - 1]].float()
         next_[rows] = wanted[rows, idx[rows, k]].float()
-        held[rows[:, None], idx[rows, :k]] = True
+        held[idx[rows, :k], rows[:, None]] = True
+        rad_k[rows], rad_next[rows] = dist[rows, k - 1], dist[rows, k]
+        rad_last[rows] = dist[rows].gather(1, (valid[rows] - 1)[:, None]).flatten()  # the last exact entry
 
     def relist(j: int, d_old: torch.Tensor, d_new: torch.Tensor) -> None:
         """Rows' lists after point j moved (``d_old``, ``d_new``: its distances to every row before and
@@ -85,14 +91,13 @@ def move_border_points(train_2d: torch.Tensor, border_2d: torch.Tensor, border_k
         in where j is nearer than its last exact entry; where fewer than k + 1 stay exact, the row is
         searched again. Only rows that listed j (then j was no farther than their last entry) or take it in
         are touched."""
-        last = dist.gather(1, (valid - 1)[:, None]).flatten()
-        rows = torch.nonzero((d_old <= last) | (d_new < last)).flatten()
+        rows = torch.nonzero((d_old <= rad_last) | (d_new < rad_last)).flatten()
         if len(rows) == 0:
             return
         dr, ir = dist[rows], idx[rows]
         lr = (ir == j) & (torch.arange(width) < valid[rows, None])
         was = lr.any(1)
-        held[rows] = False
+        held[ir[:, :k], rows[:, None]] = False                              # exactly what worth() set
         dr = dr.masked_fill(lr, float("inf"))
         left = valid[rows] - was.long()                                     # exact entries other than j
         dr, order = dr.sort(1)
@@ -116,7 +121,7 @@ def move_border_points(train_2d: torch.Tensor, border_2d: torch.Tensor, border_k
     visits = m if budget is None else max(1, min(m, int(budget) // n))
     for _ in range(int(sweeps)):
         # the points whose rows hold them least first: where the budget stops, the rest had least to gain
-        share = torch.tensor([float(held[mine, j].float().mean()) if len(mine) else 1.0
+        share = torch.tensor([float(held[j, mine].float().mean()) if len(mine) else 1.0
                               for j, mine in enumerate(listing)])
         order = torch.randperm(m, generator=gen)
         order = order[share[order].argsort(stable=True)][:visits]
@@ -128,16 +133,16 @@ def move_border_points(train_2d: torch.Tensor, border_2d: torch.Tensor, border_k
             spots = _spots(j, mine, pick, y, z, candidates, gen, row_class, border_classes)
             # a row that holds j and loses it takes its (k+1)-th; a row that takes j in gives up its k-th,
             # which only a spot nearer than that k-th can do (the spots' bounding box bounds that)
-            has, hj = held[:, j], wanted_t[j]
-            lo, hi = spots.min(0).values, spots.max(0).values
-            gap = (lo - y).clamp_(min=0).add_((y - hi).clamp_(min=0)).norm(dim=1)
+            has, hj = held[j], wanted_t[j]
+            (lo_x, lo_y), (hi_x, hi_y) = spots.min(0).values.tolist(), spots.max(0).values.tolist()
+            gap = torch.hypot(yx - yx.clamp(lo_x, hi_x), yy - yy.clamp(lo_y, hi_y))  # each row to the spots' box
             lose = torch.where(has, next_ - hj, 0.0)
-            take = torch.where(has | (gap >= dist[:, k - 1]), 0.0, hj - kth)
+            take = torch.where(has | (gap >= rad_k), 0.0, hj - kth)
             live = torch.nonzero((lose != 0) | (take != 0)).flatten()
             if len(live) == 0:
                 continue
             d = torch.cdist(spots, y[live])                                        # spots x live rows
-            gain = (d >= dist[live, k]).float() @ lose[live] + (d < dist[live, k - 1]).float() @ take[live]
+            gain = (d >= rad_next[live]).float() @ lose[live] + (d < rad_k[live]).float() @ take[live]
             best = int(torch.argmax(gain[1:])) + 1
             if float(gain[best]) <= float(gain[0]):
                 continue

@@ -41,10 +41,17 @@ class EngineConfig:
     min_delta: float = 0.01
     #: edge samples per trainer epoch (drawn with replacement, prob ∝ weight):
     #: ``edges_per_node`` x number of nodes unless ``edges_per_trainer_epoch`` is set;
-    #: warm-started epochs use ``warm_edges_factor`` times as many.
+    #: warm-started epochs up to ``large_nodes`` nodes use ``warm_edges_factor`` times as many, a run's first
+    #: epoch there ``cold_edges_factor`` times (above: ``large_warm_edges_factor``, ``large_cold_edges_factor``).
+    #: A warm epoch's drawn positions come from the refinement, which starts at the previous map; its encoder
+    #: starts at the previous epoch's weights and serves the next epoch's anchors and new points' first guess.
+    #: 0.2 (was 0.5; seventeenth pass): on the seven quality subjects at seeds 0/1 every figure within ±0.01 of
+    #: 0.5's (NN@15 x UMAP, tr, temporal r, PPR; text_docs seed 1's PPR train 0.942 -> 0.953), the warm
+    #: encoder 2.8 -> 1.1 s at 5k x 512 on a CPU without bf16 (docs/QUALITY_RESULTS.md, "Seventeenth pass")
     edges_per_node: float = 30.0
     edges_per_trainer_epoch: Optional[int] = None
-    warm_edges_factor: float = 0.5
+    warm_edges_factor: float = 0.2
+    cold_edges_factor: float = 1.0
     #: umap-learn's size rule (500 optimisation epochs up to 10k samples, 200 above) for the
     #: parametric phases on complexes of more than ``large_nodes`` nodes (the refinement's rule,
     #: ``refine_steps_small``, switches there too). ``large_decoder_steps``: at most this many decoder
@@ -58,20 +65,22 @@ class EngineConfig:
     large_nodes: int = 10_000
     large_edges_factor: float = 1.0
     #: warm-started epochs only, on complexes of more than ``large_nodes`` nodes: the encoder's edge
-    #: samples x this (on top of ``warm_edges_factor``): the encoder starts at the previous epoch's
+    #: samples x this (instead of ``warm_edges_factor``; 0.125 = the 0.5 x 0.25 of the passes below, which
+    #: multiplied a warm factor of 0.5): the encoder starts at the previous epoch's
     #: weights there and the drawn positions come from the refinement, which starts at the previous map.
-    #: 0.4 (umap-learn's 200/500): the 18k + 2k tabular run's NN@15, boundary NN and PPR within ±0.01 of
+    #: x 0.4 (umap-learn's 200/500): the 18k + 2k tabular run's NN@15, boundary NN and PPR within ±0.01 of
     #: 1.0 at seeds 0 and 1 (tr −0.004/−0.008), the warm encoder of bench_speed's 20k x 512 −60 %
-    #: (docs/QUALITY_RESULTS.md, "Speed, eighth pass"). 0.25 (tenth pass, warm epoch): on the real 512-d CNN run
+    #: (docs/QUALITY_RESULTS.md, "Speed, eighth pass"). x 0.25 (tenth pass, warm epoch): on the real 512-d CNN run
     #: (bench_speed_real's mnist_speed20k, 10k and 18k + border, 4 epochs) every per-epoch NN@15, test NN@15,
     #: boundary NN, PPR and trustworthiness within ±0.03 / ±0.003 of 0.4's, run tr/temporal r within ±0.004;
     #: the warm encoder −0.25 s at 10k, −0.4 s at 18k (CPU, loaded; docs/QUALITY_RESULTS.md, "Tenth pass, warm epoch")
     #: (the eighth pass had measured 0.25 on the 18k + 2k tabular run too: NN@15, boundary NN and PPR as 0.4's)
-    large_warm_edges_factor: float = 0.25
+    large_warm_edges_factor: float = 0.125
     large_decoder_steps: Optional[int] = 800
     #: a run's first epoch (no previous epoch: the encoder starts from random weights and the refinement
     #: at its output) on complexes of more than ``large_nodes`` nodes: the encoder's edge samples x
-    #: ``large_cold_edges_factor`` and ``large_cold_refine_steps`` refinement steps instead of ``refine_steps``
+    #: ``large_cold_edges_factor`` (instead of ``cold_edges_factor``) and ``large_cold_refine_steps`` refinement
+    #: steps instead of ``refine_steps``
     #: (None: ``refine_steps``). A refinement step costs ~1/40 of the encoder's per edge (no network), and there
     #: the 200 steps, not the encoder, bound the first map's neighbours: mnist_speed20k 18k + 2k, epoch 1, seeds
     #: 0/1, NN@15 4.19/4.18 (200 steps, all edges) -> 4.31/4.32 (300 steps, half the edges; 4.37/4.40 with all),

@@ -248,8 +248,9 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     w = sampling_weights(torch.as_tensor(cx.weight), cx.n_spatial_edges, share)
     n_samples = cfg.edges_per_trainer_epoch or cfg.edges_per_node * len(cx.nodes)
     large = len(cx.nodes) > cfg.large_nodes  # umap-learn's size rule (config ``large_*``)
-    n_samples *= (cfg.warm_edges_factor if warm else 1.0) * (cfg.large_edges_factor if large else 1.0)
-    n_samples *= (cfg.large_warm_edges_factor if warm else cfg.large_cold_edges_factor) if large else 1.0
+    edges = ((cfg.large_warm_edges_factor if large else cfg.warm_edges_factor) if warm
+             else (cfg.large_cold_edges_factor if large else cfg.cold_edges_factor))
+    n_samples *= edges * (cfg.large_edges_factor if large else 1.0)
     n_samples = max(int(n_samples), 1)
     model.set_normalization(x)
     xn = (x - model.center) / model.scale

@@ -52,14 +52,6 @@ def alias_table(weight: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     return accept.to(torch.float32), alias.to(torch.int32 if m < 2 ** 31 else torch.int64)
 
 
-def alias_draw(accept: torch.Tensor, alias: torch.Tensor, count: int,
-               generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """``count`` indices drawn with replacement from the table of :func:`alias_table`."""
-    i = torch.randint(0, len(accept), (int(count),), generator=generator, dtype=alias.dtype)
-    u = torch.rand(int(count), generator=generator)
-    return torch.where(u < accept.index_select(0, i), i, alias.index_select(0, i))
-
-
 def alias_probabilities(accept: torch.Tensor, alias: torch.Tensor) -> torch.Tensor:
     """The exact probability of each index under the table (for tests and checks)."""
     a = accept.to(torch.float64)
@@ -75,8 +67,8 @@ def alias_draw_strided(accept: torch.Tensor, alias: torch.Tensor, count: int,
     (every ``len/count``-th column from one uniform offset) instead of independently.
 
     Each index keeps its expected number of draws (``count`` x its probability): a column is taken
-    with probability ``count/len`` and then resolved by its own uniform, as in :func:`alias_draw`.
-    Why: on a CPU the independent draws read the tables (and then the edges' ends) at random places,
+    with probability ``count/len`` and then resolved by its own uniform (the alias method's coin).
+    Why: on a CPU independent draws (a random column each) read the tables (and then the edges' ends) at random places,
     and with a few hundred thousand edges those reads missed the caches -- 60 % of the refinement's
     draw-and-gather time. Lattice columns read them in order (the aliases of neighbouring light
     columns are neighbouring heavy ones, by the table's construction), about twice as fast. Like
