@@ -45,9 +45,10 @@ class EngineConfig:
     #: epoch there ``cold_edges_factor`` times (above: ``large_warm_edges_factor``, ``large_cold_edges_factor``).
     #: A warm epoch's drawn positions come from the refinement, which starts at the previous map; its encoder
     #: starts at the previous epoch's weights and serves the next epoch's anchors and new points' first guess.
-    #: 0.2 (was 0.5; seventeenth pass): on the seven quality subjects at seeds 0/1 every figure within ±0.01 of
-    #: 0.5's (NN@15 x UMAP, tr, temporal r, PPR; text_docs seed 1's PPR train 0.942 -> 0.953), the warm
-    #: encoder 2.8 -> 1.1 s at 5k x 512 on a CPU without bf16 (docs/QUALITY_RESULTS.md, "Seventeenth pass")
+    #: 0.2 (was 0.5; seventeenth pass): on the seven quality subjects at seeds 0/1 every figure within ±0.015 of
+    #: 0.5's (NN@15 and boundary NN x UMAP, tr, temporal r, PPR minima) but text_docs seed 1's PPR (train 0.942 ->
+    #: 0.953, test 0.934 -> 0.950), the warm encoder 2.8 -> 1.1 s at 5k x 512 on a CPU without bf16
+    #: (docs/QUALITY_RESULTS.md, "Seventeenth pass")
     edges_per_node: float = 30.0
     edges_per_trainer_epoch: Optional[int] = None
     warm_edges_factor: float = 0.2
