@@ -53,6 +53,20 @@ def test_knn_blocks_bound_memory_without_changing_results(monkeypatch):
     assert abs(full[2] - trustworthiness(x, low, n_neighbors=5)) < 1e-9
 
 
+def test_listed_distances_in_row_chunks_equal_the_whole_difference_tensor(monkeypatch):
+    """The exact search's distances, formed a few rows at a time, are the values the one-tensor
+    form gives (bit for bit), chunk boundaries included."""
+    from tensorboard_dvi.engine import complex as C
+    rs = np.random.RandomState(5)
+    q, b = torch.as_tensor(rs.randn(37, 9).astype(np.float32)), torch.as_tensor(rs.randn(50, 9).astype(np.float32))
+    idx = torch.as_tensor(rs.randint(0, 50, (37, 4)))
+    diff = q[:, None, :] - b[idx]
+    whole = torch.sqrt((diff * diff).sum(-1))
+    for rows in (1, 5, 37, 128):
+        monkeypatch.setattr(C, "DIFF_ROWS", rows)
+        assert torch.equal(C.listed_distances(q, b, idx), whole)
+
+
 def test_smooth_knn_dist_hits_the_target_sum():
     rng = np.random.RandomState(1)
     x = rng.randn(200, 5).astype(np.float32)

@@ -50,14 +50,30 @@ def knn_exact(queries, base, k: int, *, exclude_self_first: bool = False, chunk:
             rows = torch.arange(qc.shape[0], device=device)
             d[rows, rows + s] = -1.0
         _, idx = torch.topk(d, k, dim=1, largest=False, sorted=True)
-        diff = qc[:, None, :] - b[idx]
-        dist = torch.sqrt((diff * diff).sum(-1))
+        dist = listed_distances(qc, b, idx)
         # re-sort on the accurate distances (self stays first at 0)
         dist, order = torch.sort(dist, dim=1, stable=True)
         idx = torch.gather(idx, 1, order)
         idx_out.append(idx.cpu())
         dist_out.append(dist.cpu())
     return torch.cat(idx_out).numpy().astype(np.int64), torch.cat(dist_out).numpy().astype(np.float32)
+
+
+#: rows of differences formed at a time by :func:`listed_distances`: 128 rows x 15 x 512 float32
+#: (4 MB) stay in cache; 2048 at once (63 MB) made the exact search's differences cost as much as
+#: its matrix product (5k x 512, one thread: 0.22 s against 0.05 s per 2048 rows, same values)
+DIFF_ROWS = 128
+
+
+def listed_distances(q, base, idx):
+    """Euclidean distances from each row of ``q`` to the rows ``idx[i]`` of ``base`` (torch tensors,
+    (m, k) out), from differences (accurate where the expansion cancels), a few rows at a time."""
+    import torch
+    out = torch.empty(idx.shape, dtype=q.dtype, device=q.device)
+    for s in range(0, q.shape[0], DIFF_ROWS):
+        diff = q[s:s + DIFF_ROWS, None, :] - base[idx[s:s + DIFF_ROWS]]
+        out[s:s + DIFF_ROWS] = torch.sqrt((diff * diff).sum(-1))
+    return out
 
 
 def knn_reuse(known, queries, base, k: int, *, device: str = "cpu") -> Tuple[np.ndarray, np.ndarray]:

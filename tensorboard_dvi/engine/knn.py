@@ -18,7 +18,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .complex import KNN_BLOCK_ELEMENTS, knn_exact, own_row_first
+from .complex import KNN_BLOCK_ELEMENTS, knn_exact, listed_distances, own_row_first
 
 #: share of the training cells a test row / a border point searches in a joint pass (IVFIndex.join):
 #: the smallest that found every neighbour both ways on the 100k bench run (docs/SCALE.md)
@@ -224,10 +224,8 @@ def _finish(q, base, idx, d2, accurate: bool = False) -> Tuple[np.ndarray, np.nd
     found = idx >= 0
     safe = idx.clamp_min(0)
     dist = torch.where(found, d2.clamp_min(0).sqrt(), torch.full_like(d2, float("inf")))
-    if accurate:  # in chunks of rows: the differences of 2048 rows x k x dim at a time
-        for s in range(0, len(q), 2048):
-            diff = q[s:s + 2048, None, :] - base[safe[s:s + 2048]]
-            dist[s:s + 2048] = torch.where(found[s:s + 2048], torch.sqrt((diff * diff).sum(-1)), dist[s:s + 2048])
+    if accurate:
+        dist = torch.where(found, listed_distances(q, base, safe), dist)
     else:
         qsq, bsq = (q * q).sum(1), (base * base).sum(1)
         r, c = torch.nonzero(found & (d2 < ACCURATE_BELOW * (qsq[:, None] + bsq[safe])), as_tuple=True)
