@@ -1,6 +1,7 @@
 """The rank terms against a sample's earlier epochs (engine/rank_history.py)."""
 
 import numpy as np
+import pytest
 import torch
 
 from tensorboard_dvi.engine import metrics as M
@@ -165,3 +166,59 @@ def test_each_earlier_epochs_list_fades_by_its_own_mean():
     assert len(set(round(f, 3) for f in fades)) > 2, fades      # the lists fade differently
     got = RH.RankHistory(pos, dist, None, npr_weight=0.0, goal=goal).grad(y)
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-3, atol=1e-6)
+
+
+def test_the_rank_steps_reuse_their_gradient_and_draw_their_share_of_the_edges(monkeypatch):
+    """``rank_grad_every`` k: the rank gradient is computed on every k-th rank step and reused in between;
+    ``rank_edges_factor``: a rank step draws that share of a refinement step's edges, and the terms'
+    unit (rank_weight x edges per step / rows) follows it."""
+    from sklearn.datasets import load_digits
+    from tensorboard_dvi.engine import phases
+    from tensorboard_dvi.engine.complex import build_complex
+    from tensorboard_dvi.engine.config import EngineConfig
+    from tensorboard_dvi.engine.model import Visualizer
+
+    x = load_digits().data[:200].astype(np.float32)
+    cx = build_complex(x, np.zeros((0, x.shape[1]), np.float32), min_border=5)
+    n = cx.n_train
+
+    class Rank:  # a constant gradient; counts its calls
+        calls = 0
+
+        def grad(self, p):
+            Rank.calls += 1
+            return torch.ones(n, 2)
+
+    real = phases.refine_positions
+    seen = []
+
+    def spy(*a, **kw):
+        if kw.get("extra_grad") is not None:
+            eg = kw["extra_grad"]
+            kw["extra_grad"] = lambda p: seen.append(eg(p)) or seen[-1]
+            seen.append(kw["edges_per_step"])
+        return real(*a, **kw)
+    monkeypatch.setattr(phases, "refine_positions", spy)
+    base = dict(max_trainer_epochs=1, edges_per_node=2, decoder_epochs=1, decoder_min_steps=4, refine_steps_small=10,
+                rank_steps=9, rank_smooth=0.0, border_place_steps=0, border_moves_sweeps=0)
+    out = {}
+    for every, share in ((1, 1.0), (3, 0.5)):
+        Rank.calls, seen[:] = 0, []
+        cfg = EngineConfig(rank_grad_every=every, rank_edges_factor=share, **base)
+        phases.train_visualizer(Visualizer(x.shape[1], cfg.hidden), cx, cfg, device="cpu", seed=0, warm=True,
+                                init_positions=torch.zeros((len(cx.nodes), 2)), rank=Rank())
+        edges, grads = seen[0], seen[1:]
+        out[every] = (Rank.calls, edges, float(grads[0][0, 0]))
+        assert len(grads) == 9 and all(torch.equal(g, grads[0]) for g in grads)
+    full_edges = int(cfg.refine_edges_per_node * len(cx.nodes))
+    assert out[1] == (9, full_edges, pytest.approx(cfg.rank_weight * full_edges / n))
+    assert out[3] == (3, int(full_edges * 0.5), pytest.approx(cfg.rank_weight * int(full_edges * 0.5) / n))
+
+
+def test_every_returns_the_last_value_between_calls():
+    from tensorboard_dvi.engine.phases import every
+    vals = iter(range(100))
+    f = every(lambda p: next(vals), 3)
+    assert [f(None) for _ in range(7)] == [0, 0, 0, 1, 1, 1, 2]
+    g = lambda p: p
+    assert every(g, 1) is g

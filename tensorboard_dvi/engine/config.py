@@ -182,6 +182,14 @@ class EngineConfig:
     rank_npr_goal: float = -0.45
     #: ... each row's steps scaled by its mobility as in the refinement (a row whose neighbours held stays)
     rank_mobility: bool = True
+    #: ... the rank gradient (with its sharing) computed every this many steps and reused in between: 2 took the
+    #: rank steps of a 5k warm epoch from ~3.0 to ~2.4 s of CPU with every figure of the quality subjects within
+    #: ±0.005 (PPR minima ±0.02); 4 took text_docs seed 1's PPR train min to 0.942 (docs/QUALITY_RESULTS.md,
+    #: "Eighteenth pass")
+    rank_grad_every: int = 2
+    #: ... each rank step draws this share of a refinement step's edges (the rank terms' unit follows it; 0.5
+    #: cost NN@15 0.005-0.015x umap-learn's on every subject, "Eighteenth pass")
+    rank_edges_factor: float = 1.0
     # -- phase 2, per-sample refinement of the layout (engine/refine.py; 0 steps: positions
     #    are the encoder's output, as in the DVI paper)
     refine_steps: int = 200

@@ -208,6 +208,20 @@ def encode(model: Visualizer, xn: torch.Tensor) -> torch.Tensor:
         return torch.cat([model.encoder_net(xn[s:s + 8192]) for s in range(0, len(xn), 8192)])
 
 
+def every(fn: Callable[[torch.Tensor], torch.Tensor], period: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``fn`` evaluated on every ``period``-th call (the first included), its last value returned in between."""
+    if period <= 1:
+        return fn
+    state = {"calls": 0, "last": None}
+
+    def call(p: torch.Tensor) -> torch.Tensor:
+        if state["calls"] % period == 0:
+            state["last"] = fn(p)
+        state["calls"] += 1
+        return state["last"]
+    return call
+
+
 def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, seed: int,
                      prev_params: Optional[Dict[str, torch.Tensor]] = None, temporal_weight: float = 0.0,
                      warm: bool = False,
@@ -293,14 +307,16 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     if rank_steps > 0:
         # each training row's place ranked against its earlier epochs, free of anchors (rank_history.py);
         # the terms' gradient in units of one row's share of the edges drawn per step
-        unit = cfg.rank_weight * graph["edges_per_step"] / max(cx.n_train, 1)
+        rank_graph = dict(graph, edges_per_step=max(1, int(graph["edges_per_step"] * cfg.rank_edges_factor)))
+        unit = cfg.rank_weight * rank_graph["edges_per_step"] / max(cx.n_train, 1)
         q = (p0 + delta)[:cx.n_train]
         spread = float((q - q.mean(0)).pow(2).mean().sqrt())
         share = rank_smoother(head[:cx.n_spatial_edges], tail[:cx.n_spatial_edges], w[:cx.n_spatial_edges],
                               cx.n_train, cfg.rank_smooth, cfg.rank_smooth_iters) or (lambda g: g)
         delta = refine_positions(p0, head, tail, w, steps=rank_steps, lr=cfg.rank_lr * spread, offsets=delta,
                                  mobility=mobility if cfg.rank_mobility else None,
-                                 extra_grad=lambda p: share(rank.grad(p)) * unit, **graph)
+                                 extra_grad=every(lambda p: share(rank.grad(p)) * unit, cfg.rank_grad_every),
+                                 **rank_graph)
     pos, placed = place_in_layout(p0 + delta, cx, cfg, seed, large, head_fn)  # border points among the rows (border_place.py)
     delta = pos - p0
     timings["refine"], t0 = time.perf_counter() - t0, time.perf_counter()
