@@ -188,7 +188,7 @@ class EngineConfig:
     #: "Eighteenth pass")
     rank_grad_every: int = 2
     #: ... each rank step draws this share of a refinement step's edges (the rank terms' unit follows it; 0.5
-    #: cost NN@15 0.005-0.015x umap-learn's on every subject, "Eighteenth pass")
+    #: cost NN@15 0.005-0.016x umap-learn's on every subject, "Eighteenth pass")
     rank_edges_factor: float = 1.0
     # -- phase 2, per-sample refinement of the layout (engine/refine.py; 0 steps: positions
     #    are the encoder's output, as in the DVI paper)
