@@ -38,6 +38,22 @@ def test_cnn512_logs_512d_representations_without_dropout_in_eval():
         assert not torch.equal(m.features(x), a)  # dropout acts while training only
 
 
+def test_mlp_sgd512_is_an_untuned_extra_with_batchnorm_512d_features():
+    assert "mlp_sgd512" in QS.EXTRA_SUBJECTS and "mlp_sgd512" not in QS.SUBJECTS
+    assert QS.sizes("mlp_sgd512") == (5000, 1000) and QS.NOISE["mlp_sgd512"] == 0.1
+    torch.manual_seed(0)
+    m = QS.MLPBN()
+    x = torch.rand(8, 1, 28, 28)
+    m.train()
+    m.features(x)  # BatchNorm's running statistics move in training mode
+    m.eval()
+    with torch.no_grad():
+        a, b = m.features(x), m.features(x)
+    assert a.shape == (8, 512) and m.head(a).shape == (8, 10)
+    assert torch.equal(a, b) and (a >= 0).all()  # eval: running statistics, no dropout; ReLU features
+    assert any(isinstance(layer, torch.nn.BatchNorm1d) for layer in m.body)
+
+
 def test_text_docs_reads_real_docstrings_into_balanced_enough_windows():
     import numpy as np
     win = QS.docstring_windows()
