@@ -7,7 +7,9 @@ Subjects (benchmarks/quality_subjects.py): the MNIST demo CNN, a residual net on
 generated colour images, a text classifier on generated token ids, a tabular MLP;
 8 epochs, 2,500 train + 500 test samples logged, 250 border points per epoch.
 ``--subjects mnist_cnn512 mnist_hard512`` are the held-out-shaped checks (5,000 + 1,000 logged,
-512-d; the second on corrupted MNIST with 20 % label noise; not in the default run).
+512-d; the second on corrupted MNIST with 20 % label noise; not in the default run); ``mlp_sgd512``
+is a third in that shape from another family (an MLP with BatchNorm trained with SGD), added after the
+defaults were chosen.
 ``--runs demo/runs/clean demo/runs/noisy`` adds logged runs as subjects (the demo's: 10 epochs of a
 CNN trained to convergence on all of MNIST, where late epochs barely change).
 Methods, on the very same representations:
