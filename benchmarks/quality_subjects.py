@@ -71,8 +71,8 @@ EXTRA_SUBJECTS = ("mnist_cnn512", "mnist_hard512", "mnist_speed20k", "mnist_spee
 NOISE = {"mnist_cnn": 0.0, "resnet_colour": 0.2, "text_tokens": 0.1, "tabular_mlp": 0.0, "mnist_cnn512": 0.1,
          "mnist_hard512": 0.2, "mnist_speed20k": 0.1, "mnist_speed50k": 0.1, "text_docs": 0.1, "mlp_sgd512": 0.1}
 #: logged (train, test) rows where a subject differs from (N_TRAIN, N_TEST)
-SIZES = {"mnist_cnn512": (5000, 1000), "mnist_hard512": (5000, 1000), "mlp_sgd512": (5000, 1000), "mnist_speed20k": (18000, 2000),
-         "mnist_speed50k": (45000, 5000)}
+SIZES = {"mnist_cnn512": (5000, 1000), "mnist_hard512": (5000, 1000), "mlp_sgd512": (5000, 1000),
+         "mnist_speed20k": (18000, 2000), "mnist_speed50k": (45000, 5000)}
 MNIST512_TRAIN_IMAGES = 12000
 
 
