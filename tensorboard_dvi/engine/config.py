@@ -99,6 +99,9 @@ class EngineConfig:
     #: 3.2 -> 2.5 ms per encoder step at 2,000 rows x 512; quality as a rounding-level perturbation moves it
     #: (docs/QUALITY_RESULTS.md, "Tenth pass, first epoch")
     bf16_hidden: bool = True
+    #: the encoder's first and the decoder's last layer train in the span of this many principal directions of
+    #: the epoch's nodes plus the head's rows (subspace.py), where that is at most half of D; None: D-wide
+    subspace_dim: Optional[int] = 128
     #: share of the sampling weight given to the boundary complex (None: raw weights, ~60 %
     #: on the demo, which starves the spatial neighbours; docs/ENGINE_RESULTS.md)
     boundary_share: Optional[float] = 0.3

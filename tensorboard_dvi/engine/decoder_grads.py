@@ -33,15 +33,18 @@ def relu_mlp_linears(net: nn.Module) -> Optional[list]:
 @torch.no_grad()
 def set_decoder_grads(linears: list, pos: torch.Tensor, x: torch.Tensor, lambda_recon: float,
                       fold_w: Optional[torch.Tensor] = None, fold_b: Optional[torch.Tensor] = None,
-                      target: Optional[torch.Tensor] = None, lambda_pred: float = 0.0) -> None:
+                      target: Optional[torch.Tensor] = None, lambda_pred: float = 0.0,
+                      dim: Optional[int] = None) -> None:
     """Set ``.grad`` of every weight and bias of ``linears`` to the loss's gradient on the batch
     (``pos`` → ``x``; with ``fold_w``/``fold_b``/``target``: the prediction term on logits
-    h · (fold_w · W_last)ᵀ + fold_w · b_last + fold_b)."""
+    h · (fold_w · W_last)ᵀ + fold_w · b_last + fold_b). ``dim``: the D of the loss's mean when ``x`` holds
+    coordinates in a subspace of it (subspace.py; default ``x``'s width)."""
     acts = [pos]
     for layer in linears[:-1]:
         acts.append(torch.addmm(layer.bias, acts[-1], layer.weight.t()).clamp_min_(0))
     h, w, b = acts[-1], linears[-1].weight, linears[-1].bias
     n, d = x.shape
+    d = d if dim is None else dim
     k = 2.0 * lambda_recon / (n * d)
     hs = h.sum(0)
     # reconstruction: dh = k(h·WᵀW + bᵀW − xW), dW = k(W·hᵀh + b·hsᵀ − xᵀh), db = k(W·hs + n·b − Σx)

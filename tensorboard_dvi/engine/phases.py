@@ -27,6 +27,7 @@ from .optim import Adam, warmup_cosine_lrs
 from .precision import linear_bf16, mlp_bf16, use_bf16
 from .progress import check_stop
 from .rank_history import smoother as rank_smoother
+from .subspace import ReducedLayers, basis as subspace_basis
 from .refine import refine_positions, sampling_weights, stretch_moves
 
 
@@ -42,6 +43,9 @@ class TemporalTerm:
         self.model, self.cfg, self.prev, self.weight = model, cfg, prev_params, weight
         self.on = prev_params is not None and weight > 0 and cfg.lambda_temporal > 0
         self._pairs = {}
+        # per-weight mean over the full sub-networks, also while a layer trains in a subspace (subspace.py)
+        self._counts = {prefix: sum(p.numel() for p in getattr(model, prefix.rstrip(".")).parameters())
+                        for prefix in ("encoder_net.", "decoder_net.")}
 
     def add_grad(self, prefix: str, value: bool = True) -> float:
         """Add the term's gradient to the sub-network ``prefix``'s weights; return its value
@@ -50,7 +54,7 @@ class TemporalTerm:
             return 0.0
         if prefix not in self._pairs:
             named = list(getattr(self.model, prefix.rstrip(".")).named_parameters())
-            count = sum(p.numel() for _, p in named) if self.cfg.temporal_reduction == "mean" else 1
+            count = self._counts[prefix] if self.cfg.temporal_reduction == "mean" else 1
             self._pairs[prefix] = ([p for _, p in named], [self.prev[prefix + k] for k, _ in named],
                                    self.cfg.lambda_temporal * self.weight / max(count, 1))
         params, prevs, c = self._pairs[prefix]
@@ -111,6 +115,12 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
     return history
 
 
+def head_weight(head_fn) -> Optional[torch.Tensor]:
+    """The weight of the head's first Linear layer (classes × D), or None (no head, or another first layer)."""
+    first = head_fn[0] if isinstance(head_fn, nn.Sequential) and len(head_fn) else head_fn
+    return first.weight.detach() if isinstance(first, nn.Linear) else None
+
+
 def folded_head(head_fn, scale, center):
     """(W, b, rest) with ``head_fn(x · scale + center) == rest(x @ W.T + b)`` when the head starts
     with a Linear layer (the logged heads: a Linear or a Sequential starting with one), else None.
@@ -132,11 +142,13 @@ def folded_head(head_fn, scale, center):
 def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: torch.Tensor, cfg: EngineConfig,
                   gen: torch.Generator, temporal: TemporalTerm, device: str,
                   head_fn: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
-                  on_phase=None, should_stop=None, warm: bool = False) -> None:
+                  on_phase=None, should_stop=None, warm: bool = False,
+                  reduced: Optional[ReducedLayers] = None) -> None:
     """Phase 3: the decoder fitted to the refined positions ``pos`` (one row per node).
 
     Each pass gathers its permutation of positions, targets and head probabilities once
-    and takes the batches as slices of it."""
+    and takes the batches as slices of it. ``reduced``: the last layer trains in its basis's span
+    (subspace.py) where the step's gradients are written by hand."""
     dec = model.decoder_net
     dec.train()
     use_pred = head_fn is not None and cfg.lambda_pred > 0
@@ -151,6 +163,11 @@ def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: tor
     body, last = dec[:-1], dec[-1]
     # gradients by hand (decoder_grads.py) for a ReLU MLP and no head or a single folded Linear
     linears = relu_mlp_linears(dec) if expanded and (fold is None or fold[2] is None) else None
+    dim = xn.shape[1]
+    if linears is not None and reduced is not None:
+        reduced.reduce_decoder()
+        dec, linears, xn = model.decoder_net, relu_mlp_linears(model.decoder_net), xn @ reduced.p
+        fold = None if fold is None else (fold[0] @ reduced.p, fold[1], fold[2])
     xn_sq = (xn * xn).sum(1) if expanded and linears is None else None
     # the hand-written step's D-wide products in bfloat16 where native (precision.py)
     low = linears is not None and use_bf16(cfg.bf16_products, device, xn.shape[1])
@@ -173,7 +190,7 @@ def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: tor
             if linears is not None:
                 set_decoder_grads(linears, pos_p[s:s + bs], xn_p[s:s + bs], cfg.lambda_recon,
                                   *(fold[:2] if use_pred else (None, None)), tp_p[s:s + bs] if use_pred else None,
-                                  cfg.lambda_pred if use_pred else 0.0)
+                                  cfg.lambda_pred if use_pred else 0.0, dim=dim)
                 temporal.add_grad("decoder_net.", value=False)
                 opt.step(lrs[step])
                 step += 1
@@ -199,6 +216,8 @@ def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: tor
             step += 1
         if on_phase is not None:
             on_phase("decoder", (de + 1) / passes)
+    if reduced is not None:
+        reduced.expand()
     model.eval()
 
 
@@ -269,9 +288,17 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     model.set_normalization(x)
     xn = (x - model.center) / model.scale
     temporal = TemporalTerm(model, cfg, prev_params, temporal_weight)
-
-    history = train_encoder(model, xn, head, tail, w, n_samples, cfg, gen, temporal, device,
-                            on_epoch=on_epoch, should_stop=should_stop)
+    # the D-wide layers trained in a subspace (subspace.py)
+    p_basis = subspace_basis(xn, cfg.subspace_dim, head_weight(head_fn)) if cfg.subspace_dim else None
+    reduced = None
+    if p_basis is not None:
+        reduced = ReducedLayers(model, p_basis, temporal.prev)
+        temporal.prev = reduced.prev
+        reduced.reduce_encoder()
+    history = train_encoder(model, xn if reduced is None else xn @ p_basis, head, tail, w, n_samples, cfg, gen,
+                            temporal, device, on_epoch=on_epoch, should_stop=should_stop)
+    if reduced is not None:
+        reduced.expand()
     p0 = encode(model, xn)
     timings["encoder"], t0 = time.perf_counter() - t0, time.perf_counter()
     small = cfg.refine_steps_small is not None and not large
@@ -321,7 +348,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     delta = pos - p0
     timings["refine"], t0 = time.perf_counter() - t0, time.perf_counter()
     train_decoder(model, x, xn, pos, cfg, gen, temporal, device, head_fn=head_fn, on_phase=on_phase,
-                  should_stop=should_stop, warm=warm)
+                  should_stop=should_stop, warm=warm, reduced=reduced)
     timings["decoder"] = time.perf_counter() - t0
     return {"trainer_epochs": len(history), "loss": history, "positions": pos.detach(), "offsets": delta,
             "refine_steps": steps, "timings": timings, "border_place": placed}

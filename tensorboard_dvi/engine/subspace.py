@@ -1,0 +1,96 @@
+"""The D-wide layers trained in a k-dimensional subspace of the representations (``EngineConfig.subspace_dim``).
+
+The products with the D-wide representations (the encoder's first layer, the decoder's last: D = 512 on
+the held-out-shaped subjects) are most of a training step. CPUs with native bfloat16 shrink them
+(precision.py); the others (AVX2 only) do not. Here both layers train in the span of a basis ``P`` (D × k,
+orthonormal columns): the top ``subspace_dim`` principal directions of the epoch's normalised nodes plus the
+head's row space (so every logit the decoded point can take stays reachable), k ≈ D/4 at D = 512. The
+encoder's first weight W (h × D) trains as W·P on the coordinates z = xn·P, the decoder's last (D × h) as
+Pᵀ·W with targets z; afterwards the full layers are written back (W ← B·Pᵀ, W ← P·A), so the stored model,
+``transform`` and the background are the usual D-wide networks and nothing downstream changes. What is lost:
+the encoder no longer reads the representations' components outside the span (1-7 % of the variance of the
+512-d subjects at k = 128), and the decoder cannot reconstruct them, which its 64-wide last layer could only
+partly do anyway. The reconstruction loss keeps its 1/D normalisation, the temporal term its per-weight mean
+over the full layers (its previous weights projected the same way).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+#: rows of the normalised nodes that estimate the principal directions (a fixed stride, no random draws)
+MAX_ROWS = 8192
+
+
+@torch.no_grad()
+def basis(xn: torch.Tensor, dim: Optional[int], head_weight: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
+    """``P`` (D × k, orthonormal columns): the top ``dim`` principal directions of the centred rows ``xn``
+    and the part of ``head_weight``'s rows (classes × D) outside them; None when k would exceed D/2
+    (too little to gain) or ``dim`` is None/0."""
+    d = xn.shape[1]
+    extra = 0 if head_weight is None else head_weight.shape[0]
+    if not dim or dim <= 0 or 2 * (dim + extra) > d or len(xn) < 2:
+        return None
+    rows = xn[::max(1, -(-len(xn) // MAX_ROWS))].double()
+    vals, vecs = torch.linalg.eigh(rows.T @ rows)
+    p = vecs[:, -dim:].flip(1)  # eigh sorts ascending
+    if head_weight is not None:
+        h = head_weight.detach().double().T
+        rest = h - p @ (p.T @ h)
+        q, r = torch.linalg.qr(rest)
+        keep = r.diagonal().abs() > 1e-6 * max(float(h.norm()), 1e-30)
+        p = torch.cat([p, q[:, keep]], 1)
+    return p.to(xn.dtype).contiguous()
+
+
+class ReducedLayers:
+    """The encoder's first and the decoder's last Linear swapped for their k-wide versions in the span of
+    ``P`` (:meth:`reduce_encoder`/:meth:`reduce_decoder`), and written back as D-wide layers (:meth:`expand`).
+    ``prev`` (the previous epoch's weights, by parameter name) gets the same projections, for the temporal term."""
+
+    def __init__(self, model, p: torch.Tensor, prev: Optional[dict] = None):
+        self.model, self.p, self.swapped = model, p, []
+        self.prev = None if prev is None else dict(prev)
+
+    @torch.no_grad()
+    def reduce_encoder(self) -> None:
+        full = self.model.encoder_net[0]
+        small = nn.Linear(self.p.shape[1], full.out_features).to(full.weight)
+        small.weight.copy_(full.weight @ self.p)
+        small.bias.copy_(full.bias)
+        self._swap("encoder_net", 0, full, small, lambda w: w @ self.p)
+
+    @torch.no_grad()
+    def reduce_decoder(self) -> None:
+        net = self.model.decoder_net
+        full = net[len(net) - 1]
+        small = nn.Linear(full.in_features, self.p.shape[1]).to(full.weight)
+        small.weight.copy_(self.p.T @ full.weight)
+        small.bias.copy_(self.p.T @ full.bias)
+        self._swap("decoder_net", len(net) - 1, full, small, lambda w: self.p.T @ w)
+
+    def _swap(self, net_name: str, index: int, full: nn.Linear, small: nn.Linear, project) -> None:
+        getattr(self.model, net_name)[index] = small
+        self.swapped.append((net_name, index, full, small))
+        if self.prev is not None:
+            key = f"{net_name}.{index}."
+            if key + "weight" in self.prev:
+                self.prev[key + "weight"] = project(self.prev[key + "weight"])
+            if key + "bias" in self.prev and net_name == "decoder_net":
+                self.prev[key + "bias"] = self.p.T @ self.prev[key + "bias"]
+
+    @torch.no_grad()
+    def expand(self) -> None:
+        """Write the k-wide layers back into the D-wide ones and put those back in place."""
+        for net_name, index, full, small in reversed(self.swapped):
+            if net_name == "encoder_net":
+                full.weight.copy_(small.weight @ self.p.T)
+                full.bias.copy_(small.bias)
+            else:
+                full.weight.copy_(self.p @ small.weight)
+                full.bias.copy_(self.p @ small.bias)
+            getattr(self.model, net_name)[index] = full
+        self.swapped = []
