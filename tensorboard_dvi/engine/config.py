@@ -100,7 +100,8 @@ class EngineConfig:
     #: (docs/QUALITY_RESULTS.md, "Tenth pass, first epoch")
     bf16_hidden: bool = True
     #: the encoder's first and the decoder's last layer train in the span of this many principal directions of
-    #: the epoch's nodes plus the head's rows (subspace.py), where that is at most half of D; None: D-wide
+    #: the epoch's nodes (fewer where they and the head's rows would exceed D/2) plus the head's rows, for
+    #: representations of at least 256 dims (subspace.py); None: D-wide
     subspace_dim: Optional[int] = 128
     #: share of the sampling weight given to the boundary complex (None: raw weights, ~60 %
     #: on the demo, which starves the spatial neighbours; docs/ENGINE_RESULTS.md)

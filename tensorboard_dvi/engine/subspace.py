@@ -4,8 +4,8 @@ The products with the D-wide representations (the encoder's first layer, the dec
 the held-out-shaped subjects) are most of a training step. CPUs with native bfloat16 shrink them
 (precision.py); the others (AVX2 only) do not. Here both layers train in the span of a basis ``P`` (D × k,
 orthonormal columns): the top ``subspace_dim`` principal directions of the epoch's normalised nodes plus the
-head's row space (so every logit the decoded point can take stays reachable), k ≈ D/4 at D = 512. The
-encoder's first weight W (h × D) trains as W·P on the coordinates z = xn·P, the decoder's last (D × h) as
+head's row space (so every logit the decoded point can take stays reachable), at most D/2 in all (138 of
+D = 512 with 10 classes, 128 of 256). The encoder's first weight W (h × D) trains as W·P on the coordinates z = xn·P, the decoder's last (D × h) as
 Pᵀ·W with targets z; afterwards the full layers are written back (W ← B·Pᵀ, W ← P·A), so the stored model,
 ``transform`` and the background are the usual D-wide networks and nothing downstream changes. What is lost:
 the encoder no longer reads the representations' components outside the span (1-7 % of the variance of the
@@ -23,16 +23,23 @@ from torch import nn
 
 #: rows of the normalised nodes that estimate the principal directions (a fixed stride, no random draws)
 MAX_ROWS = 8192
+#: narrower representations train D-wide: there the D-wide products are no larger than the hidden layers'
+#: (as precision.MIN_DIM)
+MIN_DIM = 256
+#: fewer principal directions than this (many classes in a narrow representation): D-wide
+MIN_DIRECTIONS = 8
 
 
 @torch.no_grad()
 def basis(xn: torch.Tensor, dim: Optional[int], head_weight: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
-    """``P`` (D × k, orthonormal columns): the top ``dim`` principal directions of the centred rows ``xn``
-    and the part of ``head_weight``'s rows (classes × D) outside them; None when k would exceed D/2
-    (too little to gain) or ``dim`` is None/0."""
+    """``P`` (D × k, orthonormal columns): the top principal directions of the centred rows ``xn`` (``dim``
+    of them, fewer where they and the head's rows would exceed D/2) and the part of ``head_weight``'s rows
+    (classes × D) outside them; None for representations narrower than ``MIN_DIM``, for fewer than
+    ``MIN_DIRECTIONS`` directions, or when ``dim`` is None/0."""
     d = xn.shape[1]
     extra = 0 if head_weight is None else head_weight.shape[0]
-    if not dim or dim <= 0 or 2 * (dim + extra) > d or len(xn) < 2:
+    dim = min(int(dim or 0), d // 2 - extra)
+    if d < MIN_DIM or dim < MIN_DIRECTIONS or len(xn) < 2:
         return None
     rows = xn[::max(1, -(-len(xn) // MAX_ROWS))].double()
     vals, vecs = torch.linalg.eigh(rows.T @ rows)
