@@ -136,3 +136,27 @@ def test_a_fit_in_the_subspace_stores_d_wide_networks_whose_transform_is_the_dra
         assert np.allclose(proj.transform(reps[te]), emb[te], atol=1e-4 * float(emb.std()) + 1e-4)
         ranks[dim] = int(torch.linalg.matrix_rank(proj._model.encoder_net[0].weight.detach().double(), rtol=1e-6))
     assert ranks[8] <= 18 < ranks[None]
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp", "none"])
+def test_the_decoder_trains_in_the_span_only_where_its_step_is_written_by_hand(kind):
+    """A Linear head (folded) or none: the decoder's last layer ends inside span(P); a head whose first layer
+    is followed by more (a classifier MLP) takes the autograd path, D-wide, and is left alone."""
+    from tensorboard_dvi.engine.config import EngineConfig
+    from tensorboard_dvi.engine.phases import train_decoder
+    torch.manual_seed(3)
+    cfg = EngineConfig(decoder_min_steps=20, decoder_epochs=2)
+    x = _rows(n=300, rank=12).float() + 1.0
+    model = Visualizer(256, (16, 12))
+    model.set_normalization(x)
+    xn = (x - model.center) / model.scale
+    head = {"linear": nn.Linear(256, 3), "mlp": nn.Sequential(nn.Linear(256, 16), nn.Tanh(), nn.Linear(16, 3)),
+            "none": None}[kind]
+    p = basis(xn, 8, head_weight(head))
+    red = ReducedLayers(model, p)
+    train_decoder(model, x, xn, torch.randn(300, 2), cfg, torch.Generator().manual_seed(0),
+                  TemporalTerm(model, cfg, None, 0.0), "cpu", head_fn=head, reduced=red)
+    w = model.decoder_net[-1].weight.detach()
+    assert w.shape == (256, 16) and not red.swapped
+    inside = torch.allclose(p @ (p.T @ w), w, atol=1e-5)
+    assert inside is (kind != "mlp")

@@ -41,16 +41,16 @@ def basis(xn: torch.Tensor, dim: Optional[int], head_weight: Optional[torch.Tens
     dim = min(int(dim or 0), d // 2 - extra)
     if d < MIN_DIM or dim < MIN_DIRECTIONS or len(xn) < 2:
         return None
-    rows = xn[::max(1, -(-len(xn) // MAX_ROWS))].double()
+    rows = xn[::max(1, -(-len(xn) // MAX_ROWS))].to("cpu", torch.float64)  # float64 on any device
     vals, vecs = torch.linalg.eigh(rows.T @ rows)
     p = vecs[:, -dim:].flip(1)  # eigh sorts ascending
     if head_weight is not None:
-        h = head_weight.detach().double().T
+        h = head_weight.detach().to("cpu", torch.float64).T
         rest = h - p @ (p.T @ h)
         q, r = torch.linalg.qr(rest)
         keep = r.diagonal().abs() > 1e-6 * max(float(h.norm()), 1e-30)
         p = torch.cat([p, q[:, keep]], 1)
-    return p.to(xn.dtype).contiguous()
+    return p.to(xn.device, xn.dtype).contiguous()
 
 
 class ReducedLayers:
