@@ -128,3 +128,36 @@ def test_switched_off_by_the_environment(run, tmp_path, monkeypatch):
     P.fit_run_first_map(os.fspath(run), os.fspath(tmp_path / "cache"), epochs=[1], config=EngineConfig(**SMALL),
                         progress=seen.append)
     assert seen and all(s["stage"] != "provisional" for s in seen)
+
+
+def test_wide_representations_are_laid_out_from_their_principal_directions(tmp_path):
+    """From 256 dims the layout reads the top principal directions of the training rows (the same projection
+    for the rows placed after it), and keeps neighbours as the full-width layout does."""
+    x = clusters(1200, dim=300)
+    train = np.arange(1000)
+    xp = P.project(x, train, 32)
+    assert xp.shape == (1200, 32)
+    assert P.project(x[:, :200], train, 32) is not None and P.project(x[:, :200], train, 32).shape == (1200, 200)
+    assert P.project(x, train, None).shape == (1200, 300)
+    # distances between rows are kept where the data lives in the directions (rank-8 clusters, ReLU'd)
+    d_full = np.linalg.norm(x[:50, None] - x[None, :50], axis=-1)
+    d_proj = np.linalg.norm(xp[:50, None] - xp[None, :50], axis=-1)
+    assert np.all(d_proj <= d_full + 1e-3) and np.median(d_proj / np.maximum(d_full, 1e-6)) > 0.9
+    pos_p, (idx, _) = P.layout(xp[train])
+    pos_f, _ = P.layout(x[train])
+    nn_p, nn_f = nn_preservation(x[train], pos_p, 15), nn_preservation(x[train], pos_f, 15)
+    assert nn_p > 0.9 * nn_f, (nn_p, nn_f)
+
+
+def test_the_worker_lays_out_a_wide_run_in_the_subspace(tmp_path):
+    make_run(tmp_path / "wide", epochs=1, n_train=300, n_test=60, hidden=256, seed=2)
+    reader = RunReader(str(tmp_path / "wide"))
+    info = P.fit_provisional(reader, str(tmp_path / "cache"), 1)
+    assert info["settings"]["subspace_dim"] == 128 and "project" in info["timings"]
+    emb, _ = P.read_provisional(str(tmp_path / "cache"), 1, info["input_uid"], 360)
+    split = np.asarray(reader.static().split)
+    reps = np.asarray(reader.epoch(1).representations)
+    tr = np.nonzero(split == 0)[0]
+    assert np.isfinite(emb).all()
+    assert nn_preservation(reps[tr], emb[tr], 15) > 2.5 * nn_preservation(
+        reps[tr], np.random.default_rng(0).normal(size=(len(tr), 2)), 15)
