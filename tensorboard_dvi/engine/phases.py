@@ -115,10 +115,20 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
     return history
 
 
+def split_head(head_fn):
+    """(first, rest) when the head starts with a Linear layer (a Linear, rest None, or a Sequential
+    starting with one, rest the layers after it or None), else None."""
+    if isinstance(head_fn, nn.Linear):
+        return head_fn, None
+    if isinstance(head_fn, nn.Sequential) and len(head_fn) and isinstance(head_fn[0], nn.Linear):
+        return head_fn[0], (head_fn[1:] if len(head_fn) > 1 else None)
+    return None
+
+
 def head_weight(head_fn) -> Optional[torch.Tensor]:
     """The weight of the head's first Linear layer (classes × D), or None (no head, or another first layer)."""
-    first = head_fn[0] if isinstance(head_fn, nn.Sequential) and len(head_fn) else head_fn
-    return first.weight.detach() if isinstance(first, nn.Linear) else None
+    split = split_head(head_fn)
+    return None if split is None else split[0].weight.detach()
 
 
 def folded_head(head_fn, scale, center):
@@ -127,12 +137,10 @@ def folded_head(head_fn, scale, center):
     The decoder's prediction term then applies W to the decoder's last hidden layer through
     W · last.weight: (classes × D)·(D × hidden) once per step instead of (batch × D)·(D × classes)
     and the de-normalisation of every reconstruction (same value, fewer and smaller products)."""
-    if isinstance(head_fn, nn.Linear):
-        first, rest = head_fn, None
-    elif isinstance(head_fn, nn.Sequential) and len(head_fn) and isinstance(head_fn[0], nn.Linear):
-        first, rest = head_fn[0], (head_fn[1:] if len(head_fn) > 1 else None)
-    else:
+    split = split_head(head_fn)
+    if split is None:
         return None
+    first, rest = split
     with torch.no_grad():
         w = first.weight.detach()
         b = w @ center if first.bias is None else w @ center + first.bias.detach()
@@ -289,7 +297,7 @@ def train_visualizer(model: Visualizer, cx, cfg: EngineConfig, *, device: str, s
     xn = (x - model.center) / model.scale
     temporal = TemporalTerm(model, cfg, prev_params, temporal_weight)
     # the D-wide layers trained in a subspace (subspace.py)
-    p_basis = subspace_basis(xn, cfg.subspace_dim, head_weight(head_fn)) if cfg.subspace_dim else None
+    p_basis = subspace_basis(xn, cfg.subspace_dim, head_weight(head_fn))
     reduced = None
     if p_basis is not None:
         reduced = ReducedLayers(model, p_basis, temporal.prev)

@@ -42,7 +42,7 @@ def basis(xn: torch.Tensor, dim: Optional[int], head_weight: Optional[torch.Tens
     if d < MIN_DIM or dim < MIN_DIRECTIONS or len(xn) < 2:
         return None
     rows = xn[::max(1, -(-len(xn) // MAX_ROWS))].to("cpu", torch.float64)  # float64 on any device
-    vals, vecs = torch.linalg.eigh(rows.T @ rows)
+    _, vecs = torch.linalg.eigh(rows.T @ rows)
     p = vecs[:, -dim:].flip(1)  # eigh sorts ascending
     if head_weight is not None:
         h = head_weight.detach().to("cpu", torch.float64).T
@@ -64,40 +64,38 @@ class ReducedLayers:
 
     @torch.no_grad()
     def reduce_encoder(self) -> None:
-        full = self.model.encoder_net[0]
-        small = nn.Linear(self.p.shape[1], full.out_features).to(full.weight)
-        small.weight.copy_(full.weight @ self.p)
-        small.bias.copy_(full.bias)
-        self._swap("encoder_net", 0, full, small, lambda w: w @ self.p)
+        """The first layer's weight W (h × D) as W·P; its bias is unchanged."""
+        p = self.p
+        self._swap("encoder_net", 0, lambda w, b: (w @ p, b), lambda w, b: (w @ p.T, b))
 
     @torch.no_grad()
     def reduce_decoder(self) -> None:
-        net = self.model.decoder_net
-        full = net[len(net) - 1]
-        small = nn.Linear(full.in_features, self.p.shape[1]).to(full.weight)
-        small.weight.copy_(self.p.T @ full.weight)
-        small.bias.copy_(self.p.T @ full.bias)
-        self._swap("decoder_net", len(net) - 1, full, small, lambda w: self.p.T @ w)
+        """The last layer's weight W (D × h) and bias b as Pᵀ·W and Pᵀ·b."""
+        p = self.p
+        self._swap("decoder_net", len(self.model.decoder_net) - 1,
+                   lambda w, b: (p.T @ w, p.T @ b), lambda w, b: (p @ w, p @ b))
 
-    def _swap(self, net_name: str, index: int, full: nn.Linear, small: nn.Linear, project) -> None:
+    def _swap(self, net_name: str, index: int, to_small, to_full) -> None:
+        """Put the k-wide layer ``to_small(W, b)`` in place of the D-wide one (``to_full`` maps back) and
+        project the previous epoch's weights of that layer the same way."""
+        full = getattr(self.model, net_name)[index]
+        w, b = to_small(full.weight, full.bias)
+        small = nn.Linear(w.shape[1], w.shape[0]).to(full.weight)
+        small.weight.copy_(w)
+        small.bias.copy_(b)
         getattr(self.model, net_name)[index] = small
-        self.swapped.append((net_name, index, full, small))
-        if self.prev is not None:
-            key = f"{net_name}.{index}."
-            if key + "weight" in self.prev:
-                self.prev[key + "weight"] = project(self.prev[key + "weight"])
-            if key + "bias" in self.prev and net_name == "decoder_net":
-                self.prev[key + "bias"] = self.p.T @ self.prev[key + "bias"]
+        self.swapped.append((net_name, index, full, small, to_full))
+        key = f"{net_name}.{index}."
+        if self.prev is not None and key + "weight" in self.prev and key + "bias" in self.prev:
+            self.prev[key + "weight"], self.prev[key + "bias"] = to_small(self.prev[key + "weight"],
+                                                                          self.prev[key + "bias"])
 
     @torch.no_grad()
     def expand(self) -> None:
         """Write the k-wide layers back into the D-wide ones and put those back in place."""
-        for net_name, index, full, small in reversed(self.swapped):
-            if net_name == "encoder_net":
-                full.weight.copy_(small.weight @ self.p.T)
-                full.bias.copy_(small.bias)
-            else:
-                full.weight.copy_(self.p @ small.weight)
-                full.bias.copy_(self.p @ small.bias)
+        for net_name, index, full, small, to_full in reversed(self.swapped):
+            w, b = to_full(small.weight, small.bias)
+            full.weight.copy_(w)
+            full.bias.copy_(b)
             getattr(self.model, net_name)[index] = full
         self.swapped = []
