@@ -292,7 +292,7 @@ class EpochFitter:
         chained = prev if prev_params is not None and self.reference is None else None
         drift_plan = D.plan(self.cache, chained, cfg.drift, x_train)  # known before the layout
         rank = (RH.build(self.reader, self.cache, chained, x_train, npr, self.train_rows, cfg,
-                         (drift_plan or {}).get("delta"), dev) if chained is not None and cfg.temporal else None)
+                         (drift_plan or {}).get("delta"), dev, uid) if chained is not None and cfg.temporal else None)
         stages = {"refine": (0.5, 0.8), "decoder": (0.8, 1.0)}  # the encoder: 0-0.5, via on_epoch
         P("train", e, f"training the visualizer of epoch {e}")
         report = train_visualizer(
@@ -326,7 +326,7 @@ class EpochFitter:
         t0 = time.perf_counter()
         P("metrics", e, f"measuring how faithful the map of epoch {e} is")
         met, mwarn = epoch_metrics(self, e, prev, reps, logits, border, emb, emb_border, model, head, cx, knn20, npr,
-                                   test_knn=test_knn)
+                                   test_knn=test_knn, uid=uid)
         warns += mwarn
         timings["metrics"] = time.perf_counter() - t0
 

@@ -109,8 +109,9 @@ def trust_rows(cfg: EngineConfig, n: int) -> Optional[int]:
 
 def chain_temporal(cache: RunCache, reader, cfg: EngineConfig, train_rows: np.ndarray,
                    temporal_rows: np.ndarray, e: int, prev: int, reps: np.ndarray, emb: np.ndarray,
-                   npr: np.ndarray) -> dict:
-    """Chain-limited temporal metrics of epoch e (the chain that ends at e, window-limited)."""
+                   npr: np.ndarray, uid: Optional[str] = None) -> dict:
+    """Chain-limited temporal metrics of epoch e (the chain that ends at e, window-limited). ``uid``: epoch
+    e's input uid; with it the high-D distances come from (and go to) the remembered pairs (epoch_pairs.py)."""
     ch = chain(cache, prev, cfg.temporal_window - 1) + [e]
     out = {}
     nprs, disps = [], []
@@ -124,10 +125,18 @@ def chain_temporal(cache: RunCache, reader, cfg: EngineConfig, train_rows: np.nd
         disps.append(np.linalg.norm(embs[b] - embs[a], axis=1))
     out["temporal_corr_chain"] = (M.temporal_correlation(np.array(nprs), np.array(disps))
                                   if len(nprs) >= 3 else None)
-    rows = train_rows[temporal_rows]
-    high = np.stack([reps[rows] if c == e else rows_of(reader, c, rows) for c in ch])
     low = np.stack([embs[c][temporal_rows] for c in ch])
-    out["tnn_5_chain"], out["tr_chain"] = M.temporal_ranking(high, low, 5, anchors=[len(ch) - 1])
+    if uid is None:
+        rows = train_rows[temporal_rows]
+        high = np.stack([reps[rows] if c == e else rows_of(reader, c, rows) for c in ch])
+        out["tnn_5_chain"], out["tr_chain"] = M.temporal_ranking(high, low, 5, anchors=[len(ch) - 1])
+        return out
+    from .epoch_pairs import PAIRS, rows_key
+    dist = PAIRS.table([cache.input_uid(c) for c in ch[:-1]] + [uid], rows_key(train_rows), len(train_rows),
+                       lambda i: reps[train_rows] if i == len(ch) - 1 else rows_of(reader, ch[i], train_rows))
+    dh = dist[-1:, :, temporal_rows]                                      # epoch e as the anchor
+    dl = np.linalg.norm(low - low[-1][None], axis=-1)[None]
+    out["tnn_5_chain"], out["tr_chain"] = M.temporal_ranking_dist(dh, dl, 5, anchors=[len(ch) - 1])
     return out
 
 
@@ -154,9 +163,10 @@ def _test_border_knn(fitter, reps, border):
 
 
 def epoch_metrics(fitter, e, prev, reps, logits, border, emb, emb_border, model, head, cx, knn20, npr,
-                  test_knn=None):
+                  test_knn=None, uid=None):
     """Every per-epoch metric of a fitted epoch (``fitter``: the epoch pipeline's run context;
-    ``test_knn``: the test rows' exact training neighbours when the placement searched them)."""
+    ``test_knn``: the test rows' exact training neighbours when the placement searched them; ``uid``: the
+    epoch's input uid)."""
     cfg, dev = fitter.cfg, fitter.device
     warns: List[str] = []
     # what the map shows: the head on the decoded position of each sample
@@ -169,7 +179,7 @@ def epoch_metrics(fitter, e, prev, reps, logits, border, emb, emb_border, model,
     if prev is not None:
         try:
             m.update(chain_temporal(fitter.cache, fitter.reader, cfg, fitter.train_rows, fitter.temporal_rows,
-                                    e, prev, reps, emb, npr))
+                                    e, prev, reps, emb, npr, uid))
         except (NotFittedError, OSError, KeyError) + damaged_error_types() as err:
             warns.append(f"temporal metrics skipped: {err}")
     return m, warns + faithfulness_warnings(cfg, m)

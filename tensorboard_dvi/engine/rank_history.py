@@ -238,26 +238,25 @@ def _rows(ed, rows) -> np.ndarray:
 
 
 def build(reader, cache: RunCache, prev: Optional[int], e_reps: np.ndarray, npr: Optional[np.ndarray],
-          train_rows: np.ndarray, cfg, shift=None, device: str = "cpu") -> Optional[RankHistory]:
+          train_rows: np.ndarray, cfg, shift=None, device: str = "cpu", uid: Optional[str] = None) -> Optional[RankHistory]:
     """The rank terms for a warm epoch whose chain ends at ``prev``, or None (off, too short a chain,
-    or an earlier epoch no longer readable: the epoch is then laid out without them)."""
+    or an earlier epoch no longer readable: the epoch is then laid out without them). ``uid``: this
+    epoch's input uid, under which its distances to the earlier epochs are remembered (epoch_pairs.py)."""
     if cfg.rank_steps <= 0 or prev is None:
         return None
     eps = chain(cache, prev, max(int(cfg.rank_history), 1))
     if len(eps) < 2:
         return None
+    from .epoch_pairs import PAIRS, rows_key
+
+    def high(i: int) -> np.ndarray:  # the chain's epochs, then this one
+        return _rows(reader.epoch(eps[i]), train_rows) if i < len(eps) else np.asarray(e_reps, np.float32)
     try:
         pos = np.stack([np.asarray(cache.embedding(x), np.float32)[train_rows] for x in eps])
-        highs = [_rows(reader.epoch(x), train_rows) for x in eps]
         nprs = [cache.npr(x) for x in eps[1:]]
+        dist = PAIRS.table([cache.input_uid(x) for x in eps] + [uid], rows_key(train_rows), len(train_rows), high)
     except (OSError, ValueError, KeyError):
         return None
-    highs.append(np.asarray(e_reps, np.float32))
-    h = len(highs)
-    dist = np.zeros((h, h, len(train_rows)), np.float32)
-    for a in range(h):
-        for b in range(a + 1, h):
-            dist[a, b] = dist[b, a] = np.linalg.norm(highs[a] - highs[b], axis=1)
     npr_rows = None
     if npr is not None and all(x is not None and len(x) == len(train_rows) for x in nprs):
         npr_rows = np.stack([np.asarray(x, np.float32) for x in nprs] + [np.asarray(npr, np.float32)])

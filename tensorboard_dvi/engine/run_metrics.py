@@ -18,7 +18,7 @@ Written to ``run_metrics.json`` in the cache (``RunCache.run_metrics``).
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -47,16 +47,23 @@ def npr_series(knns: Sequence[np.ndarray], k: int = 15) -> np.ndarray:
 
 
 def temporal_figures(high: Callable[[int], np.ndarray], low: Callable[[int], np.ndarray], t: int,
-                     knns: Optional[Sequence[np.ndarray]] = None) -> Dict[str, Optional[float]]:
+                     knns: Optional[Sequence[np.ndarray]] = None,
+                     remember: Optional[Tuple[Sequence[Optional[str]], np.ndarray]] = None) -> Dict[str, Optional[float]]:
     """tnn@3, tnn@5, tr (every epoch an anchor) and DVI's temporal correlation.
 
     ``high(e)``/``low(e)``: the samples' vectors at the e-th epoch (same rows each
-    time); ``knns``: their self-first high-D kNN lists per epoch (computed when absent).
+    time); ``knns``: their self-first high-D kNN lists per epoch (computed when absent);
+    ``remember``: (the epochs' input uids, the rows) to reuse and keep the high-D pairs (epoch_pairs.py).
     """
     out: Dict[str, Optional[float]] = {"epochs_used": t}
     if t < 2:
         return {**out, "tnn_3": None, "tnn_5": None, "tr": None, "temporal_corr": None}
-    dh = pairwise_epoch_distances(high, t)
+    if remember is not None:
+        from .epoch_pairs import PAIRS, rows_key
+        uids, rows = remember
+        dh = PAIRS.table(list(uids), rows_key(rows), len(rows), high)
+    else:
+        dh = pairwise_epoch_distances(high, t)
     dl = pairwise_epoch_distances(low, t)
     out["tnn_3"], _ = M.temporal_ranking_dist(dh, dl, 3)
     out["tnn_5"], out["tr"] = M.temporal_ranking_dist(dh, dl, 5)
@@ -75,7 +82,8 @@ def run_metrics(reader, cache: RunCache, epochs: Optional[List[int]] = None) -> 
     rows = np.nonzero(split == 0)[0]
     out = temporal_figures(lambda i: rows_of(reader, epochs[i], rows),
                            lambda i: np.asarray(cache.embedding(epochs[i]), np.float32)[rows],
-                           len(epochs), [np.asarray(cache.knn(e)) for e in epochs])
+                           len(epochs), [np.asarray(cache.knn(e)) for e in epochs],
+                           remember=([cache.input_uid(e) for e in epochs], rows))
     out["epochs"] = [int(e) for e in epochs]
     out["input_uids"] = {str(e): cache.input_uid(e) for e in epochs}
     out["fitted_at"] = _fitted_at(cache, epochs)
