@@ -74,3 +74,29 @@ def test_bounded_memory_and_a_failed_read_raises_then_the_next_call_is_right():
         fresh.table(["x0", "x1", "x2"], rows_key(np.arange(40)), 40, broken)
     d = fresh.table(["x0", "x1", "x2"], rows_key(np.arange(40)), 40, lambda i: vs[i])
     np.testing.assert_array_equal(d, pairwise_epoch_distances(lambda i: vs[i], 3))
+
+
+def test_a_fit_computes_only_the_new_epochs_pairs_and_the_figures_match_a_fresh_computation(tmp_path):
+    # epochs 1-4 fitted, then epoch 5: the rank terms compute its 4 pairs, the chain's metrics and the
+    # run-level figures find them remembered; the stored run figures equal ones computed afresh
+    from engine_testdata import TINY, FakeReader, blobs_run
+    from tensorboard_dvi.engine import EngineConfig, fit_run
+    from tensorboard_dvi.engine.cache import RunCache
+    from tensorboard_dvi.engine.epoch_pairs import PAIRS
+    from tensorboard_dvi.engine.run_metrics import run_metrics
+
+    labels, split, epochs = blobs_run(epochs=(1, 2, 3, 4, 5), drift=0.5)
+    PAIRS.clear()
+    cfg = EngineConfig(**TINY)
+    fit_run(FakeReader(labels, split, {e: epochs[e] for e in (1, 2, 3, 4)}), str(tmp_path), config=cfg)
+    before = PAIRS.computed
+    reader = FakeReader(labels, split, epochs)
+    assert fit_run(reader, str(tmp_path), config=cfg) == [5]
+    assert PAIRS.computed - before == 4
+    cache = RunCache(str(tmp_path))
+    stored = cache.run_metrics()
+    PAIRS.clear()
+    fresh = run_metrics(reader, cache)
+    assert stored["epochs"] == [1, 2, 3, 4, 5]
+    for k in ("tnn_3", "tnn_5", "tr", "temporal_corr"):
+        assert stored[k] == fresh[k], k
