@@ -4,7 +4,7 @@ afresh, only the new pairs computed and read, and a changed epoch (new uid) neve
 import numpy as np
 import pytest
 
-from tensorboard_dvi.engine.epoch_pairs import PairDistances, rows_key
+from tensorboard_dvi.engine.epoch_pairs import PairDistances
 from tensorboard_dvi.engine.run_metrics import pairwise_epoch_distances
 
 
@@ -24,45 +24,45 @@ class _Loads:
 
 def test_table_equals_fresh_computation_and_reuses_pairs():
     vs = _epochs()
-    rows = rows_key(np.arange(40))
+    rows = np.arange(40)
     pairs = PairDistances()
     first = _Loads(vs[:4])
-    d4 = pairs.table(["u0", "u1", "u2", "u3"], rows, 40, first)
+    d4 = pairs.table(["u0", "u1", "u2", "u3"], rows, first)
     np.testing.assert_array_equal(d4, pairwise_epoch_distances(lambda i: vs[i], 4))
     assert pairs.computed == 6
     # a fifth epoch: only its 4 pairs are computed, and each epoch is read once
     second = _Loads(vs)
-    d5 = pairs.table(["u0", "u1", "u2", "u3", "u4"], rows, 40, second)
+    d5 = pairs.table(["u0", "u1", "u2", "u3", "u4"], rows, second)
     np.testing.assert_array_equal(d5, pairwise_epoch_distances(lambda i: vs[i], 5))
     assert pairs.computed == 10
     assert sorted(second.calls) == [0, 1, 2, 3, 4]
     # the same epochs again: nothing read
     third = _Loads(vs)
-    np.testing.assert_array_equal(pairs.table(["u0", "u1", "u2", "u3", "u4"], rows, 40, third), d5)
+    np.testing.assert_array_equal(pairs.table(["u0", "u1", "u2", "u3", "u4"], rows, third), d5)
     assert third.calls == [] and pairs.computed == 10
 
 
 def test_new_uid_or_other_rows_are_computed_again():
     vs = _epochs()
     pairs = PairDistances()
-    pairs.table(["a", "b", "c"], rows_key(np.arange(40)), 40, lambda i: vs[i])
+    pairs.table(["a", "b", "c"], np.arange(40), lambda i: vs[i])
     changed = [vs[0], vs[1], vs[3]]  # epoch c rewritten: the writer gives it a new uid
-    d = pairs.table(["a", "b", "c2"], rows_key(np.arange(40)), 40, lambda i: changed[i])
+    d = pairs.table(["a", "b", "c2"], np.arange(40), lambda i: changed[i])
     np.testing.assert_array_equal(d, pairwise_epoch_distances(lambda i: changed[i], 3))
     sub = [v[:20] for v in vs]
-    d = pairs.table(["a", "b"], rows_key(np.arange(20)), 20, lambda i: sub[i])
+    d = pairs.table(["a", "b"], np.arange(20), lambda i: sub[i])
     np.testing.assert_array_equal(d, pairwise_epoch_distances(lambda i: sub[i], 2))
     # no uid: never remembered
     before = pairs.computed
-    pairs.table([None, "b"], rows_key(np.arange(40)), 40, lambda i: vs[i])
-    pairs.table([None, "b"], rows_key(np.arange(40)), 40, lambda i: vs[i])
+    pairs.table([None, "b"], np.arange(40), lambda i: vs[i])
+    pairs.table([None, "b"], np.arange(40), lambda i: vs[i])
     assert pairs.computed == before + 2
 
 
 def test_bounded_memory_and_a_failed_read_raises_then_the_next_call_is_right():
     vs = _epochs(t=6)
     pairs = PairDistances(max_bytes=3 * 40 * 4)  # three pairs of 40 rows
-    pairs.table([f"u{i}" for i in range(6)], rows_key(np.arange(40)), 40, lambda i: vs[i])
+    pairs.table([f"u{i}" for i in range(6)], np.arange(40), lambda i: vs[i])
     assert pairs._bytes <= pairs.max_bytes and len(pairs._pairs) == 3
 
     def broken(i):
@@ -71,8 +71,8 @@ def test_bounded_memory_and_a_failed_read_raises_then_the_next_call_is_right():
         return vs[i]
     fresh = PairDistances()
     with pytest.raises(OSError, match="unreadable"):
-        fresh.table(["x0", "x1", "x2"], rows_key(np.arange(40)), 40, broken)
-    d = fresh.table(["x0", "x1", "x2"], rows_key(np.arange(40)), 40, lambda i: vs[i])
+        fresh.table(["x0", "x1", "x2"], np.arange(40), broken)
+    d = fresh.table(["x0", "x1", "x2"], np.arange(40), lambda i: vs[i])
     np.testing.assert_array_equal(d, pairwise_epoch_distances(lambda i: vs[i], 3))
 
 

@@ -24,7 +24,7 @@ MAX_BYTES = 256 << 20
 
 
 def rows_key(rows: np.ndarray) -> str:
-    """A short name for a set of row indices (the pairs are only reused for the same rows)."""
+    """A short name for a set of row indices (the pairs are only reused for the same rows; it holds their count)."""
     r = np.ascontiguousarray(np.asarray(rows, np.int64))
     return f"{len(r)}:{hashlib.sha1(r.tobytes()).hexdigest()[:16]}"
 
@@ -74,18 +74,18 @@ class PairDistances:
                 _, old = self._pairs.popitem(last=False)
                 self._bytes -= old.nbytes
 
-    def table(self, uids: Sequence[Optional[str]], rows: str, n: int,
+    def table(self, uids: Sequence[Optional[str]], rows: np.ndarray,
               load: Callable[[int], np.ndarray]) -> np.ndarray:
-        """d[a, b, i] for the epochs named ``uids`` (in that order), ``n`` rows named ``rows``
-        (:func:`rows_key`); ``load(i)``: the i-th epoch's rows (float32, n x D), called only for
-        epochs in a missing pair. Errors of ``load`` propagate (pairs finished before it stay remembered)."""
-        t = len(uids)
-        d = np.zeros((t, t, n), np.float32)
+        """d[a, b, i] for the epochs named ``uids`` (in that order) over the row indices ``rows``;
+        ``load(i)``: the i-th epoch's rows (float32, len(rows) x D), called only for epochs in a
+        missing pair. Errors of ``load`` propagate (pairs finished before it stay remembered)."""
+        t, name = len(uids), rows_key(rows)
+        d = np.zeros((t, t, len(rows)), np.float32)
         missing: List[Tuple[int, int]] = []
         for a in range(t):
             for b in range(a + 1, t):
-                v = self._get(self._key(uids[a], uids[b], rows))
-                if v is None or len(v) != n:
+                v = self._get(self._key(uids[a], uids[b], name))
+                if v is None:
                     missing.append((a, b))
                 else:
                     d[a, b] = d[b, a] = v
@@ -107,7 +107,7 @@ class PairDistances:
                 v = _norms(vh, load(other))
                 self.computed += 1
                 d[a, b] = d[b, a] = v
-                self._put(self._key(uids[a], uids[b], rows), v)
+                self._put(self._key(uids[a], uids[b], name), v)
             missing = rest
         return d
 

@@ -110,8 +110,9 @@ def trust_rows(cfg: EngineConfig, n: int) -> Optional[int]:
 def chain_temporal(cache: RunCache, reader, cfg: EngineConfig, train_rows: np.ndarray,
                    temporal_rows: np.ndarray, e: int, prev: int, reps: np.ndarray, emb: np.ndarray,
                    npr: np.ndarray, uid: Optional[str] = None) -> dict:
-    """Chain-limited temporal metrics of epoch e (the chain that ends at e, window-limited). ``uid``: epoch
-    e's input uid; with it the high-D distances come from (and go to) the remembered pairs (epoch_pairs.py)."""
+    """Chain-limited temporal metrics of epoch e (the chain that ends at e, window-limited). The high-D
+    distances come from (and go to) the remembered pairs (epoch_pairs.py) under epoch e's input ``uid``
+    (None: computed, not remembered)."""
     ch = chain(cache, prev, cfg.temporal_window - 1) + [e]
     out = {}
     nprs, disps = [], []
@@ -126,13 +127,8 @@ def chain_temporal(cache: RunCache, reader, cfg: EngineConfig, train_rows: np.nd
     out["temporal_corr_chain"] = (M.temporal_correlation(np.array(nprs), np.array(disps))
                                   if len(nprs) >= 3 else None)
     low = np.stack([embs[c][temporal_rows] for c in ch])
-    if uid is None:
-        rows = train_rows[temporal_rows]
-        high = np.stack([reps[rows] if c == e else rows_of(reader, c, rows) for c in ch])
-        out["tnn_5_chain"], out["tr_chain"] = M.temporal_ranking(high, low, 5, anchors=[len(ch) - 1])
-        return out
-    from .epoch_pairs import PAIRS, rows_key
-    dist = PAIRS.table([cache.input_uid(c) for c in ch[:-1]] + [uid], rows_key(train_rows), len(train_rows),
+    from .epoch_pairs import PAIRS
+    dist = PAIRS.table([cache.input_uid(c) for c in ch[:-1]] + [uid], train_rows,
                        lambda i: reps[train_rows] if i == len(ch) - 1 else rows_of(reader, ch[i], train_rows))
     dh = dist[-1:, :, temporal_rows]                                      # epoch e as the anchor
     dl = np.linalg.norm(low - low[-1][None], axis=-1)[None]

@@ -231,12 +231,6 @@ def smoother(head, tail, weight, n: int, alpha: float, iters: int):
     return apply
 
 
-def _rows(ed, rows) -> np.ndarray:
-    """The given rows of a logged epoch's representations (memory-mapped where the reader allows)."""
-    raw = getattr(ed, "representations_raw", None)
-    return np.asarray((raw if raw is not None else ed.representations)[rows], np.float32)
-
-
 def build(reader, cache: RunCache, prev: Optional[int], e_reps: np.ndarray, npr: Optional[np.ndarray],
           train_rows: np.ndarray, cfg, shift=None, device: str = "cpu", uid: Optional[str] = None) -> Optional[RankHistory]:
     """The rank terms for a warm epoch whose chain ends at ``prev``, or None (off, too short a chain,
@@ -247,14 +241,15 @@ def build(reader, cache: RunCache, prev: Optional[int], e_reps: np.ndarray, npr:
     eps = chain(cache, prev, max(int(cfg.rank_history), 1))
     if len(eps) < 2:
         return None
-    from .epoch_pairs import PAIRS, rows_key
+    from .epoch_pairs import PAIRS
+    from .faithfulness import rows_of
 
     def high(i: int) -> np.ndarray:  # the chain's epochs, then this one
-        return _rows(reader.epoch(eps[i]), train_rows) if i < len(eps) else np.asarray(e_reps, np.float32)
+        return rows_of(reader, eps[i], train_rows) if i < len(eps) else np.asarray(e_reps, np.float32)
     try:
         pos = np.stack([np.asarray(cache.embedding(x), np.float32)[train_rows] for x in eps])
         nprs = [cache.npr(x) for x in eps[1:]]
-        dist = PAIRS.table([cache.input_uid(x) for x in eps] + [uid], rows_key(train_rows), len(train_rows), high)
+        dist = PAIRS.table([cache.input_uid(x) for x in eps] + [uid], train_rows, high)
     except (OSError, ValueError, KeyError):
         return None
     npr_rows = None

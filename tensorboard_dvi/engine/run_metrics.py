@@ -59,9 +59,9 @@ def temporal_figures(high: Callable[[int], np.ndarray], low: Callable[[int], np.
     if t < 2:
         return {**out, "tnn_3": None, "tnn_5": None, "tr": None, "temporal_corr": None}
     if remember is not None:
-        from .epoch_pairs import PAIRS, rows_key
+        from .epoch_pairs import PAIRS
         uids, rows = remember
-        dh = PAIRS.table(list(uids), rows_key(rows), len(rows), high)
+        dh = PAIRS.table(list(uids), rows, high)
     else:
         dh = pairwise_epoch_distances(high, t)
     dl = pairwise_epoch_distances(low, t)
