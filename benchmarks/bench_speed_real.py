@@ -53,6 +53,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--set", nargs="*", default=[], help="EngineConfig overrides, key=json")
     ap.add_argument("--cpu-time", action="store_true", help="CPU seconds of this process instead of wall time")
+    ap.add_argument("--stages", action="store_true", help="also print each epoch's stage and training-phase seconds")
     args = ap.parse_args(argv)
     if args.cpu_time:  # the engine's stage timings and the umap-learn fits below read time.perf_counter
         time.perf_counter = time.process_time
@@ -92,6 +93,10 @@ def main(argv=None):
             info = cache.epoch_info(e)
             ours.append(sum(info["timings"].values()))
             searches.append(info.get("knn_search", {}).get("search", "?"))
+            if args.stages:
+                print(f"  N={n} epoch {e} stages " + ", ".join(f"{k} {v:.2f}" for k, v in info["timings"].items())
+                      + "; training " + ", ".join(f"{k} {v:.2f}" for k, v in info.get("train_timings", {}).items()
+                                                  if isinstance(v, (int, float))), flush=True)
             seconds, emb = umap_fit(np.concatenate([d["reps"][e - 1][tr], d["border"][e - 1]]))
             theirs.append(seconds)
             # umap-learn's NN@15 on the training rows against the same high-D lists as ours (not timed)

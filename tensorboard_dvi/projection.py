@@ -30,7 +30,9 @@ class Projection:
         self._x_train, self._pos_train, self._off_train = x_train, pos_train, off_train
         self._config = config
         from .engine.consistency import layout_scale  # lazy: importing the package stays light
+        from .engine.model import decoded_prediction
         self._scale = layout_scale(pos_train)
+        self._predict = decoded_prediction(model, head)  # as the fit drew the background
         self.epoch = epoch
         self.embedding_ = embedding
         self.border_embedding_ = border_embedding
@@ -59,7 +61,7 @@ class Projection:
                              lr=float(c.get("transform_lr", 0.05)),
                              negative_sample_rate=int(c.get("negative_sample_rate", 5)), seed=int(c.get("seed", 0)))
         target = apply_in_batches(self._head, x, "cpu").argmax(1)
-        return snap_to_prediction(y, target, lambda q: self._head(self._model.decoder(q)),
+        return snap_to_prediction(y, target, self._predict,
                                   steps=int(c.get("snap_steps", 0)), max_move=float(c.get("snap_max_move", 0.2)),
                                   mu=float(c.get("snap_mu", 0.5)), scale=self._scale,
                                   stop_margin=None if c.get("snap_stop_margin") is None
@@ -73,7 +75,7 @@ class Projection:
     def predict_logits(self, Y) -> np.ndarray:
         """The logged head's logits on the decoded points."""
         from .engine.model import apply_in_batches
-        return apply_in_batches(lambda p: self._head(self._model.decoder(p)), self._check(Y, 2, "Y"), "cpu")
+        return apply_in_batches(self._predict, self._check(Y, 2, "Y"), "cpu")
 
     def predict(self, Y) -> np.ndarray:
         """Class ids the head predicts for the decoded points (what the background shows)."""

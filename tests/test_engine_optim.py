@@ -62,6 +62,26 @@ def test_folded_head_equals_the_head_on_the_denormalised_input():
     assert folded_head(lambda t: t, scale, center) is None   # any other callable: the plain path
 
 
+def test_decoded_prediction_is_the_head_on_the_decoded_point_and_passes_gradients():
+    """What the background, the snapping, PPR, zoom and Projection.predict evaluate: the folded form
+    equals head(decoder(y)), for heads it folds and heads it cannot, with the gradient to y (snap)."""
+    from tensorboard_dvi.engine.model import Visualizer, decoded_prediction
+    torch.manual_seed(0)
+    model = Visualizer(40, (16, 16))
+    model.set_normalization(torch.rand(50, 40) * 3 + 1)
+    heads = (nn.Linear(40, 5), nn.Sequential(nn.Linear(40, 8), nn.ReLU(), nn.Linear(8, 3)),
+             nn.Sequential(nn.LayerNorm(40), nn.Linear(40, 4)), lambda t: t[:, :6])
+    for head in heads:
+        y = (torch.randn(30, 2) * 4).requires_grad_(True)
+        want = head(model.decoder(y))
+        (g_want,) = torch.autograd.grad(want.square().sum(), y)
+        got = decoded_prediction(model, head)(y)
+        (g_got,) = torch.autograd.grad(got.square().sum(), y)
+        assert got.shape == want.shape
+        assert torch.allclose(got, want, atol=1e-5 * float(want.abs().max()))
+        assert torch.allclose(g_got, g_want, atol=1e-4 * float(g_want.abs().max()))
+
+
 def test_decoder_with_a_folded_head_trains_like_the_plain_path():
     """train_decoder's fast path (folded head, expanded reconstruction) against the plain path
     (a head it cannot fold: the same Linear behind a lambda), same data and random stream."""

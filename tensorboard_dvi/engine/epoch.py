@@ -28,7 +28,7 @@ from .consistency import layout_scale, snap_to_prediction
 from .config import EngineConfig, EngineError
 from .epoch_input import check_head, load_epoch, one_class_warning
 from .faithfulness import epoch_metrics
-from .model import Visualizer, apply_in_batches, load_state
+from .model import Visualizer, apply_in_batches, decoded_prediction, load_state
 from .phases import train_visualizer
 from .progress import Progress, check_stop, warn
 from .refine import interpolate
@@ -216,7 +216,8 @@ class EpochFitter:
 
     def _snapper(self, model, head, scale):
         cfg, dev = self.cfg, self.device
-        return lambda p, target: snap_to_prediction(p, target, lambda q: head(model.decoder(q)),
+        predict = decoded_prediction(model, head)
+        return lambda p, target: snap_to_prediction(p, target, predict,
                                                     steps=cfg.snap_steps, max_move=cfg.snap_max_move, mu=cfg.snap_mu,
                                                     scale=scale, stop_margin=cfg.snap_stop_margin,
                                                     reach_move=cfg.snap_reach_move, device=dev)
@@ -317,7 +318,8 @@ class EpochFitter:
         t0 = time.perf_counter()
         P("background", e, f"drawing the decision regions of epoch {e}")
         emb, emb_border, off, test_knn = self._place(model, head, report, cx, reps, logits, x_train)
-        png, bmeta, gcls, gconf = bg.render(lambda pts: apply_in_batches(lambda p: head(model.decoder(p)), pts, dev),
+        predict = decoded_prediction(model, head)
+        png, bmeta, gcls, gconf = bg.render(lambda pts: apply_in_batches(predict, pts, dev),
                                             emb, cfg.background_resolution,
                                             max(self.num_classes, logits.shape[1]))
         timings["background"] = time.perf_counter() - t0

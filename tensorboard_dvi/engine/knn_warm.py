@@ -195,10 +195,17 @@ def _search_round(xt, sq, graph, k, max_share, info, device, hop=HOP_COLUMNS, la
             return None
     idx = np.empty((n, k), np.int64)
     d2 = torch.empty((n, k), dtype=torch.float32, device=device)
+    # one buffer for every block's candidates and distances: a fresh allocation per block is a fresh
+    # mapping to fault in (a third of the gathers' time at 18k x 512, mnist_speed20k)
+    widest = max(len(c) for c in cands)
+    cand_buf = torch.empty((widest, xt.shape[1]), dtype=xt.dtype, device=device)
+    dist_buf = torch.empty(size * widest, dtype=xt.dtype, device=device)
     for rows, cand in zip(blocks, cands):
         r = torch.as_tensor(rows, device=device)
         c = torch.as_tensor(cand, device=device)
-        d = (xt[r] @ xt[c].T).mul_(-2.0).add_(sq[r][:, None]).add_(sq[c][None, :])
+        xc = torch.index_select(xt, 0, c, out=cand_buf[:len(c)])
+        d = torch.mm(xt[r], xc.T, out=dist_buf[:len(r) * len(c)].view(len(r), len(c)))
+        d.mul_(-2.0).add_(sq[r][:, None]).add_(sq[c][None, :])
         # each row itself first (it is among its block's candidates)
         d[torch.arange(len(rows), device=device), torch.searchsorted(c, r)] = -1.0
         val, top = torch.topk(d, k, dim=1, largest=False, sorted=True)
@@ -219,6 +226,10 @@ def _finish(xt, sq, idx, d2, sample, exact):
     it = torch.as_tensor(idx, device=xt.device)
     d2[torch.as_tensor(sample, device=xt.device)] = RECOMPUTE_BELOW * -1.0  # recomputed below
     near = d2 < RECOMPUTE_BELOW * (sq[:, None] + sq[it])
+    # each row's own column (the first) is 0, not recomputed: 18,000 of 18,008 near pairs at 18k
+    own = it[:, 0] == torch.arange(len(it), device=xt.device)
+    d2[:, 0][own] = 0.0
+    near[:, 0] &= ~own
     rows, cols = torch.nonzero(near, as_tuple=True)
     for s in range(0, len(rows), 65536):
         rr, cc = rows[s:s + 65536], cols[s:s + 65536]

@@ -71,6 +71,58 @@ class Visualizer(nn.Module):
         return y, self.decoder(y)
 
 
+def split_head(head_fn):
+    """(first, rest) when the head starts with a Linear layer (a Linear, rest None, or a Sequential
+    starting with one, rest the layers after it or None), else None."""
+    if isinstance(head_fn, nn.Linear):
+        return head_fn, None
+    if isinstance(head_fn, nn.Sequential) and len(head_fn) and isinstance(head_fn[0], nn.Linear):
+        return head_fn[0], (head_fn[1:] if len(head_fn) > 1 else None)
+    return None
+
+
+def head_weight(head_fn) -> Optional[torch.Tensor]:
+    """The weight of the head's first Linear layer (classes × D), or None (no head, or another first layer)."""
+    split = split_head(head_fn)
+    return None if split is None else split[0].weight.detach()
+
+
+def folded_head(head_fn, scale, center):
+    """(W, b, rest) with ``head_fn(x · scale + center) == rest(x @ W.T + b)`` when the head starts
+    with a Linear layer (the logged heads: a Linear or a Sequential starting with one), else None.
+    The decoder's prediction term then applies W to the decoder's last hidden layer through
+    W · last.weight: (classes × D)·(D × hidden) once per step instead of (batch × D)·(D × classes)
+    and the de-normalisation of every reconstruction (same value, fewer and smaller products)."""
+    split = split_head(head_fn)
+    if split is None:
+        return None
+    first, rest = split
+    with torch.no_grad():
+        w = first.weight.detach()
+        b = w @ center if first.bias is None else w @ center + first.bias.detach()
+        return w * scale, b, rest
+
+
+def decoded_prediction(model: Visualizer, head):
+    """``y -> head(model.decoder(y))`` for 2-D points, what the background shows. A head that starts with
+    a Linear layer is folded into the decoder's last layer (:func:`folded_head`): one (classes x D) x
+    (D x hidden) product here instead of every point's D-wide output and its de-normalisation (the same
+    function, up to float rounding). Built from the model's current weights: make it after training."""
+    last = model.decoder_net[-1]
+    fold = folded_head(head, model.scale, model.center) if isinstance(last, nn.Linear) else None
+    if fold is None:
+        return lambda y: head(model.decoder(y))
+    w, b, rest = fold
+    with torch.no_grad():
+        wf, bf = w @ last.weight, torch.addmv(b, w, last.bias)
+    body = model.decoder_net[:-1]
+
+    def predict(y: torch.Tensor) -> torch.Tensor:
+        z = nn.functional.linear(body(y), wf, bf)
+        return z if rest is None else rest(z)
+    return predict
+
+
 def apply_in_batches(fn, x: np.ndarray, device: str, batch: int = 8192) -> np.ndarray:
     """``fn`` (tensor -> tensor) over the rows of a numpy array, in chunks, without gradients."""
     out = []

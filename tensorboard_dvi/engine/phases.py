@@ -22,7 +22,7 @@ from .border_place import place_in_layout
 from .complex import sample_edges
 from .config import EngineConfig
 from .decoder_grads import relu_mlp_linears, set_decoder_grads
-from .model import Visualizer
+from .model import Visualizer, folded_head, head_weight
 from .optim import Adam, warmup_cosine_lrs
 from .precision import linear_bf16, mlp_bf16, use_bf16
 from .progress import check_stop
@@ -113,38 +113,6 @@ def train_encoder(model: Visualizer, xn: torch.Tensor, head: torch.Tensor, tail:
         best = min(best, mean)
     model.eval()
     return history
-
-
-def split_head(head_fn):
-    """(first, rest) when the head starts with a Linear layer (a Linear, rest None, or a Sequential
-    starting with one, rest the layers after it or None), else None."""
-    if isinstance(head_fn, nn.Linear):
-        return head_fn, None
-    if isinstance(head_fn, nn.Sequential) and len(head_fn) and isinstance(head_fn[0], nn.Linear):
-        return head_fn[0], (head_fn[1:] if len(head_fn) > 1 else None)
-    return None
-
-
-def head_weight(head_fn) -> Optional[torch.Tensor]:
-    """The weight of the head's first Linear layer (classes × D), or None (no head, or another first layer)."""
-    split = split_head(head_fn)
-    return None if split is None else split[0].weight.detach()
-
-
-def folded_head(head_fn, scale, center):
-    """(W, b, rest) with ``head_fn(x · scale + center) == rest(x @ W.T + b)`` when the head starts
-    with a Linear layer (the logged heads: a Linear or a Sequential starting with one), else None.
-    The decoder's prediction term then applies W to the decoder's last hidden layer through
-    W · last.weight: (classes × D)·(D × hidden) once per step instead of (batch × D)·(D × classes)
-    and the de-normalisation of every reconstruction (same value, fewer and smaller products)."""
-    split = split_head(head_fn)
-    if split is None:
-        return None
-    first, rest = split
-    with torch.no_grad():
-        w = first.weight.detach()
-        b = w @ center if first.bias is None else w @ center + first.bias.detach()
-        return w * scale, b, rest
 
 
 def train_decoder(model: Visualizer, x: torch.Tensor, xn: torch.Tensor, pos: torch.Tensor, cfg: EngineConfig,

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import metrics as M
 from .cache import RunCache
+from .epoch_pairs import row_distances
 
 MEAN_KEYS = ("nn_15", "nn_15_test", "boundary_nn_15", "boundary_nn_15_test", "ppr_train", "ppr_test",
              "trustworthiness")
@@ -36,7 +37,7 @@ def pairwise_epoch_distances(get: Callable[[int], np.ndarray], t: int) -> np.nda
     for a in range(t):
         va = first if a == 0 else get(a)
         for b in range(a + 1, t):
-            d[a, b] = d[b, a] = np.linalg.norm(va - get(b), axis=1)
+            d[a, b] = d[b, a] = row_distances(va, get(b))
     return d
 
 

@@ -53,18 +53,19 @@ def optimise_new(y: torch.Tensor, fixed: torch.Tensor, idx: torch.Tensor, w: tor
     a, b = UMAP_A, UMAP_B
     m, k = idx.shape
     n_neg = negative_sample_rate * k
-    wsum = w.sum(1, keepdim=True)
+    neg_scale = w.sum(1, keepdim=True) / k
+    near = fixed[idx]  # the neighbours are fixed: gathered once, not every step
     for s in range(steps):
         with torch.no_grad():
-            dv = y[:, None, :] - fixed[idx]                       # m x k x 2
+            dv = y[:, None, :] - near                             # m x k x 2
             d2 = (dv * dv).sum(-1) + 1e-12
             d2b = torch.pow(d2, b)
             g_pos = (w * (2.0 * a * b * d2b / d2) / (1.0 + a * d2b)).unsqueeze(-1) * dv
             neg = torch.randint(0, len(fixed), (m, n_neg), generator=gen)
-            dn = y[:, None, :] - fixed[neg]
+            dn = y[:, None, :] - fixed.index_select(0, neg.view(-1)).view(m, n_neg, 2)
             d2n = (dn * dn).sum(-1)
             g_neg = (-2.0 * b / ((1e-3 + d2n) * (1.0 + a * torch.pow(d2n + 1e-12, b)))).unsqueeze(-1) * dn
-            grad = g_pos.sum(1) + g_neg.sum(1) * (wsum / k)
+            grad = g_pos.sum(1) + g_neg.sum(1) * neg_scale
         y.grad = grad
         opt.step(lr * (1.0 - s / steps))
     return y.detach()

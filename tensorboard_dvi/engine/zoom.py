@@ -16,7 +16,7 @@ import torch
 from . import background as bg
 from .cache import EPOCH_FILE, RunCache
 from .. import safe_read
-from .model import Visualizer, load_state
+from .model import Visualizer, decoded_prediction, load_state
 
 _MODELS: "OrderedDict[tuple, tuple]" = OrderedDict()
 _KEEP = 4
@@ -47,9 +47,11 @@ def _load(run_path: str, cache_dir: str, confine, epoch: int, num_classes: int):
     model.eval()
     head = RunReader(run_path, confine=confine).epoch(epoch).head_module().float().eval()
 
+    predict = decoded_prediction(model, head)
+
     @torch.no_grad()
     def fn(pts: np.ndarray) -> np.ndarray:
-        return head(model.decoder(torch.from_numpy(pts))).numpy()
+        return predict(torch.from_numpy(pts)).numpy()
 
     probe = fn(np.zeros((1, 2), np.float32))
     _MODELS[key] = (fn, max(int(num_classes), probe.shape[1]))
