@@ -26,8 +26,8 @@ def test_checked_join_finds_the_exact_neighbours_both_ways():
     torch.set_num_threads(1)
     q, base = _sets()
     among = K.Among(base, approx=False, cells_per_sqrt=1.0, checked=KC.CheckedJoins())
-    (qi, qd), (bi, bd) = among.join(q, 15, probe_share=K.BORDER_PROBE_SHARE, name="border")
-    rec = among.checked.record["border"]
+    (qi, qd), (bi, bd) = among.join(q, 15, probe_share=K.TEST_PROBE_SHARE, name="test")
+    rec = among.checked.record["test"]
     assert len(rec["recall"]) == 2 and min(rec["recall"]) >= KC.JOIN_MIN_RECALL and rec["kept"]
     (ei, ed), (fi, fd) = K.exact_join(q, base, 15)
     assert qi.shape == ei.shape and bi.shape == fi.shape and qi.dtype == np.int64 and qd.dtype == np.float32
@@ -88,7 +88,7 @@ def test_self_ivf_through_a_shared_index_gives_the_same_graph():
 
 
 def test_a_fit_in_the_checked_range_joins_through_the_first_epochs_index(tmp_path, monkeypatch):
-    """Thresholds lowered onto a small run: each epoch records its joins (border points, test rows) in
+    """Thresholds lowered onto a small run: each epoch records its tried join (test rows) in
     epoch.json, the first epoch's self-kNN and joins build one IVF index, and the maps are finite."""
     from engine_testdata import TINY, FakeReader, blobs_run
     from tensorboard_dvi.engine import EngineConfig, fit_run
@@ -107,7 +107,7 @@ def test_a_fit_in_the_checked_range_joins_through_the_first_epochs_index(tmp_pat
     fit_run(FakeReader(labels, split, epochs), str(tmp_path / "c"), config=EngineConfig(**TINY))
     for e in (1, 2):
         joins = cache.epoch_info(e)["joins"]
-        assert set(joins) == {"border", "test"}
+        assert set(joins) == {"test"}  # the border points' join is exact, never tried
         assert all(r.get("skipped") or len(r["recall"]) == 2 for r in joins.values())
         assert np.isfinite(np.asarray(cache.embedding(e))).all()
     assert all(not r.get("skipped") for r in cache.epoch_info(1)["joins"].values())
@@ -122,17 +122,24 @@ def test_a_damaged_joins_record_reads_as_nothing_to_skip():
     assert KC.skips_after({"kept": False, "recall": [0.9, 0.9]}) == 1 and KC.skips_after("junk") == 0
 
 
-def test_a_refused_join_is_skipped_by_the_next_epochs_then_tried_again():
+def test_the_border_points_join_is_exact_and_never_tried():
+    torch.set_num_threads(1)
+    q, base = _sets(seed=5)
+    among = K.Among(base, approx=False, cells_per_sqrt=1.0, checked=KC.CheckedJoins())
+    got = among.join(q, 15, probe_share=K.BORDER_PROBE_SHARE, name="border")
+    want = K.exact_join(q, base, 15)
+    assert all(np.array_equal(g[0], w[0]) and np.array_equal(g[1], w[1]) for g, w in zip(got, want))
+    assert among.checked.record == {} and among._index is None  # no index built, nothing recorded
+
+
+def test_a_refused_join_is_skipped_by_the_next_epochs_then_tried_again(monkeypatch):
     """The exact join runs where the checked one was refused (its answer is exact_join's), and the next
     RETRY_AFTER epochs join exactly without trying; then the try comes back."""
     torch.set_num_threads(1)
     q, base = _sets(seed=4)
     among = K.Among(base, approx=False, cells_per_sqrt=1.0, checked=KC.CheckedJoins())
-    KC.PROBE_SHARES["tiny"] = 0.001  # one probed cell: refused
-    try:
-        got = among.join(q, 15, probe_share=0.25, name="tiny")
-    finally:
-        del KC.PROBE_SHARES["tiny"]
+    monkeypatch.setitem(KC.PROBE_SHARES, "tiny", 0.001)  # one probed cell: refused
+    got = among.join(q, 15, probe_share=0.25, name="tiny")
     want = K.exact_join(q, base, 15)
     assert all(np.array_equal(g[0], w[0]) and np.array_equal(g[1], w[1]) for g, w in zip(got, want))
     record = among.checked.record

@@ -1,14 +1,14 @@
 """Checked IVF joins for mid-sized epochs: the exact cross-searches' answer for less, where the data allows.
 
 From ``JOIN_IVF_FROM`` (15k) training rows up to ``complex.APPROX_KNN_FROM`` (20k), where the exact join
-(knn.exact_join) is the alternative, an epoch's two cross-searches (border points and test rows <->
-training rows) go through the IVF index of the training rows (knn.IVFIndex.join, the index the
-first epoch's self-kNN built, knn.knn_self_ivf) and are checked: both directions' exact neighbours of
-``knn.CHECKED_QUERIES`` random rows (queries among the base, base rows among the queries) must be
-found at a recall of at least ``JOIN_MIN_RECALL``, else the exact join runs (and the next epochs skip the
-try, ``CheckedJoins``). The checked rows keep their exact lists. bench_speed's 18k x 512 (class blobs):
-both kept, recall 1.0; mnist_speed20k's real CNN features: the test rows' join kept (1.0), the border
-points' refused (0.978) and skipped (docs/QUALITY_RESULTS.md, "Speed, tenth pass").
+(knn.exact_join) is the alternative, an epoch's test rows <-> training rows cross-search goes through the
+IVF index of the training rows (knn.IVFIndex.join, the index the first epoch's self-kNN built,
+knn.knn_self_ivf) and is checked: both directions' exact neighbours of ``knn.CHECKED_QUERIES`` random rows
+(queries among the base, base rows among the queries) must be found at a recall of at least
+``JOIN_MIN_RECALL``, else the exact join runs (and the next epochs skip the try, ``CheckedJoins``). The
+checked rows keep their exact lists. The border points' join is exact (``PROBE_SHARES``): real CNN features
+refused it at every try (mnist_speed20k, recall 0.955-0.978), where the test rows' is kept (1.0)
+(docs/QUALITY_RESULTS.md, "Speed, tenth pass" and "Twenty-second pass").
 """
 
 from __future__ import annotations
@@ -25,10 +25,14 @@ import numpy as np
 JOIN_IVF_FROM = 15_000
 #: the least recall of both directions on the checked rows (one miss in 256 x 15 is 0.99974)
 JOIN_MIN_RECALL = 0.999
-#: share of the cells each join probes: the training rows' nearest test rows need more than the unchecked
-#: joins' 1/8 on real features (mnist_speed20k, 18k x 512: recall 0.9968 at 1/8, 0.99988 at 3/8); 1/4 (was
-#: 3/8; tenth pass, warm epoch): recall 1.0 both ways at epochs 2-4 there, 0.47 -> 0.38 s of CPU per join
-PROBE_SHARES = {"border": 0.25, "test": 0.25}
+#: the joins tried through the index, with the share of the cells each probes: the training rows' nearest
+#: test rows need more than the unchecked joins' 1/8 on real features (mnist_speed20k, 18k x 512: recall
+#: 0.9968 at 1/8, 0.99988 at 3/8); 1/4 (was 3/8; tenth pass, warm epoch): recall 1.0 both ways at epochs 2-4
+#: there, 0.47 -> 0.38 s of CPU per join. The border points' join is not tried (exact): the training rows'
+#: nearest border points lie across cells, and real features refused it at every try (mnist_speed20k, 18k:
+#: recall 0.955-0.978), each try 0.7-0.8 s for nothing on the first epoch and every RETRY_AFTER + 1 after
+#: (twenty-second pass); generated clusters kept it (bench_speed, recall 1.0), saving ~0.3 s an epoch there
+PROBE_SHARES = {"test": 0.25}
 #: after a refused join (the exact join ran), the next this many epochs join exactly without trying
 RETRY_AFTER = 3
 
@@ -63,12 +67,10 @@ def previous_record(cache, prev):
 
 
 class CheckedJoins:
-    """One epoch's checked joins (knn.Among.join with ``checked``): each named join ("border", "test")
-    tried through the IVF index unless refused in the previous epoch (``skips_after``); ``record`` is
-    what epoch.json keeps as ``joins``: per join its two recall estimates and whether the IVF answer was
-    kept, or how many epochs in a row it has skipped the try. Real features refuse the border points'
-    join (their nearest training rows' nearest border points: recall 0.96 at 1/4 of the cells on
-    mnist_speed20k), so they pay the try once per ``RETRY_AFTER`` + 1 epochs."""
+    """One epoch's checked joins (knn.Among.join with ``checked``): each named join of ``PROBE_SHARES``
+    ("test") tried through the IVF index unless refused in the previous epoch (``skips_after``), any other
+    ("border") exact; ``record`` is what epoch.json keeps as ``joins``: per tried join its two recall
+    estimates and whether the IVF answer was kept, or how many epochs in a row it has skipped the try."""
 
     def __init__(self, previous=None):
         self.skips = {name: skips_after(rec) for name, rec in (previous or {}).items()}
@@ -76,12 +78,14 @@ class CheckedJoins:
 
     def join(self, among, queries, k: int, name: str):
         from .knn import exact_join
+        if name not in PROBE_SHARES:  # never tried: exact, and not recorded
+            return exact_join(queries, among.base, k, device=among.device)
         skipped = self.skips.get(name, 0)
         if skipped:
             self.record[name] = {"skipped": skipped}
             return exact_join(queries, among.base, k, device=among.device)
         recalls = []
-        found = checked_join(among, queries, k, probe_share=PROBE_SHARES.get(name, 0.25), recalls=recalls)
+        found = checked_join(among, queries, k, probe_share=PROBE_SHARES[name], recalls=recalls)
         self.record[name] = {"recall": [round(r, 5) for r in recalls], "kept": min(recalls) >= JOIN_MIN_RECALL}
         return found
 
